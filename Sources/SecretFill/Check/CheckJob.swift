@@ -1,0 +1,137 @@
+/// The whole of `secretfill check` short of argument parsing: every finding
+/// in every file, using secret names only (never a key, never a value).
+public struct CheckJob {
+    /// Opens the name directory on first need.
+    public var openDirectory: () throws(StoreError) -> any SecretDirectory
+    public var chain: ScopeChain
+    public var limits: ScanLimits
+
+    public init(chain: ScopeChain, limits: ScanLimits = ScanLimits(),
+                openDirectory: @escaping () throws(StoreError) -> any SecretDirectory) {
+        self.chain = chain
+        self.limits = limits
+        self.openDirectory = openDirectory
+    }
+
+    /// One reference and where it resolves, for `--explain`.
+    public struct Explanation: Sendable {
+        public var file: String
+        public var reference: SecretReference
+        public var resolvedFrom: Scope?
+        public var shadows: [Scope]
+    }
+
+    public struct Report: Sendable {
+        public var findings: [Diagnostic] = []
+        public var explanations: [Explanation] = []
+        public var filesChecked = 0
+        public var referencesChecked = 0
+    }
+
+    public func check(_ sources: [SpecSource]) throws(StoreError) -> Report {
+        var report = Report()
+        var directory: (any SecretDirectory)?
+        for source in sources {
+            let scan = SpecScanner(limits: limits, collectsEntries: true).scan(source.bytes, file: source.label)
+            report.filesChecked += 1
+            report.findings += scan.diagnostics
+            guard !scan.references.isEmpty else { continue }
+            if directory == nil { directory = try openDirectory() }
+            var cache: [String: (from: Scope, shadows: [Scope])?] = [:]
+            for reference in scan.references {
+                report.referencesChecked += 1
+                let resolution: (from: Scope, shadows: [Scope])?
+                if let cached = cache[reference.name] {
+                    resolution = cached
+                } else {
+                    resolution = try directory!.resolution(of: reference.name, in: chain)
+                    cache[reference.name] = resolution
+                }
+                if resolution == nil {
+                    report.findings.append(ReferenceResolver.unknown(reference, chain: chain, file: source.label))
+                }
+                report.explanations.append(Explanation(file: source.label, reference: reference,
+                                                       resolvedFrom: resolution?.from, shadows: resolution?.shadows ?? []))
+            }
+        }
+        report.findings.sort(by: SpecProblems.order)
+        return report
+    }
+}
+
+/// Prints check's findings for a person, for a program, or for GitHub Actions.
+public enum CheckOutputFormat: String, Sendable, CaseIterable {
+    case text, json, github
+
+    public func render(_ report: CheckJob.Report, explain: Bool) -> String {
+        switch self {
+        case .text:
+            var lines = report.findings.map(\.formatted)
+            if explain {
+                lines += report.explanations.map { e in
+                    "\(e.file):\(e.reference.location.line):\(e.reference.location.column): note: \(Self.explain(e))"
+                }
+            }
+            let count = report.findings.count
+            lines.append(count == 0
+                ? "checked \(report.filesChecked) file(s), \(report.referencesChecked) reference(s): no problems"
+                : "checked \(report.filesChecked) file(s), \(report.referencesChecked) reference(s): \(count) problem(s)")
+            return lines.joined(separator: "\n") + "\n"
+        case .github:
+            var lines = report.findings.map { d in
+                "::\(d.severity.rawValue) file=\(Self.githubProperty(d.file)),line=\(d.location.line),col=\(d.location.column),title=secretfill \(d.code)::\(Self.githubData(d.message))"
+            }
+            if explain {
+                lines += report.explanations.map { e in
+                    "::notice file=\(Self.githubProperty(e.file)),line=\(e.reference.location.line),col=\(e.reference.location.column)::\(Self.githubData(Self.explain(e)))"
+                }
+            }
+            return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+        case .json:
+            var out = "{\n  \"findings\": ["
+            out += report.findings.map { d in
+                "\n    {\"file\": \(EnvFileWriter.jsonQuoted(d.file)), \"line\": \(d.location.line), \"column\": \(d.location.column), "
+                    + "\"severity\": \"\(d.severity.rawValue)\", \"code\": \"\(d.code)\", \"name\": "
+                    + (d.name.map(EnvFileWriter.jsonQuoted) ?? "null") + ", \"message\": \(EnvFileWriter.jsonQuoted(d.message))}"
+            }.joined(separator: ",")
+            out += report.findings.isEmpty ? "]" : "\n  ]"
+            if explain {
+                out += ",\n  \"references\": ["
+                out += report.explanations.map { e in
+                    "\n    {\"file\": \(EnvFileWriter.jsonQuoted(e.file)), \"line\": \(e.reference.location.line), \"column\": \(e.reference.location.column), "
+                        + "\"name\": \(EnvFileWriter.jsonQuoted(e.reference.name)), \"env\": " + (e.reference.envName.map(EnvFileWriter.jsonQuoted) ?? "null")
+                        + ", \"resolvesFrom\": " + (e.resolvedFrom.map { EnvFileWriter.jsonQuoted($0.description) } ?? "null")
+                        + ", \"shadows\": [" + e.shadows.map { EnvFileWriter.jsonQuoted($0.description) }.joined(separator: ", ") + "]}"
+                }.joined(separator: ",")
+                out += report.explanations.isEmpty ? "]" : "\n  ]"
+            }
+            out += ",\n  \"filesChecked\": \(report.filesChecked),\n  \"referencesChecked\": \(report.referencesChecked)\n}\n"
+            return out
+        }
+    }
+
+    static func explain(_ e: CheckJob.Explanation) -> String {
+        let env = e.reference.envName.map { "env '\($0)' ← " } ?? ""
+        guard let from = e.resolvedFrom else { return "\(env)secret '\(e.reference.name)' resolves nowhere" }
+        let shadows = e.shadows.isEmpty ? "" : " (shadows \(e.shadows.map(\.description).joined(separator: ", ")))"
+        return "\(env)secret '\(e.reference.name)' resolves from \(from)\(shadows)"
+    }
+
+    /// GitHub workflow commands: `%`, CR and LF escaped in data; also `:` and `,` in properties.
+    static func githubData(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "%": out += "%25"
+            case "\r": out += "%0D"
+            case "\n": out += "%0A"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func githubProperty(_ text: String) -> String {
+        githubData(text).replacingAll(":", with: "%3A").replacingAll(",", with: "%2C")
+    }
+}

@@ -1,0 +1,68 @@
+/// Chooses the one env block `secretfill env` writes, the way the spec's
+/// platform would run it.
+///
+/// Candidates are named by what a person calls them: a Kubernetes
+/// container's `name`, a Paperspace spec's `name`, a Gradient workflow job
+/// (whose env is `defaults.env` overlaid by `jobs.<job>.env`).
+public struct EnvBlockSelector {
+    /// A runnable unit with an env: its label and the blocks overlaid, in order.
+    public struct Candidate: Sendable {
+        public var label: String
+        public var document: Int
+        public var location: SourceLocation
+        public var blocks: [Int]
+    }
+
+    public enum Failure: Error, Sendable {
+        case noEnvBlock
+        case ambiguous([Candidate])
+        case noMatch(String, [Candidate])
+    }
+
+    public init() {}
+
+    public func candidates(in scan: SpecScan) -> [Candidate] {
+        var result: [Candidate] = []
+        var defaultsByDocument: [Int: Int] = [:]
+        var jobBlocks: [Int: [String: Int]] = [:]
+        for (index, block) in scan.envBlocks.enumerated() {
+            if block.path.count == 2 && block.path[0] == "defaults" {
+                defaultsByDocument[block.document] = index
+            } else if block.path.count == 3 && block.path[0] == "jobs" {
+                jobBlocks[block.document, default: [:]][block.path[1]] = index
+            }
+        }
+        var seenJobs: Set<String> = []
+        for job in scan.workflowJobs {
+            let defaults = defaultsByDocument[job.document]
+            let own = jobBlocks[job.document]?[job.name]
+            let blocks = [defaults, own].compactMap { $0 }
+            guard !blocks.isEmpty else { continue }
+            seenJobs.insert("\(job.document)/\(job.name)")
+            let first = scan.envBlocks[blocks.last!]
+            result.append(Candidate(label: job.name, document: job.document, location: first.location, blocks: blocks))
+        }
+        for (index, block) in scan.envBlocks.enumerated() {
+            let isWorkflowPart = (defaultsByDocument[block.document] == index && !scan.workflowJobs.isEmpty)
+                || (block.path.count == 3 && block.path[0] == "jobs" && seenJobs.contains("\(block.document)/\(block.path[1])"))
+            if isWorkflowPart { continue }
+            let label = block.owner ?? (block.path.count == 2 && block.path[0] == "defaults" ? "defaults" : "")
+            result.append(Candidate(label: label, document: block.document, location: block.location, blocks: [index]))
+        }
+        return result
+    }
+
+    public func select(_ name: String?, in scan: SpecScan) -> Result<Candidate, Failure> {
+        let all = candidates(in: scan)
+        guard !all.isEmpty else { return .failure(.noEnvBlock) }
+        guard let name else {
+            return all.count == 1 ? .success(all[0]) : .failure(.ambiguous(all))
+        }
+        let matches = all.filter { $0.label == name }
+        switch matches.count {
+        case 1: return .success(matches[0])
+        case 0: return .failure(.noMatch(name, all))
+        default: return .failure(.ambiguous(matches))
+        }
+    }
+}

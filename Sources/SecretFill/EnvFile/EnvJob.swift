@@ -1,0 +1,119 @@
+/// The whole of `secretfill env` short of argument parsing: pick the env
+/// block, resolve its references, and write it in the chosen format.
+public struct EnvJob {
+    public var openStore: () throws(StoreError) -> any SecretStore
+    public var chain: ScopeChain
+    public var format: EnvFileFormat
+    public var select: String?
+    public var limits: ScanLimits
+
+    public init(chain: ScopeChain, format: EnvFileFormat, select: String?, limits: ScanLimits = ScanLimits(),
+                openStore: @escaping () throws(StoreError) -> any SecretStore) {
+        self.chain = chain
+        self.format = format
+        self.select = select
+        self.limits = limits
+        self.openStore = openStore
+    }
+
+    /// What went right (bytes and notes for stderr) or every problem.
+    public struct Output: Sendable {
+        public var bytes: [UInt8]
+        /// Name-only notes for stderr: entries skipped, duplicates overridden.
+        public var notes: [Diagnostic]
+    }
+
+    public func run(_ source: SpecSource) throws(StoreError) -> Result<Output, SpecProblems> {
+        let file = source.label
+        let scan = SpecScanner(limits: limits, collectsEntries: true).scan(source.bytes, file: file)
+        var notes = scan.diagnostics.filter { $0.code == "duplicate-env-name" }.map { d -> Diagnostic in
+            var warning = d
+            warning.severity = .warning
+            return warning
+        }
+        var problems = scan.diagnostics.filter { $0.code != "duplicate-env-name" }
+        guard problems.isEmpty else { return .failure(SpecProblems(diagnostics: problems)) }
+
+        let candidate: EnvBlockSelector.Candidate
+        switch EnvBlockSelector().select(select, in: scan) {
+        case .success(let c): candidate = c
+        case .failure(let failure): return .failure(SpecProblems(diagnostics: [selectionProblem(failure, file: file)]))
+        }
+
+        // Overlay the blocks in order: a later entry replaces an earlier one in place.
+        var order: [String] = []
+        var chosen: [String: EnvEntry] = [:]
+        var references: [SecretReference] = []
+        for blockIndex in candidate.blocks {
+            let block = scan.envBlocks[blockIndex]
+            if block.usesAlias {
+                problems.append(Diagnostic(code: "env-alias", file: file, location: block.location,
+                                           message: "this env block takes entries through an alias or a merge key ('<<'), which secretfill does not expand; write the entries out"))
+            }
+            for entry in block.entries {
+                guard let name = entry.name else {
+                    problems.append(Diagnostic(code: "env-unnamed", file: file, location: entry.location,
+                                               message: "env entry has no 'name'"))
+                    continue
+                }
+                if chosen[name] == nil { order.append(name) }
+                chosen[name] = entry
+            }
+        }
+        for name in order {
+            let entry = chosen[name]!
+            switch entry.value {
+            case .reference(let index): references.append(scan.references[index])
+            case .nonScalar:
+                problems.append(Diagnostic(code: "env-non-scalar", file: file, location: entry.location,
+                                           message: "env '\(name)' has a mapping or list as its value; an env value must be a string", name: name))
+            case .absent:
+                notes.append(Diagnostic(code: "env-skipped", severity: .warning, file: file, location: entry.location,
+                                        message: "env '\(name)' has no 'value' (valueFrom?); it is left out of the file", name: name))
+            case .text: break
+            }
+        }
+        var values: [String: SecretValue] = [:]
+        if !references.isEmpty {
+            let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(references, file: file)
+            values = resolved.values
+            problems += resolved.diagnostics
+        }
+        guard problems.isEmpty else { return .failure(SpecProblems(diagnostics: problems.sorted(by: SpecProblems.order))) }
+
+        var variables: [EnvVariable] = []
+        for name in order {
+            let entry = chosen[name]!
+            switch entry.value {
+            case .text(let text): variables.append(EnvVariable(name: name, value: text, location: entry.location))
+            case .reference(let index):
+                variables.append(EnvVariable(name: name, value: values[scan.references[index].name]!.revealed, location: entry.location))
+            case .absent, .nonScalar: break
+            }
+        }
+        switch EnvFileWriter(format: format).write(variables, file: file) {
+        case .success(let bytes): return .success(Output(bytes: bytes, notes: notes))
+        case .failure(let refused): return .failure(SpecProblems(diagnostics: refused.diagnostics))
+        }
+    }
+
+    private func selectionProblem(_ failure: EnvBlockSelector.Failure, file: String) -> Diagnostic {
+        func describe(_ candidates: [EnvBlockSelector.Candidate]) -> String {
+            candidates.map { c in
+                let label = c.label.isEmpty ? "(unnamed)" : "'\(c.label)'"
+                return "\(label) at \(c.location.line):\(c.location.column)"
+            }.joined(separator: ", ")
+        }
+        let start = SourceLocation(line: 1, column: 1)
+        switch failure {
+        case .noEnvBlock:
+            return Diagnostic(code: "env-none", file: file, location: start, message: "the spec has no env block")
+        case .ambiguous(let candidates):
+            return Diagnostic(code: "env-ambiguous", file: file, location: start,
+                              message: "the spec has \(candidates.count) env blocks; choose one with --select NAME: \(describe(candidates))")
+        case .noMatch(let name, let candidates):
+            return Diagnostic(code: "env-no-match", file: file, location: start,
+                              message: "no env block is named '\(name)'; candidates: \(describe(candidates))")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Small terminal and process helpers the CLI needs.
+public enum Terminal {
+    public static var stdinIsTerminal: Bool { isatty(0) == 1 }
+
+    /// Prints `prompt` on stderr and reads one line from the terminal with
+    /// echo off, so the value is neither shown nor kept in shell history.
+    public static func readHidden(prompt: String) throws(IOError) -> [UInt8] {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var original = termios()
+        let hasTerminal = tcgetattr(0, &original) == 0
+        if hasTerminal {
+            var silent = original
+            silent.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(0, TCSAFLUSH, &silent)
+        }
+        defer {
+            if hasTerminal { tcsetattr(0, TCSAFLUSH, &original) }
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(0, &byte, 1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError("read", path: "the terminal")
+            }
+            if n == 0 || byte == 0x0A { break }
+            bytes.append(byte)
+        }
+        if bytes.last == 0x0D { bytes.removeLast() }
+        return bytes
+    }
+
+    /// Writes a line to stderr (names and locations only, by convention).
+    public static func warn(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// Whether a path would be picked up by `git add`.
+public enum GitExposure {
+    /// True when `path` is inside a git work tree and git does not ignore it.
+    public static func isCommittable(_ path: String) -> Bool {
+        let directory = FileIO.split(path).directory
+        guard run(["-C", directory, "rev-parse", "--is-inside-work-tree"]) == 0 else { return false }
+        // check-ignore exits 0 when ignored, 1 when not ignored.
+        return run(["-C", directory, "check-ignore", "-q", "--", FileIO.split(path).name]) == 1
+    }
+
+    private static func run(_ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

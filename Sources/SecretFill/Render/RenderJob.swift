@@ -1,0 +1,44 @@
+/// The whole of `secretfill render` short of argument parsing: scan, resolve,
+/// and splice, or every problem when anything is unresolved.
+public struct RenderJob {
+    /// Opens the store on first need, so a spec without references renders
+    /// without any store or key.
+    public var openStore: () throws(StoreError) -> any SecretStore
+    public var chain: ScopeChain
+    public var limits: ScanLimits
+
+    public init(chain: ScopeChain, limits: ScanLimits = ScanLimits(), openStore: @escaping () throws(StoreError) -> any SecretStore) {
+        self.chain = chain
+        self.limits = limits
+        self.openStore = openStore
+    }
+
+    /// The rendered bytes, or the diagnostics that stop it (fail closed).
+    public func run(_ source: SpecSource) throws(StoreError) -> Result<[UInt8], SpecProblems> {
+        try source.bytes.withUnsafeBufferPointer { (input) throws(StoreError) -> Result<[UInt8], SpecProblems> in
+            let scan = SpecScanner(limits: limits, collectsEntries: false).scan(input, file: source.label)
+            var diagnostics = scan.diagnostics
+            var values: [String: SecretValue] = [:]
+            if !scan.references.isEmpty {
+                let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(scan.references, file: source.label)
+                values = resolved.values
+                diagnostics += resolved.diagnostics
+            }
+            guard diagnostics.isEmpty else { return .failure(SpecProblems(diagnostics: diagnostics.sorted(by: SpecProblems.order))) }
+            return .success(SpecRenderer.render(input, references: scan.references, values: values))
+        }
+    }
+}
+
+/// Everything wrong with a spec, in file order.
+public struct SpecProblems: Error, Sendable {
+    public var diagnostics: [Diagnostic]
+
+    public init(diagnostics: [Diagnostic]) {
+        self.diagnostics = diagnostics
+    }
+
+    static func order(_ a: Diagnostic, _ b: Diagnostic) -> Bool {
+        (a.file, a.location.line, a.location.column) < (b.file, b.location.line, b.location.column)
+    }
+}

@@ -1,0 +1,484 @@
+import CYAML
+
+/// Reads a spec once with libyaml's event parser and finds its env blocks and
+/// secret references, without building a document tree.
+///
+/// Only scalars in env positions become Swift strings; every other scalar is
+/// looked at as bytes, so the cost stays close to libyaml's own parse.
+/// Aliases are never expanded: an alias that would carry a reference into a
+/// place, or a reference inside an anchored node that an alias reuses, is
+/// reported instead, because silently expanding it would change the spec's
+/// shape and hide where a value ends up.
+public struct SpecScanner: Sendable {
+    public var limits: ScanLimits
+    /// Keep every env entry (names and literal values). `env` and `check`
+    /// need them; `render` only needs the references.
+    public var collectsEntries: Bool
+
+    public init(limits: ScanLimits = ScanLimits(), collectsEntries: Bool = true) {
+        self.limits = limits
+        self.collectsEntries = collectsEntries
+    }
+
+    /// Scans `bytes`; `file` only labels diagnostics.
+    public func scan(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> SpecScan {
+        let walker = SpecWalker(bytes: bytes, file: file, limits: limits, collectsEntries: collectsEntries)
+        return walker.run()
+    }
+
+    public func scan(_ bytes: [UInt8], file: String) -> SpecScan {
+        bytes.withUnsafeBufferPointer { scan($0, file: file) }
+    }
+}
+
+/// What a mapping key means to the scanner.
+private enum KeyKind: UInt8 {
+    case other, env, name, value, merge, nonScalar
+}
+
+/// What a collection is, for the scanner.
+private enum Role: UInt8 {
+    case plain
+    /// `env:` as a list of entries.
+    case envList
+    /// `env:` as a mapping NAME: value.
+    case envMap
+    /// One `{name, value}` mapping inside an env list.
+    case envEntry
+}
+
+private struct Frame {
+    var isMapping: Bool
+    var role: Role
+    var expectingKey = true
+    var key: KeyKind = .other
+    /// The last key's text, kept where it matters: env variable names in an
+    /// env mapping, and keys near the root for block paths.
+    var keyText: String?
+    var keyLocation = SourceLocation(line: 0, column: 0)
+    /// For env lists, env mappings and entries: the block's index.
+    var block = -1
+    var entryName: String?
+    var entryValue: EnvValue = .absent
+    var entryLocation = SourceLocation(line: 0, column: 0)
+    /// For plain mappings: the text of a scalar `name` key.
+    var ownerName: String?
+    var ownedBlocks: [Int] = []
+    var anchor: String?
+    /// The key this collection is the value of.
+    var pathKey: String?
+}
+
+private struct AnchorInfo {
+    var location: SourceLocation
+    /// References found inside the anchored node (indices into references).
+    var references: [Int] = []
+    /// A scalar whose text starts with `secret:`, wherever it stands.
+    var secretLike = false
+    var scalarText: String?
+    var isCollection: Bool
+    var reported = false
+}
+
+private final class SpecWalker {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let file: String
+    let limits: ScanLimits
+    let collectsEntries: Bool
+    var result = SpecScan()
+    var frames: [Frame] = []
+    var anchors: [String: AnchorInfo] = [:]
+    var openAnchors: [String] = []
+    /// Env names seen per block, for duplicate detection.
+    var seenNames: [Int: [String: SourceLocation]] = [:]
+
+    init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, collectsEntries: Bool) {
+        self.bytes = bytes
+        self.file = file
+        self.limits = limits
+        self.collectsEntries = collectsEntries
+        frames.reserveCapacity(64)
+    }
+
+    func run() -> SpecScan {
+        let reader: YAMLEventReader
+        do {
+            reader = try YAMLEventReader(bytes: bytes)
+        } catch {
+            addSyntax(error)
+            return result
+        }
+        do {
+            while try reader.next() {
+                if !handle(reader) { break }
+            }
+        } catch {
+            addSyntax(error)
+        }
+        return result
+    }
+
+    // MARK: Events
+
+    /// Returns false to stop reading.
+    private func handle(_ reader: YAMLEventReader) -> Bool {
+        let event = reader.event
+        switch event.type {
+        case YAML_SCALAR_EVENT:
+            scalar(reader, event)
+        case YAML_MAPPING_START_EVENT, YAML_SEQUENCE_START_EVENT:
+            guard frames.count < limits.maximumDepth else {
+                add("nesting-too-deep", at: YAMLEventReader.location(of: event.start_mark),
+                    "nesting is deeper than \(limits.maximumDepth) levels; secretfill stops reading here")
+                return false
+            }
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            let anchorPointer = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
+            startCollection(isMapping: isMapping, anchor: anchorPointer, at: YAMLEventReader.location(of: event.start_mark))
+        case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
+            endCollection()
+        case YAML_ALIAS_EVENT:
+            alias(event)
+        case YAML_DOCUMENT_START_EVENT:
+            result.documentCount += 1
+            anchors.removeAll(keepingCapacity: true)
+            if result.documentCount > limits.maximumDocuments {
+                add("too-many-documents", at: YAMLEventReader.location(of: event.start_mark),
+                    "the stream has more than \(limits.maximumDocuments) documents; secretfill stops reading here")
+                return false
+            }
+        default:
+            break
+        }
+        return true
+    }
+
+    private func scalar(_ reader: YAMLEventReader, _ event: yaml_event_t) {
+        let data = event.data.scalar
+        let value = UnsafeBufferPointer(start: data.value, count: Int(data.length))
+        let hasProperties = data.anchor != nil || data.tag != nil
+        let anchorName = data.anchor.map { String(cString: $0) }
+
+        guard !frames.isEmpty else {
+            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark)) }
+            return
+        }
+        let top = frames.count - 1
+        if frames[top].isMapping && frames[top].expectingKey {
+            mappingKey(value, plain: data.style == YAML_PLAIN_SCALAR_STYLE, at: event.start_mark)
+            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark)) }
+            frames[top].expectingKey = false
+            return
+        }
+
+        var referenceIndex: Int?
+        if frames[top].isMapping {
+            let role = frames[top].role
+            let key = frames[top].key
+            if role == .envMap && key != .merge && key != .nonScalar {
+                let entryValue = envValue(reader, event, value, hasProperties: hasProperties)
+                if case .reference(let i) = entryValue { referenceIndex = i }
+                addEntry(block: frames[top].block, name: frames[top].keyText, value: entryValue, at: frames[top].keyLocation)
+            } else if role == .envEntry && key == .value {
+                let entryValue = envValue(reader, event, value, hasProperties: hasProperties)
+                if case .reference(let i) = entryValue { referenceIndex = i }
+                frames[top].entryValue = entryValue
+            } else if role == .envEntry && key == .name {
+                frames[top].entryName = String(decoding: value, as: UTF8.self)
+            } else if role == .plain && key == .name {
+                frames[top].ownerName = String(decoding: value, as: UTF8.self)
+            }
+            frames[top].expectingKey = true
+        }
+        if let anchorName {
+            defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark))
+            if let referenceIndex { anchors[anchorName]?.references.append(referenceIndex) }
+        }
+    }
+
+    private func mappingKey(_ value: UnsafeBufferPointer<UInt8>, plain: Bool, at mark: yaml_mark_t) {
+        let top = frames.count - 1
+        let kind: KeyKind
+        if equals(value, "env") || equals(value, "experimentEnv") {
+            kind = .env
+        } else if equals(value, "name") {
+            kind = .name
+        } else if equals(value, "value") {
+            kind = .value
+        } else if plain && equals(value, "<<") {
+            kind = .merge
+        } else {
+            kind = .other
+        }
+        frames[top].key = kind
+        if frames[top].role == .envMap {
+            frames[top].keyText = String(decoding: value, as: UTF8.self)
+            frames[top].keyLocation = YAMLEventReader.location(of: mark)
+        } else if frames.count <= 3 {
+            let text = String(decoding: value, as: UTF8.self)
+            frames[top].keyText = text
+            if frames.count == 2 && frames[1].isMapping && frames[1].pathKey == "jobs" {
+                result.workflowJobs.append((result.documentCount, text))
+            }
+        } else {
+            frames[top].keyText = nil
+        }
+    }
+
+    private func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at location: SourceLocation) {
+        var frame = Frame(isMapping: isMapping, role: .plain)
+        if let top = frames.indices.last {
+            let parent = frames[top]
+            if parent.isMapping {
+                if parent.expectingKey {
+                    // A complex key: nothing in it, nor the value after it, is an env value.
+                    frames[top].key = .nonScalar
+                    frames[top].keyText = nil
+                } else {
+                    frame.pathKey = parent.keyText
+                    switch (parent.role, parent.key) {
+                    case (.plain, .env), (.envEntry, .env):
+                        frame.role = isMapping ? .envMap : .envList
+                        frame.block = newBlock(at: location, anchoredHere: anchor != nil)
+                        if parent.role == .plain { frames[top].ownedBlocks.append(frame.block) }
+                    case (.envEntry, .value):
+                        frames[top].entryValue = .nonScalar
+                    case (.envMap, .merge):
+                        result.envBlocks[parent.block].usesAlias = true
+                    case (.envMap, _):
+                        addEntry(block: parent.block, name: parent.keyText, value: .nonScalar, at: parent.keyLocation)
+                    default:
+                        break
+                    }
+                }
+            } else if parent.role == .envList && isMapping {
+                frame.role = .envEntry
+                frame.block = parent.block
+                frame.entryLocation = location
+            }
+        }
+        if let anchor {
+            let name = String(cString: anchor)
+            anchors[name] = AnchorInfo(location: location, isCollection: true)
+            openAnchors.append(name)
+            frame.anchor = name
+        }
+        frames.append(frame)
+    }
+
+    private func endCollection() {
+        guard let frame = frames.popLast() else { return }
+        switch frame.role {
+        case .envEntry:
+            addEntry(block: frame.block, name: frame.entryName, value: frame.entryValue, at: frame.entryLocation)
+        case .plain where !frame.ownedBlocks.isEmpty:
+            for block in frame.ownedBlocks { result.envBlocks[block].owner = frame.ownerName }
+        default:
+            break
+        }
+        if frame.anchor != nil { openAnchors.removeLast() }
+        completeNode()
+    }
+
+    private func alias(_ event: yaml_event_t) {
+        let name = String(cString: event.data.alias.anchor)
+        let location = YAMLEventReader.location(of: event.start_mark)
+        if var info = anchors[name] {
+            if let first = info.references.first {
+                let referenceName = result.references[first].name
+                add("alias-reaches-reference", at: location,
+                    "alias '*\(name)' reaches secret reference '\(referenceName)' (anchored at \(info.location.line):\(info.location.column)); secretfill does not expand aliases, so write the reference out here",
+                    name: referenceName)
+                if !info.reported {
+                    for index in info.references {
+                        let reference = result.references[index]
+                        add("anchored-reference", at: reference.location,
+                            "secret reference '\(reference.name)' is inside anchor '&\(name)', which an alias reuses at \(location.line):\(location.column); move the reference out of the anchored node",
+                            name: reference.name)
+                    }
+                    info.reported = true
+                    anchors[name] = info
+                }
+            } else if info.secretLike && isEnvValuePosition {
+                add("alias-reaches-reference", at: location,
+                    "alias '*\(name)' in an env value stands for a 'secret:' text (anchored at \(info.location.line):\(info.location.column)); secretfill does not expand aliases, so write the reference out here")
+            }
+        }
+        if let top = frames.indices.last, frames[top].isMapping {
+            let parent = frames[top]
+            if parent.expectingKey {
+                frames[top].key = .nonScalar
+                frames[top].keyText = nil
+                frames[top].expectingKey = false
+                return
+            }
+            let info = anchors[name]
+            let value: EnvValue = info.flatMap { $0.isCollection ? nil : $0.scalarText }.map { EnvValue.text($0) } ?? .nonScalar
+            switch (parent.role, parent.key) {
+            case (.envMap, .merge):
+                result.envBlocks[parent.block].usesAlias = true
+            case (.envMap, _):
+                addEntry(block: parent.block, name: parent.keyText, value: value, at: parent.keyLocation)
+            case (.envEntry, .value):
+                frames[top].entryValue = value
+            case (.envEntry, .name):
+                if case .text(let text) = value { frames[top].entryName = text }
+            case (.plain, .env), (.envEntry, .env):
+                let block = newBlock(at: location, anchoredHere: false)
+                result.envBlocks[block].usesAlias = true
+                if parent.role == .plain { frames[top].ownedBlocks.append(block) }
+            default:
+                break
+            }
+            frames[top].expectingKey = true
+        } else if let top = frames.indices.last, frames[top].role == .envList {
+            result.envBlocks[frames[top].block].usesAlias = true
+        }
+    }
+
+    private var isEnvValuePosition: Bool {
+        guard let top = frames.last, top.isMapping, !top.expectingKey else { return false }
+        return (top.role == .envMap && top.key != .merge) || (top.role == .envEntry && top.key == .value)
+    }
+
+    private func completeNode() {
+        if let top = frames.indices.last, frames[top].isMapping {
+            frames[top].expectingKey.toggle()
+        }
+    }
+
+    // MARK: Env values
+
+    private func envValue(_ reader: YAMLEventReader, _ event: yaml_event_t, _ value: UnsafeBufferPointer<UInt8>,
+                          hasProperties: Bool) -> EnvValue {
+        let data = event.data.scalar
+        let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
+        guard !isBlockScalar, startsWithSecretPrefix(value) else {
+            return collectsEntries ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
+        }
+        let startByte = reader.byteOffset(of: event.start_mark)
+        var location = YAMLEventReader.location(of: event.start_mark)
+        let textStart = hasProperties ? skipProperties(from: startByte, location: &location) : startByte
+        if let tag = data.tag {
+            let tagText = String(cString: tag)
+            if tagText != "tag:yaml.org,2002:str" && tagText != "!" {
+                add("tagged-reference", at: location,
+                    "a secret reference cannot carry the tag '\(tagText)'; remove the tag or use !!str")
+                return .nonScalar
+            }
+        }
+        let nameBytes = UnsafeBufferPointer(rebasing: value[7...])
+        guard SecretName.isValid(nameBytes) else {
+            let detail = nameBytes.isEmpty ? "has no name after 'secret:'" : "does not name a valid secret: \(SecretName.ruleDescription)"
+            add("malformed-reference", at: location, "malformed secret reference: it \(detail)")
+            return .nonScalar
+        }
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        let endByte = reader.byteOffset(of: event.end_mark)
+        let envName: String?
+        let top = frames[frames.count - 1]
+        envName = top.role == .envMap ? top.keyText : top.entryName
+        result.references.append(SecretReference(name: name, envName: envName, location: location,
+                                                 byteRange: textStart..<endByte))
+        let index = result.references.count - 1
+        for anchor in openAnchors { anchors[anchor]?.references.append(index) }
+        return .reference(index)
+    }
+
+    /// The string a YAML loader gives for an env value: plain nulls become "".
+    private func literalText(_ value: UnsafeBufferPointer<UInt8>, style: yaml_scalar_style_t, hasTag: Bool) -> String {
+        if style == YAML_PLAIN_SCALAR_STYLE && !hasTag {
+            if value.isEmpty || equals(value, "~") || equals(value, "null") || equals(value, "Null") || equals(value, "NULL") {
+                return ""
+            }
+        }
+        return String(decoding: value, as: UTF8.self)
+    }
+
+    /// Skips an anchor, a tag and the blanks or comments after them, so a
+    /// replacement keeps `&a !!str` in place.
+    private func skipProperties(from start: Int, location: inout SourceLocation) -> Int {
+        var i = start
+        let n = bytes.count
+        while i < n && (bytes[i] == UInt8(ascii: "&") || bytes[i] == UInt8(ascii: "!")) {
+            while i < n && !isBlank(bytes[i]) {
+                if bytes[i] & 0xC0 != 0x80 { location.column += 1 }
+                i += 1
+            }
+            while i < n {
+                let b = bytes[i]
+                if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+                    location.column += 1
+                    i += 1
+                } else if b == 0x0A || b == 0x0D {
+                    if b == 0x0D && i + 1 < n && bytes[i + 1] == 0x0A { i += 1 }
+                    location.line += 1
+                    location.column = 1
+                    i += 1
+                } else if b == UInt8(ascii: "#") {
+                    while i < n && bytes[i] != 0x0A && bytes[i] != 0x0D { i += 1 }
+                } else {
+                    break
+                }
+            }
+        }
+        return i
+    }
+
+    // MARK: Bookkeeping
+
+    private func newBlock(at location: SourceLocation, anchoredHere: Bool) -> Int {
+        var path: [String] = []
+        for frame in frames.dropFirst() { path.append(frame.pathKey ?? "?") }
+        if let key = frames.last?.keyText { path.append(key) }
+        result.envBlocks.append(EnvBlock(owner: nil, path: path, location: location, document: result.documentCount,
+                                         entries: [], usesAlias: false))
+        return result.envBlocks.count - 1
+    }
+
+    private func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation) {
+        guard block >= 0, collectsEntries else { return }
+        result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
+        guard let name else { return }
+        if let first = seenNames[block, default: [:]][name] {
+            add("duplicate-env-name", at: location,
+                "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
+                name: name)
+        } else {
+            seenNames[block, default: [:]][name] = location
+        }
+    }
+
+    private func defineScalarAnchor(_ name: String, value: UnsafeBufferPointer<UInt8>, at location: SourceLocation) {
+        var info = AnchorInfo(location: location, isCollection: false)
+        info.secretLike = startsWithSecretPrefix(value)
+        if !info.secretLike && value.count <= 4096 { info.scalarText = String(decoding: value, as: UTF8.self) }
+        anchors[name] = info
+    }
+
+    private func add(_ code: String, at location: SourceLocation, _ message: String, name: String? = nil) {
+        result.diagnostics.append(Diagnostic(code: code, file: file, location: location, message: message, name: name))
+    }
+
+    private func addSyntax(_ error: YAMLSyntaxError) {
+        add("yaml-syntax", at: error.location, error.message)
+    }
+
+    // MARK: Bytes
+
+    @inline(__always) private func isBlank(_ b: UInt8) -> Bool {
+        b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D
+    }
+
+    @inline(__always) private func startsWithSecretPrefix(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        value.count >= 7 && value[0] == 0x73 && value[1] == 0x65 && value[2] == 0x63 && value[3] == 0x72
+            && value[4] == 0x65 && value[5] == 0x74 && value[6] == 0x3A
+    }
+
+    @inline(__always) private func equals(_ value: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        guard value.count == literal.utf8CodeUnitCount else { return false }
+        let p = literal.utf8Start
+        for i in 0..<value.count where value[i] != p[i] { return false }
+        return true
+    }
+}

@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The store as one encrypted JSON file on this machine.
+///
+/// Reads parse the file once and decrypt only the values asked for. Every
+/// change is a read-modify-write under an exclusive `flock` on `PATH.lock`,
+/// written to a temporary file and renamed over the store, so concurrent
+/// writers never lose each other's secrets and readers never see half a file.
+public final class LocalSecretStore: SecretStore {
+    public let path: String
+    private let key: StoreKey?
+    private var cached: StoreDocument?
+
+    /// `key` may be nil for name-only use (check, list, which).
+    public init(path: String, key: StoreKey?) throws(StoreError) {
+        self.path = path
+        self.key = key
+    }
+
+    /// Creates an empty store sealed for `key`; refuses to overwrite.
+    public static func create(at path: String, key: StoreKey) throws(StoreError) -> LocalSecretStore {
+        if FileIO.exists(path) { throw .storeExists(path: path) }
+        do {
+            try FileIO.makeDirectories(FileIO.split(path).directory)
+            try FileIO.createExclusively(path, with: StoreDocument(keyFingerprint: key.fingerprint).encoded())
+        } catch {
+            if error.code == EEXIST { throw .storeExists(path: path) }
+            throw .io(error)
+        }
+        return try LocalSecretStore(path: path, key: key)
+    }
+
+    // MARK: SecretDirectory
+
+    public func listing(of scope: Scope) throws(StoreError) -> [SecretListing] {
+        let entries = try document()[scope]
+        return entries.keys.sorted().map { SecretListing(name: $0, updated: entries[$0]!.updated) }
+    }
+
+    public func contains(_ name: String, in scope: Scope) throws(StoreError) -> Bool {
+        try document()[scope][name] != nil
+    }
+
+    // MARK: SecretStore
+
+    public func value(of name: String, in scope: Scope) throws(StoreError) -> SecretValue? {
+        let document = try document()
+        guard let entry = document[scope][name] else { return nil }
+        let key = try verifiedKey(for: document)
+        return try ValueSealer.open(entry.sealed, name: name, scope: scope, key: key)
+    }
+
+    public func set(_ values: [(name: String, value: SecretValue)], in scope: Scope) throws(StoreError) {
+        try modify { document, key throws(StoreError) in
+            let now = Self.timestamp()
+            var entries = document[scope]
+            for (name, value) in values {
+                entries[name] = SealedEntry(sealed: ValueSealer.seal(value, name: name, scope: scope, key: key), updated: now)
+            }
+            document[scope] = entries
+        }
+    }
+
+    public func delete(_ name: String, in scope: Scope) throws(StoreError) {
+        try modify { document, _ throws(StoreError) in
+            var entries = document[scope]
+            guard entries.removeValue(forKey: name) != nil else { throw .notFound(name: name, scope: scope) }
+            document[scope] = entries
+        }
+    }
+
+    // MARK: Internals
+
+    private func document() throws(StoreError) -> StoreDocument {
+        if let cached { return cached }
+        let document = try readDocument()
+        cached = document
+        return document
+    }
+
+    private func readDocument() throws(StoreError) -> StoreDocument {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileIO.readAll(path)
+        } catch {
+            if error.code == ENOENT { throw .storeMissing(path: path) }
+            throw .io(error)
+        }
+        return try StoreDocument.decode(bytes, path: path)
+    }
+
+    private func verifiedKey(for document: StoreDocument) throws(StoreError) -> StoreKey {
+        guard let key else { throw .keyMissing(path: "the key file") }
+        guard key.fingerprint == document.keyFingerprint else {
+            throw .wrongKey(expected: document.keyFingerprint, supplied: key.fingerprint, source: key.source)
+        }
+        return key
+    }
+
+    /// Read-modify-write under the lock. `change` throwing leaves the file as it was.
+    private func modify(_ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
+        if !FileIO.exists(path) { throw .storeMissing(path: path) }
+        let lock: FileLock
+        do { lock = try FileLock(path: path + ".lock") } catch { throw .io(error) }
+        defer { lock.unlock() }
+        removeStaleTemporaryFiles()
+        var document = try readDocument()
+        let key = try verifiedKey(for: document)
+        try change(&document, key)
+        do {
+            try FileIO.replaceAtomically(path, with: document.encoded())
+        } catch {
+            throw .io(error)
+        }
+        cached = document
+    }
+
+    /// Temporary files left by a writer that was killed. Only called with the
+    /// lock held, when no other writer can be mid-write.
+    private func removeStaleTemporaryFiles() {
+        let prefix = FileIO.temporaryPrefix(for: path)
+        let (directory, namePrefix) = FileIO.split(prefix)
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name.hasPrefix(namePrefix) { unlink(directory + "/" + name) }
+        }
+    }
+
+    static func timestamp() -> String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+
+/// One sealed secret as the store file keeps it.
+public struct SealedEntry: Sendable, Hashable {
+    /// base64 of AES-256-GCM nonce, ciphertext and tag.
+    public var sealed: String
+    /// When it was last set, ISO 8601 UTC.
+    public var updated: String
+}
+
+/// The store file's content: a format version, the key's fingerprint, and
+/// per scope the sealed values by name.
+///
+/// The file is JSON laid out for review in git: names sorted, one secret per
+/// line, so a diff shows which names changed in which scope and nothing else.
+public struct StoreDocument: Sendable, Hashable {
+    public static let format = "secretfill-store"
+    public static let version = 1
+
+    public var keyFingerprint: String
+    public var team: [String: SealedEntry] = [:]
+    public var projects: [String: [String: SealedEntry]] = [:]
+    public var clusters: [String: [String: SealedEntry]] = [:]
+
+    public init(keyFingerprint: String) {
+        self.keyFingerprint = keyFingerprint
+    }
+
+    public subscript(scope: Scope) -> [String: SealedEntry] {
+        get {
+            switch scope {
+            case .team: team
+            case .project(let id): projects[id] ?? [:]
+            case .cluster(let id): clusters[id] ?? [:]
+            }
+        }
+        set {
+            switch scope {
+            case .team: team = newValue
+            case .project(let id): projects[id] = newValue.isEmpty ? nil : newValue
+            case .cluster(let id): clusters[id] = newValue.isEmpty ? nil : newValue
+            }
+        }
+    }
+
+    // MARK: Encoding
+
+    public func encoded() -> [UInt8] {
+        var out = "{\n"
+        out += "  \"format\": \"\(Self.format)\",\n"
+        out += "  \"version\": \(Self.version),\n"
+        out += "  \"keyFingerprint\": \(Self.quote(keyFingerprint)),\n"
+        out += "  \"scopes\": {\n"
+        out += "    \"team\": " + Self.encode(team, indent: "    ") + ",\n"
+        out += "    \"project\": " + Self.encode(projects, indent: "    ") + ",\n"
+        out += "    \"cluster\": " + Self.encode(clusters, indent: "    ") + "\n"
+        out += "  }\n}\n"
+        return Array(out.utf8)
+    }
+
+    private static func encode(_ groups: [String: [String: SealedEntry]], indent: String) -> String {
+        guard !groups.isEmpty else { return "{}" }
+        let inner = indent + "  "
+        let lines = groups.keys.sorted().map { id in
+            inner + quote(id) + ": " + encode(groups[id]!, indent: inner)
+        }
+        return "{\n" + lines.joined(separator: ",\n") + "\n" + indent + "}"
+    }
+
+    private static func encode(_ entries: [String: SealedEntry], indent: String) -> String {
+        guard !entries.isEmpty else { return "{}" }
+        let inner = indent + "  "
+        let lines = entries.keys.sorted().map { name in
+            let entry = entries[name]!
+            return inner + quote(name) + ": {\"updated\": " + quote(entry.updated) + ", \"sealed\": " + quote(entry.sealed) + "}"
+        }
+        return "{\n" + lines.joined(separator: ",\n") + "\n" + indent + "}"
+    }
+
+    /// Names, ids, timestamps and base64 need no escaping beyond this.
+    private static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: Decoding
+
+    /// Parses and checks a store file. Every shape error says what was
+    /// expected where; nothing is ever repaired.
+    public static func decode(_ bytes: [UInt8], path: String) throws(StoreError) -> StoreDocument {
+        guard !bytes.isEmpty else { throw .corrupt(path: path, detail: "the file is empty (expected a JSON object)") }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+        } catch {
+            throw .corrupt(path: path, detail: "it is not valid JSON (truncated or edited by hand?)")
+        }
+        guard let root = object as? [String: Any] else {
+            throw .corrupt(path: path, detail: "expected a JSON object at the top")
+        }
+        guard root["format"] as? String == format else {
+            throw .corrupt(path: path, detail: "expected \"format\": \"\(format)\"")
+        }
+        guard let version = root["version"] as? Int, version == Self.version else {
+            throw .corrupt(path: path, detail: "expected \"version\": \(Self.version) (a newer secretfill may have written it)")
+        }
+        guard let fingerprint = root["keyFingerprint"] as? String, fingerprint.hasPrefix("sha256:") else {
+            throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
+        }
+        guard let scopes = root["scopes"] as? [String: Any] else {
+            throw .corrupt(path: path, detail: "expected a \"scopes\" object")
+        }
+        var document = StoreDocument(keyFingerprint: fingerprint)
+        document.team = try entries(scopes["team"] ?? [String: Any](), at: "scopes.team", path: path)
+        document.projects = try groups(scopes["project"] ?? [String: Any](), at: "scopes.project", path: path)
+        document.clusters = try groups(scopes["cluster"] ?? [String: Any](), at: "scopes.cluster", path: path)
+        return document
+    }
+
+    private static func groups(_ value: Any, at where_: String, path: String) throws(StoreError) -> [String: [String: SealedEntry]] {
+        guard let object = value as? [String: Any] else {
+            throw .corrupt(path: path, detail: "expected an object of ids at \(where_)")
+        }
+        var result: [String: [String: SealedEntry]] = [:]
+        for (id, inner) in object {
+            do { try Scope.validateID(id) } catch {
+                throw .corrupt(path: path, detail: "\(where_) has an invalid id; \(Scope.idRuleDescription)")
+            }
+            result[id] = try entries(inner, at: "\(where_).\(id)", path: path)
+        }
+        return result
+    }
+
+    private static func entries(_ value: Any, at where_: String, path: String) throws(StoreError) -> [String: SealedEntry] {
+        guard let object = value as? [String: Any] else {
+            throw .corrupt(path: path, detail: "expected an object of secrets at \(where_)")
+        }
+        var result: [String: SealedEntry] = [:]
+        result.reserveCapacity(object.count)
+        for (name, inner) in object {
+            guard SecretName.isValid(name) else {
+                throw .corrupt(path: path, detail: "\(where_) has an invalid secret name; \(SecretName.ruleDescription)")
+            }
+            guard let fields = inner as? [String: Any], let sealed = fields["sealed"] as? String,
+                  let updated = fields["updated"] as? String
+            else {
+                throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(where_).\(name)")
+            }
+            result[name] = SealedEntry(sealed: sealed, updated: updated)
+        }
+        return result
+    }
+}

@@ -1,0 +1,43 @@
+/// Why the store could not be opened, read or changed.
+///
+/// Cases carry paths, secret names, scopes and key fingerprints only.
+public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    case storeMissing(path: String)
+    case storeExists(path: String)
+    case keyExists(path: String)
+    case corrupt(path: String, detail: String)
+    case keyMissing(path: String)
+    case keyUnreadable(source: String, detail: String)
+    case keyFilePermissions(path: String, mode: UInt32)
+    case wrongKey(expected: String, supplied: String, source: String)
+    case cannotOpen(name: String, scope: Scope)
+    case notFound(name: String, scope: Scope)
+    case io(IOError)
+
+    public var description: String {
+        switch self {
+        case .storeMissing(let path):
+            "no secret store at \(path); create one with `secretfill init` (or point --store / SECRETFILL_STORE at yours)"
+        case .storeExists(let path):
+            "a store already exists at \(path); secretfill init never overwrites one"
+        case .keyExists(let path):
+            "a key file already exists at \(path); init never overwrites a key. Pass --use-existing-key to create the store with it"
+        case .corrupt(let path, let detail):
+            "the store at \(path) is not a valid secretfill store: \(detail). It was left as it is"
+        case .keyMissing(let path):
+            "no key: set SECRETFILL_KEY (base64 of 32 bytes) or SECRETFILL_KEY_FILE, or create \(path) with `secretfill init`"
+        case .keyUnreadable(let source, let detail):
+            "the key from \(source) is unusable: \(detail)"
+        case .keyFilePermissions(let path, let mode):
+            "the key file \(path) is readable or writable by others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
+        case .wrongKey(let expected, let supplied, let source):
+            "the key from \(source) does not open this store: the store was sealed with key \(expected), the key given is \(supplied)"
+        case .cannotOpen(let name, let scope):
+            "secret '\(name)' (\(scope)) does not decrypt: its sealed value was altered, or copied from another name or scope"
+        case .notFound(let name, let scope):
+            "there is no secret '\(name)' in the \(scope) scope"
+        case .io(let error):
+            error.description
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import SecretFill
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate specs' secret references against the store, for CI.",
+        discussion: """
+            Reports every unknown, malformed or alias-reached reference, every duplicate env name \
+            in a block and every YAML error, in every file, as FILE:LINE:COL on stdout. Only the \
+            scopes given are consulted. check reads names only: it needs the store file but no \
+            key, and decrypts nothing.
+
+            Exit: 0 clean, 1 findings, 2 a file or the store could not be read, 64 usage.
+
+            Examples:
+              secretfill check deploy/*.yaml --project pr-1
+              secretfill check spec.yaml --format github        # annotations in GitHub Actions
+              secretfill check spec.yaml --explain              # where each reference resolves from
+            """)
+
+    @Argument(help: ArgumentHelp("Specs to check; `-` reads stdin.", valueName: "spec"))
+    var specs: [String] = []
+
+    @OptionGroup var scopes: ScopeOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(help: "Output format: text, json or github.")
+    var format: CheckOutputFormat = .text
+
+    @Flag(help: "Also list every reference with the scope it resolves from and the scopes it shadows.")
+    var explain = false
+
+    func validate() throws {
+        guard !specs.isEmpty else { throw ValidationError("give at least one spec to check (`-` for stdin)") }
+    }
+
+    func run() throws {
+        ignoreBrokenPipeSignal()
+        let chain: ScopeChain
+        do { chain = try scopes.chain() } catch { throw fail(error) }
+        do {
+            var sources: [SpecSource] = []
+            for spec in specs { sources.append(try SpecSource.read(spec)) }
+            let configuration = storeOptions.configuration
+            let job = CheckJob(chain: chain) { () throws(StoreError) -> any SecretDirectory in
+                try configuration.openStore(needsKey: false)
+            }
+            let result = try job.check(sources)
+            try OutputWriter.emit(Array(format.render(result, explain: explain).utf8), to: nil)
+            if !result.findings.isEmpty { throw Exit.problems }
+        } catch let error as IOError {
+            throw fail(error)
+        } catch let error as StoreError {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import SecretFill
+
+struct EnvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "env",
+        abstract: "Write a container env file from one env block of a spec.",
+        discussion: """
+            The block is the spec's only env block, or the one --select names: a Kubernetes \
+            container's name, a Gradient workflow job (defaults.env overlaid by the job's env), \
+            or a Paperspace spec's name. References are resolved; literal values are kept.
+
+            Formats, each read back exactly by its consumer:
+              dotenv  NAME="…" for python-dotenv's dotenv_values() (the default)
+              docker  NAME=value for `docker run --env-file` (no quoting: line breaks refused)
+              shell   export NAME='…' for `. FILE` in bash or dash
+              json    {"NAME": "…"}
+
+            Examples:
+              secretfill env deploy.yaml --select api -o .env
+              secretfill env workflow.yaml --select train --format shell > env.sh
+            """)
+
+    @Argument(help: ArgumentHelp("The spec; `-` or nothing reads stdin.", valueName: "spec"))
+    var spec: String?
+
+    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"))
+    var select: String?
+
+    @Option(help: "Output format: dotenv, docker, shell or json.")
+    var format: EnvFileFormat = .dotenv
+
+    @OptionGroup var scopes: ScopeOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
+    var output: String?
+
+    func run() throws {
+        ignoreBrokenPipeSignal()
+        let chain: ScopeChain
+        do { chain = try scopes.chain() } catch { throw fail(error) }
+        do {
+            try OutputWriter.checkWritable(output)
+            let source = try SpecSource.read(spec)
+            let configuration = storeOptions.configuration
+            let job = EnvJob(chain: chain, format: format, select: select) { () throws(StoreError) -> any SecretStore in
+                try configuration.openStore(needsKey: true)
+            }
+            switch try job.run(source) {
+            case .success(let result):
+                report(result.notes)
+                if let output, output != "-", GitExposure.isCommittable(output) {
+                    Terminal.warn("secretfill: warning: \(output) is inside a git work tree and not ignored: `git add` would commit these secrets; add it to .gitignore")
+                }
+                try OutputWriter.emit(result.bytes, to: output)
+            case .failure(let problems):
+                report(problems.diagnostics)
+                throw Exit.problems
+            }
+        } catch let error as IOError {
+            throw fail(error)
+        } catch let error as StoreError {
+            throw fail(error)
+        }
+    }
+}

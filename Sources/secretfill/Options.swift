@@ -1,0 +1,37 @@
+import ArgumentParser
+import SecretFill
+
+/// `--store`, shared by every command that touches the store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The store file. Default: $SECRETFILL_STORE, else ${XDG_CONFIG_HOME:-~/.config}/secretfill/store.json.",
+        valueName: "path"))
+    var store: String?
+
+    var configuration: StoreConfiguration {
+        StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
+    }
+}
+
+/// `--project` and `--cluster`: the scopes a lookup may use besides team.
+struct ScopeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Project id whose secrets take precedence (default: $SECRETFILL_PROJECT).", valueName: "id"))
+    var project: String?
+
+    @Option(help: ArgumentHelp("Cluster id whose secrets come before team ones (default: $SECRETFILL_CLUSTER).", valueName: "id"))
+    var cluster: String?
+
+    func chain() throws(SecretInputError) -> ScopeChain {
+        let environment = processEnvironment
+        let project = self.project ?? environment["SECRETFILL_PROJECT"].flatMap { $0.isEmpty ? nil : $0 }
+        let cluster = self.cluster ?? environment["SECRETFILL_CLUSTER"].flatMap { $0.isEmpty ? nil : $0 }
+        if let project { try Scope.validateID(project) }
+        if let cluster { try Scope.validateID(cluster) }
+        return ScopeChain(project: project, cluster: cluster)
+    }
+}
+
+extension Scope.Kind: ExpressibleByArgument {}
+extension EnvFileFormat: ExpressibleByArgument {}
+extension CheckOutputFormat: ExpressibleByArgument {}
+extension SecretImport.Format: ExpressibleByArgument {}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import SecretFill
+
+struct RenderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render",
+        abstract: "Replace every `secret:<name>` env value in a spec with its value; change nothing else.",
+        discussion: """
+            The output is the input byte for byte, except each reference's scalar, which becomes \
+            the value as a YAML double-quoted string. Comments, key order, quoting, anchors and \
+            line endings stay as written. When any reference is unknown or malformed, or the YAML \
+            is invalid, nothing is written, every problem is listed on stderr as FILE:LINE:COL, \
+            and the exit status is 1.
+
+            Examples:
+              secretfill render deploy.yaml --project pr-1 | kubectl apply -f -
+              cat spec.yaml | secretfill render > rendered.yaml
+              secretfill render spec.yaml -o rendered.yaml      # written atomically, mode 0600
+            """)
+
+    @Argument(help: ArgumentHelp("The spec to render; `-` or nothing reads stdin.", valueName: "spec"))
+    var spec: String?
+
+    @OptionGroup var scopes: ScopeOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
+    var output: String?
+
+    func run() throws {
+        ignoreBrokenPipeSignal()
+        let chain: ScopeChain
+        do { chain = try scopes.chain() } catch { throw fail(error) }
+        do {
+            try OutputWriter.checkWritable(output)
+            let source = try SpecSource.read(spec)
+            let configuration = storeOptions.configuration
+            let job = RenderJob(chain: chain) { () throws(StoreError) -> any SecretStore in
+                try configuration.openStore(needsKey: true)
+            }
+            switch try job.run(source) {
+            case .success(let bytes):
+                try OutputWriter.emit(bytes, to: output)
+            case .failure(let problems):
+                report(problems.diagnostics)
+                throw Exit.problems
+            }
+        } catch let error as IOError {
+            throw fail(error)
+        } catch let error as StoreError {
+            throw fail(error)
+        }
+    }
+}

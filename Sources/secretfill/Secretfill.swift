@@ -1,0 +1,74 @@
+import ArgumentParser
+import SecretFill
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct Secretfill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secretfill",
+        abstract: "Fill `secret:<name>` references in deployment specs from an encrypted, scoped store.",
+        discussion: """
+            Specs say `value: secret:db_password` instead of the password. secretfill resolves \
+            each name from the store (project beats cluster beats team), changing nothing else.
+
+            Exit codes:
+              0    success
+              1    problems in the input: unknown or malformed references, invalid YAML,
+                   check findings, a value a format cannot carry, `secrets which` found nothing
+              2    the store, the key or a file could not be used
+              64   usage error (bad flag, bad name, bad value, missing --id)
+              141  standard output was closed early (for example by `| head`)
+
+            A secret value never appears in a message; only names and locations do.
+            """,
+        version: SecretFillVersion.string,
+        subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, InitCommand.self, SecretsCommand.self]
+    )
+}
+
+/// Exit statuses, as documented in `secretfill --help`.
+enum Exit {
+    static let problems = ExitCode(1)
+    static let failure = ExitCode(2)
+    static let usage = ExitCode(64)
+    static let brokenPipe = ExitCode(141)
+}
+
+/// Prints `secretfill: error: …` on stderr and returns the matching exit.
+func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCode {
+    Terminal.warn("secretfill: error: \(message)")
+    return code
+}
+
+func fail(_ error: StoreError) -> ExitCode { fail(error.description, Exit.failure) }
+func fail(_ error: IOError) -> ExitCode {
+    error.code == EPIPE ? Exit.brokenPipe : fail(error.description, Exit.failure)
+}
+func fail(_ error: SecretInputError) -> ExitCode { fail(error.description, Exit.usage) }
+
+func report(_ diagnostics: [Diagnostic]) {
+    for diagnostic in diagnostics { Terminal.warn(diagnostic.formatted) }
+}
+
+/// Closing stdout early must end the process quietly, not with a crash report.
+func ignoreBrokenPipeSignal() {
+    signal(SIGPIPE, SIG_IGN)
+}
+
+var processEnvironment: [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") {
+            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        pointer += 1
+    }
+    return result
+}

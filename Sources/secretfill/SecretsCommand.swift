@@ -1,0 +1,223 @@
+import ArgumentParser
+import SecretFill
+
+struct SecretsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secrets",
+        abstract: "Set, list, delete, import and look up secrets per scope (gradient's verbs).",
+        discussion: """
+            Scopes: team, project --id ID, cluster --id ID. When a name exists in several, \
+            project beats cluster beats team.
+
+            Examples:
+              secretfill secrets set team --name=db_password --value-stdin < pw.txt
+              secretfill secrets set project --id=pr-1 --name=api_key      # prompts, no echo
+              secretfill secrets list team
+              secretfill secrets which db_password --project pr-1
+              secretfill secrets import team .env
+            """,
+        subcommands: [Set.self, List.self, Delete.self, Which.self, Import.self]
+    )
+}
+
+/// `SCOPE [--id ID]`, as gradient spells it.
+struct ScopeArgument: ParsableArguments {
+    @Argument(help: ArgumentHelp("team, project or cluster.", valueName: "scope"))
+    var kind: Scope.Kind
+
+    @Option(help: ArgumentHelp("The project or cluster id (not for team).", valueName: "id"))
+    var id: String?
+
+    func scope() throws(SecretInputError) -> Scope { try Scope(kind: kind, id: id) }
+}
+
+extension SecretsCommand {
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a secret in a scope.",
+            discussion: """
+                Exactly one value source: --value V (lands in shell history), --value-stdin (all of \
+                stdin less one final newline), --value-file F (the file's bytes exactly), or none \
+                with a terminal on stdin to be prompted without echo. Values are 1 byte to 1 MiB of \
+                UTF-8 without NUL.
+                """)
+
+        @OptionGroup var target: ScopeArgument
+        @Option(help: ArgumentHelp("The secret's name: [A-Za-z_][A-Za-z0-9_.-]*, at most 128 characters.", valueName: "name"))
+        var name: String
+        @Option(help: ArgumentHelp("The value itself (visible in shell history and `ps`).", valueName: "value"))
+        var value: String?
+        @Flag(help: "Read the value from stdin, less one trailing newline.")
+        var valueStdin = false
+        @Option(help: ArgumentHelp("Read the value from this file, byte for byte.", valueName: "file"))
+        var valueFile: String?
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() throws {
+            let scope: Scope
+            let bytes: [UInt8]
+            do {
+                scope = try target.scope()
+                try SecretInputError.checkName(name)
+                let sources = [value != nil, valueStdin, valueFile != nil].filter { $0 }.count
+                guard sources <= 1 else { throw fail("give one value source: --value, --value-stdin or --value-file", Exit.usage) }
+                if let value {
+                    Terminal.warn("secretfill: note: --value leaves the secret in your shell history and the process list; --value-stdin or --value-file avoid that")
+                    bytes = Array(value.utf8)
+                } else if valueStdin {
+                    bytes = Self.dropOneNewline(try FileIO.readAll("-"))
+                } else if let valueFile {
+                    bytes = try FileIO.readAll(valueFile)
+                } else if Terminal.stdinIsTerminal {
+                    bytes = try Terminal.readHidden(prompt: "Value for \(scope) secret '\(name)': ")
+                } else {
+                    throw fail("no value given: use --value-stdin, --value-file FILE or --value V", Exit.usage)
+                }
+            } catch let error as SecretInputError {
+                throw fail(error)
+            } catch let error as IOError {
+                throw fail(error)
+            }
+            do {
+                let secret = try SecretValue(validating: bytes)
+                let store = try storeOptions.configuration.openStore(needsKey: true)
+                try store.set([(name, secret)], in: scope)
+                print("Set \(scope) secret '\(name)'")
+            } catch let error as SecretInputError {
+                throw fail(error)
+            } catch let error as StoreError {
+                throw fail(error)
+            }
+        }
+
+        static func dropOneNewline(_ bytes: [UInt8]) -> [UInt8] {
+            if bytes.suffix(2) == [0x0D, 0x0A] { return Array(bytes.dropLast(2)) }
+            if bytes.last == 0x0A { return Array(bytes.dropLast()) }
+            return bytes
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the names in a scope (never values).")
+
+        @OptionGroup var target: ScopeArgument
+        @Option(help: "text (one name per line) or json (name and last update).")
+        var format: ListFormat = .text
+        @OptionGroup var storeOptions: StoreOptions
+
+        enum ListFormat: String, ExpressibleByArgument { case text, json }
+
+        func run() throws {
+            do {
+                let scope = try target.scope()
+                let listing = try storeOptions.configuration.openStore(needsKey: false).listing(of: scope)
+                switch format {
+                case .text:
+                    for entry in listing { print(entry.name) }
+                case .json:
+                    let items = listing.map { "  {\"name\": \"\($0.name)\", \"updated\": \"\($0.updated)\"}" }
+                    print(items.isEmpty ? "[]" : "[\n" + items.joined(separator: ",\n") + "\n]")
+                }
+            } catch let error as SecretInputError {
+                throw fail(error)
+            } catch let error as StoreError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a secret from a scope.")
+
+        @OptionGroup var target: ScopeArgument
+        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        var name: String
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() throws {
+            do {
+                let scope = try target.scope()
+                try SecretInputError.checkName(name)
+                try storeOptions.configuration.openStore(needsKey: true).delete(name, in: scope)
+                print("Deleted \(scope) secret '\(name)'")
+            } catch let error as SecretInputError {
+                throw fail(error)
+            } catch let error as StoreError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Which: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show which scope a name resolves from, and what it shadows.",
+            discussion: "Exit 1 when the name resolves from no scope given. Needs no key.")
+
+        @Argument(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        var name: String
+        @OptionGroup var scopes: ScopeOptions
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() throws {
+            do {
+                try SecretInputError.checkName(name)
+                let chain = try scopes.chain()
+                let store = try storeOptions.configuration.openStore(needsKey: false)
+                guard let found = try store.resolution(of: name, in: chain) else {
+                    Terminal.warn("secretfill: '\(name)' does not resolve (looked in \(chain))")
+                    throw Exit.problems
+                }
+                let shadows = found.shadows.isEmpty ? "" : " (shadows \(found.shadows.map(\.description).joined(separator: ", ")))"
+                print("'\(name)' resolves from \(found.from)\(shadows)")
+            } catch let error as SecretInputError {
+                throw fail(error)
+            } catch let error as StoreError {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a dotenv file or a JSON object of name → value into a scope, all or nothing.",
+            discussion: """
+                The format follows the extension (.json is JSON, anything else dotenv) unless \
+                --format says otherwise. Every bad entry is listed with its line and nothing is \
+                imported unless every entry is good. dotenv is read as python-dotenv reads it, \
+                except that ${NAME} only sees names earlier in the same file, never your environment.
+
+                Example:
+                  secretfill secrets import project --id pr-1 .env
+                """)
+
+        @OptionGroup var target: ScopeArgument
+        @Argument(help: ArgumentHelp("The file to import; `-` reads stdin.", valueName: "file"))
+        var file: String
+        @Option(help: "dotenv or json (default: from the file's extension).")
+        var format: SecretImport.Format?
+        @OptionGroup var storeOptions: StoreOptions
+
+        func run() throws {
+            do {
+                let scope = try target.scope()
+                let bytes = try FileIO.readAll(file)
+                let label = file == "-" ? "<stdin>" : file
+                switch SecretImport.parse(bytes, format: format ?? SecretImport.format(forPath: file)) {
+                case .failure(let problems):
+                    for problem in problems.problems { Terminal.warn("\(label):\(problem.line): error: \(problem.message)") }
+                    Terminal.warn("secretfill: nothing imported (\(problems.problems.count) problem(s))")
+                    throw Exit.problems
+                case .success(let entries):
+                    try storeOptions.configuration.openStore(needsKey: true).set(entries, in: scope)
+                    print("Imported \(entries.count) \(scope) secret(s): \(entries.map(\.name).joined(separator: ", "))")
+                }
+            } catch let error as SecretInputError {
+                throw fail(error)
+            } catch let error as StoreError {
+                throw fail(error)
+            } catch let error as IOError {
+                throw fail(error)
+            }
+        }
+    }
+}
