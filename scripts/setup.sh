@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what secretfill needs to build and test on a machine that has only
+# Swift: libyaml (headers and pkg-config file) and, for the tests, the real
+# consumers of our output (python-dotenv, PyYAML, ruamel.yaml, dash).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need_apt=()
+pkg-config --exists yaml-0.1 2>/dev/null || need_apt+=(libyaml-dev pkg-config)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ "${1:-}" = "--tests" ]; then
+  command -v dash >/dev/null 2>&1 || need_apt+=(dash)
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--tests" ]; then
+  if ! python3 -c 'import dotenv, yaml, ruamel.yaml' 2>/dev/null; then
+    python3 -m pip install -q python-dotenv pyyaml ruamel.yaml 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages python-dotenv pyyaml ruamel.yaml
+  fi
+fi
