@@ -39,6 +39,11 @@ public struct SpecSource: Sendable {
     public var label: String
     public var bytes: [UInt8]
 
+    public init(label: String, bytes: [UInt8]) {
+        self.label = label
+        self.bytes = bytes
+    }
+
     public static func read(_ argument: String?) throws(IOError) -> SpecSource {
         guard let argument, argument != "-" else {
             return SpecSource(label: "<stdin>", bytes: try FileIO.readAll("-"))

@@ -158,6 +158,9 @@ private final class SpecWalker {
         let value = UnsafeBufferPointer(start: data.value, count: Int(data.length))
         let hasProperties = data.anchor != nil || data.tag != nil
         let anchorName = data.anchor.map { String(cString: $0) }
+        if !openAnchors.isEmpty && startsWithSecretPrefix(value) {
+            for anchor in openAnchors { anchors[anchor]?.secretLike = true }
+        }
 
         guard !frames.isEmpty else {
             if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark)) }
@@ -299,9 +302,9 @@ private final class SpecWalker {
                     info.reported = true
                     anchors[name] = info
                 }
-            } else if info.secretLike && isEnvValuePosition {
+            } else if info.secretLike && isEnvPosition {
                 add("alias-reaches-reference", at: location,
-                    "alias '*\(name)' in an env value stands for a 'secret:' text (anchored at \(info.location.line):\(info.location.column)); secretfill does not expand aliases, so write the reference out here")
+                    "alias '*\(name)' puts 'secret:' text (anchored at \(info.location.line):\(info.location.column)) into an env block; secretfill does not expand aliases, so write the reference out here")
             }
         }
         if let top = frames.indices.last, frames[top].isMapping {
@@ -336,9 +339,18 @@ private final class SpecWalker {
         }
     }
 
-    private var isEnvValuePosition: Bool {
-        guard let top = frames.last, top.isMapping, !top.expectingKey else { return false }
-        return (top.role == .envMap && top.key != .merge) || (top.role == .envEntry && top.key == .value)
+    /// Whether a node here would be (part of) an env block: the value of an
+    /// `env` key, an entry of an env list, or a value or merge in an env mapping.
+    private var isEnvPosition: Bool {
+        guard let top = frames.last else { return false }
+        if !top.isMapping { return top.role == .envList }
+        guard !top.expectingKey else { return false }
+        switch top.role {
+        case .envMap: return true
+        case .envEntry: return top.key == .value || top.key == .name
+        case .envList: return false
+        case .plain: return top.key == .env
+        }
     }
 
     private func completeNode() {

@@ -2,6 +2,11 @@
 public struct SecretListing: Sendable, Hashable {
     public var name: String
     public var updated: String
+
+    public init(name: String, updated: String) {
+        self.name = name
+        self.updated = updated
+    }
 }
 
 /// What a store must answer without any key: which names exist where.

@@ -1,0 +1,173 @@
+import SecretFill
+import Testing
+
+@Suite("Finding env blocks and references")
+struct SpecScannerTests {
+    @Test("list entries, indentless entries, flow entries, mappings and experimentEnv are all env blocks")
+    func envBlockShapes() {
+        let result = scan("""
+            env:
+            - name: A
+              value: secret:a
+            containers:
+              - name: web
+                env:
+                  - {name: B, value: 'secret:b'}
+                  - name: C
+                    value: "secret:c"
+            jobs:
+              train:
+                env:
+                  D: secret:d
+            experiment:
+              experimentEnv: {E: secret:e}
+            """)
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.references.map(\.name) == ["a", "b", "c", "d", "e"])
+        #expect(result.references.map(\.envName) == ["A", "B", "C", "D", "E"])
+        #expect(result.envBlocks.count == 4)
+        #expect(result.envBlocks[1].owner == "web")
+        #expect(result.envBlocks[2].path == ["jobs", "train", "env"])
+    }
+
+    @Test("text that is not a whole env value is never a reference", arguments: [
+        "env:\n- name: A\n  value: prefix secret:x\n",
+        "env:\n- name: A\n  value: |\n    secret:x\n",
+        "env:\n- name: A\n  value: >-\n    secret:x\n",
+        "env:\n  secret:x: plain\n",
+        "note: secret:x\n",
+        "data:\n  env: secret:x\n",
+        "env: secret:x\n",
+        "env:\n- name: A\n  valueFrom: {secretKeyRef: {name: secret:x}}\n",
+        "script: |\n  env:\n  - name: A\n    value: secret:x\n",
+        "# value: secret:x\nenv: []\n",
+    ])
+    func notReferences(_ text: String) {
+        let result = scan(text)
+        #expect(result.references.isEmpty)
+        #expect(result.diagnostics.isEmpty)
+    }
+
+    @Test("malformed references are errors at their position", arguments: [
+        ("env:\n- name: A\n  value: 'secret:'\n", 3, 10),
+        ("env:\n- name: A\n  value: secret:9lives\n", 3, 10),
+        ("env:\n  A: 'secret:has space'\n", 2, 6),
+        ("env:\n  A: \"secret:\(String(repeating: "x", count: 129))\"\n", 2, 6),
+    ])
+    func malformed(_ text: String, line: Int, column: Int) {
+        let result = scan(text)
+        #expect(result.references.isEmpty)
+        #expect(result.diagnostics.map(\.code) == ["malformed-reference"])
+        #expect(result.diagnostics.first?.location == SourceLocation(line: line, column: column))
+    }
+
+    @Test("columns count characters and byte ranges count bytes after non-ASCII text")
+    func nonASCIIPositions() {
+        let text = "# ünïcødé 日本語 🎉\nenv: {Ä: secret:a, ß: 'secret:b'}  # ü\nother:\n  env:\n  - {name: é, value: \"secret:c\"}\n"
+        let bytes = Array(text.utf8)
+        let result = SpecScanner().scan(bytes, file: "x")
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.references.map(\.location) == [
+            SourceLocation(line: 2, column: 10), SourceLocation(line: 2, column: 23), SourceLocation(line: 5, column: 22),
+        ])
+        let slices = result.references.map { String(decoding: bytes[$0.byteRange], as: UTF8.self) }
+        #expect(slices == ["secret:a", "'secret:b'", "\"secret:c\""])
+    }
+
+    @Test("a UTF-8 byte order mark shifts byte offsets but not columns")
+    func byteOrderMark() {
+        let bytes: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("é: 1\nenv: {A: secret:a}\n".utf8)
+        let result = SpecScanner().scan(bytes, file: "x")
+        #expect(result.references.first?.location == SourceLocation(line: 2, column: 10))
+        #expect(result.references.first.map { String(decoding: bytes[$0.byteRange], as: UTF8.self) } == "secret:a")
+    }
+
+    @Test("UTF-16 and UTF-32 input is refused clearly, not spliced at wrong offsets")
+    func foreignEncodings() {
+        let utf16: [UInt8] = [0xFF, 0xFE] + Array("env: {}\n".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
+        let result = SpecScanner().scan(utf16, file: "x")
+        #expect(result.diagnostics.map(\.code) == ["yaml-syntax"])
+        #expect(result.diagnostics.first?.message.contains("UTF-16LE") == true)
+    }
+
+    @Test("an alias that reaches a reference is refused at the alias and at the reference")
+    func aliasReachingReference() {
+        let result = scan("""
+            base: &common
+              - name: A
+                value: secret:a
+            app:
+              env: &shared
+                - name: B
+                  value: secret:b
+            worker:
+              env: *shared
+            """)
+        #expect(result.diagnostics.map(\.code).sorted() == ["alias-reaches-reference", "anchored-reference"])
+        let alias = result.diagnostics.first { $0.code == "alias-reaches-reference" }
+        #expect(alias?.location == SourceLocation(line: 9, column: 8))
+        let anchored = result.diagnostics.first { $0.code == "anchored-reference" }
+        #expect(anchored?.location == SourceLocation(line: 7, column: 14))
+        #expect(anchored?.name == "b")
+    }
+
+    @Test("an alias to a secret: scalar in an env value is refused")
+    func aliasToSecretText() {
+        let result = scan("x: &pw secret:a\nenv:\n- name: A\n  value: *pw\n")
+        #expect(result.diagnostics.map(\.code) == ["alias-reaches-reference"])
+        #expect(result.diagnostics.first?.location == SourceLocation(line: 4, column: 10))
+    }
+
+    @Test("an alias that carries secret: text from outside env into an env block is refused", arguments: [
+        "a: &x\n  - {name: A, value: secret:a}\nenv: *x\n",
+        "a: &x {A: secret:a}\nenv:\n  <<: *x\n",
+        "a: &x {name: A, value: secret:a}\nenv:\n- *x\n",
+    ])
+    func aliasCarryingSecretText(_ text: String) {
+        #expect(scan(text).diagnostics.map(\.code) == ["alias-reaches-reference"])
+    }
+
+    @Test("an anchored reference that nothing reuses is fine, and the anchor and tag stay outside the range")
+    func anchoredUnused() {
+        let text = "env:\n- name: A\n  value: &a !!str secret:a\n- name: B\n  value: !!str\n    'secret:b'\n"
+        let bytes = Array(text.utf8)
+        let result = SpecScanner().scan(bytes, file: "x")
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.references.map { String(decoding: bytes[$0.byteRange], as: UTF8.self) } == ["secret:a", "'secret:b'"])
+        #expect(result.references.map(\.location) == [SourceLocation(line: 3, column: 19), SourceLocation(line: 6, column: 5)])
+    }
+
+    @Test("a reference with a non-string tag is refused")
+    func taggedReference() {
+        let result = scan("env:\n- name: A\n  value: !!int secret:a\n")
+        #expect(result.diagnostics.map(\.code) == ["tagged-reference"])
+    }
+
+    @Test("the same env name twice in one block is reported at the second")
+    func duplicateNames() {
+        let result = scan("env:\n- name: A\n  value: x\n- name: A\n  value: y\nother:\n  env: {B: 1, B: 2}\n")
+        #expect(result.diagnostics.map(\.code) == ["duplicate-env-name", "duplicate-env-name"])
+        #expect(result.diagnostics.map(\.location.line) == [4, 7])
+    }
+
+    @Test("invalid YAML after a reference is reported with its position, and earlier problems too")
+    func syntaxErrorAfterReference() {
+        let result = scan("env:\n- name: A\n  value: \"secret:\"\n- name: B\n  value: \"unclosed\n")
+        #expect(result.diagnostics.map(\.code) == ["malformed-reference", "yaml-syntax"])
+        #expect(result.diagnostics.last?.location.line == 6)
+    }
+
+    @Test("nesting past the limit stops with a clear error instead of growing without bound")
+    func depthLimit() {
+        let text = String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
+        let result = SpecScanner(limits: ScanLimits(maximumDepth: 1_000)).scan(Array(text.utf8), file: "x")
+        #expect(result.diagnostics.map(\.code) == ["nesting-too-deep"])
+    }
+
+    @Test("values of env entries are kept as YAML loads them")
+    func entryValues() {
+        let result = scan("env:\n- name: A\n  value: ~\n- name: B\n  value: 'it''s'\n- name: C\n  value: [x]\n- name: D\n  valueFrom: {}\n- name: E\n  value: 5\n")
+        let values = result.envBlocks.first?.entries.map(\.value)
+        #expect(values == [.text(""), .text("it's"), .nonScalar, .absent, .text("5")])
+    }
+}
