@@ -1,0 +1,42 @@
+import ArgumentParser
+import SecretFill
+
+struct RedactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redact",
+        abstract: "Copy stdin to stdout, replacing every stored secret value with [secret:NAME].",
+        discussion: """
+            Every value stored in the scopes given (team, plus --project and --cluster; shadowed \
+            values too) is replaced wherever it appears, so logs are safe to share. Output is \
+            written as soon as no value could still match across it, so a followed stream shows up \
+            promptly; memory stays bounded whatever the log's length. A multi-line value is \
+            redacted whole and line by line. Values shorter than 6 characters are skipped (they \
+            would redact ordinary words) and named in a warning.
+
+            Examples:
+              kubectl logs -f deploy/api | secretfill redact --project pr-1
+              ./deploy.sh 2>&1 | secretfill redact > deploy.log
+            """)
+
+    @OptionGroup var scopes: ScopeOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        ignoreBrokenPipeSignal()
+        do {
+            let chain = try scopes.chain()
+            let store = try storeOptions.configuration.openStore(needsKey: true)
+            var redactor = try RedactJob(store: store, chain: chain).redactor()
+            if !redactor.skipped.isEmpty {
+                Terminal.warn("secretfill: warning: not redacting \(redactor.skipped.map { "'\($0)'" }.joined(separator: ", ")): values shorter than \(StreamRedactor.minimumLength) characters would redact ordinary words")
+            }
+            try RedactJob.stream(&redactor, from: 0, to: 1)
+        } catch let error as SecretInputError {
+            throw fail(error)
+        } catch let error as StoreError {
+            throw fail(error)
+        } catch let error as IOError {
+            throw fail(error)
+        }
+    }
+}
