@@ -39,8 +39,8 @@ struct RenderCommand: ParsableCommand {
                 try configuration.openStore(needsKey: true)
             }
             switch try job.run(source) {
-            case .success(let bytes):
-                try OutputWriter.emit(bytes, to: output)
+            case .success(let rendered):
+                try OutputWriter.emit(to: output) { fd throws(IOError) in try rendered.write(to: fd, path: output ?? "standard output") }
             case .failure(let problems):
                 report(problems.diagnostics)
                 throw Exit.problems

@@ -32,7 +32,7 @@ public struct CheckJob {
         var report = Report()
         var directory: (any SecretDirectory)?
         for source in sources {
-            let scan = SpecScanner(limits: limits, collectsEntries: true).scan(source.bytes, file: source.label)
+            let scan = SpecScanner(limits: limits, detail: .names).scan(source.bytes, file: source.label)
             report.filesChecked += 1
             report.findings += scan.diagnostics
             guard !scan.references.isEmpty else { continue }

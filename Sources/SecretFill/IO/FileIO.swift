@@ -55,7 +55,7 @@ public enum FileIO {
     public static func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(IOError) {
         var offset = 0
         while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw IOError("write", path: path)
@@ -69,7 +69,15 @@ public enum FileIO {
     /// the same folder, fsynced, renamed over `path`, then the folder fsynced.
     /// On any failure the temporary file is removed and `path` is untouched.
     public static func replaceAtomically(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws(IOError) {
-        let temporary = try writeTemporary(beside: path, bytes: bytes, mode: mode)
+        try replaceAtomically(path, mode: mode) { fd throws(IOError) in try write(bytes, to: fd, path: path) }
+    }
+
+    /// As `replaceAtomically(_:with:mode:)`, with the content produced by
+    /// `produce` writing to the temporary file's descriptor, so a large
+    /// output never has to sit whole in memory.
+    public static func replaceAtomically(_ path: String, mode: mode_t = 0o600,
+                                         produce: (Int32) throws(IOError) -> Void) throws(IOError) {
+        let temporary = try writeTemporary(beside: path, mode: mode, produce: produce)
         guard rename(temporary, path) == 0 else {
             let error = IOError("replace", path: path)
             unlink(temporary)
@@ -81,7 +89,7 @@ public enum FileIO {
     /// Creates `path` with `bytes`, failing with EEXIST when it already
     /// exists; the file appears whole or not at all.
     public static func createExclusively(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws(IOError) {
-        let temporary = try writeTemporary(beside: path, bytes: bytes, mode: mode)
+        let temporary = try writeTemporary(beside: path, mode: mode) { fd throws(IOError) in try write(bytes, to: fd, path: path) }
         defer { unlink(temporary) }
         guard link(temporary, path) == 0 else {
             throw IOError("create", path: path)
@@ -95,7 +103,16 @@ public enum FileIO {
         return directory + "/." + name + ".tmp-"
     }
 
-    private static func writeTemporary(beside path: String, bytes: [UInt8], mode: mode_t) throws(IOError) -> String {
+    /// Writes all of `bytes` to `fd`.
+    public static func write(_ bytes: [UInt8], to fd: Int32, path: String) throws(IOError) {
+        let written: Result<Void, IOError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(IOError) in try writeAll(fd: fd, raw, path: path) }
+        }
+        try written.get()
+    }
+
+    private static func writeTemporary(beside path: String, mode: mode_t,
+                                       produce: (Int32) throws(IOError) -> Void) throws(IOError) -> String {
         let prefix = temporaryPrefix(for: path)
         var attempt = 0
         while true {
@@ -112,10 +129,7 @@ public enum FileIO {
             do throws(IOError) {
                 // The umask may have narrowed `mode`; secret files must be exactly it.
                 guard fchmod(fd, mode) == 0 else { throw IOError("set permissions on", path: candidate) }
-                let written: Result<Void, IOError> = bytes.withUnsafeBytes { raw in
-                    Result { () throws(IOError) in try writeAll(fd: fd, raw, path: candidate) }
-                }
-                try written.get()
+                try produce(fd)
                 guard fsync(fd) == 0 else { throw IOError("sync", path: candidate) }
                 guard close(fd) == 0 else {
                     unlink(candidate)

@@ -10,13 +10,16 @@ public enum OutputWriter {
     /// Writes to `path` (atomically, 0600) or, when nil or `-`, to stdout.
     /// A closed stdout surfaces as `IOError` with `EPIPE`.
     public static func emit(_ bytes: [UInt8], to path: String?) throws(IOError) {
+        try emit(to: path) { fd throws(IOError) in try FileIO.write(bytes, to: fd, path: path ?? "standard output") }
+    }
+
+    /// Lets `produce` write the output to a descriptor: stdout, or the
+    /// temporary file that then replaces `path`.
+    public static func emit(to path: String?, produce: (Int32) throws(IOError) -> Void) throws(IOError) {
         if let path, path != "-" {
-            try FileIO.replaceAtomically(path, with: bytes, mode: 0o600)
+            try FileIO.replaceAtomically(path, mode: 0o600, produce: produce)
         } else {
-            let result: Result<Void, IOError> = bytes.withUnsafeBytes { raw in
-                Result { () throws(IOError) in try FileIO.writeAll(fd: 1, raw, path: "standard output") }
-            }
-            try result.get()
+            try produce(1)
         }
     }
 

@@ -13,20 +13,18 @@ public struct RenderJob {
         self.openStore = openStore
     }
 
-    /// The rendered bytes, or the diagnostics that stop it (fail closed).
-    public func run(_ source: SpecSource) throws(StoreError) -> Result<[UInt8], SpecProblems> {
-        try source.bytes.withUnsafeBufferPointer { (input) throws(StoreError) -> Result<[UInt8], SpecProblems> in
-            let scan = SpecScanner(limits: limits, collectsEntries: false).scan(input, file: source.label)
-            var diagnostics = scan.diagnostics
-            var values: [String: SecretValue] = [:]
-            if !scan.references.isEmpty {
-                let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(scan.references, file: source.label)
-                values = resolved.values
-                diagnostics += resolved.diagnostics
-            }
-            guard diagnostics.isEmpty else { return .failure(SpecProblems(diagnostics: diagnostics.sorted(by: SpecProblems.order))) }
-            return .success(SpecRenderer.render(input, references: scan.references, values: values))
+    /// The rendered spec, or the diagnostics that stop it (fail closed).
+    public func run(_ source: SpecSource) throws(StoreError) -> Result<RenderedSpec, SpecProblems> {
+        let scan = SpecScanner(limits: limits, detail: .references).scan(source.bytes, file: source.label)
+        var diagnostics = scan.diagnostics
+        var values: [String: SecretValue] = [:]
+        if !scan.references.isEmpty {
+            let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(scan.references, file: source.label)
+            values = resolved.values
+            diagnostics += resolved.diagnostics
         }
+        guard diagnostics.isEmpty else { return .failure(SpecProblems(diagnostics: diagnostics.sorted(by: SpecProblems.order))) }
+        return .success(RenderedSpec(input: source.bytes, references: scan.references, values: values))
     }
 }
 

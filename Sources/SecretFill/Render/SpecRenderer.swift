@@ -1,20 +1,68 @@
-/// Produces the rendered spec: the input's bytes with each reference's
-/// scalar replaced by its value as a double-quoted scalar, and nothing else
-/// changed.
-public enum SpecRenderer {
+/// The rendered spec: the input's bytes with each reference's scalar
+/// replaced by its value as a double-quoted scalar, and nothing else changed.
+///
+/// It is kept as the input plus replacements and written out in large
+/// slices, so a big spec is never held twice in memory.
+public struct RenderedSpec: Sendable {
+    let input: [UInt8]
+    let references: [SecretReference]
+    let values: [String: SecretValue]
+
     /// `values` must hold every referenced name (the caller fails closed
     /// before rendering otherwise).
-    public static func render(_ input: UnsafeBufferPointer<UInt8>, references: [SecretReference],
-                              values: [String: SecretValue]) -> [UInt8] {
+    public init(input: [UInt8], references: [SecretReference], values: [String: SecretValue]) {
+        self.input = input
+        self.references = references
+        self.values = values
+    }
+
+    /// Writes the rendered bytes to `fd` in slices of about 1 MiB.
+    public func write(to fd: Int32, path: String) throws(IOError) {
+        var pending: [UInt8] = []
+        pending.reserveCapacity(1 << 20)
+        var failure: IOError?
+        input.withUnsafeBufferPointer { all in
+            do throws(IOError) {
+                try forEachPiece(all) { piece throws(IOError) in
+                    if pending.count + piece.count > (1 << 20) && !pending.isEmpty {
+                        try FileIO.write(pending, to: fd, path: path)
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                    if piece.count >= (1 << 20) {
+                        try FileIO.writeAll(fd: fd, UnsafeRawBufferPointer(piece), path: path)
+                    } else {
+                        pending.append(contentsOf: piece)
+                    }
+                }
+                try FileIO.write(pending, to: fd, path: path)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The whole output in memory (tests, small specs).
+    public var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(input.count + references.count * 32)
+        input.withUnsafeBufferPointer { all in
+            forEachPiece(all) { out.append(contentsOf: $0) }
+        }
+        return out
+    }
+
+    private func forEachPiece<E: Error>(_ all: UnsafeBufferPointer<UInt8>,
+                                        _ body: (UnsafeBufferPointer<UInt8>) throws(E) -> Void) throws(E) {
         var cursor = 0
+        var quoted: [UInt8] = []
         for reference in references {
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: input[cursor..<reference.byteRange.lowerBound]))
-            YAMLDoubleQuoted.append(values[reference.name]!.revealed, to: &out)
+            try body(UnsafeBufferPointer(rebasing: all[cursor..<reference.byteRange.lowerBound]))
+            quoted.removeAll(keepingCapacity: true)
+            YAMLDoubleQuoted.append(values[reference.name]!.revealed, to: &quoted)
+            try quoted.withUnsafeBufferPointer { (q) throws(E) in try body(q) }
             cursor = reference.byteRange.upperBound
         }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: input[cursor...]))
-        return out
+        try body(UnsafeBufferPointer(rebasing: all[cursor...]))
     }
 }

@@ -10,19 +10,30 @@ import CYAML
 /// reported instead, because silently expanding it would change the spec's
 /// shape and hide where a value ends up.
 public struct SpecScanner: Sendable {
-    public var limits: ScanLimits
-    /// Keep every env entry (names and literal values). `env` and `check`
-    /// need them; `render` only needs the references.
-    public var collectsEntries: Bool
+    /// How much of each env block to keep. Less detail is faster: render
+    /// needs only the references, check also entry names, env everything.
+    public enum Detail: Int, Sendable, Comparable {
+        /// References and diagnostics only (render).
+        case references
+        /// Also each block's entries by name, for duplicate detection (check).
+        case names
+        /// Also literal values, owners and paths (env).
+        case full
 
-    public init(limits: ScanLimits = ScanLimits(), collectsEntries: Bool = true) {
+        public static func < (a: Detail, b: Detail) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public var limits: ScanLimits
+    public var detail: Detail
+
+    public init(limits: ScanLimits = ScanLimits(), detail: Detail = .full) {
         self.limits = limits
-        self.collectsEntries = collectsEntries
+        self.detail = detail
     }
 
     /// Scans `bytes`; `file` only labels diagnostics.
     public func scan(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> SpecScan {
-        let walker = SpecWalker(bytes: bytes, file: file, limits: limits, collectsEntries: collectsEntries)
+        var walker = SpecWalker(bytes: bytes, file: file, limits: limits, detail: detail)
         return walker.run()
     }
 
@@ -63,7 +74,6 @@ private struct Frame {
     var entryLocation = SourceLocation(line: 0, column: 0)
     /// For plain mappings: the text of a scalar `name` key.
     var ownerName: String?
-    var ownedBlocks: [Int] = []
     var anchor: String?
     /// The key this collection is the value of.
     var pathKey: String?
@@ -80,28 +90,32 @@ private struct AnchorInfo {
     var reported = false
 }
 
-private final class SpecWalker {
+/// One pass over the events. A struct, not a class, so that state access
+/// is checked for exclusivity at compile time rather than on every event.
+private struct SpecWalker {
     let bytes: UnsafeBufferPointer<UInt8>
     let file: String
     let limits: ScanLimits
-    let collectsEntries: Bool
+    let detail: SpecScanner.Detail
     var result = SpecScan()
     var frames: [Frame] = []
     var anchors: [String: AnchorInfo] = [:]
     var openAnchors: [String] = []
+    /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
+    var pendingOwners: [(depth: Int, block: Int)] = []
     /// Env names seen per block, for duplicate detection.
     var seenNames: [Int: [String: SourceLocation]] = [:]
 
-    init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, collectsEntries: Bool) {
+    init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail) {
         self.bytes = bytes
         self.file = file
         self.limits = limits
-        self.collectsEntries = collectsEntries
+        self.detail = detail
         frames.reserveCapacity(64)
     }
 
-    func run() -> SpecScan {
-        let reader: YAMLEventReader
+    mutating func run() -> SpecScan {
+        var reader: YAMLEventReader
         do {
             reader = try YAMLEventReader(bytes: bytes)
         } catch {
@@ -110,7 +124,7 @@ private final class SpecWalker {
         }
         do {
             while try reader.next() {
-                if !handle(reader) { break }
+                if !handle(&reader) { break }
             }
         } catch {
             addSyntax(error)
@@ -121,11 +135,11 @@ private final class SpecWalker {
     // MARK: Events
 
     /// Returns false to stop reading.
-    private func handle(_ reader: YAMLEventReader) -> Bool {
+    private mutating func handle(_ reader: inout YAMLEventReader) -> Bool {
         let event = reader.event
         switch event.type {
         case YAML_SCALAR_EVENT:
-            scalar(reader, event)
+            scalar(&reader, event)
         case YAML_MAPPING_START_EVENT, YAML_SEQUENCE_START_EVENT:
             guard frames.count < limits.maximumDepth else {
                 add("nesting-too-deep", at: YAMLEventReader.location(of: event.start_mark),
@@ -153,7 +167,7 @@ private final class SpecWalker {
         return true
     }
 
-    private func scalar(_ reader: YAMLEventReader, _ event: yaml_event_t) {
+    private mutating func scalar(_ reader: inout YAMLEventReader, _ event: yaml_event_t) {
         let data = event.data.scalar
         let value = UnsafeBufferPointer(start: data.value, count: Int(data.length))
         let hasProperties = data.anchor != nil || data.tag != nil
@@ -179,17 +193,17 @@ private final class SpecWalker {
             let role = frames[top].role
             let key = frames[top].key
             if role == .envMap && key != .merge && key != .nonScalar {
-                let entryValue = envValue(reader, event, value, hasProperties: hasProperties)
+                let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
                 addEntry(block: frames[top].block, name: frames[top].keyText, value: entryValue, at: frames[top].keyLocation)
             } else if role == .envEntry && key == .value {
-                let entryValue = envValue(reader, event, value, hasProperties: hasProperties)
+                let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
                 frames[top].entryValue = entryValue
             } else if role == .envEntry && key == .name {
-                frames[top].entryName = String(decoding: value, as: UTF8.self)
+                if detail >= .names { frames[top].entryName = String(decoding: value, as: UTF8.self) }
             } else if role == .plain && key == .name {
-                frames[top].ownerName = String(decoding: value, as: UTF8.self)
+                if detail == .full { frames[top].ownerName = String(decoding: value, as: UTF8.self) }
             }
             frames[top].expectingKey = true
         }
@@ -199,7 +213,7 @@ private final class SpecWalker {
         }
     }
 
-    private func mappingKey(_ value: UnsafeBufferPointer<UInt8>, plain: Bool, at mark: yaml_mark_t) {
+    private mutating func mappingKey(_ value: UnsafeBufferPointer<UInt8>, plain: Bool, at mark: yaml_mark_t) {
         let top = frames.count - 1
         let kind: KeyKind
         if equals(value, "env") || equals(value, "experimentEnv") {
@@ -215,9 +229,9 @@ private final class SpecWalker {
         }
         frames[top].key = kind
         if frames[top].role == .envMap {
-            frames[top].keyText = String(decoding: value, as: UTF8.self)
+            if detail >= .names { frames[top].keyText = String(decoding: value, as: UTF8.self) }
             frames[top].keyLocation = YAMLEventReader.location(of: mark)
-        } else if frames.count <= 3 {
+        } else if frames.count <= 3 && detail == .full {
             let text = String(decoding: value, as: UTF8.self)
             frames[top].keyText = text
             if frames.count == 2 && frames[1].isMapping && frames[1].pathKey == "jobs" {
@@ -228,35 +242,36 @@ private final class SpecWalker {
         }
     }
 
-    private func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at location: SourceLocation) {
+    private mutating func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at location: SourceLocation) {
         var frame = Frame(isMapping: isMapping, role: .plain)
         if let top = frames.indices.last {
-            let parent = frames[top]
-            if parent.isMapping {
-                if parent.expectingKey {
+            let parentRole = frames[top].role
+            if frames[top].isMapping {
+                if frames[top].expectingKey {
                     // A complex key: nothing in it, nor the value after it, is an env value.
                     frames[top].key = .nonScalar
                     frames[top].keyText = nil
                 } else {
-                    frame.pathKey = parent.keyText
-                    switch (parent.role, parent.key) {
+                    if detail == .full { frame.pathKey = frames[top].keyText }
+                    let parentBlock = frames[top].block
+                    switch (parentRole, frames[top].key) {
                     case (.plain, .env), (.envEntry, .env):
                         frame.role = isMapping ? .envMap : .envList
-                        frame.block = newBlock(at: location, anchoredHere: anchor != nil)
-                        if parent.role == .plain { frames[top].ownedBlocks.append(frame.block) }
+                        frame.block = newBlock(at: location)
+                        if parentRole == .plain { pendingOwners.append((frames.count, frame.block)) }
                     case (.envEntry, .value):
                         frames[top].entryValue = .nonScalar
                     case (.envMap, .merge):
-                        result.envBlocks[parent.block].usesAlias = true
+                        result.envBlocks[parentBlock].usesAlias = true
                     case (.envMap, _):
-                        addEntry(block: parent.block, name: parent.keyText, value: .nonScalar, at: parent.keyLocation)
+                        addEntry(block: parentBlock, name: frames[top].keyText, value: .nonScalar, at: frames[top].keyLocation)
                     default:
                         break
                     }
                 }
-            } else if parent.role == .envList && isMapping {
+            } else if parentRole == .envList && isMapping {
                 frame.role = .envEntry
-                frame.block = parent.block
+                frame.block = frames[top].block
                 frame.entryLocation = location
             }
         }
@@ -269,21 +284,21 @@ private final class SpecWalker {
         frames.append(frame)
     }
 
-    private func endCollection() {
+    private mutating func endCollection() {
         guard let frame = frames.popLast() else { return }
-        switch frame.role {
-        case .envEntry:
+        if frame.role == .envEntry {
             addEntry(block: frame.block, name: frame.entryName, value: frame.entryValue, at: frame.entryLocation)
-        case .plain where !frame.ownedBlocks.isEmpty:
-            for block in frame.ownedBlocks { result.envBlocks[block].owner = frame.ownerName }
-        default:
-            break
+        } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
+            while let pending = pendingOwners.last, pending.depth == frames.count + 1 {
+                result.envBlocks[pending.block].owner = frame.ownerName
+                pendingOwners.removeLast()
+            }
         }
         if frame.anchor != nil { openAnchors.removeLast() }
         completeNode()
     }
 
-    private func alias(_ event: yaml_event_t) {
+    private mutating func alias(_ event: yaml_event_t) {
         let name = String(cString: event.data.alias.anchor)
         let location = YAMLEventReader.location(of: event.start_mark)
         if var info = anchors[name] {
@@ -308,8 +323,7 @@ private final class SpecWalker {
             }
         }
         if let top = frames.indices.last, frames[top].isMapping {
-            let parent = frames[top]
-            if parent.expectingKey {
+            if frames[top].expectingKey {
                 frames[top].key = .nonScalar
                 frames[top].keyText = nil
                 frames[top].expectingKey = false
@@ -317,19 +331,20 @@ private final class SpecWalker {
             }
             let info = anchors[name]
             let value: EnvValue = info.flatMap { $0.isCollection ? nil : $0.scalarText }.map { EnvValue.text($0) } ?? .nonScalar
-            switch (parent.role, parent.key) {
+            let parentRole = frames[top].role
+            switch (parentRole, frames[top].key) {
             case (.envMap, .merge):
-                result.envBlocks[parent.block].usesAlias = true
+                result.envBlocks[frames[top].block].usesAlias = true
             case (.envMap, _):
-                addEntry(block: parent.block, name: parent.keyText, value: value, at: parent.keyLocation)
+                addEntry(block: frames[top].block, name: frames[top].keyText, value: value, at: frames[top].keyLocation)
             case (.envEntry, .value):
                 frames[top].entryValue = value
             case (.envEntry, .name):
                 if case .text(let text) = value { frames[top].entryName = text }
             case (.plain, .env), (.envEntry, .env):
-                let block = newBlock(at: location, anchoredHere: false)
+                let block = newBlock(at: location)
                 result.envBlocks[block].usesAlias = true
-                if parent.role == .plain { frames[top].ownedBlocks.append(block) }
+                if parentRole == .plain { pendingOwners.append((frames.count, block)) }
             default:
                 break
             }
@@ -353,7 +368,7 @@ private final class SpecWalker {
         }
     }
 
-    private func completeNode() {
+    private mutating func completeNode() {
         if let top = frames.indices.last, frames[top].isMapping {
             frames[top].expectingKey.toggle()
         }
@@ -361,12 +376,12 @@ private final class SpecWalker {
 
     // MARK: Env values
 
-    private func envValue(_ reader: YAMLEventReader, _ event: yaml_event_t, _ value: UnsafeBufferPointer<UInt8>,
+    private mutating func envValue(_ reader: inout YAMLEventReader, _ event: yaml_event_t, _ value: UnsafeBufferPointer<UInt8>,
                           hasProperties: Bool) -> EnvValue {
         let data = event.data.scalar
         let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
         guard !isBlockScalar, startsWithSecretPrefix(value) else {
-            return collectsEntries ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
+            return detail == .full ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
         }
         let startByte = reader.byteOffset(of: event.start_mark)
         var location = YAMLEventReader.location(of: event.start_mark)
@@ -387,9 +402,8 @@ private final class SpecWalker {
         }
         let name = String(decoding: nameBytes, as: UTF8.self)
         let endByte = reader.byteOffset(of: event.end_mark)
-        let envName: String?
-        let top = frames[frames.count - 1]
-        envName = top.role == .envMap ? top.keyText : top.entryName
+        let top = frames.count - 1
+        let envName = frames[top].role == .envMap ? frames[top].keyText : frames[top].entryName
         result.references.append(SecretReference(name: name, envName: envName, location: location,
                                                  byteRange: textStart..<endByte))
         let index = result.references.count - 1
@@ -409,7 +423,7 @@ private final class SpecWalker {
 
     /// Skips an anchor, a tag and the blanks or comments after them, so a
     /// replacement keeps `&a !!str` in place.
-    private func skipProperties(from start: Int, location: inout SourceLocation) -> Int {
+    private mutating func skipProperties(from start: Int, location: inout SourceLocation) -> Int {
         var i = start
         let n = bytes.count
         while i < n && (bytes[i] == UInt8(ascii: "&") || bytes[i] == UInt8(ascii: "!")) {
@@ -439,17 +453,19 @@ private final class SpecWalker {
 
     // MARK: Bookkeeping
 
-    private func newBlock(at location: SourceLocation, anchoredHere: Bool) -> Int {
+    private mutating func newBlock(at location: SourceLocation) -> Int {
         var path: [String] = []
-        for frame in frames.dropFirst() { path.append(frame.pathKey ?? "?") }
-        if let key = frames.last?.keyText { path.append(key) }
+        if detail == .full {
+            for frame in frames.dropFirst() { path.append(frame.pathKey ?? "?") }
+            if let key = frames.last?.keyText { path.append(key) }
+        }
         result.envBlocks.append(EnvBlock(owner: nil, path: path, location: location, document: result.documentCount,
                                          entries: [], usesAlias: false))
         return result.envBlocks.count - 1
     }
 
-    private func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation) {
-        guard block >= 0, collectsEntries else { return }
+    private mutating func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation) {
+        guard block >= 0, detail >= .names else { return }
         result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
         guard let name else { return }
         if let first = seenNames[block, default: [:]][name] {
@@ -461,18 +477,18 @@ private final class SpecWalker {
         }
     }
 
-    private func defineScalarAnchor(_ name: String, value: UnsafeBufferPointer<UInt8>, at location: SourceLocation) {
+    private mutating func defineScalarAnchor(_ name: String, value: UnsafeBufferPointer<UInt8>, at location: SourceLocation) {
         var info = AnchorInfo(location: location, isCollection: false)
         info.secretLike = startsWithSecretPrefix(value)
         if !info.secretLike && value.count <= 4096 { info.scalarText = String(decoding: value, as: UTF8.self) }
         anchors[name] = info
     }
 
-    private func add(_ code: String, at location: SourceLocation, _ message: String, name: String? = nil) {
+    private mutating func add(_ code: String, at location: SourceLocation, _ message: String, name: String? = nil) {
         result.diagnostics.append(Diagnostic(code: code, file: file, location: location, message: message, name: name))
     }
 
-    private func addSyntax(_ error: YAMLSyntaxError) {
+    private mutating func addSyntax(_ error: YAMLSyntaxError) {
         add("yaml-syntax", at: error.location, error.message)
     }
 

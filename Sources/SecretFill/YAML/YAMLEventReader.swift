@@ -11,11 +11,11 @@ import CYAML
 ///
 /// The parser lives on the heap and is always deleted, on every path, when the
 /// reader goes away. The caller keeps `bytes` alive for the reader's lifetime.
-final class YAMLEventReader {
+struct YAMLEventReader: ~Copyable {
     private let parser: UnsafeMutablePointer<yaml_parser_t>
     private let bytes: UnsafeBufferPointer<UInt8>
     /// The current event; valid after `next()` returned true.
-    private(set) var event = yaml_event_t()
+    private(set) var event: yaml_event_t
     private var holdsEvent = false
     private var cursorCharacter = 0
     private var cursorByte: Int
@@ -25,33 +25,40 @@ final class YAMLEventReader {
     /// Fails when the buffer is not UTF-8 (UTF-16 and UTF-32 are refused rather
     /// than transcoded, so that every offset refers to the bytes as given).
     init(bytes: UnsafeBufferPointer<UInt8>) throws(YAMLSyntaxError) {
-        self.bytes = bytes
+        // Every check and allocation happens before any property is set, so
+        // a throw never leaves a half-built reader whose deinit would run.
         if let encoding = Self.foreignEncoding(of: bytes) {
             throw YAMLSyntaxError(
                 problem: "the input is \(encoding); secretfill reads UTF-8 only (convert it with `iconv -t UTF-8`)",
                 context: nil, location: SourceLocation(line: 1, column: 1))
         }
-        let hasBOM = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
-        contentStart = hasBOM ? 3 : 0
-        cursorByte = contentStart
-        parser = .allocate(capacity: 1)
+        let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
         guard yaml_parser_initialize(parser) != 0 else {
             parser.deallocate()
             throw YAMLSyntaxError(problem: "libyaml could not allocate a parser", context: nil,
                                   location: SourceLocation(line: 1, column: 1))
         }
         yaml_parser_set_input_string(parser, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count)
+        let hasBOM = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
+        self.bytes = bytes
+        self.parser = parser
+        event = yaml_event_t()
+        contentStart = hasBOM ? 3 : 0
+        cursorByte = hasBOM ? 3 : 0
     }
 
     deinit {
-        if holdsEvent { yaml_event_delete(&event) }
+        if holdsEvent {
+            var last = event
+            yaml_event_delete(&last)
+        }
         yaml_parser_delete(parser)
         parser.deallocate()
     }
 
     /// Advances to the next event. Returns false after STREAM-END; throws on
     /// a syntax error, after which the reader must not be used again.
-    func next() throws(YAMLSyntaxError) -> Bool {
+    mutating func next() throws(YAMLSyntaxError) -> Bool {
         if holdsEvent {
             if event.type == YAML_STREAM_END_EVENT { return false }
             yaml_event_delete(&event)
@@ -65,23 +72,38 @@ final class YAMLEventReader {
     }
 
     /// Converts a libyaml mark to the byte offset it denotes in `bytes`.
-    func byteOffset(of mark: yaml_mark_t) -> Int {
+    ///
+    /// Invariant: `cursorCharacter` is the number of UTF-8 lead bytes in
+    /// `contentStart..<cursorByte`. The target is the byte where lead byte
+    /// number `mark.index` starts. Whole 8-byte words are skipped by counting
+    /// their lead bytes at once.
+    mutating func byteOffset(of mark: yaml_mark_t) -> Int {
         let target = Int(mark.index)
+        if target < cursorCharacter {
+            cursorCharacter = 0
+            cursorByte = contentStart
+        }
         var character = cursorCharacter
         var byte = cursorByte
         let count = bytes.count
-        if target >= character {
-            while character < target && byte < count {
-                byte += 1
-                while byte < count && bytes[byte] & 0xC0 == 0x80 { byte += 1 }
+        let base = bytes.baseAddress!
+        while byte < count {
+            if count - byte >= 8 {
+                let word = UnsafeRawPointer(base + byte).loadUnaligned(as: UInt64.self)
+                // A continuation byte is 10xxxxxx: its top bit set, the next one clear.
+                let continuations = (word & ~(word << 1) & 0x8080_8080_8080_8080).nonzeroBitCount
+                let leads = 8 - continuations
+                if character + leads <= target {
+                    character += leads
+                    byte += 8
+                    continue
+                }
+            }
+            if base[byte] & 0xC0 != 0x80 {
+                if character == target { break }
                 character += 1
             }
-        } else {
-            while character > target && byte > contentStart {
-                byte -= 1
-                while byte > contentStart && bytes[byte] & 0xC0 == 0x80 { byte -= 1 }
-                character -= 1
-            }
+            byte += 1
         }
         cursorCharacter = character
         cursorByte = byte
