@@ -27,7 +27,7 @@ struct RenderTests {
         let store = try Fixture.demoStore()
         let job = RenderJob(chain: ScopeChain(project: "pr-demo", cluster: "demo-cluster")) { () throws(StoreError) -> any SecretStore in store }
         let input = try Fixture.bytes("\(name).yaml")
-        let output = try job.run(SpecSource(label: name, bytes: input)).get()
+        let output = try job.run(SpecSource(label: name, bytes: input)).get().bytes
         #expect(output == (try Fixture.bytes("golden/\(name).rendered.yaml")))
     }
 
@@ -60,7 +60,7 @@ struct RenderTests {
         let input: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("a: é\r\nenv: {X: secret:x}\r\n".utf8)
         let store = MemoryStore(team: ["x": "v"])
         let job = RenderJob(chain: ScopeChain()) { () throws(StoreError) -> any SecretStore in store }
-        let output = try job.run(SpecSource(label: "x", bytes: input)).get()
+        let output = try job.run(SpecSource(label: "x", bytes: input)).get().bytes
         #expect(output == [0xEF, 0xBB, 0xBF] + Array("a: é\r\nenv: {X: \"v\"}\r\n".utf8))
     }
 
@@ -105,7 +105,7 @@ struct RenderTests {
     func noStoreNeeded() throws {
         let job = RenderJob(chain: ScopeChain()) { () throws(StoreError) -> any SecretStore in throw .storeMissing(path: "/nowhere") }
         let text = "env:\n- name: A\n  value: plain\n"
-        #expect(try job.run(SpecSource(label: "x", bytes: Array(text.utf8))).get() == Array(text.utf8))
+        #expect(try job.run(SpecSource(label: "x", bytes: Array(text.utf8))).get().bytes == Array(text.utf8))
     }
 
     @Test("secret values never describe themselves")

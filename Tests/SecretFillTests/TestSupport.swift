@@ -51,12 +51,12 @@ enum Fixture {
     }
 }
 
-func scan(_ text: String, collects: Bool = true) -> SpecScan {
-    SpecScanner(collectsEntries: collects).scan(Array(text.utf8), file: "spec.yaml")
+func scan(_ text: String, detail: SpecScanner.Detail = .full) -> SpecScan {
+    SpecScanner(detail: detail).scan(Array(text.utf8), file: "spec.yaml")
 }
 
 /// Renders `text` with `store`, returning the output text or the diagnostics.
 func render(_ text: String, store: any SecretStore, chain: ScopeChain = ScopeChain()) throws -> Result<String, SpecProblems> {
     let job = RenderJob(chain: chain) { () throws(StoreError) -> any SecretStore in store }
-    return try job.run(SpecSource(label: "spec.yaml", bytes: Array(text.utf8))).map { String(decoding: $0, as: UTF8.self) }
+    return try job.run(SpecSource(label: "spec.yaml", bytes: Array(text.utf8))).map { String(decoding: $0.bytes, as: UTF8.self) }
 }
