@@ -115,7 +115,7 @@ extension SecretsCommand {
                 case .text:
                     for entry in listing { print(entry.name) }
                 case .json:
-                    let items = listing.map { "  {\"name\": \"\($0.name)\", \"updated\": \"\($0.updated)\"}" }
+                    let items = listing.map { "  {\"name\": \(EnvFileWriter.jsonQuoted($0.name)), \"updated\": \(EnvFileWriter.jsonQuoted($0.updated))}" }
                     print(items.isEmpty ? "[]" : "[\n" + items.joined(separator: ",\n") + "\n]")
                 }
             } catch let error as SecretInputError {

@@ -132,7 +132,8 @@ public struct EnvFileWriter: Sendable {
 
     // MARK: json
 
-    static func jsonQuoted(_ text: String) -> String {
+    /// A JSON string literal for `text`.
+    public static func jsonQuoted(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -13,7 +13,8 @@ import Darwin
 public final class LocalSecretStore: SecretStore {
     public let path: String
     private let key: StoreKey?
-    private var cached: StoreDocument?
+    /// The file as last read, indexed lazily; reads never decode unused entries.
+    private var cached: StoreFileIndex?
 
     /// `key` may be nil for name-only use (check, list, which).
     public init(path: String, key: StoreKey?) throws(StoreError) {
@@ -37,20 +38,20 @@ public final class LocalSecretStore: SecretStore {
     // MARK: SecretDirectory
 
     public func listing(of scope: Scope) throws(StoreError) -> [SecretListing] {
-        let entries = try document()[scope]
+        let entries = try index().entries(in: scope)
         return entries.keys.sorted().map { SecretListing(name: $0, updated: entries[$0]!.updated) }
     }
 
     public func contains(_ name: String, in scope: Scope) throws(StoreError) -> Bool {
-        try document()[scope][name] != nil
+        try index().contains(name, in: scope)
     }
 
     // MARK: SecretStore
 
     public func value(of name: String, in scope: Scope) throws(StoreError) -> SecretValue? {
-        let document = try document()
-        guard let entry = document[scope][name] else { return nil }
-        let key = try verifiedKey(for: document)
+        let index = try index()
+        guard let entry = try index.entry(name, in: scope) else { return nil }
+        let key = try verifiedKey(fingerprint: index.keyFingerprint)
         return try ValueSealer.open(entry.sealed, name: name, scope: scope, key: key)
     }
 
@@ -75,14 +76,14 @@ public final class LocalSecretStore: SecretStore {
 
     // MARK: Internals
 
-    private func document() throws(StoreError) -> StoreDocument {
+    private func index() throws(StoreError) -> StoreFileIndex {
         if let cached { return cached }
-        let document = try readDocument()
-        cached = document
-        return document
+        let index = try readIndex()
+        cached = index
+        return index
     }
 
-    private func readDocument() throws(StoreError) -> StoreDocument {
+    private func readIndex() throws(StoreError) -> StoreFileIndex {
         let bytes: [UInt8]
         do {
             bytes = try FileIO.readAll(path)
@@ -90,13 +91,13 @@ public final class LocalSecretStore: SecretStore {
             if error.code == ENOENT { throw .storeMissing(path: path) }
             throw .io(error)
         }
-        return try StoreDocument.decode(bytes, path: path)
+        return try StoreFileIndex(bytes: bytes, path: path)
     }
 
-    private func verifiedKey(for document: StoreDocument) throws(StoreError) -> StoreKey {
+    private func verifiedKey(fingerprint: String) throws(StoreError) -> StoreKey {
         guard let key else { throw .keyMissing(path: "the key file") }
-        guard key.fingerprint == document.keyFingerprint else {
-            throw .wrongKey(expected: document.keyFingerprint, supplied: key.fingerprint, source: key.source)
+        guard key.fingerprint == fingerprint else {
+            throw .wrongKey(expected: fingerprint, supplied: key.fingerprint, source: key.source)
         }
         return key
     }
@@ -108,15 +109,16 @@ public final class LocalSecretStore: SecretStore {
         do { lock = try FileLock(path: path + ".lock") } catch { throw .io(error) }
         defer { lock.unlock() }
         removeStaleTemporaryFiles()
-        var document = try readDocument()
-        let key = try verifiedKey(for: document)
+        var document = try readIndex().document()
+        let key = try verifiedKey(fingerprint: document.keyFingerprint)
         try change(&document, key)
+        let encoded = document.encoded()
         do {
-            try FileIO.replaceAtomically(path, with: document.encoded())
+            try FileIO.replaceAtomically(path, with: encoded)
         } catch {
             throw .io(error)
         }
-        cached = document
+        cached = try StoreFileIndex(bytes: encoded, path: path)
     }
 
     /// Temporary files left by a writer that was killed. Only called with the

@@ -86,11 +86,22 @@ public enum SecretImport {
         return (entries.sorted { $0.line < $1.line }, problems)
     }
 
-    /// The line where `"name":` first appears, for messages.
+    /// The line where `"name"` first appears as a key (followed by `:`), for messages.
     private static func lineOfKey(_ name: String, in text: String) -> Int {
-        let needle = EnvFileWriter.jsonQuoted(name)
-        guard let range = text.range(of: needle) else { return 1 }
-        return text[..<range.lowerBound].reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
+        let needle = Array(EnvFileWriter.jsonQuoted(name).utf8)
+        let bytes = Array(text.utf8)
+        var i = 0
+        while i + needle.count <= bytes.count {
+            if bytes[i] == needle[0] && Array(bytes[i..<(i + needle.count)]) == needle {
+                var j = i + needle.count
+                while j < bytes.count && (bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0A || bytes[j] == 0x0D) { j += 1 }
+                if j < bytes.count && bytes[j] == UInt8(ascii: ":") {
+                    return bytes[..<i].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+                }
+            }
+            i += 1
+        }
+        return 1
     }
 }
 

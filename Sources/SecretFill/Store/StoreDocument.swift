@@ -1,11 +1,14 @@
-import Foundation
-
 /// One sealed secret as the store file keeps it.
 public struct SealedEntry: Sendable, Hashable {
     /// base64 of AES-256-GCM nonce, ciphertext and tag.
     public var sealed: String
     /// When it was last set, ISO 8601 UTC.
     public var updated: String
+
+    public init(sealed: String, updated: String) {
+        self.sealed = sealed
+        self.updated = updated
+    }
 }
 
 /// The store file's content: a format version, the key's fingerprint, and
@@ -93,69 +96,9 @@ public struct StoreDocument: Sendable, Hashable {
 
     // MARK: Decoding
 
-    /// Parses and checks a store file. Every shape error says what was
+    /// Parses and checks a whole store file. Every shape error says what was
     /// expected where; nothing is ever repaired.
     public static func decode(_ bytes: [UInt8], path: String) throws(StoreError) -> StoreDocument {
-        guard !bytes.isEmpty else { throw .corrupt(path: path, detail: "the file is empty (expected a JSON object)") }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
-        } catch {
-            throw .corrupt(path: path, detail: "it is not valid JSON (truncated or edited by hand?)")
-        }
-        guard let root = object as? [String: Any] else {
-            throw .corrupt(path: path, detail: "expected a JSON object at the top")
-        }
-        guard root["format"] as? String == format else {
-            throw .corrupt(path: path, detail: "expected \"format\": \"\(format)\"")
-        }
-        guard let version = root["version"] as? Int, version == Self.version else {
-            throw .corrupt(path: path, detail: "expected \"version\": \(Self.version) (a newer secretfill may have written it)")
-        }
-        guard let fingerprint = root["keyFingerprint"] as? String, fingerprint.hasPrefix("sha256:") else {
-            throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
-        }
-        guard let scopes = root["scopes"] as? [String: Any] else {
-            throw .corrupt(path: path, detail: "expected a \"scopes\" object")
-        }
-        var document = StoreDocument(keyFingerprint: fingerprint)
-        document.team = try entries(scopes["team"] ?? [String: Any](), at: "scopes.team", path: path)
-        document.projects = try groups(scopes["project"] ?? [String: Any](), at: "scopes.project", path: path)
-        document.clusters = try groups(scopes["cluster"] ?? [String: Any](), at: "scopes.cluster", path: path)
-        return document
-    }
-
-    private static func groups(_ value: Any, at where_: String, path: String) throws(StoreError) -> [String: [String: SealedEntry]] {
-        guard let object = value as? [String: Any] else {
-            throw .corrupt(path: path, detail: "expected an object of ids at \(where_)")
-        }
-        var result: [String: [String: SealedEntry]] = [:]
-        for (id, inner) in object {
-            do { try Scope.validateID(id) } catch {
-                throw .corrupt(path: path, detail: "\(where_) has an invalid id; \(Scope.idRuleDescription)")
-            }
-            result[id] = try entries(inner, at: "\(where_).\(id)", path: path)
-        }
-        return result
-    }
-
-    private static func entries(_ value: Any, at where_: String, path: String) throws(StoreError) -> [String: SealedEntry] {
-        guard let object = value as? [String: Any] else {
-            throw .corrupt(path: path, detail: "expected an object of secrets at \(where_)")
-        }
-        var result: [String: SealedEntry] = [:]
-        result.reserveCapacity(object.count)
-        for (name, inner) in object {
-            guard SecretName.isValid(name) else {
-                throw .corrupt(path: path, detail: "\(where_) has an invalid secret name; \(SecretName.ruleDescription)")
-            }
-            guard let fields = inner as? [String: Any], let sealed = fields["sealed"] as? String,
-                  let updated = fields["updated"] as? String
-            else {
-                throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(where_).\(name)")
-            }
-            result[name] = SealedEntry(sealed: sealed, updated: updated)
-        }
-        return result
+        try StoreFileIndex(bytes: bytes, path: path).document()
     }
 }

@@ -1,0 +1,480 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a store file without per-secret work for names nobody asks about.
+///
+/// The file is checked as JSON from end to end on open (so a truncated or
+/// corrupt store is refused at once), but each scope's secrets are only
+/// indexed by name, as byte ranges, the first time that scope is consulted,
+/// and a secret's fields are only read when that secret is. A render that
+/// uses three names of a 10,000-secret store decodes three entries.
+final class StoreFileIndex {
+    private let bytes: [UInt8]
+    let path: String
+    let keyFingerprint: String
+    /// Byte range of each scope's `{name: {…}}` object.
+    private var scopeObjects: [Scope: Range<Int>] = [:]
+    /// Built on first use: (name bytes, value bytes) per scope, sorted by name when the file is.
+    private var indexes: [Scope: ScopeIndex] = [:]
+
+    struct ScopeIndex {
+        var names: [Range<Int>] = []
+        var values: [Range<Int>] = []
+        var sorted = true
+    }
+
+    init(bytes: [UInt8], path: String) throws(StoreError) {
+        self.bytes = bytes
+        self.path = path
+        var reader = JSONBytes(bytes: bytes, path: path)
+        reader.skipSpace()
+        guard !reader.atEnd else { throw .corrupt(path: path, detail: "the file is empty (expected a JSON object)") }
+        var format: String?
+        var version: String?
+        var fingerprint: String?
+        var scopes: Range<Int>?
+        guard reader.peek == UInt8(ascii: "{") else {
+            throw .corrupt(path: path, detail: "expected a JSON object at the top")
+        }
+        try reader.object(at: "the top") { key, reader throws(StoreError) in
+            switch key {
+            case "format": format = try reader.string()
+            case "version": version = try reader.number()
+            case "keyFingerprint": fingerprint = try reader.string()
+            case "scopes": scopes = try reader.skipValue(depth: 0)
+            default: _ = try reader.skipValue(depth: 0)
+            }
+        }
+        reader.skipSpace()
+        guard reader.atEnd else { throw .corrupt(path: path, detail: "unexpected text after the JSON object") }
+        guard format == StoreDocument.format else {
+            throw .corrupt(path: path, detail: "expected \"format\": \"\(StoreDocument.format)\"")
+        }
+        guard version == String(StoreDocument.version) else {
+            throw .corrupt(path: path, detail: "expected \"version\": \(StoreDocument.version) (a newer secretfill may have written it)")
+        }
+        guard let fingerprint, fingerprint.hasPrefix("sha256:") else {
+            throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
+        }
+        guard let scopes else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
+        keyFingerprint = fingerprint
+
+        var inner = JSONBytes(bytes: bytes, path: path, position: scopes.lowerBound)
+        var found: [Scope: Range<Int>] = [:]
+        try inner.object(at: "scopes") { kind, reader throws(StoreError) in
+            switch kind {
+            case "team":
+                found[.team] = try reader.objectRange(at: "scopes.team", expecting: "an object of secrets")
+            case "project", "cluster":
+                guard reader.peek == UInt8(ascii: "{") else {
+                    throw .corrupt(path: path, detail: "expected an object of ids at scopes.\(kind)")
+                }
+                try reader.object(at: "scopes.\(kind)") { id, reader throws(StoreError) in
+                    do { try Scope.validateID(id) } catch {
+                        throw .corrupt(path: path, detail: "scopes.\(kind) has an invalid id; \(Scope.idRuleDescription)")
+                    }
+                    found[kind == "project" ? .project(id) : .cluster(id)] = try reader.objectRange(at: "scopes.\(kind).\(id)", expecting: "an object of secrets")
+                }
+            default:
+                throw .corrupt(path: path, detail: "unknown scope kind in scopes (expected team, project, cluster)")
+            }
+        }
+        scopeObjects = found
+    }
+
+    /// Every scope that has an object in the file.
+    var scopes: [Scope] { Array(scopeObjects.keys) }
+
+    func contains(_ name: String, in scope: Scope) throws(StoreError) -> Bool {
+        try valueRange(of: name, in: scope) != nil
+    }
+
+    func entry(_ name: String, in scope: Scope) throws(StoreError) -> SealedEntry? {
+        guard let range = try valueRange(of: name, in: scope) else { return nil }
+        return try parseEntry(range, name: name, scope: scope)
+    }
+
+    /// Every entry of a scope, for listings and rewrites.
+    func entries(in scope: Scope) throws(StoreError) -> [String: SealedEntry] {
+        let index = try self.index(of: scope)
+        var result: [String: SealedEntry] = [:]
+        result.reserveCapacity(index.names.count)
+        for (nameRange, valueRange) in zip(index.names, index.values) {
+            let name = String(decoding: bytes[nameRange], as: UTF8.self)
+            result[name] = try parseEntry(valueRange, name: name, scope: scope)
+        }
+        return result
+    }
+
+    /// The whole document, every entry read (for rewrites).
+    func document() throws(StoreError) -> StoreDocument {
+        var document = StoreDocument(keyFingerprint: keyFingerprint)
+        for scope in scopes {
+            let entries = try entries(in: scope)
+            document[scope] = entries
+        }
+        return document
+    }
+
+    // MARK: Internals
+
+    private func valueRange(of name: String, in scope: Scope) throws(StoreError) -> Range<Int>? {
+        let index = try self.index(of: scope)
+        let wanted = Array(name.utf8)
+        if index.sorted {
+            var low = 0
+            var high = index.names.count
+            while low < high {
+                let mid = (low + high) / 2
+                let order = compare(index.names[mid], wanted)
+                if order == 0 { return index.values[mid] }
+                if order < 0 { low = mid + 1 } else { high = mid }
+            }
+            return nil
+        }
+        for (i, range) in index.names.enumerated() where compare(range, wanted) == 0 { return index.values[i] }
+        return nil
+    }
+
+    private func index(of scope: Scope) throws(StoreError) -> ScopeIndex {
+        if let index = indexes[scope] { return index }
+        var index = ScopeIndex()
+        if let range = scopeObjects[scope] {
+            var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
+            try reader.objectRaw(at: Self.place(of: scope)) { nameRange, valueRange throws(StoreError) in
+                let valid = bytes.withUnsafeBufferPointer { SecretName.isValid(UnsafeBufferPointer(rebasing: $0[nameRange])) }
+                guard valid else {
+                    throw .corrupt(path: path, detail: "\(Self.place(of: scope)) has an invalid secret name; \(SecretName.ruleDescription)")
+                }
+                if let last = index.names.last {
+                    let order = compare(last, nameRange)
+                    if order == 0 { throw .corrupt(path: path, detail: "\(Self.place(of: scope)) has a name twice") }
+                    if order > 0 { index.sorted = false }
+                }
+                index.names.append(nameRange)
+                index.values.append(valueRange)
+            }
+        }
+        indexes[scope] = index
+        return index
+    }
+
+    private func parseEntry(_ range: Range<Int>, name: String, scope: Scope) throws(StoreError) -> SealedEntry {
+        var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
+        var sealed: String?
+        var updated: String?
+        try reader.object(at: "\(Self.place(of: scope)).\(name)") { key, reader throws(StoreError) in
+            switch key {
+            case "sealed": sealed = try reader.string()
+            case "updated": updated = try reader.string()
+            default: _ = try reader.skipValue(depth: 0)
+            }
+        }
+        guard let sealed, let updated else {
+            throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(Self.place(of: scope)).\(name)")
+        }
+        return SealedEntry(sealed: sealed, updated: updated)
+    }
+
+    /// Where a scope's secrets sit in the file, for messages: `scopes.project.pr-1`.
+    static func place(of scope: Scope) -> String {
+        "scopes.\(scope.kind.rawValue)" + (scope.id.map { ".\($0)" } ?? "")
+    }
+
+    /// Byte-wise order of two names in the file.
+    private func compare(_ a: Range<Int>, _ b: Range<Int>) -> Int {
+        bytes.withUnsafeBufferPointer { buffer in
+            let count = min(a.count, b.count)
+            for i in 0..<count {
+                let x = buffer[a.lowerBound + i]
+                let y = buffer[b.lowerBound + i]
+                if x != y { return x < y ? -1 : 1 }
+            }
+            return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+        }
+    }
+
+    /// Byte-wise order of a name in the file against `other`.
+    private func compare(_ range: Range<Int>, _ other: [UInt8]) -> Int {
+        let count = min(range.count, other.count)
+        for i in 0..<count {
+            let a = bytes[range.lowerBound + i]
+            let b = other[i]
+            if a != b { return a < b ? -1 : 1 }
+        }
+        return range.count == other.count ? 0 : (range.count < other.count ? -1 : 1)
+    }
+}
+
+/// A strict JSON reader over bytes that can skip what it does not need.
+/// Nesting is capped, so a hostile store cannot exhaust the stack.
+struct JSONBytes {
+    let bytes: [UInt8]
+    let path: String
+    var position = 0
+    static let maximumDepth = 32
+
+    init(bytes: [UInt8], path: String, position: Int = 0) {
+        self.bytes = bytes
+        self.path = path
+        self.position = position
+    }
+
+    var atEnd: Bool { position >= bytes.count }
+
+    /// The byte at the cursor, or nil at the end.
+    var peek: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    mutating func skipSpace() {
+        position = bytes.withUnsafeBufferPointer { buffer in
+            var i = position
+            while i < buffer.count {
+                switch buffer[i] {
+                case 0x20, 0x09, 0x0A, 0x0D: i += 1
+                default: return i
+                }
+            }
+            return i
+        }
+    }
+
+    func corrupt(_ detail: String) -> StoreError {
+        .corrupt(path: path, detail: "it is not valid JSON (\(detail) at byte \(position); truncated or edited by hand?)")
+    }
+
+    mutating func expect(_ byte: UInt8, _ what: String) throws(StoreError) {
+        skipSpace()
+        guard position < bytes.count, bytes[position] == byte else { throw corrupt("expected \(what)") }
+        position += 1
+    }
+
+    /// Calls `body` with each key, positioned at its value, which `body` must consume.
+    mutating func object(at place: String, _ body: (String, inout JSONBytes) throws(StoreError) -> Void) throws(StoreError) {
+        try expect(UInt8(ascii: "{"), "an object at \(place)")
+        skipSpace()
+        if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            let key = try string()
+            try expect(UInt8(ascii: ":"), "':' after a key in \(place)")
+            skipSpace()
+            try body(key, &self)
+            skipSpace()
+            guard position < bytes.count else { throw corrupt("unterminated object at \(place)") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return
+            }
+            throw corrupt("expected ',' or '}' in \(place)")
+        }
+    }
+
+    /// Like `object`, giving the raw byte range of each key (inside its
+    /// quotes) and of its value, neither decoded.
+    mutating func objectRaw(at place: String, _ body: (Range<Int>, Range<Int>) throws(StoreError) -> Void) throws(StoreError) {
+        try expect(UInt8(ascii: "{"), "an object at \(place)")
+        skipSpace()
+        if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            skipSpace()
+            let keyStart = position + 1
+            try skipString()
+            let keyEnd = position - 1
+            try expect(UInt8(ascii: ":"), "':' after a key in \(place)")
+            let value = try skipValue(depth: 1)
+            try body(keyStart..<keyEnd, value)
+            skipSpace()
+            guard position < bytes.count else { throw corrupt("unterminated object at \(place)") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return
+            }
+            throw corrupt("expected ',' or '}' in \(place)")
+        }
+    }
+
+    /// The byte range of an object value, checked but not decoded.
+    mutating func objectRange(at place: String, expecting what: String) throws(StoreError) -> Range<Int> {
+        skipSpace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "{") else {
+            throw .corrupt(path: path, detail: "expected \(what) at \(place)")
+        }
+        return try skipValue(depth: 1)
+    }
+
+    mutating func string() throws(StoreError) -> String {
+        skipSpace()
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw corrupt("expected a string") }
+        position += 1
+        let start = position
+        var plain = true
+        while position < bytes.count {
+            let b = bytes[position]
+            if b == UInt8(ascii: "\"") {
+                let text: String
+                if plain {
+                    guard let valid = String(validating: bytes[start..<position], as: UTF8.self) else { throw corrupt("invalid UTF-8 in a string") }
+                    text = valid
+                } else {
+                    text = try unescape(start..<position)
+                }
+                position += 1
+                return text
+            }
+            if b < 0x20 { throw corrupt("a control character in a string") }
+            if b == UInt8(ascii: "\\") {
+                plain = false
+                position += 2
+                continue
+            }
+            position += 1
+        }
+        throw corrupt("unterminated string")
+    }
+
+    /// Moves past a string without decoding it; its text is checked when it
+    /// is read. This is the hot loop of opening a large store: `memchr`
+    /// finds each candidate closing quote, which counts only when an even
+    /// number of backslashes precedes it.
+    mutating func skipString() throws(StoreError) {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw corrupt("expected a string") }
+        let end: Int? = bytes.withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            var from = position + 1
+            while from < buffer.count {
+                guard let found = memchr(base + from, 0x22, buffer.count - from) else { return nil }
+                let quote = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
+                var backslashes = 0
+                while quote - backslashes - 1 > position && base[quote - backslashes - 1] == 0x5C { backslashes += 1 }
+                if backslashes % 2 == 0 { return quote + 1 }
+                from = quote + 1
+            }
+            return nil
+        }
+        guard let end else {
+            position = bytes.count
+            throw corrupt("unterminated string")
+        }
+        position = end
+    }
+
+    /// A number's text (the store only has small integers).
+    mutating func number() throws(StoreError) -> String {
+        skipSpace()
+        let start = position
+        while position < bytes.count, bytes[position] == UInt8(ascii: "-") || bytes[position] == UInt8(ascii: ".")
+                || bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") || bytes[position] == UInt8(ascii: "+")
+                || (bytes[position] >= 0x30 && bytes[position] <= 0x39) {
+            position += 1
+        }
+        guard position > start else { throw corrupt("expected a number") }
+        return String(decoding: bytes[start..<position], as: UTF8.self)
+    }
+
+    /// Skips one value, checking its syntax; returns its byte range.
+    mutating func skipValue(depth: Int) throws(StoreError) -> Range<Int> {
+        guard depth < Self.maximumDepth else { throw corrupt("nesting too deep") }
+        skipSpace()
+        let start = position
+        guard position < bytes.count else { throw corrupt("expected a value") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"):
+            position += 1
+            skipSpace()
+            if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
+                position += 1
+            } else {
+                while true {
+                    skipSpace()
+                    try skipString()
+                    try expect(UInt8(ascii: ":"), "':' after a key")
+                    _ = try skipValue(depth: depth + 1)
+                    skipSpace()
+                    guard position < bytes.count else { throw corrupt("unterminated object") }
+                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                    if bytes[position] == UInt8(ascii: "}") { position += 1; break }
+                    throw corrupt("expected ',' or '}'")
+                }
+            }
+        case UInt8(ascii: "["):
+            position += 1
+            skipSpace()
+            if position < bytes.count && bytes[position] == UInt8(ascii: "]") {
+                position += 1
+            } else {
+                while true {
+                    _ = try skipValue(depth: depth + 1)
+                    skipSpace()
+                    guard position < bytes.count else { throw corrupt("unterminated array") }
+                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                    if bytes[position] == UInt8(ascii: "]") { position += 1; break }
+                    throw corrupt("expected ',' or ']'")
+                }
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            for literal in ["true", "false", "null"] {
+                let word = Array(literal.utf8)
+                if position + word.count <= bytes.count && Array(bytes[position..<(position + word.count)]) == word {
+                    position += word.count
+                    return start..<position
+                }
+            }
+            throw corrupt("unexpected text")
+        default:
+            _ = try number()
+        }
+        return start..<position
+    }
+
+    private func unescape(_ range: Range<Int>) throws(StoreError) -> String {
+        var out: [UInt8] = []
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let b = bytes[i]
+            guard b == UInt8(ascii: "\\") else {
+                out.append(b)
+                i += 1
+                continue
+            }
+            guard i + 1 < range.upperBound else { throw corrupt("a broken escape") }
+            let e = bytes[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "u"):
+                guard i + 4 <= range.upperBound, let code = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16),
+                      let scalar = Unicode.Scalar(code)
+                else { throw corrupt("a broken \\u escape") }
+                out.append(contentsOf: Array(String(scalar).utf8))
+                i += 4
+            default:
+                throw corrupt("an unknown escape")
+            }
+        }
+        guard let text = String(validating: out, as: UTF8.self) else { throw corrupt("invalid UTF-8 in a string") }
+        return text
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import SecretFill
+import Testing
+
+@Suite("Reading store files")
+struct StoreFileIndexTests {
+    static func demoBytes() throws -> [UInt8] { try Fixture.bytes("demo/store.json") }
+
+    @Test("every truncation of a real store is refused as corrupt, never crashes")
+    func truncations() throws {
+        let bytes = try Self.demoBytes()
+        for length in stride(from: 0, to: bytes.count - 2, by: 7) {
+            #expect(throws: StoreError.self) { try StoreDocument.decode(Array(bytes[0..<length]), path: "s.json") }
+        }
+    }
+
+    @Test("a store decodes to what it encodes, whatever the order of its keys")
+    func roundTrip() throws {
+        let document = try StoreDocument.decode(try Self.demoBytes(), path: "s.json")
+        #expect(try StoreDocument.decode(document.encoded(), path: "s.json") == document)
+        #expect(document.team.count == 8)
+        #expect(document.projects["pr-demo"]?.keys.sorted() == ["hf_token"])
+        // Hand-reordered keys and names still read.
+        let shuffled = """
+            {"scopes": {"cluster": {}, "team": {"b": {"sealed": "x", "updated": "u"}, "a": {"updated": "u", "sealed": "y"}}},
+             "keyFingerprint": "sha256:00", "version": 1, "format": "secretfill-store"}
+            """
+        let decoded = try StoreDocument.decode(Array(shuffled.utf8), path: "s.json")
+        #expect(decoded.team["a"]?.sealed == "y")
+        #expect(decoded.team["b"]?.sealed == "x")
+    }
+
+    @Test("only the values asked for are decrypted, from a 10,000-secret store")
+    func lookupsInALargeStore() throws {
+        let key = try StoreKey(base64: Fixture.demoKey, source: "test")
+        var document = StoreDocument(keyFingerprint: key.fingerprint)
+        for i in 0..<10_000 {
+            let name = String(format: "n%05d", i)
+            document.team[name] = SealedEntry(sealed: ValueSealer.seal(try SecretValue(validating: "v\(i)"), name: name, scope: .team, key: key),
+                                              updated: "2026-01-01T00:00:00Z")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("large-\(UUID().uuidString).json").path
+        try Data(document.encoded()).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = try LocalSecretStore(path: path, key: key)
+        #expect(try store.value(of: "n04242", in: .team)?.revealed == "v4242")
+        #expect(try store.contains("n09999", in: .team))
+        #expect(try !store.contains("n10000", in: .team))
+        #expect(try store.value(of: "missing", in: .project("p")) == nil)
+    }
+}
