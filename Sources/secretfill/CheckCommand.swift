@@ -43,7 +43,7 @@ struct CheckCommand: ParsableCommand {
             var sources: [SpecSource] = []
             for spec in specs { sources.append(try SpecSource.read(spec)) }
             let configuration = storeOptions.configuration
-            let job = CheckJob(chain: chain) { () throws(StoreError) -> any SecretDirectory in
+            let job = CheckJob(chain: chain, explains: explain) { () throws(StoreError) -> any SecretDirectory in
                 try configuration.openStore(needsKey: false)
             }
             let result = try job.check(sources)

@@ -5,11 +5,14 @@ public struct CheckJob {
     public var openDirectory: () throws(StoreError) -> any SecretDirectory
     public var chain: ScopeChain
     public var limits: ScanLimits
+    /// Collect an explanation per reference (`--explain`).
+    public var explains: Bool
 
-    public init(chain: ScopeChain, limits: ScanLimits = ScanLimits(),
+    public init(chain: ScopeChain, limits: ScanLimits = ScanLimits(), explains: Bool = false,
                 openDirectory: @escaping () throws(StoreError) -> any SecretDirectory) {
         self.chain = chain
         self.limits = limits
+        self.explains = explains
         self.openDirectory = openDirectory
     }
 
@@ -50,6 +53,7 @@ public struct CheckJob {
                 if resolution == nil {
                     report.findings.append(ReferenceResolver.unknown(reference, chain: chain, file: source.label))
                 }
+                guard explains else { continue }
                 report.explanations.append(Explanation(file: source.label, reference: reference,
                                                        resolvedFrom: resolution?.from, shadows: resolution?.shadows ?? []))
             }

@@ -21,34 +21,40 @@ public enum FileIO {
         return try readAll(fd: fd, path: path)
     }
 
-    /// Reads until end of file, sizing the buffer from `fstat` when it can.
+    /// Reads until end of file, sizing the buffer from `fstat` when it can
+    /// and never zero-filling it first.
     public static func readAll(fd: Int32, path: String) throws(IOError) -> [UInt8] {
         var info = stat()
         var capacity = 64 * 1024
-        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            throw IOError("read", path: path, code: EISDIR)
+        if fstat(fd, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR { throw IOError("read", path: path, code: EISDIR) }
+            if (info.st_mode & S_IFMT) == S_IFREG && info.st_size > 0 { capacity = Int(info.st_size) + 1 }
         }
-        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && info.st_size > 0 {
-            capacity = Int(info.st_size) + 1
-        }
-        var buffer = [UInt8](repeating: 0, count: capacity)
-        var count = 0
+        var result: [UInt8] = []
         while true {
-            if count == buffer.count {
-                buffer.append(contentsOf: repeatElement(0, count: buffer.count))
+            var failure: Int32 = 0
+            var reachedEnd = false
+            let chunk = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                initialized = 0
+                while initialized < buffer.count {
+                    let n = read(fd, buffer.baseAddress! + initialized, buffer.count - initialized)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    if n == 0 {
+                        reachedEnd = true
+                        return
+                    }
+                    initialized += n
+                }
             }
-            let n = buffer.withUnsafeMutableBytes { raw in
-                read(fd, raw.baseAddress! + count, raw.count - count)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOError("read", path: path)
-            }
-            if n == 0 { break }
-            count += n
+            if failure != 0 { throw IOError("read", path: path, code: failure) }
+            if result.isEmpty { result = chunk } else { result.append(contentsOf: chunk) }
+            if reachedEnd { return result }
+            capacity = max(capacity, result.count)
         }
-        buffer.removeSubrange(count...)
-        return buffer
     }
 
     /// Writes every byte to `fd`, retrying short writes and EINTR.

@@ -15,7 +15,7 @@ public struct SpecScanner: Sendable {
     public enum Detail: Int, Sendable, Comparable {
         /// References and diagnostics only (render).
         case references
-        /// Also each block's entries by name, for duplicate detection (check).
+        /// Also env names, for duplicate detection and messages (check).
         case names
         /// Also literal values, owners and paths (env).
         case full
@@ -79,6 +79,12 @@ private struct Frame {
     var pathKey: String?
 }
 
+/// An env name within one block, for duplicate detection with one hash lookup.
+private struct BlockName: Hashable {
+    var block: Int
+    var name: String
+}
+
 private struct AnchorInfo {
     var location: SourceLocation
     /// References found inside the anchored node (indices into references).
@@ -104,7 +110,7 @@ private struct SpecWalker {
     /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
     var pendingOwners: [(depth: Int, block: Int)] = []
     /// Env names seen per block, for duplicate detection.
-    var seenNames: [Int: [String: SourceLocation]] = [:]
+    var seenNames: [BlockName: SourceLocation] = [:]
 
     init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail) {
         self.bytes = bytes
@@ -466,14 +472,16 @@ private struct SpecWalker {
 
     private mutating func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation) {
         guard block >= 0, detail >= .names else { return }
-        result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
+        if detail == .full {
+            result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
+        }
         guard let name else { return }
-        if let first = seenNames[block, default: [:]][name] {
+        let key = BlockName(block: block, name: name)
+        if let first = seenNames.updateValue(location, forKey: key) {
+            seenNames[key] = first
             add("duplicate-env-name", at: location,
                 "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
                 name: name)
-        } else {
-            seenNames[block, default: [:]][name] = location
         }
     }
 
