@@ -37,9 +37,8 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         ignoreBrokenPipeSignal()
-        let chain: ScopeChain
-        do { chain = try scopes.chain() } catch { throw fail(error) }
-        do {
+        try reportingErrors {
+            let chain = try scopes.chain()
             var sources: [SpecSource] = []
             for spec in specs { sources.append(try SpecSource.read(spec)) }
             let configuration = storeOptions.configuration
@@ -49,10 +48,6 @@ struct CheckCommand: ParsableCommand {
             let result = try job.check(sources)
             try OutputWriter.emit(Array(format.render(result, explain: explain).utf8), to: nil)
             if !result.findings.isEmpty { throw Exit.problems }
-        } catch let error as IOError {
-            throw fail(error)
-        } catch let error as StoreError {
-            throw fail(error)
         }
     }
 }

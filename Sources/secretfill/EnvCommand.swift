@@ -38,9 +38,8 @@ struct EnvCommand: ParsableCommand {
 
     func run() throws {
         ignoreBrokenPipeSignal()
-        let chain: ScopeChain
-        do { chain = try scopes.chain() } catch { throw fail(error) }
-        do {
+        try reportingErrors {
+            let chain = try scopes.chain()
             try OutputWriter.checkWritable(output)
             let source = try SpecSource.read(spec)
             let configuration = storeOptions.configuration
@@ -58,10 +57,6 @@ struct EnvCommand: ParsableCommand {
                 report(problems.diagnostics)
                 throw Exit.problems
             }
-        } catch let error as IOError {
-            throw fail(error)
-        } catch let error as StoreError {
-            throw fail(error)
         }
     }
 }

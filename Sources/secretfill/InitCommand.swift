@@ -25,7 +25,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         let configuration = storeOptions.configuration
-        do {
+        try reportingErrors {
             if FileIO.exists(configuration.storePath) { throw StoreError.storeExists(path: configuration.storePath) }
             let key: StoreKey
             var createdKeyFile: String?
@@ -38,7 +38,7 @@ struct InitCommand: ParsableCommand {
                     key = try configuration.loadKey()
                 } else {
                     let generated = StoreKey.generate()
-                    do {
+                    do throws(IOError) {
                         try FileIO.makeDirectories(FileIO.split(path).directory)
                         try FileIO.createExclusively(path, with: Array((generated.encoded + "\n").utf8))
                     } catch {
@@ -51,8 +51,6 @@ struct InitCommand: ParsableCommand {
             _ = try LocalSecretStore.create(at: configuration.storePath, key: key)
             if let createdKeyFile { print("Created key \(createdKeyFile) (\(key.fingerprint)); keep it out of git") }
             print("Created store \(configuration.storePath) sealed with key \(key.fingerprint)")
-        } catch let error as StoreError {
-            throw fail(error)
         }
     }
 }

@@ -23,7 +23,7 @@ struct RedactCommand: ParsableCommand {
 
     func run() throws {
         ignoreBrokenPipeSignal()
-        do {
+        try reportingErrors {
             let chain = try scopes.chain()
             let store = try storeOptions.configuration.openStore(needsKey: true)
             var redactor = try RedactJob(store: store, chain: chain).redactor()
@@ -31,12 +31,6 @@ struct RedactCommand: ParsableCommand {
                 Terminal.warn("secretfill: warning: not redacting \(redactor.skipped.map { "'\($0)'" }.joined(separator: ", ")): values shorter than \(StreamRedactor.minimumLength) characters would redact ordinary words")
             }
             try RedactJob.stream(&redactor, from: 0, to: 1)
-        } catch let error as SecretInputError {
-            throw fail(error)
-        } catch let error as StoreError {
-            throw fail(error)
-        } catch let error as IOError {
-            throw fail(error)
         }
     }
 }

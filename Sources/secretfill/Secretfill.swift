@@ -51,6 +51,20 @@ func fail(_ error: IOError) -> ExitCode {
 }
 func fail(_ error: SecretInputError) -> ExitCode { fail(error.description, Exit.usage) }
 
+/// Runs a command body, turning the library's typed errors into the
+/// documented message and exit status. `ExitCode`s pass through.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as SecretInputError {
+        throw fail(error)
+    } catch let error as StoreError {
+        throw fail(error)
+    } catch let error as IOError {
+        throw fail(error)
+    }
+}
+
 func report(_ diagnostics: [Diagnostic]) {
     for diagnostic in diagnostics { Terminal.warn(diagnostic.formatted) }
 }

@@ -54,10 +54,9 @@ extension SecretsCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            let scope: Scope
-            let bytes: [UInt8]
-            do {
-                scope = try target.scope()
+            try reportingErrors {
+                let scope = try target.scope()
+                let bytes: [UInt8]
                 try SecretInputError.checkName(name)
                 let sources = [value != nil, valueStdin, valueFile != nil].filter { $0 }.count
                 guard sources <= 1 else { throw fail("give one value source: --value, --value-stdin or --value-file", Exit.usage) }
@@ -73,20 +72,10 @@ extension SecretsCommand {
                 } else {
                     throw fail("no value given: use --value-stdin, --value-file FILE or --value V", Exit.usage)
                 }
-            } catch let error as SecretInputError {
-                throw fail(error)
-            } catch let error as IOError {
-                throw fail(error)
-            }
-            do {
                 let secret = try SecretValue(validating: bytes)
                 let store = try storeOptions.configuration.openStore(needsKey: true)
                 try store.set([(name, secret)], in: scope)
                 print("Set \(scope) secret '\(name)'")
-            } catch let error as SecretInputError {
-                throw fail(error)
-            } catch let error as StoreError {
-                throw fail(error)
             }
         }
 
@@ -108,20 +97,16 @@ extension SecretsCommand {
         enum ListFormat: String, ExpressibleByArgument { case text, json }
 
         func run() throws {
-            do {
+            try reportingErrors {
                 let scope = try target.scope()
                 let listing = try storeOptions.configuration.openStore(needsKey: false).listing(of: scope)
                 switch format {
                 case .text:
                     for entry in listing { print(entry.name) }
                 case .json:
-                    let items = listing.map { "  {\"name\": \(EnvFileWriter.jsonQuoted($0.name)), \"updated\": \(EnvFileWriter.jsonQuoted($0.updated))}" }
+                    let items = listing.map { "  {\"name\": \(JSONText.quoted($0.name)), \"updated\": \(JSONText.quoted($0.updated))}" }
                     print(items.isEmpty ? "[]" : "[\n" + items.joined(separator: ",\n") + "\n]")
                 }
-            } catch let error as SecretInputError {
-                throw fail(error)
-            } catch let error as StoreError {
-                throw fail(error)
             }
         }
     }
@@ -135,15 +120,11 @@ extension SecretsCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            do {
+            try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
                 try storeOptions.configuration.openStore(needsKey: true).delete(name, in: scope)
                 print("Deleted \(scope) secret '\(name)'")
-            } catch let error as SecretInputError {
-                throw fail(error)
-            } catch let error as StoreError {
-                throw fail(error)
             }
         }
     }
@@ -159,7 +140,7 @@ extension SecretsCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            do {
+            try reportingErrors {
                 try SecretInputError.checkName(name)
                 let chain = try scopes.chain()
                 let store = try storeOptions.configuration.openStore(needsKey: false)
@@ -169,10 +150,6 @@ extension SecretsCommand {
                 }
                 let shadows = found.shadows.isEmpty ? "" : " (shadows \(found.shadows.map(\.description).joined(separator: ", ")))"
                 print("'\(name)' resolves from \(found.from)\(shadows)")
-            } catch let error as SecretInputError {
-                throw fail(error)
-            } catch let error as StoreError {
-                throw fail(error)
             }
         }
     }
@@ -198,7 +175,7 @@ extension SecretsCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            do {
+            try reportingErrors {
                 let scope = try target.scope()
                 let bytes = try FileIO.readAll(file)
                 let label = file == "-" ? "<stdin>" : file
@@ -211,12 +188,6 @@ extension SecretsCommand {
                     try storeOptions.configuration.openStore(needsKey: true).set(entries, in: scope)
                     print("Imported \(entries.count) \(scope) secret(s): \(entries.map(\.name).joined(separator: ", "))")
                 }
-            } catch let error as SecretInputError {
-                throw fail(error)
-            } catch let error as StoreError {
-                throw fail(error)
-            } catch let error as IOError {
-                throw fail(error)
             }
         }
     }

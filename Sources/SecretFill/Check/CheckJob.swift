@@ -94,18 +94,18 @@ public enum CheckOutputFormat: String, Sendable, CaseIterable {
         case .json:
             var out = "{\n  \"findings\": ["
             out += report.findings.map { d in
-                "\n    {\"file\": \(EnvFileWriter.jsonQuoted(d.file)), \"line\": \(d.location.line), \"column\": \(d.location.column), "
+                "\n    {\"file\": \(JSONText.quoted(d.file)), \"line\": \(d.location.line), \"column\": \(d.location.column), "
                     + "\"severity\": \"\(d.severity.rawValue)\", \"code\": \"\(d.code)\", \"name\": "
-                    + (d.name.map(EnvFileWriter.jsonQuoted) ?? "null") + ", \"message\": \(EnvFileWriter.jsonQuoted(d.message))}"
+                    + (d.name.map(JSONText.quoted) ?? "null") + ", \"message\": \(JSONText.quoted(d.message))}"
             }.joined(separator: ",")
             out += report.findings.isEmpty ? "]" : "\n  ]"
             if explain {
                 out += ",\n  \"references\": ["
                 out += report.explanations.map { e in
-                    "\n    {\"file\": \(EnvFileWriter.jsonQuoted(e.file)), \"line\": \(e.reference.location.line), \"column\": \(e.reference.location.column), "
-                        + "\"name\": \(EnvFileWriter.jsonQuoted(e.reference.name)), \"env\": " + (e.reference.envName.map(EnvFileWriter.jsonQuoted) ?? "null")
-                        + ", \"resolvesFrom\": " + (e.resolvedFrom.map { EnvFileWriter.jsonQuoted($0.description) } ?? "null")
-                        + ", \"shadows\": [" + e.shadows.map { EnvFileWriter.jsonQuoted($0.description) }.joined(separator: ", ") + "]}"
+                    "\n    {\"file\": \(JSONText.quoted(e.file)), \"line\": \(e.reference.location.line), \"column\": \(e.reference.location.column), "
+                        + "\"name\": \(JSONText.quoted(e.reference.name)), \"env\": " + (e.reference.envName.map(JSONText.quoted) ?? "null")
+                        + ", \"resolvesFrom\": " + (e.resolvedFrom.map { JSONText.quoted($0.description) } ?? "null")
+                        + ", \"shadows\": [" + e.shadows.map { JSONText.quoted($0.description) }.joined(separator: ", ") + "]}"
                 }.joined(separator: ",")
                 out += report.explanations.isEmpty ? "]" : "\n  ]"
             }

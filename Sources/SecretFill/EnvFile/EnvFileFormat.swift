@@ -52,7 +52,7 @@ public struct EnvFileWriter: Sendable {
             case .dotenv: out += variable.name + "=" + Self.dotenvValue(variable.value) + "\n"
             case .docker: out += variable.name + "=" + variable.value + "\n"
             case .shell: out += "export " + variable.name + "=" + Self.shellQuoted(variable.value) + "\n"
-            case .json: out += (index == 0 ? "\n  " : ",\n  ") + Self.jsonQuoted(variable.name) + ": " + Self.jsonQuoted(variable.value)
+            case .json: out += (index == 0 ? "\n  " : ",\n  ") + JSONText.quoted(variable.name) + ": " + JSONText.quoted(variable.value)
             }
         }
         if format == .json { out += variables.isEmpty ? "}\n" : "\n}\n" }
@@ -131,25 +131,6 @@ public struct EnvFileWriter: Sendable {
     }
 
     // MARK: json
-
-    /// A JSON string literal for `text`.
-    public static func jsonQuoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// Every reason an env file could not be written.

@@ -88,7 +88,7 @@ public enum SecretImport {
 
     /// The line where `"name"` first appears as a key (followed by `:`), for messages.
     private static func lineOfKey(_ name: String, in text: String) -> Int {
-        let needle = Array(EnvFileWriter.jsonQuoted(name).utf8)
+        let needle = Array(JSONText.quoted(name).utf8)
         let bytes = Array(text.utf8)
         var i = 0
         while i + needle.count <= bytes.count {

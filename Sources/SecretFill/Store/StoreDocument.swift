@@ -52,7 +52,7 @@ public struct StoreDocument: Sendable, Hashable {
         var out = "{\n"
         out += "  \"format\": \"\(Self.format)\",\n"
         out += "  \"version\": \(Self.version),\n"
-        out += "  \"keyFingerprint\": \(Self.quote(keyFingerprint)),\n"
+        out += "  \"keyFingerprint\": \(JSONText.quoted(keyFingerprint)),\n"
         out += "  \"scopes\": {\n"
         out += "    \"team\": " + Self.encode(team, indent: "    ") + ",\n"
         out += "    \"project\": " + Self.encode(projects, indent: "    ") + ",\n"
@@ -65,7 +65,7 @@ public struct StoreDocument: Sendable, Hashable {
         guard !groups.isEmpty else { return "{}" }
         let inner = indent + "  "
         let lines = groups.keys.sorted().map { id in
-            inner + quote(id) + ": " + encode(groups[id]!, indent: inner)
+            inner + JSONText.quoted(id) + ": " + encode(groups[id]!, indent: inner)
         }
         return "{\n" + lines.joined(separator: ",\n") + "\n" + indent + "}"
     }
@@ -75,23 +75,9 @@ public struct StoreDocument: Sendable, Hashable {
         let inner = indent + "  "
         let lines = entries.keys.sorted().map { name in
             let entry = entries[name]!
-            return inner + quote(name) + ": {\"updated\": " + quote(entry.updated) + ", \"sealed\": " + quote(entry.sealed) + "}"
+            return inner + JSONText.quoted(name) + ": {\"updated\": " + JSONText.quoted(entry.updated) + ", \"sealed\": " + JSONText.quoted(entry.sealed) + "}"
         }
         return "{\n" + lines.joined(separator: ",\n") + "\n" + indent + "}"
-    }
-
-    /// Names, ids, timestamps and base64 need no escaping beyond this.
-    private static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     // MARK: Decoding

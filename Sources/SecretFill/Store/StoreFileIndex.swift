@@ -251,39 +251,12 @@ struct JSONBytes {
         position += 1
     }
 
-    /// Calls `body` with each key, positioned at its value, which `body` must consume.
-    mutating func object(at place: String, _ body: (String, inout JSONBytes) throws(StoreError) -> Void) throws(StoreError) {
+    /// Walks an object's members: `body` gets each key's raw byte range
+    /// (inside its quotes) with the reader at the value, which it must consume.
+    mutating func members(at place: String, _ body: (Range<Int>, inout JSONBytes) throws(StoreError) -> Void) throws(StoreError) {
         try expect(UInt8(ascii: "{"), "an object at \(place)")
         skipSpace()
-        if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
-            position += 1
-            return
-        }
-        while true {
-            let key = try string()
-            try expect(UInt8(ascii: ":"), "':' after a key in \(place)")
-            skipSpace()
-            try body(key, &self)
-            skipSpace()
-            guard position < bytes.count else { throw corrupt("unterminated object at \(place)") }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            if bytes[position] == UInt8(ascii: "}") {
-                position += 1
-                return
-            }
-            throw corrupt("expected ',' or '}' in \(place)")
-        }
-    }
-
-    /// Like `object`, giving the raw byte range of each key (inside its
-    /// quotes) and of its value, neither decoded.
-    mutating func objectRaw(at place: String, _ body: (Range<Int>, Range<Int>) throws(StoreError) -> Void) throws(StoreError) {
-        try expect(UInt8(ascii: "{"), "an object at \(place)")
-        skipSpace()
-        if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
+        if peek == UInt8(ascii: "}") {
             position += 1
             return
         }
@@ -293,19 +266,29 @@ struct JSONBytes {
             try skipString()
             let keyEnd = position - 1
             try expect(UInt8(ascii: ":"), "':' after a key in \(place)")
-            let value = try skipValue(depth: 1)
-            try body(keyStart..<keyEnd, value)
             skipSpace()
-            guard position < bytes.count else { throw corrupt("unterminated object at \(place)") }
-            if bytes[position] == UInt8(ascii: ",") {
-                position += 1
-                continue
+            try body(keyStart..<keyEnd, &self)
+            skipSpace()
+            switch peek {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"): position += 1; return
+            case nil: throw corrupt("unterminated object at \(place)")
+            default: throw corrupt("expected ',' or '}' in \(place)")
             }
-            if bytes[position] == UInt8(ascii: "}") {
-                position += 1
-                return
-            }
-            throw corrupt("expected ',' or '}' in \(place)")
+        }
+    }
+
+    /// Calls `body` with each decoded key, positioned at its value, which `body` must consume.
+    mutating func object(at place: String, _ body: (String, inout JSONBytes) throws(StoreError) -> Void) throws(StoreError) {
+        try members(at: place) { keyRange, reader throws(StoreError) in
+            try body(try reader.decodeString(keyRange), &reader)
+        }
+    }
+
+    /// Like `object`, giving the raw byte ranges of each key and value, neither decoded.
+    mutating func objectRaw(at place: String, _ body: (Range<Int>, Range<Int>) throws(StoreError) -> Void) throws(StoreError) {
+        try members(at: place) { keyRange, reader throws(StoreError) in
+            try body(keyRange, try reader.skipValue(depth: 1))
         }
     }
 
@@ -320,32 +303,19 @@ struct JSONBytes {
 
     mutating func string() throws(StoreError) -> String {
         skipSpace()
-        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw corrupt("expected a string") }
-        position += 1
-        let start = position
-        var plain = true
-        while position < bytes.count {
-            let b = bytes[position]
-            if b == UInt8(ascii: "\"") {
-                let text: String
-                if plain {
-                    guard let valid = String(validating: bytes[start..<position], as: UTF8.self) else { throw corrupt("invalid UTF-8 in a string") }
-                    text = valid
-                } else {
-                    text = try unescape(start..<position)
-                }
-                position += 1
-                return text
-            }
-            if b < 0x20 { throw corrupt("a control character in a string") }
-            if b == UInt8(ascii: "\\") {
-                plain = false
-                position += 2
-                continue
-            }
-            position += 1
+        let start = position + 1
+        try skipString()
+        return try decodeString(start..<(position - 1))
+    }
+
+    /// The text of a string's contents (between its quotes), escapes decoded.
+    func decodeString(_ range: Range<Int>) throws(StoreError) -> String {
+        if bytes[range].contains(where: { $0 < 0x20 }) { throw corrupt("a control character in a string") }
+        if !bytes[range].contains(UInt8(ascii: "\\")) {
+            guard let text = String(validating: bytes[range], as: UTF8.self) else { throw corrupt("invalid UTF-8 in a string") }
+            return text
         }
-        throw corrupt("unterminated string")
+        return try unescape(range)
     }
 
     /// Moves past a string without decoding it; its text is checked when it
@@ -395,23 +365,7 @@ struct JSONBytes {
         guard position < bytes.count else { throw corrupt("expected a value") }
         switch bytes[position] {
         case UInt8(ascii: "{"):
-            position += 1
-            skipSpace()
-            if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
-                position += 1
-            } else {
-                while true {
-                    skipSpace()
-                    try skipString()
-                    try expect(UInt8(ascii: ":"), "':' after a key")
-                    _ = try skipValue(depth: depth + 1)
-                    skipSpace()
-                    guard position < bytes.count else { throw corrupt("unterminated object") }
-                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    if bytes[position] == UInt8(ascii: "}") { position += 1; break }
-                    throw corrupt("expected ',' or '}'")
-                }
-            }
+            try members(at: "a nested object") { _, reader throws(StoreError) in _ = try reader.skipValue(depth: depth + 1) }
         case UInt8(ascii: "["):
             position += 1
             skipSpace()

@@ -1,0 +1,23 @@
+/// JSON string literals, written the same way everywhere secretfill emits
+/// JSON (env files, check reports, listings, the store).
+public enum JSONText {
+    /// `text` as a JSON string literal: quotes, backslashes and control
+    /// characters escaped, U+2028 and U+2029 too (JavaScript readers).
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
