@@ -20,6 +20,9 @@ fi
 if [ "${1:-}" = "--tests" ]; then
   if ! python3 -c 'import dotenv, yaml, ruamel.yaml' 2>/dev/null; then
     python3 -m pip install -q python-dotenv pyyaml ruamel.yaml 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages python-dotenv pyyaml ruamel.yaml
+      || python3 -m pip install -q --break-system-packages python-dotenv pyyaml ruamel.yaml 2>/dev/null \
+      || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get update -qq;
+           DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-dotenv python3-yaml python3-ruamel.yaml >/dev/null; }
   fi
+  python3 -c 'import dotenv, yaml, ruamel.yaml' || { echo "setup: python3 lacks python-dotenv, PyYAML or ruamel.yaml" >&2; exit 1; }
 fi
