@@ -9,6 +9,17 @@
 public enum YAMLDoubleQuoted {
     public static func append(_ text: String, to out: inout [UInt8]) {
         out.append(0x22)
+        // Fast path: printable ASCII without quotes or backslashes is copied as is.
+        var text = text
+        let plain = text.withUTF8 { bytes -> Bool in
+            for b in bytes where b < 0x20 || b > 0x7E || b == 0x22 || b == 0x5C { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain {
+            out.append(0x22)
+            return
+        }
         for scalar in text.unicodeScalars {
             let v = scalar.value
             switch v {
