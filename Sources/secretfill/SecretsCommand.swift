@@ -186,7 +186,8 @@ extension SecretsCommand {
                     throw Exit.problems
                 case .success(let entries):
                     try storeOptions.configuration.openStore(needsKey: true).set(entries, in: scope)
-                    print("Imported \(entries.count) \(scope) secret(s): \(entries.map(\.name).joined(separator: ", "))")
+                    let names = entries.prefix(20).map(\.name).joined(separator: ", ")
+                    print("Imported \(entries.count) \(scope) secret(s): \(names)\(entries.count > 20 ? ", …" : "")")
                 }
             }
         }

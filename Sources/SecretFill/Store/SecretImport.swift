@@ -1,5 +1,3 @@
-import Foundation
-
 /// Reads a dotenv file or a JSON object of name → value for
 /// `secrets import`, all or nothing: every bad entry is reported with its
 /// line, and nothing is returned unless every entry is good.
@@ -39,7 +37,7 @@ public enum SecretImport {
             var reader = DotenvReader(text)
             (raw, problems) = reader.entries()
         case .json:
-            (raw, problems) = jsonEntries(text, bytes: bytes)
+            (raw, problems) = jsonEntries(bytes)
         }
         var result: [(name: String, value: SecretValue)] = []
         var firstLine: [String: Int] = [:]
@@ -66,42 +64,39 @@ public enum SecretImport {
         return .success(result)
     }
 
-    private static func jsonEntries(_ text: String, bytes: [UInt8]) -> ([(line: Int, name: String, value: String?)], [Problem]) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) else {
-            return ([], [Problem(line: 1, message: "the file is not valid JSON")])
-        }
-        guard let map = object as? [String: Any] else {
-            return ([], [Problem(line: 1, message: "expected a JSON object of name → value")])
-        }
+    /// Entries of a JSON object in file order, with the line of each key,
+    /// duplicates kept (so they can be reported), in one pass.
+    private static func jsonEntries(_ bytes: [UInt8]) -> ([(line: Int, name: String, value: String?)], [Problem]) {
+        var reader = JSONBytes(bytes: bytes, path: "the file")
         var entries: [(line: Int, name: String, value: String?)] = []
         var problems: [Problem] = []
-        for (name, value) in map {
-            let line = lineOfKey(name, in: text)
-            guard let string = value as? String else {
-                problems.append(Problem(line: line, message: "the value of '\(SecretName.isValid(name) ? name : "?")' is not a JSON string"))
-                continue
-            }
-            entries.append((line, name, string))
+        var counted = (offset: 0, line: 1)
+        func line(at offset: Int) -> Int {
+            for b in bytes[counted.offset..<max(counted.offset, min(offset, bytes.count))] where b == 0x0A { counted.line += 1 }
+            counted.offset = max(counted.offset, offset)
+            return counted.line
         }
-        return (entries.sorted { $0.line < $1.line }, problems)
-    }
-
-    /// The line where `"name"` first appears as a key (followed by `:`), for messages.
-    private static func lineOfKey(_ name: String, in text: String) -> Int {
-        let needle = Array(JSONText.quoted(name).utf8)
-        let bytes = Array(text.utf8)
-        var i = 0
-        while i + needle.count <= bytes.count {
-            if bytes[i] == needle[0] && Array(bytes[i..<(i + needle.count)]) == needle {
-                var j = i + needle.count
-                while j < bytes.count && (bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0A || bytes[j] == 0x0D) { j += 1 }
-                if j < bytes.count && bytes[j] == UInt8(ascii: ":") {
-                    return bytes[..<i].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+        reader.skipSpace()
+        guard reader.peek == UInt8(ascii: "{") else {
+            return ([], [Problem(line: line(at: reader.position), message: "expected a JSON object of name → value")])
+        }
+        do {
+            try reader.members(at: "the file") { keyRange, reader throws(StoreError) in
+                let keyLine = line(at: keyRange.lowerBound)
+                let name = try reader.decodeString(keyRange)
+                if reader.peek == UInt8(ascii: "\"") {
+                    entries.append((keyLine, name, try reader.string()))
+                } else {
+                    _ = try reader.skipValue(depth: 1)
+                    problems.append(Problem(line: keyLine, message: "the value of '\(SecretName.isValid(name) ? name : "?")' is not a JSON string"))
                 }
             }
-            i += 1
+            reader.skipSpace()
+            guard reader.atEnd else { throw StoreError.corrupt(path: "", detail: "") }
+        } catch {
+            return (entries, [Problem(line: line(at: reader.position), message: "the file is not valid JSON")])
         }
-        return 1
+        return (entries, problems)
     }
 }
 

@@ -6,19 +6,17 @@ import Darwin
 
 /// Reads a store file without per-secret work for names nobody asks about.
 ///
-/// The file is checked as JSON from end to end on open (so a truncated or
-/// corrupt store is refused at once), but each scope's secrets are only
-/// indexed by name, as byte ranges, the first time that scope is consulted,
-/// and a secret's fields are only read when that secret is. A render that
-/// uses three names of a 10,000-secret store decodes three entries.
+/// Opening makes one pass over the file: it checks the JSON from end to end
+/// (so a truncated or corrupt store is refused at once) and notes each
+/// secret's name and value as byte ranges, nothing more. A secret's fields
+/// are decoded only when that secret is asked for: a render that uses three
+/// names of a 10,000-secret store decodes three entries.
 final class StoreFileIndex {
     private let bytes: [UInt8]
     let path: String
     let keyFingerprint: String
-    /// Byte range of each scope's `{name: {…}}` object.
-    private var scopeObjects: [Scope: Range<Int>] = [:]
-    /// Built on first use: (name bytes, value bytes) per scope, sorted by name when the file is.
-    private var indexes: [Scope: ScopeIndex] = [:]
+    /// (name bytes, value bytes) per scope, sorted by name when the file is.
+    private let indexes: [Scope: ScopeIndex]
 
     struct ScopeIndex {
         var names: [Range<Int>] = []
@@ -35,16 +33,13 @@ final class StoreFileIndex {
         var format: String?
         var version: String?
         var fingerprint: String?
-        var scopes: Range<Int>?
-        guard reader.peek == UInt8(ascii: "{") else {
-            throw .corrupt(path: path, detail: "expected a JSON object at the top")
-        }
+        var found: [Scope: ScopeIndex]?
         try reader.object(at: "the top") { key, reader throws(StoreError) in
             switch key {
             case "format": format = try reader.string()
             case "version": version = try reader.number()
             case "keyFingerprint": fingerprint = try reader.string()
-            case "scopes": scopes = try reader.skipValue(depth: 0)
+            case "scopes": found = try Self.readScopes(&reader, path: path)
             default: _ = try reader.skipValue(depth: 0)
             }
         }
@@ -59,15 +54,19 @@ final class StoreFileIndex {
         guard let fingerprint, fingerprint.hasPrefix("sha256:") else {
             throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
         }
-        guard let scopes else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
+        guard let found else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
         keyFingerprint = fingerprint
+        indexes = found
+    }
 
-        var inner = JSONBytes(bytes: bytes, path: path, position: scopes.lowerBound)
-        var found: [Scope: Range<Int>] = [:]
-        try inner.object(at: "scopes") { kind, reader throws(StoreError) in
+    /// `{"team": {…}, "project": {id: {…}}, "cluster": {id: {…}}}`, indexed.
+    private static func readScopes(_ reader: inout JSONBytes, path: String) throws(StoreError) -> [Scope: ScopeIndex] {
+        var found: [Scope: ScopeIndex] = [:]
+        guard reader.peek == UInt8(ascii: "{") else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
+        try reader.object(at: "scopes") { kind, reader throws(StoreError) in
             switch kind {
             case "team":
-                found[.team] = try reader.objectRange(at: "scopes.team", expecting: "an object of secrets")
+                found[.team] = try readSecrets(&reader, scope: .team)
             case "project", "cluster":
                 guard reader.peek == UInt8(ascii: "{") else {
                     throw .corrupt(path: path, detail: "expected an object of ids at scopes.\(kind)")
@@ -76,17 +75,43 @@ final class StoreFileIndex {
                     do { try Scope.validateID(id) } catch {
                         throw .corrupt(path: path, detail: "scopes.\(kind) has an invalid id; \(Scope.idRuleDescription)")
                     }
-                    found[kind == "project" ? .project(id) : .cluster(id)] = try reader.objectRange(at: "scopes.\(kind).\(id)", expecting: "an object of secrets")
+                    let scope: Scope = kind == "project" ? .project(id) : .cluster(id)
+                    found[scope] = try readSecrets(&reader, scope: scope)
                 }
             default:
                 throw .corrupt(path: path, detail: "unknown scope kind in scopes (expected team, project, cluster)")
             }
         }
-        scopeObjects = found
+        return found
+    }
+
+    /// One scope's `{name: {…}}`: names checked, ranges noted, values skipped.
+    private static func readSecrets(_ reader: inout JSONBytes, scope: Scope) throws(StoreError) -> ScopeIndex {
+        let place = place(of: scope)
+        let path = reader.path
+        guard reader.peek == UInt8(ascii: "{") else {
+            throw .corrupt(path: path, detail: "expected an object of secrets at \(place)")
+        }
+        var index = ScopeIndex()
+        let bytes = reader.bytes
+        try reader.objectRaw(at: place) { nameRange, valueRange throws(StoreError) in
+            let valid = bytes.withUnsafeBufferPointer { SecretName.isValid(UnsafeBufferPointer(rebasing: $0[nameRange])) }
+            guard valid else {
+                throw .corrupt(path: path, detail: "\(place) has an invalid secret name; \(SecretName.ruleDescription)")
+            }
+            if let last = index.names.last {
+                let order = compare(bytes, last, nameRange)
+                if order == 0 { throw .corrupt(path: path, detail: "\(place) has a name twice") }
+                if order > 0 { index.sorted = false }
+            }
+            index.names.append(nameRange)
+            index.values.append(valueRange)
+        }
+        return index
     }
 
     /// Every scope that has an object in the file.
-    var scopes: [Scope] { Array(scopeObjects.keys) }
+    var scopes: [Scope] { Array(indexes.keys) }
 
     func contains(_ name: String, in scope: Scope) throws(StoreError) -> Bool {
         try valueRange(of: name, in: scope) != nil
@@ -99,7 +124,7 @@ final class StoreFileIndex {
 
     /// Every entry of a scope, for listings and rewrites.
     func entries(in scope: Scope) throws(StoreError) -> [String: SealedEntry] {
-        let index = try self.index(of: scope)
+        let index = self.index(of: scope)
         var result: [String: SealedEntry] = [:]
         result.reserveCapacity(index.names.count)
         for (nameRange, valueRange) in zip(index.names, index.values) {
@@ -122,7 +147,7 @@ final class StoreFileIndex {
     // MARK: Internals
 
     private func valueRange(of name: String, in scope: Scope) throws(StoreError) -> Range<Int>? {
-        let index = try self.index(of: scope)
+        let index = self.index(of: scope)
         let wanted = Array(name.utf8)
         if index.sorted {
             var low = 0
@@ -139,27 +164,8 @@ final class StoreFileIndex {
         return nil
     }
 
-    private func index(of scope: Scope) throws(StoreError) -> ScopeIndex {
-        if let index = indexes[scope] { return index }
-        var index = ScopeIndex()
-        if let range = scopeObjects[scope] {
-            var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
-            try reader.objectRaw(at: Self.place(of: scope)) { nameRange, valueRange throws(StoreError) in
-                let valid = bytes.withUnsafeBufferPointer { SecretName.isValid(UnsafeBufferPointer(rebasing: $0[nameRange])) }
-                guard valid else {
-                    throw .corrupt(path: path, detail: "\(Self.place(of: scope)) has an invalid secret name; \(SecretName.ruleDescription)")
-                }
-                if let last = index.names.last {
-                    let order = compare(last, nameRange)
-                    if order == 0 { throw .corrupt(path: path, detail: "\(Self.place(of: scope)) has a name twice") }
-                    if order > 0 { index.sorted = false }
-                }
-                index.names.append(nameRange)
-                index.values.append(valueRange)
-            }
-        }
-        indexes[scope] = index
-        return index
+    private func index(of scope: Scope) -> ScopeIndex {
+        indexes[scope] ?? ScopeIndex()
     }
 
     private func parseEntry(_ range: Range<Int>, name: String, scope: Scope) throws(StoreError) -> SealedEntry {
@@ -185,7 +191,7 @@ final class StoreFileIndex {
     }
 
     /// Byte-wise order of two names in the file.
-    private func compare(_ a: Range<Int>, _ b: Range<Int>) -> Int {
+    private static func compare(_ bytes: [UInt8], _ a: Range<Int>, _ b: Range<Int>) -> Int {
         bytes.withUnsafeBufferPointer { buffer in
             let count = min(a.count, b.count)
             for i in 0..<count {
@@ -290,15 +296,6 @@ struct JSONBytes {
         try members(at: place) { keyRange, reader throws(StoreError) in
             try body(keyRange, try reader.skipValue(depth: 1))
         }
-    }
-
-    /// The byte range of an object value, checked but not decoded.
-    mutating func objectRange(at place: String, expecting what: String) throws(StoreError) -> Range<Int> {
-        skipSpace()
-        guard position < bytes.count, bytes[position] == UInt8(ascii: "{") else {
-            throw .corrupt(path: path, detail: "expected \(what) at \(place)")
-        }
-        return try skipValue(depth: 1)
     }
 
     mutating func string() throws(StoreError) -> String {
