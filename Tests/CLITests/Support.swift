@@ -18,6 +18,9 @@ struct CLI {
 
     static let fixtures = packageRoot.appendingPathComponent("Fixtures")
 
+    /// Set by scripts/sanitize.sh: memory bounds do not hold under AddressSanitizer.
+    static let underSanitizer = ProcessInfo.processInfo.environment["SECRETFILL_SANITIZER"] != nil
+
     /// The binary SwiftPM built next to this test bundle.
     static let binary: URL = {
         let candidates = [
