@@ -164,6 +164,14 @@ struct SpecScannerTests {
         #expect(result.diagnostics.map(\.code) == ["nesting-too-deep"])
     }
 
+    @Test("with a focus, literal values are kept only where the owner may be the one selected")
+    func focus() {
+        let text = "containers:\n- name: a\n  env: [{name: X, value: '1'}]\n- env: [{name: Y, value: '2'}]\n  name: b\n- name: b\n  env: [{name: Z, value: '3'}]\n"
+        let result = SpecScanner(detail: .full, focus: "b").scan(Array(text.utf8), file: "x")
+        #expect(result.envBlocks.map(\.owner) == ["a", "b", "b"])
+        #expect(result.envBlocks.map { $0.entries.first?.value } == [.text(""), .text("2"), .text("3")])
+    }
+
     @Test("values of env entries are kept as YAML loads them")
     func entryValues() {
         let result = scan("env:\n- name: A\n  value: ~\n- name: B\n  value: 'it''s'\n- name: C\n  value: [x]\n- name: D\n  valueFrom: {}\n- name: E\n  value: 5\n")

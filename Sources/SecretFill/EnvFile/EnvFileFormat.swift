@@ -12,7 +12,8 @@ public enum EnvFileFormat: String, Sendable, CaseIterable {
 }
 
 /// One variable to write: its name, its value, and where the spec set it.
-public struct EnvVariable: Sendable {
+/// Its value may be a resolved secret, so it never describes itself with it.
+public struct EnvVariable: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var name: String
     public var value: String
     public var location: SourceLocation
@@ -22,6 +23,10 @@ public struct EnvVariable: Sendable {
         self.value = value
         self.location = location
     }
+
+    public var description: String { "\(name)=<redacted>" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["name": name, "location": location]) }
 }
 
 /// Renders variables in one format, refusing (with a reason per name, never a

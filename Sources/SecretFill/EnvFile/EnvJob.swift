@@ -25,7 +25,7 @@ public struct EnvJob {
 
     public func run(_ source: SpecSource) throws(StoreError) -> Result<Output, SpecProblems> {
         let file = source.label
-        let scan = SpecScanner(limits: limits, detail: .full).scan(source.bytes, file: file)
+        let scan = SpecScanner(limits: limits, detail: .full, focus: select).scan(source.bytes, file: file)
         var notes = scan.diagnostics.filter { $0.code == "duplicate-env-name" }.map { d -> Diagnostic in
             var warning = d
             warning.severity = .warning

@@ -5,7 +5,7 @@
 /// When values overlap, the leftmost wins, and at one position the longest.
 /// A multi-line value is matched whole and also line by line (lines of at
 /// least `minimumLength` bytes), as GitHub Actions masks multi-line secrets.
-public struct StreamRedactor {
+public struct StreamRedactor: CustomReflectable {
     /// Shorter values would redact ordinary words; they are skipped.
     public static let minimumLength = 6
 
@@ -45,6 +45,9 @@ public struct StreamRedactor {
         self.replacements = replacements
         self.skipped = skipped
     }
+
+    /// Its patterns are secret values: reflection shows only the skipped names.
+    public var customMirror: Mirror { Mirror(self, children: ["skipped": skipped]) }
 
     /// Takes the next bytes of the stream and returns what can be written now.
     public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>) -> [UInt8] {

@@ -25,15 +25,20 @@ public struct SpecScanner: Sendable {
 
     public var limits: ScanLimits
     public var detail: Detail
+    /// With `.full`, the one env block owner that matters (`env --select`):
+    /// blocks whose owner is already known to be another keep names but not
+    /// literal values, which most of a large manifest's entries are.
+    public var focus: String?
 
-    public init(limits: ScanLimits = ScanLimits(), detail: Detail = .full) {
+    public init(limits: ScanLimits = ScanLimits(), detail: Detail = .full, focus: String? = nil) {
         self.limits = limits
         self.detail = detail
+        self.focus = focus
     }
 
     /// Scans `bytes`; `file` only labels diagnostics.
     public func scan(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> SpecScan {
-        var walker = SpecWalker(bytes: bytes, file: file, limits: limits, detail: detail)
+        var walker = SpecWalker(bytes: bytes, file: file, limits: limits, detail: detail, focus: focus)
         return walker.run()
     }
 
@@ -77,12 +82,8 @@ private struct Frame {
     var anchor: String?
     /// The key this collection is the value of.
     var pathKey: String?
-}
-
-/// An env name within one block, for duplicate detection with one hash lookup.
-private struct BlockName: Hashable {
-    var block: Int
-    var name: String
+    /// Whether literal env values in this block are kept (see `SpecScanner.focus`).
+    var keepsValues = true
 }
 
 private struct AnchorInfo {
@@ -103,20 +104,23 @@ private struct SpecWalker {
     let file: String
     let limits: ScanLimits
     let detail: SpecScanner.Detail
+    let focus: String?
     var result = SpecScan()
     var frames: [Frame] = []
     var anchors: [String: AnchorInfo] = [:]
     var openAnchors: [String] = []
     /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
     var pendingOwners: [(depth: Int, block: Int)] = []
-    /// Env names seen per block, for duplicate detection.
-    var seenNames: [BlockName: SourceLocation] = [:]
+    /// Env names seen in each open env block, innermost last, for duplicate
+    /// detection. Dropped when the block ends, so the tables stay small.
+    var seenNames: [(block: Int, names: [String: SourceLocation])] = []
 
-    init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail) {
+    init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail, focus: String?) {
         self.bytes = bytes
         self.file = file
         self.limits = limits
         self.detail = detail
+        self.focus = focus
         frames.reserveCapacity(64)
     }
 
@@ -264,6 +268,8 @@ private struct SpecWalker {
                     case (.plain, .env), (.envEntry, .env):
                         frame.role = isMapping ? .envMap : .envList
                         frame.block = newBlock(at: location)
+                        if let focus, let owner = frames[top].ownerName, owner != focus { frame.keepsValues = false }
+                        if detail >= .names { seenNames.append((frame.block, [:])) }
                         if parentRole == .plain { pendingOwners.append((frames.count, frame.block)) }
                     case (.envEntry, .value):
                         frames[top].entryValue = .nonScalar
@@ -278,6 +284,7 @@ private struct SpecWalker {
             } else if parentRole == .envList && isMapping {
                 frame.role = .envEntry
                 frame.block = frames[top].block
+                frame.keepsValues = frames[top].keepsValues
                 frame.entryLocation = location
             }
         }
@@ -292,6 +299,9 @@ private struct SpecWalker {
 
     private mutating func endCollection() {
         guard let frame = frames.popLast() else { return }
+        if (frame.role == .envList || frame.role == .envMap), seenNames.last?.block == frame.block {
+            seenNames.removeLast()
+        }
         if frame.role == .envEntry {
             addEntry(block: frame.block, name: frame.entryName, value: frame.entryValue, at: frame.entryLocation)
         } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
@@ -387,7 +397,8 @@ private struct SpecWalker {
         let data = event.data.scalar
         let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
         guard !isBlockScalar, startsWithSecretPrefix(value) else {
-            return detail == .full ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
+            let keeps = detail == .full && frames[frames.count - 1].keepsValues
+            return keeps ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
         }
         let startByte = reader.byteOffset(of: event.start_mark)
         var location = YAMLEventReader.location(of: event.start_mark)
@@ -476,9 +487,9 @@ private struct SpecWalker {
             result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
         }
         guard let name else { return }
-        let key = BlockName(block: block, name: name)
-        if let first = seenNames.updateValue(location, forKey: key) {
-            seenNames[key] = first
+        guard let slot = seenNames.lastIndex(where: { $0.block == block }) else { return }
+        if let first = seenNames[slot].names.updateValue(location, forKey: name) {
+            seenNames[slot].names[name] = first
             add("duplicate-env-name", at: location,
                 "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
                 name: name)
