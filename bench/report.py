@@ -90,8 +90,15 @@ def main():
              "interleaved in %s round(s), the order reversed every other round; each cell is the "
              "median over all runs with min–max." % meta.get("rounds", "?"))
     if meta.get("load_before") is not None:
-        L.append("Load average before/after the run: %s / %s (2 cores shared with other work "
-                 "make numbers noisier)." % (meta.get("load_before"), meta.get("load_after")))
+        L.append("Load average (1/5/15 min) before the run: %s; after: %s."
+                 % (meta.get("load_before"), meta.get("load_after")))
+        try:
+            busy = max(float(meta["load_before"].split()[0]), float(meta["load_after"].split()[0]))
+            if busy > 0.5 * int(meta.get("nproc", 2)):
+                L.append("**The machine was busy with other work during this run: absolute times "
+                         "are inflated and noisy; ratios of interleaved commands hold up better.**")
+        except (ValueError, KeyError):
+            pass
     L.append("")
 
     L.append("## Machine and versions")

@@ -17,6 +17,7 @@ import sys
 
 import yaml
 
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import verify  # noqa: E402
 
@@ -64,7 +65,8 @@ def block(text, node, value):
     line_end = text.find("\n", node.end_mark.index)
     if text[node.end_mark.index:line_end].strip():     # trailing comment on the line
         return None
-    indent = len(text[line_start:]) - len(text[line_start:].lstrip(" "))
+    line = text[line_start:line_end]
+    indent = len(line) - len(line.lstrip(" "))
     body = value[:-1] if value.endswith("\n") else value
     if value.endswith("\n\n"):
         return None
