@@ -21,8 +21,7 @@ struct EnvCommand: ParsableCommand {
               secretfill env workflow.yaml --select train --format shell > env.sh
             """)
 
-    @Argument(help: ArgumentHelp("The spec; `-` or nothing reads stdin.", valueName: "spec"))
-    var spec: String?
+    @OptionGroup var input: SpecInputOptions
 
     @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"))
     var select: String?
@@ -30,29 +29,17 @@ struct EnvCommand: ParsableCommand {
     @Option(help: "Output format: dotenv, docker, shell or json.")
     var format: EnvFileFormat = .dotenv
 
-    @OptionGroup var scopes: ScopeOptions
-    @OptionGroup var storeOptions: StoreOptions
-
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
-    var output: String?
-
     func run() throws {
         ignoreBrokenPipeSignal()
         try reportingErrors {
-            let chain = try scopes.chain()
-            try OutputWriter.checkWritable(output)
-            let source = try SpecSource.read(spec)
-            let configuration = storeOptions.configuration
-            let job = EnvJob(chain: chain, format: format, select: select) { () throws(StoreError) -> any SecretStore in
-                try configuration.openStore(needsKey: true)
-            }
-            switch try job.run(source) {
+            let (chain, source, openStore) = try input.prepare()
+            switch try EnvJob(chain: chain, format: format, select: select, openStore: openStore).run(source) {
             case .success(let result):
                 report(result.notes)
-                if let output, output != "-", GitExposure.isCommittable(output) {
+                if let output = input.output, output != "-", GitExposure.isCommittable(output) {
                     Terminal.warn("secretfill: warning: \(output) is inside a git work tree and not ignored: `git add` would commit these secrets; add it to .gitignore")
                 }
-                try OutputWriter.emit(result.bytes, to: output)
+                try OutputWriter.emit(result.bytes, to: input.output)
             case .failure(let problems):
                 report(problems.diagnostics)
                 throw Exit.problems

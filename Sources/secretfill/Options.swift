@@ -31,6 +31,28 @@ struct ScopeOptions: ParsableArguments {
     }
 }
 
+/// What render and env share: the spec and `-o` as given, the scopes, and
+/// the store (opened only if the spec has references).
+struct SpecInputOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("The spec; `-` or nothing reads stdin.", valueName: "spec"))
+    var spec: String?
+
+    @OptionGroup var scopes: ScopeOptions
+    @OptionGroup var storeOptions: StoreOptions
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
+    var output: String?
+
+    /// Checks `-o` first (so a bad path fails before any work), then reads the spec.
+    func prepare() throws -> (chain: ScopeChain, source: SpecSource, openStore: () throws(StoreError) -> any SecretStore) {
+        let chain = try scopes.chain()
+        try OutputWriter.checkWritable(output)
+        let source = try SpecSource.read(spec)
+        let configuration = storeOptions.configuration
+        return (chain, source, { () throws(StoreError) -> any SecretStore in try configuration.openStore(needsKey: true) })
+    }
+}
+
 extension Scope.Kind: ExpressibleByArgument {}
 extension EnvFileFormat: ExpressibleByArgument {}
 extension CheckOutputFormat: ExpressibleByArgument {}

@@ -15,30 +15,18 @@ struct RenderCommand: ParsableCommand {
             Examples:
               secretfill render deploy.yaml --project pr-1 | kubectl apply -f -
               cat spec.yaml | secretfill render > rendered.yaml
-              secretfill render spec.yaml -o rendered.yaml      # written atomically, mode 0600
+              secretfill render spec.yaml -o out.yaml   # atomic write, mode 0600
             """)
 
-    @Argument(help: ArgumentHelp("The spec to render; `-` or nothing reads stdin.", valueName: "spec"))
-    var spec: String?
-
-    @OptionGroup var scopes: ScopeOptions
-    @OptionGroup var storeOptions: StoreOptions
-
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
-    var output: String?
+    @OptionGroup var input: SpecInputOptions
 
     func run() throws {
         ignoreBrokenPipeSignal()
         try reportingErrors {
-            let chain = try scopes.chain()
-            try OutputWriter.checkWritable(output)
-            let source = try SpecSource.read(spec)
-            let configuration = storeOptions.configuration
-            let job = RenderJob(chain: chain) { () throws(StoreError) -> any SecretStore in
-                try configuration.openStore(needsKey: true)
-            }
-            switch try job.run(source) {
+            let (chain, source, openStore) = try input.prepare()
+            switch try RenderJob(chain: chain, openStore: openStore).run(source) {
             case .success(let rendered):
+                let output = input.output
                 try OutputWriter.emit(to: output) { fd throws(IOError) in try rendered.write(to: fd, path: output ?? "standard output") }
             case .failure(let problems):
                 report(problems.diagnostics)
