@@ -56,8 +56,6 @@ public struct SpecScan: Sendable {
     /// Job names under a top-level `jobs` mapping (Gradient workflows), with
     /// their document, so `env --select JOB` works for jobs without an env.
     public var workflowJobs: [(document: Int, name: String)] = []
-
-    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 }
 
 /// Limits that keep hostile input cheap; real specs stay far below them.

@@ -118,7 +118,9 @@ public final class LocalSecretStore: SecretStore {
         } catch {
             throw .io(error)
         }
-        cached = try StoreFileIndex(bytes: encoded, path: path)
+        // Read again on next use rather than re-parse here: a failure after a
+        // successful write must not be reported as a failed change.
+        cached = nil
     }
 
     /// Temporary files left by a writer that was killed. Only called with the

@@ -5,7 +5,7 @@ import CYAML
 ///
 /// libyaml counts `mark.index` in characters, not bytes, so splicing at
 /// `index` would cut UTF-8 sequences apart after any non-ASCII text. The
-/// reader walks the buffer forward (or back) from the last position it
+/// reader walks the buffer forward from the last position it
 /// converted, which costs one pass over the input in total when callers ask
 /// in document order.
 ///
