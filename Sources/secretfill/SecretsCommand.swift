@@ -34,6 +34,7 @@ struct ScopeArgument: ParsableArguments {
 extension SecretsCommand {
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "set",
             abstract: "Set a secret in a scope.",
             discussion: """
                 Exactly one value source: --value V (lands in shell history), --value-stdin (all of \
@@ -87,7 +88,7 @@ extension SecretsCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the names in a scope (never values).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the names in a scope (never values).")
 
         @OptionGroup var target: ScopeArgument
         @Option(help: "text (one name per line) or json (name and last update).")
@@ -112,7 +113,7 @@ extension SecretsCommand {
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a secret from a scope.")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret from a scope.")
 
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
@@ -131,6 +132,7 @@ extension SecretsCommand {
 
     struct Which: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "which",
             abstract: "Show which scope a name resolves from, and what it shadows.",
             discussion: "Exit 1 when the name resolves from no scope given. Needs no key.")
 
@@ -156,6 +158,7 @@ extension SecretsCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Import a dotenv file or a JSON object of name → value into a scope, all or nothing.",
             discussion: """
                 The format follows the extension (.json is JSON, anything else dotenv) unless \

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Small terminal and process helpers the CLI needs.
 public enum Terminal {
@@ -7,7 +11,7 @@ public enum Terminal {
     /// Prints `prompt` on stderr and reads one line from the terminal with
     /// echo off, so the value is neither shown nor kept in shell history.
     public static func readHidden(prompt: String) throws(IOError) -> [UInt8] {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        writeToStandardError(prompt)
         var original = termios()
         let hasTerminal = tcgetattr(0, &original) == 0
         if hasTerminal {
@@ -17,7 +21,7 @@ public enum Terminal {
         }
         defer {
             if hasTerminal { tcsetattr(0, TCSAFLUSH, &original) }
-            FileHandle.standardError.write(Data("\n".utf8))
+            writeToStandardError("\n")
         }
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
@@ -34,9 +38,24 @@ public enum Terminal {
         return bytes
     }
 
+    /// Writes all of `text` to stderr, retrying short writes; errors are
+    /// dropped, since there is nowhere left to report them.
+    private static func writeToStandardError(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
+                offset += n
+            }
+        }
+    }
+
     /// Writes a line to stderr (names and locations only, by convention).
     public static func warn(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        writeToStandardError(line + "\n")
     }
 }
 

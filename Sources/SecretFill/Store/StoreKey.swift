@@ -1,5 +1,9 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The 256-bit key that seals every value in a store, and where it came from.
 public struct StoreKey: Sendable {
@@ -30,7 +34,11 @@ public struct StoreKey: Sendable {
 
     /// Parses the base64 text of a key (surrounding whitespace ignored).
     public init(base64 text: String, source: String) throws(StoreError) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) }
+        let utf8 = Array(text.utf8)
+        let start = utf8.firstIndex { !isSpace($0) } ?? utf8.count
+        let end = (utf8.lastIndex { !isSpace($0) } ?? -1) + 1
+        let trimmed = start < end ? String(decoding: utf8[start..<end], as: UTF8.self) : ""
         guard let data = Data(base64Encoded: trimmed) else {
             throw .keyUnreadable(source: source, detail: "it is not base64 text of 32 bytes")
         }

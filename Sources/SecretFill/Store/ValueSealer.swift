@@ -1,5 +1,9 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Seals and opens single values with AES-256-GCM, binding each to its scope
 /// and name through the associated data, so a sealed value copied onto
