@@ -26,8 +26,9 @@ public struct SpecScanner: Sendable {
     public var limits: ScanLimits
     public var detail: Detail
     /// With `.full`, the one env block owner that matters (`env --select`):
-    /// blocks whose owner is already known to be another keep names but not
-    /// literal values, which most of a large manifest's entries are.
+    /// blocks whose owner is already known to be another keep no entries
+    /// (their names are still checked for duplicates), and most of a large
+    /// manifest's entries are in such blocks.
     public var focus: String?
 
     public init(limits: ScanLimits = ScanLimits(), detail: Detail = .full, focus: String? = nil) {
@@ -63,27 +64,94 @@ private enum Role: UInt8 {
     case envEntry
 }
 
+/// One open collection. Trivially copyable on purpose: its strings live in
+/// `FrameStrings`, so pushing, popping and reading a frame never retains or
+/// releases anything (that bookkeeping once cost more than libyaml's own
+/// work per event).
 private struct Frame {
     var isMapping: Bool
     var role: Role
     var expectingKey = true
     var key: KeyKind = .other
-    /// The last key's text, kept where it matters: env variable names in an
-    /// env mapping, and keys near the root for block paths.
-    var keyText: String?
+    /// Whether this block's entries are kept (see `SpecScanner.focus`).
+    var keepsValues = true
+    /// Whether the strings slot at this frame's depth belongs to this frame
+    /// (slots are reused; a new frame starts with none).
+    var ownsStrings = false
+    /// The collection carries an anchor (its name is on `openAnchors`).
+    var hasAnchor = false
+    /// For entries of an env list: what the `value` key held so far.
+    var entryKind: EntryKind = .absent
+    var entryReference = -1
     var keyLocation = SourceLocation(line: 0, column: 0)
     /// For env lists, env mappings and entries: the block's index.
     var block = -1
-    var entryName: String?
-    var entryValue: EnvValue = .absent
     var entryLocation = SourceLocation(line: 0, column: 0)
+}
+
+/// `EnvValue` without its payload, so `Frame` stays trivial.
+private enum EntryKind: UInt8 {
+    case absent, text, reference, nonScalar
+}
+
+/// The strings of one frame, set only where they are needed.
+private struct FrameStrings {
+    /// The last key's text, kept where it matters: env variable names in an
+    /// env mapping, and keys near the root for block paths.
+    var keyText: String?
+    /// For entries of an env list: the `name` and a literal `value`.
+    var entryName: String?
+    var entryText: String?
     /// For plain mappings: the text of a scalar `name` key.
     var ownerName: String?
-    var anchor: String?
     /// The key this collection is the value of.
     var pathKey: String?
-    /// Whether literal env values in this block are kept (see `SpecScanner.focus`).
-    var keepsValues = true
+}
+
+/// A growable array addressed through a pointer, so that reading or writing
+/// a field of an element touches only that field (Array's subscript would
+/// hand out a copy of the whole element first).
+private struct PointerArray<Element>: ~Copyable {
+    private var base: UnsafeMutablePointer<Element>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    var isEmpty: Bool { count == 0 }
+    /// Index of the last element, or nil when empty.
+    var lastIndex: Int? { count > 0 ? count - 1 : nil }
+
+    subscript(index: Int) -> Element {
+        unsafeAddress { UnsafePointer(base + index) }
+        nonmutating unsafeMutableAddress { base + index }
+    }
+
+    mutating func append(_ element: consuming Element) {
+        if count == capacity {
+            let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+            grown.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = grown
+            capacity *= 2
+        }
+        (base + count).initialize(to: element)
+        count += 1
+    }
+
+    mutating func popLast() -> Element? {
+        guard count > 0 else { return nil }
+        count -= 1
+        return (base + count).move()
+    }
 }
 
 private struct AnchorInfo {
@@ -97,23 +165,62 @@ private struct AnchorInfo {
     var reported = false
 }
 
+/// The env names of one open block, for duplicate detection. Blocks are
+/// small, so names are compared in a list (hashing each name cost more than
+/// the comparisons); past 32 names the table moves to a dictionary, so a
+/// hostile block of 100,000 names stays linear.
+private struct EnvNameTable {
+    let block: Int
+    private var list: [(name: String, location: SourceLocation)] = []
+    private var index: [String: SourceLocation]?
+
+    init(block: Int) {
+        self.block = block
+    }
+
+    /// Records `name`; returns where it was first seen when it is a repeat.
+    mutating func insert(_ name: String, at location: SourceLocation) -> SourceLocation? {
+        if index != nil {
+            if let first = index![name] { return first }
+            index![name] = location
+            return nil
+        }
+        for entry in list where entry.name == name { return entry.location }
+        if list.count < 32 {
+            list.append((name, location))
+        } else {
+            var dictionary: [String: SourceLocation] = [:]
+            dictionary.reserveCapacity(64)
+            for entry in list { dictionary[entry.name] = entry.location }
+            dictionary[name] = location
+            index = dictionary
+            list = []
+        }
+        return nil
+    }
+}
+
 /// One pass over the events. A struct, not a class, so that state access
 /// is checked for exclusivity at compile time rather than on every event.
-private struct SpecWalker {
+private struct SpecWalker: ~Copyable {
     let bytes: UnsafeBufferPointer<UInt8>
     let file: String
     let limits: ScanLimits
     let detail: SpecScanner.Detail
     let focus: String?
     var result = SpecScan()
-    var frames: [Frame] = []
+    /// Open collections, innermost last.
+    var frames = PointerArray<Frame>(capacity: 64)
+    /// `FrameStrings` by depth; slot `d` is valid only while
+    /// `frames[d].ownsStrings`.
+    var strings = PointerArray<FrameStrings>(capacity: 8)
     var anchors: [String: AnchorInfo] = [:]
     var openAnchors: [String] = []
     /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
     var pendingOwners: [(depth: Int, block: Int)] = []
     /// Env names seen in each open env block, innermost last, for duplicate
     /// detection. Dropped when the block ends, so the tables stay small.
-    var seenNames: [(block: Int, names: [String: SourceLocation])] = []
+    var seenNames: [EnvNameTable] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail, focus: String?) {
         self.bytes = bytes
@@ -121,7 +228,6 @@ private struct SpecWalker {
         self.limits = limits
         self.detail = detail
         self.focus = focus
-        frames.reserveCapacity(64)
     }
 
     mutating func run() -> SpecScan {
@@ -205,15 +311,16 @@ private struct SpecWalker {
             if role == .envMap && key != .merge && key != .nonScalar {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
-                addEntry(block: frames[top].block, name: frames[top].keyText, value: entryValue, at: frames[top].keyLocation)
+                addEntry(block: frames[top].block, name: keyText(at: top), value: entryValue, at: frames[top].keyLocation,
+                         kept: frames[top].keepsValues)
             } else if role == .envEntry && key == .value {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
-                frames[top].entryValue = entryValue
+                setEntryValue(entryValue, at: top)
             } else if role == .envEntry && key == .name {
-                if detail >= .names { frames[top].entryName = String(decoding: value, as: UTF8.self) }
+                if detail >= .names { setEntryName(String(decoding: value, as: UTF8.self), at: top) }
             } else if role == .plain && key == .name {
-                if detail == .full { frames[top].ownerName = String(decoding: value, as: UTF8.self) }
+                if detail == .full { setOwnerName(String(decoding: value, as: UTF8.self), at: top) }
             }
             frames[top].expectingKey = true
         }
@@ -239,44 +346,46 @@ private struct SpecWalker {
         }
         frames[top].key = kind
         if frames[top].role == .envMap {
-            if detail >= .names { frames[top].keyText = String(decoding: value, as: UTF8.self) }
+            if detail >= .names { setKeyText(String(decoding: value, as: UTF8.self), at: top) }
             frames[top].keyLocation = YAMLEventReader.location(of: mark)
         } else if frames.count <= 3 && detail == .full {
             let text = String(decoding: value, as: UTF8.self)
-            frames[top].keyText = text
-            if frames.count == 2 && frames[1].isMapping && frames[1].pathKey == "jobs" {
+            setKeyText(text, at: top)
+            if frames.count == 2 && frames[1].isMapping && pathKey(at: 1) == "jobs" {
                 result.workflowJobs.append((result.documentCount, text))
             }
         } else {
-            frames[top].keyText = nil
+            setKeyText(nil, at: top)
         }
     }
 
     private mutating func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at location: SourceLocation) {
         var frame = Frame(isMapping: isMapping, role: .plain)
-        if let top = frames.indices.last {
+        var pathKey: String?
+        if let top = frames.lastIndex {
             let parentRole = frames[top].role
             if frames[top].isMapping {
                 if frames[top].expectingKey {
                     // A complex key: nothing in it, nor the value after it, is an env value.
                     frames[top].key = .nonScalar
-                    frames[top].keyText = nil
+                    setKeyText(nil, at: top)
                 } else {
-                    if detail == .full { frame.pathKey = frames[top].keyText }
+                    if detail == .full { pathKey = keyText(at: top) }
                     let parentBlock = frames[top].block
                     switch (parentRole, frames[top].key) {
                     case (.plain, .env), (.envEntry, .env):
                         frame.role = isMapping ? .envMap : .envList
                         frame.block = newBlock(at: location)
-                        if let focus, let owner = frames[top].ownerName, owner != focus { frame.keepsValues = false }
-                        if detail >= .names { seenNames.append((frame.block, [:])) }
+                        if let focus, let owner = ownerName(at: top), owner != focus { frame.keepsValues = false }
+                        if detail >= .names { seenNames.append(EnvNameTable(block: frame.block)) }
                         if parentRole == .plain { pendingOwners.append((frames.count, frame.block)) }
                     case (.envEntry, .value):
-                        frames[top].entryValue = .nonScalar
+                        frames[top].entryKind = .nonScalar
                     case (.envMap, .merge):
                         result.envBlocks[parentBlock].usesAlias = true
                     case (.envMap, _):
-                        addEntry(block: parentBlock, name: frames[top].keyText, value: .nonScalar, at: frames[top].keyLocation)
+                        addEntry(block: parentBlock, name: keyText(at: top), value: .nonScalar, at: frames[top].keyLocation,
+                                 kept: frames[top].keepsValues)
                     default:
                         break
                     }
@@ -292,25 +401,30 @@ private struct SpecWalker {
             let name = String(cString: anchor)
             anchors[name] = AnchorInfo(location: location, isCollection: true)
             openAnchors.append(name)
-            frame.anchor = name
+            frame.hasAnchor = true
         }
         frames.append(frame)
+        if let pathKey { setPathKey(pathKey, at: frames.count - 1) }
     }
 
     private mutating func endCollection() {
         guard let frame = frames.popLast() else { return }
+        // The popped frame's strings stay in their slot until the next push.
+        let depth = frames.count
         if (frame.role == .envList || frame.role == .envMap), seenNames.last?.block == frame.block {
             seenNames.removeLast()
         }
         if frame.role == .envEntry {
-            addEntry(block: frame.block, name: frame.entryName, value: frame.entryValue, at: frame.entryLocation)
+            let name = frame.ownsStrings ? strings[depth].entryName : nil
+            addEntry(block: frame.block, name: name, value: entryValue(of: frame, at: depth), at: frame.entryLocation,
+                     kept: frame.keepsValues)
         } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
             while let pending = pendingOwners.last, pending.depth == frames.count + 1 {
-                result.envBlocks[pending.block].owner = frame.ownerName
+                result.envBlocks[pending.block].owner = frame.ownsStrings ? strings[depth].ownerName : nil
                 pendingOwners.removeLast()
             }
         }
-        if frame.anchor != nil { openAnchors.removeLast() }
+        if frame.hasAnchor { openAnchors.removeLast() }
         completeNode()
     }
 
@@ -338,10 +452,10 @@ private struct SpecWalker {
                     "alias '*\(name)' puts 'secret:' text (anchored at \(info.location.line):\(info.location.column)) into an env block; secretfill does not expand aliases, so write the reference out here")
             }
         }
-        if let top = frames.indices.last, frames[top].isMapping {
+        if let top = frames.lastIndex, frames[top].isMapping {
             if frames[top].expectingKey {
                 frames[top].key = .nonScalar
-                frames[top].keyText = nil
+                setKeyText(nil, at: top)
                 frames[top].expectingKey = false
                 return
             }
@@ -352,11 +466,12 @@ private struct SpecWalker {
             case (.envMap, .merge):
                 result.envBlocks[frames[top].block].usesAlias = true
             case (.envMap, _):
-                addEntry(block: frames[top].block, name: frames[top].keyText, value: value, at: frames[top].keyLocation)
+                addEntry(block: frames[top].block, name: keyText(at: top), value: value, at: frames[top].keyLocation,
+                         kept: frames[top].keepsValues)
             case (.envEntry, .value):
-                frames[top].entryValue = value
+                setEntryValue(value, at: top)
             case (.envEntry, .name):
-                if case .text(let text) = value { frames[top].entryName = text }
+                if case .text(let text) = value { setEntryName(text, at: top) }
             case (.plain, .env), (.envEntry, .env):
                 let block = newBlock(at: location)
                 result.envBlocks[block].usesAlias = true
@@ -365,7 +480,7 @@ private struct SpecWalker {
                 break
             }
             frames[top].expectingKey = true
-        } else if let top = frames.indices.last, frames[top].role == .envList {
+        } else if let top = frames.lastIndex, frames[top].role == .envList {
             result.envBlocks[frames[top].block].usesAlias = true
         }
     }
@@ -373,19 +488,19 @@ private struct SpecWalker {
     /// Whether a node here would be (part of) an env block: the value of an
     /// `env` key, an entry of an env list, or a value or merge in an env mapping.
     private var isEnvPosition: Bool {
-        guard let top = frames.last else { return false }
-        if !top.isMapping { return top.role == .envList }
-        guard !top.expectingKey else { return false }
-        switch top.role {
+        guard let top = frames.lastIndex else { return false }
+        if !frames[top].isMapping { return frames[top].role == .envList }
+        guard !frames[top].expectingKey else { return false }
+        switch frames[top].role {
         case .envMap: return true
-        case .envEntry: return top.key == .value || top.key == .name
+        case .envEntry: return frames[top].key == .value || frames[top].key == .name
         case .envList: return false
-        case .plain: return top.key == .env
+        case .plain: return frames[top].key == .env
         }
     }
 
     private mutating func completeNode() {
-        if let top = frames.indices.last, frames[top].isMapping {
+        if let top = frames.lastIndex, frames[top].isMapping {
             frames[top].expectingKey.toggle()
         }
     }
@@ -420,7 +535,7 @@ private struct SpecWalker {
         let name = String(decoding: nameBytes, as: UTF8.self)
         let endByte = reader.byteOffset(of: event.end_mark)
         let top = frames.count - 1
-        let envName = frames[top].role == .envMap ? frames[top].keyText : frames[top].entryName
+        let envName = frames[top].role == .envMap ? keyText(at: top) : entryName(at: top)
         result.references.append(SecretReference(name: name, envName: envName, location: location,
                                                  byteRange: textStart..<endByte))
         let index = result.references.count - 1
@@ -468,28 +583,110 @@ private struct SpecWalker {
         return i
     }
 
+    // MARK: Frame strings
+
+    /// Makes the strings slot at `depth` the frame's own, cleared on first use.
+    private mutating func claimStrings(at depth: Int) {
+        guard !frames[depth].ownsStrings else { return }
+        while strings.count <= depth { strings.append(FrameStrings()) }
+        strings[depth] = FrameStrings()
+        frames[depth].ownsStrings = true
+    }
+
+    private func keyText(at depth: Int) -> String? {
+        frames[depth].ownsStrings ? strings[depth].keyText : nil
+    }
+
+    private mutating func setKeyText(_ text: String?, at depth: Int) {
+        if let text {
+            claimStrings(at: depth)
+            strings[depth].keyText = text
+        } else if frames[depth].ownsStrings {
+            strings[depth].keyText = nil
+        }
+    }
+
+    private func entryName(at depth: Int) -> String? {
+        frames[depth].ownsStrings ? strings[depth].entryName : nil
+    }
+
+    private mutating func setEntryName(_ name: String, at depth: Int) {
+        claimStrings(at: depth)
+        strings[depth].entryName = name
+    }
+
+    private func ownerName(at depth: Int) -> String? {
+        frames[depth].ownsStrings ? strings[depth].ownerName : nil
+    }
+
+    private mutating func setOwnerName(_ name: String, at depth: Int) {
+        claimStrings(at: depth)
+        strings[depth].ownerName = name
+    }
+
+    private func pathKey(at depth: Int) -> String? {
+        frames[depth].ownsStrings ? strings[depth].pathKey : nil
+    }
+
+    private mutating func setPathKey(_ key: String, at depth: Int) {
+        claimStrings(at: depth)
+        strings[depth].pathKey = key
+    }
+
+    /// The value an env-list entry holds so far; `frame` may already be popped.
+    private func entryValue(of frame: Frame, at depth: Int) -> EnvValue {
+        switch frame.entryKind {
+        case .absent: return .absent
+        case .nonScalar: return .nonScalar
+        case .reference: return .reference(frame.entryReference)
+        case .text: return .text((frame.ownsStrings ? strings[depth].entryText : nil) ?? "")
+        }
+    }
+
+    private mutating func setEntryValue(_ value: EnvValue, at depth: Int) {
+        switch value {
+        case .absent:
+            frames[depth].entryKind = .absent
+        case .nonScalar:
+            frames[depth].entryKind = .nonScalar
+        case .reference(let index):
+            frames[depth].entryKind = .reference
+            frames[depth].entryReference = index
+        case .text(let text):
+            frames[depth].entryKind = .text
+            if !text.isEmpty {
+                claimStrings(at: depth)
+                strings[depth].entryText = text
+            } else if frames[depth].ownsStrings {
+                strings[depth].entryText = nil
+            }
+        }
+    }
+
     // MARK: Bookkeeping
 
     private mutating func newBlock(at location: SourceLocation) -> Int {
         var path: [String] = []
         if detail == .full {
-            for frame in frames.dropFirst() { path.append(frame.pathKey ?? "?") }
-            if let key = frames.last?.keyText { path.append(key) }
+            for depth in 1..<max(frames.count, 1) { path.append(pathKey(at: depth) ?? "?") }
+            if let top = frames.lastIndex, let key = keyText(at: top) { path.append(key) }
         }
         result.envBlocks.append(EnvBlock(owner: nil, path: path, location: location, document: result.documentCount,
                                          entries: [], usesAlias: false))
         return result.envBlocks.count - 1
     }
 
-    private mutating func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation) {
+    /// Records an entry of `block`. `kept` is false when `SpecScanner.focus`
+    /// rules the block out: its names are still checked for duplicates, but
+    /// its entries are not stored.
+    private mutating func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation, kept: Bool) {
         guard block >= 0, detail >= .names else { return }
-        if detail == .full {
+        if detail == .full && kept {
             result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
         }
         guard let name else { return }
         guard let slot = seenNames.lastIndex(where: { $0.block == block }) else { return }
-        if let first = seenNames[slot].names.updateValue(location, forKey: name) {
-            seenNames[slot].names[name] = first
+        if let first = seenNames[slot].insert(name, at: location) {
             add("duplicate-env-name", at: location,
                 "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
                 name: name)
