@@ -22,8 +22,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(reference.byteRange.lowerBound >= previous && reference.byteRange.upperBound <= input.count, "range out of order")
         previous = reference.byteRange.upperBound
     }
-    var values: [String: SecretValue] = [:]
-    for reference in scan.references { values[reference.name] = fuzzValue }
+    // Every referenced name has a value, and each reference points at its name.
+    for reference in scan.references {
+        precondition(scan.secretNames[reference.nameIndex] == reference.name, "name index points at another name")
+    }
+    let values = [SecretValue?](repeating: fuzzValue, count: scan.secretNames.count)
     let output = RenderedSpec(input: input, references: scan.references, values: values).bytes
     let again = scanner.scan(output, file: "fuzz-output")
     precondition(again.diagnostics.allSatisfy { $0.code == "duplicate-env-name" }, "rendered output does not scan clean")

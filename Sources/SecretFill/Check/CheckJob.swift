@@ -40,15 +40,16 @@ public struct CheckJob {
             report.findings += scan.diagnostics
             guard !scan.references.isEmpty else { continue }
             if directory == nil { directory = try openDirectory() }
-            var cache: [String: (from: Scope, shadows: [Scope])?] = [:]
+            // Looked up once per name, by the scan's name index.
+            var cache = [(from: Scope, shadows: [Scope])??](repeating: nil, count: scan.secretNames.count)
             for reference in scan.references {
                 report.referencesChecked += 1
                 let resolution: (from: Scope, shadows: [Scope])?
-                if let cached = cache[reference.name] {
+                if let cached = cache[reference.nameIndex] {
                     resolution = cached
                 } else {
                     resolution = try directory!.resolution(of: reference.name, in: chain)
-                    cache[reference.name] = resolution
+                    cache[reference.nameIndex] = .some(resolution)
                 }
                 if resolution == nil {
                     report.findings.append(ReferenceResolver.unknown(reference, chain: chain, file: source.label))

@@ -21,30 +21,37 @@ public struct EnvBlockSelector {
 
     public init() {}
 
+    private struct JobKey: Hashable {
+        var document: Int
+        var name: String
+    }
+
     public func candidates(in scan: SpecScan) -> [Candidate] {
         var result: [Candidate] = []
         var defaultsByDocument: [Int: Int] = [:]
         var jobBlocks: [Int: [String: Int]] = [:]
-        for (index, block) in scan.envBlocks.enumerated() {
+        for (index, block) in scan.envBlocks.enumerated() where block.path.count == 2 || block.path.count == 3 {
             if block.path.count == 2 && block.path[0] == "defaults" {
                 defaultsByDocument[block.document] = index
             } else if block.path.count == 3 && block.path[0] == "jobs" {
                 jobBlocks[block.document, default: [:]][block.path[1]] = index
             }
         }
-        var seenJobs: Set<String> = []
+        /// Jobs already listed, by document and name.
+        var listedJobs = Set<JobKey>()
         for job in scan.workflowJobs {
             let defaults = defaultsByDocument[job.document]
             let own = jobBlocks[job.document]?[job.name]
             let blocks = [defaults, own].compactMap { $0 }
             guard !blocks.isEmpty else { continue }
-            seenJobs.insert("\(job.document)/\(job.name)")
+            listedJobs.insert(JobKey(document: job.document, name: job.name))
             let first = scan.envBlocks[blocks.last!]
             result.append(Candidate(label: job.name, document: job.document, location: first.location, blocks: blocks))
         }
         for (index, block) in scan.envBlocks.enumerated() {
             let isWorkflowPart = (defaultsByDocument[block.document] == index && !scan.workflowJobs.isEmpty)
-                || (block.path.count == 3 && block.path[0] == "jobs" && seenJobs.contains("\(block.document)/\(block.path[1])"))
+                || (block.path.count == 3 && block.path[0] == "jobs"
+                    && listedJobs.contains(JobKey(document: block.document, name: block.path[1])))
             if isWorkflowPart { continue }
             let label = block.owner ?? (block.path.count == 2 && block.path[0] == "defaults" ? "defaults" : "")
             result.append(Candidate(label: label, document: block.document, location: block.location, blocks: [index]))

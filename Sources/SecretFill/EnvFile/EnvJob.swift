@@ -73,9 +73,10 @@ public struct EnvJob {
             case .text: break
             }
         }
-        var values: [String: SecretValue] = [:]
+        var values: [SecretValue?] = []
         if !references.isEmpty {
-            let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(references, file: file)
+            let resolved = try ReferenceResolver(store: openStore(), chain: chain)
+                .resolve(references, names: scan.secretNames, file: file)
             values = resolved.values
             problems += resolved.diagnostics
         }
@@ -87,7 +88,7 @@ public struct EnvJob {
             switch entry.value {
             case .text(let text): variables.append(EnvVariable(name: name, value: text, location: entry.location))
             case .reference(let index):
-                variables.append(EnvVariable(name: name, value: values[scan.references[index].name]!.revealed, location: entry.location))
+                variables.append(EnvVariable(name: name, value: values[scan.references[index].nameIndex]!.revealed, location: entry.location))
             case .absent, .nonScalar: break
             }
         }

@@ -1,8 +1,8 @@
 /// Turns a scan's references into values, reporting every name that does
 /// not resolve instead of stopping at the first.
 ///
-/// Each distinct name is decrypted once, and only names the spec uses are
-/// decrypted at all.
+/// Each distinct name is decrypted once, and only names the given
+/// references use are decrypted at all.
 public struct ReferenceResolver {
     public var store: any SecretStore
     public var chain: ScopeChain
@@ -12,27 +12,31 @@ public struct ReferenceResolver {
         self.chain = chain
     }
 
-    /// Values by secret name, or the diagnostics for those that failed.
+    /// Values indexed like `names` (a scan's `secretNames`, which each
+    /// reference's `nameIndex` points into), or the diagnostics for the
+    /// references whose name failed. Names no reference uses stay nil.
     /// Store-wide failures (wrong key, unreadable store) are thrown.
-    public func resolve(_ references: [SecretReference], file: String) throws(StoreError) -> (values: [String: SecretValue], diagnostics: [Diagnostic]) {
-        var values: [String: SecretValue] = [:]
-        var failures: [String: StoreError?] = [:]
-        var diagnostics: [Diagnostic] = []
-        for reference in references where values[reference.name] == nil {
-            if failures[reference.name] == nil {
-                do {
-                    if let value = try store.resolve(reference.name, in: chain) {
-                        values[reference.name] = value
-                        continue
-                    }
-                    failures[reference.name] = .some(nil)
-                } catch {
-                    // A value that does not open is this reference's problem; anything else is the store's.
-                    guard case .cannotOpen = error else { throw error }
-                    failures[reference.name] = .some(error)
-                }
+    public func resolve(_ references: [SecretReference], names: [String], file: String) throws(StoreError) -> (values: [SecretValue?], diagnostics: [Diagnostic]) {
+        var needed = [Bool](repeating: false, count: names.count)
+        for reference in references { needed[reference.nameIndex] = true }
+        var values = [SecretValue?](repeating: nil, count: names.count)
+        var failures = [StoreError?](repeating: nil, count: names.count)
+        var anyFailed = false
+        for (index, name) in names.enumerated() where needed[index] {
+            do {
+                values[index] = try store.resolve(name, in: chain)
+                if values[index] == nil { anyFailed = true }
+            } catch {
+                // A value that does not open is this reference's problem; anything else is the store's.
+                guard case .cannotOpen = error else { throw error }
+                failures[index] = error
+                anyFailed = true
             }
-            if case .some(.some(let error)) = failures[reference.name] {
+        }
+        guard anyFailed else { return (values, []) }
+        var diagnostics: [Diagnostic] = []
+        for reference in references where values[reference.nameIndex] == nil {
+            if let error = failures[reference.nameIndex] {
                 diagnostics.append(Diagnostic(code: "undecryptable-secret", file: file, location: reference.location,
                                               message: error.description, name: reference.name))
             } else {

@@ -17,9 +17,10 @@ public struct RenderJob {
     public func run(_ source: SpecSource) throws(StoreError) -> Result<RenderedSpec, SpecProblems> {
         let scan = SpecScanner(limits: limits, detail: .references).scan(source.bytes, file: source.label)
         var diagnostics = scan.diagnostics
-        var values: [String: SecretValue] = [:]
+        var values: [SecretValue?] = []
         if !scan.references.isEmpty {
-            let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(scan.references, file: source.label)
+            let resolved = try ReferenceResolver(store: openStore(), chain: chain)
+                .resolve(scan.references, names: scan.secretNames, file: source.label)
             values = resolved.values
             diagnostics += resolved.diagnostics
         }

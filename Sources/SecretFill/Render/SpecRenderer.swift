@@ -3,18 +3,29 @@
 ///
 /// It is kept as the input plus replacements and written out in large
 /// slices, so a big spec is never held twice in memory.
-public struct RenderedSpec: Sendable {
+public struct RenderedSpec: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     let input: [UInt8]
     let references: [SecretReference]
-    let values: [String: SecretValue]
+    /// Each name's value as a double-quoted YAML scalar, by `nameIndex`:
+    /// quoted once per name, however many references share it.
+    private let quoted: [[UInt8]]
 
-    /// `values` must hold every referenced name (the caller fails closed
-    /// before rendering otherwise).
-    public init(input: [UInt8], references: [SecretReference], values: [String: SecretValue]) {
+    /// `values` is indexed like the scan's `secretNames` and must hold
+    /// every referenced name (the caller fails closed before rendering
+    /// otherwise).
+    public init(input: [UInt8], references: [SecretReference], values: [SecretValue?]) {
         self.input = input
         self.references = references
-        self.values = values
+        quoted = values.map { value in
+            var bytes: [UInt8] = []
+            if let value { YAMLDoubleQuoted.append(value.revealed, to: &bytes) }
+            return bytes
+        }
     }
+
+    public var description: String { "RenderedSpec(\(input.count) input bytes, \(references.count) references, values <redacted>)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 
     /// Writes the rendered bytes to `fd` in slices of about 1 MiB.
     public func write(to fd: Int32, path: String) throws(IOError) {
@@ -55,12 +66,9 @@ public struct RenderedSpec: Sendable {
     private func forEachPiece<E: Error>(_ all: UnsafeBufferPointer<UInt8>,
                                         _ body: (UnsafeBufferPointer<UInt8>) throws(E) -> Void) throws(E) {
         var cursor = 0
-        var quoted: [UInt8] = []
         for reference in references {
             try body(UnsafeBufferPointer(rebasing: all[cursor..<reference.byteRange.lowerBound]))
-            quoted.removeAll(keepingCapacity: true)
-            YAMLDoubleQuoted.append(values[reference.name]!.revealed, to: &quoted)
-            try quoted.withUnsafeBufferPointer { (q) throws(E) in try body(q) }
+            try quoted[reference.nameIndex].withUnsafeBufferPointer { (q) throws(E) in try body(q) }
             cursor = reference.byteRange.upperBound
         }
         try body(UnsafeBufferPointer(rebasing: all[cursor...]))

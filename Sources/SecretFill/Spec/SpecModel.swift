@@ -2,6 +2,9 @@
 public struct SecretReference: Sendable, Hashable {
     /// The secret's name (the text after `secret:`).
     public var name: String
+    /// Where `name` is in `SpecScan.secretNames`, so per-name results can
+    /// live in an array instead of hashing the name again per reference.
+    public var nameIndex: Int
     /// The env variable the reference is the value of, when the spec names it.
     public var envName: String?
     /// Where the scalar's text starts (after any anchor or tag).
@@ -34,7 +37,9 @@ public struct EnvEntry: Sendable, Hashable {
 public struct EnvBlock: Sendable, Hashable {
     /// The `name` beside the `env` key (a Kubernetes container, a Paperspace spec).
     public var owner: String?
-    /// Keys from the document root down to the `env` key (`["jobs", "train", "env"]`).
+    /// Keys from the document root down to the `env` key (`["jobs", "train", "env"]`),
+    /// recorded for blocks within three levels of the root, where Gradient
+    /// puts `defaults.env` and `jobs.<job>.env`; empty for deeper blocks.
     public var path: [String]
     /// Where the `env` key's value starts.
     public var location: SourceLocation
@@ -50,6 +55,8 @@ public struct EnvBlock: Sendable, Hashable {
 /// env blocks and the problems found while reading it.
 public struct SpecScan: Sendable {
     public var references: [SecretReference] = []
+    /// Each referenced name once, in order of first use.
+    public var secretNames: [String] = []
     public var envBlocks: [EnvBlock] = []
     public var diagnostics: [Diagnostic] = []
     public var documentCount = 0

@@ -80,6 +80,11 @@ private struct Frame {
     var ownsStrings = false
     /// The collection carries an anchor (its name is on `openAnchors`).
     var hasAnchor = false
+    /// Whether the slots at this depth in `keyBytes`, `ownerBytes` and
+    /// `pathBytes` hold this frame's last key, `name` value and parent key.
+    var hasKeyBytes = false
+    var hasOwnerBytes = false
+    var hasPathBytes = false
     /// For entries of an env list: what the `value` key held so far.
     var entryKind: EntryKind = .absent
     var entryReference = -1
@@ -102,10 +107,33 @@ private struct FrameStrings {
     /// For entries of an env list: the `name` and a literal `value`.
     var entryName: String?
     var entryText: String?
-    /// For plain mappings: the text of a scalar `name` key.
-    var ownerName: String?
-    /// The key this collection is the value of.
-    var pathKey: String?
+}
+
+/// Raw scalar bytes kept by depth without making a `String`: keys near the
+/// root (block paths) and `name` values (env owners) are recorded for every
+/// mapping, but only the few beside an env block are ever needed as text.
+/// Slots keep their capacity, so after warm-up recording allocates nothing;
+/// which slot is valid is tracked by flags on `Frame`.
+private struct DepthBytes: ~Copyable {
+    private var slots = PointerArray<[UInt8]>(capacity: 8)
+
+    mutating func set(_ depth: Int, _ value: UnsafeBufferPointer<UInt8>) {
+        while slots.count <= depth { slots.append([]) }
+        slots[depth].removeAll(keepingCapacity: true)
+        slots[depth].append(contentsOf: value)
+    }
+
+    mutating func copy(from source: borrowing DepthBytes, at sourceDepth: Int, to depth: Int) {
+        source.slots[sourceDepth].withUnsafeBufferPointer { set(depth, $0) }
+    }
+
+    func text(_ depth: Int) -> String {
+        String(decoding: slots[depth], as: UTF8.self)
+    }
+
+    func equals(_ depth: Int, _ bytes: [UInt8]) -> Bool {
+        slots[depth] == bytes
+    }
 }
 
 /// A growable array addressed through a pointer, so that reading or writing
@@ -135,16 +163,27 @@ private struct PointerArray<Element>: ~Copyable {
         nonmutating unsafeMutableAddress { base + index }
     }
 
+    @inline(__always)
     mutating func append(_ element: consuming Element) {
-        if count == capacity {
-            let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
-            grown.moveInitialize(from: base, count: count)
-            base.deallocate()
-            base = grown
-            capacity *= 2
-        }
+        if count == capacity { grow() }
         (base + count).initialize(to: element)
         count += 1
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+        grown.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity *= 2
+    }
+
+    /// Drops the last element; the caller knows there is one.
+    @inline(__always)
+    mutating func removeLast() {
+        count -= 1
+        (base + count).deinitialize(count: 1)
     }
 
     mutating func popLast() -> Element? {
@@ -214,6 +253,11 @@ private struct SpecWalker: ~Copyable {
     /// `FrameStrings` by depth; slot `d` is valid only while
     /// `frames[d].ownsStrings`.
     var strings = PointerArray<FrameStrings>(capacity: 8)
+    var keyBytes = DepthBytes()
+    var ownerBytes = DepthBytes()
+    var pathBytes = DepthBytes()
+    /// `focus` as bytes, compared with `name` values without decoding them.
+    let focusBytes: [UInt8]?
     var anchors: [String: AnchorInfo] = [:]
     var openAnchors: [String] = []
     /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
@@ -221,6 +265,8 @@ private struct SpecWalker: ~Copyable {
     /// Env names seen in each open env block, innermost last, for duplicate
     /// detection. Dropped when the block ends, so the tables stay small.
     var seenNames: [EnvNameTable] = []
+    /// Index of each referenced name in `result.secretNames`.
+    var nameIndices: [String: Int] = [:]
 
     init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail, focus: String?) {
         self.bytes = bytes
@@ -228,6 +274,7 @@ private struct SpecWalker: ~Copyable {
         self.limits = limits
         self.detail = detail
         self.focus = focus
+        focusBytes = focus.map { Array($0.utf8) }
     }
 
     mutating func run() -> SpecScan {
@@ -251,40 +298,72 @@ private struct SpecWalker: ~Copyable {
     // MARK: Events
 
     /// Returns false to stop reading.
+    ///
+    /// Dispatches with plain comparisons, most frequent event first, rather
+    /// than a `switch` (which compiles to a jump table): an indirect jump
+    /// per event here made libyaml's own jump tables mispredict far more
+    /// often (cachegrind: 28x its indirect mispredictions on the 10k spec).
     private mutating func handle(_ reader: inout YAMLEventReader) -> Bool {
         let event = reader.event
-        switch event.type {
-        case YAML_SCALAR_EVENT:
+        let type = event.pointee.type.rawValue
+        if type == YAML_SCALAR_EVENT.rawValue {
             scalar(&reader, event)
-        case YAML_MAPPING_START_EVENT, YAML_SEQUENCE_START_EVENT:
+        } else if type >= YAML_SEQUENCE_START_EVENT.rawValue {
+            // SEQUENCE-START 7, SEQUENCE-END 8, MAPPING-START 9, MAPPING-END 10.
+            if type & 1 == 0 {
+                endCollection()
+                return true
+            }
             guard frames.count < limits.maximumDepth else {
-                add("nesting-too-deep", at: YAMLEventReader.location(of: event.start_mark),
+                add("nesting-too-deep", at: YAMLEventReader.location(of: event.pointee.start_mark),
                     "nesting is deeper than \(limits.maximumDepth) levels; secretfill stops reading here")
                 return false
             }
-            let isMapping = event.type == YAML_MAPPING_START_EVENT
-            let anchorPointer = isMapping ? event.data.mapping_start.anchor : event.data.sequence_start.anchor
-            startCollection(isMapping: isMapping, anchor: anchorPointer, at: YAMLEventReader.location(of: event.start_mark))
-        case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
-            endCollection()
-        case YAML_ALIAS_EVENT:
+            let isMapping = type == YAML_MAPPING_START_EVENT.rawValue
+            let anchorPointer = isMapping ? event.pointee.data.mapping_start.anchor : event.pointee.data.sequence_start.anchor
+            startCollection(isMapping: isMapping, anchor: anchorPointer, at: event.pointee.start_mark)
+        } else if type == YAML_ALIAS_EVENT.rawValue {
             alias(event)
-        case YAML_DOCUMENT_START_EVENT:
+        } else if type == YAML_DOCUMENT_START_EVENT.rawValue {
             result.documentCount += 1
             anchors.removeAll(keepingCapacity: true)
             if result.documentCount > limits.maximumDocuments {
-                add("too-many-documents", at: YAMLEventReader.location(of: event.start_mark),
+                add("too-many-documents", at: YAMLEventReader.location(of: event.pointee.start_mark),
                     "the stream has more than \(limits.maximumDocuments) documents; secretfill stops reading here")
                 return false
             }
-        default:
-            break
         }
         return true
     }
 
-    private mutating func scalar(_ reader: inout YAMLEventReader, _ event: yaml_event_t) {
-        let data = event.data.scalar
+    /// Most scalars are keys or values of ordinary mappings, with no anchor
+    /// in sight: those take a short path that only tracks keys. Everything
+    /// else goes through `scalarInContext`.
+    @inline(__always)
+    private mutating func scalar(_ reader: inout YAMLEventReader, _ event: UnsafePointer<yaml_event_t>) {
+        if let top = frames.lastIndex, frames[top].role == .plain, event.pointee.data.scalar.anchor == nil, openAnchors.isEmpty {
+            guard frames[top].isMapping else { return }
+            if frames[top].expectingKey {
+                let value = UnsafeBufferPointer(start: event.pointee.data.scalar.value, count: Int(event.pointee.data.scalar.length))
+                frames[top].key = keyKind(value, plain: event.pointee.data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+                recordKeyBytes(value, at: top)
+                frames[top].expectingKey = false
+            } else {
+                if frames[top].key == .name && detail == .full {
+                    let value = UnsafeBufferPointer(start: event.pointee.data.scalar.value, count: Int(event.pointee.data.scalar.length))
+                    ownerBytes.set(top, value)
+                    frames[top].hasOwnerBytes = true
+                }
+                frames[top].expectingKey = true
+            }
+            return
+        }
+        scalarInContext(&reader, event)
+    }
+
+    @inline(never)
+    private mutating func scalarInContext(_ reader: inout YAMLEventReader, _ event: UnsafePointer<yaml_event_t>) {
+        let data = event.pointee.data.scalar
         let value = UnsafeBufferPointer(start: data.value, count: Int(data.length))
         let hasProperties = data.anchor != nil || data.tag != nil
         let anchorName = data.anchor.map { String(cString: $0) }
@@ -293,13 +372,13 @@ private struct SpecWalker: ~Copyable {
         }
 
         guard !frames.isEmpty else {
-            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark)) }
+            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark)) }
             return
         }
         let top = frames.count - 1
         if frames[top].isMapping && frames[top].expectingKey {
-            mappingKey(value, plain: data.style == YAML_PLAIN_SCALAR_STYLE, at: event.start_mark)
-            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark)) }
+            mappingKey(value, plain: data.style == YAML_PLAIN_SCALAR_STYLE, at: event.pointee.start_mark)
+            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark)) }
             frames[top].expectingKey = false
             return
         }
@@ -320,48 +399,75 @@ private struct SpecWalker: ~Copyable {
             } else if role == .envEntry && key == .name {
                 if detail >= .names { setEntryName(String(decoding: value, as: UTF8.self), at: top) }
             } else if role == .plain && key == .name {
-                if detail == .full { setOwnerName(String(decoding: value, as: UTF8.self), at: top) }
+                if detail == .full {
+                    ownerBytes.set(top, value)
+                    frames[top].hasOwnerBytes = true
+                }
             }
             frames[top].expectingKey = true
         }
         if let anchorName {
-            defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.start_mark))
+            defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark))
             if let referenceIndex { anchors[anchorName]?.references.append(referenceIndex) }
         }
     }
 
+    /// Comparisons rather than a `switch` on the length, which would be a
+    /// jump table (see `handle`).
+    @inline(__always)
+    private func keyKind(_ value: UnsafeBufferPointer<UInt8>, plain: Bool) -> KeyKind {
+        let n = value.count
+        if n > 5 { return n == 13 && equals(value, "experimentEnv") ? .env : .other }
+        if n == 4 { return equals(value, "name") ? .name : .other }
+        if n == 5 { return equals(value, "value") ? .value : .other }
+        if n == 3 { return equals(value, "env") ? .env : .other }
+        if n == 2 { return plain && equals(value, "<<") ? .merge : .other }
+        return .other
+    }
+
+    @inline(never)
     private mutating func mappingKey(_ value: UnsafeBufferPointer<UInt8>, plain: Bool, at mark: yaml_mark_t) {
         let top = frames.count - 1
-        let kind: KeyKind
-        if equals(value, "env") || equals(value, "experimentEnv") {
-            kind = .env
-        } else if equals(value, "name") {
-            kind = .name
-        } else if equals(value, "value") {
-            kind = .value
-        } else if plain && equals(value, "<<") {
-            kind = .merge
-        } else {
-            kind = .other
-        }
-        frames[top].key = kind
+        frames[top].key = keyKind(value, plain: plain)
         if frames[top].role == .envMap {
             if detail >= .names { setKeyText(String(decoding: value, as: UTF8.self), at: top) }
             frames[top].keyLocation = YAMLEventReader.location(of: mark)
-        } else if frames.count <= 3 && detail == .full {
-            let text = String(decoding: value, as: UTF8.self)
-            setKeyText(text, at: top)
-            if frames.count == 2 && frames[1].isMapping && pathKey(at: 1) == "jobs" {
-                result.workflowJobs.append((result.documentCount, text))
-            }
-        } else {
-            setKeyText(nil, at: top)
+        }
+        recordKeyBytes(value, at: top)
+    }
+
+    /// With `.full`, keeps the bytes of keys near the root, for block paths
+    /// and Gradient job names.
+    @inline(__always)
+    private mutating func recordKeyBytes(_ value: UnsafeBufferPointer<UInt8>, at top: Int) {
+        guard detail == .full && top < 3 else { return }
+        keyBytes.set(top, value)
+        frames[top].hasKeyBytes = true
+        if top == 1 && frames[1].isMapping && frames[1].hasPathBytes && pathBytes.equals(1, Self.jobsKey) {
+            result.workflowJobs.append((result.documentCount, String(decoding: value, as: UTF8.self)))
         }
     }
 
-    private mutating func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at location: SourceLocation) {
+    private static let jobsKey = Array("jobs".utf8)
+
+    /// A collection inside an ordinary one, not under an `env` key and
+    /// without an anchor, only needs a frame; the rest go through
+    /// `startCollectionInContext`.
+    @inline(__always)
+    private mutating func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at mark: yaml_mark_t) {
+        if anchor == nil, let top = frames.lastIndex, frames[top].role == .plain,
+           !frames[top].isMapping || (!frames[top].expectingKey && frames[top].key != .env) {
+            frames.append(Frame(isMapping: isMapping, role: .plain))
+            if frames[top].isMapping { inheritPath(from: top) }
+            return
+        }
+        startCollectionInContext(isMapping: isMapping, anchor: anchor, at: YAMLEventReader.location(of: mark))
+    }
+
+    @inline(never)
+    private mutating func startCollectionInContext(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at location: SourceLocation) {
         var frame = Frame(isMapping: isMapping, role: .plain)
-        var pathKey: String?
+        var takesPath = false
         if let top = frames.lastIndex {
             let parentRole = frames[top].role
             if frames[top].isMapping {
@@ -369,14 +475,15 @@ private struct SpecWalker: ~Copyable {
                     // A complex key: nothing in it, nor the value after it, is an env value.
                     frames[top].key = .nonScalar
                     setKeyText(nil, at: top)
+                    frames[top].hasKeyBytes = false
                 } else {
-                    if detail == .full { pathKey = keyText(at: top) }
+                    takesPath = true
                     let parentBlock = frames[top].block
                     switch (parentRole, frames[top].key) {
                     case (.plain, .env), (.envEntry, .env):
                         frame.role = isMapping ? .envMap : .envList
                         frame.block = newBlock(at: location)
-                        if let focus, let owner = ownerName(at: top), owner != focus { frame.keepsValues = false }
+                        if let focusBytes, frames[top].hasOwnerBytes, !ownerBytes.equals(top, focusBytes) { frame.keepsValues = false }
                         if detail >= .names { seenNames.append(EnvNameTable(block: frame.block)) }
                         if parentRole == .plain { pendingOwners.append((frames.count, frame.block)) }
                     case (.envEntry, .value):
@@ -404,10 +511,25 @@ private struct SpecWalker: ~Copyable {
             frame.hasAnchor = true
         }
         frames.append(frame)
-        if let pathKey { setPathKey(pathKey, at: frames.count - 1) }
+        if takesPath { inheritPath(from: frames.count - 2) }
     }
 
+    /// Closing an ordinary collection that no env block waits on only
+    /// completes the node in its parent; the rest go through
+    /// `endCollectionInContext`.
+    @inline(__always)
     private mutating func endCollection() {
+        if let top = frames.lastIndex, frames[top].role == .plain, !frames[top].hasAnchor,
+           pendingOwners.isEmpty || pendingOwners[pendingOwners.count - 1].depth != top + 1 {
+            frames.removeLast()
+            if let parent = frames.lastIndex, frames[parent].isMapping { frames[parent].expectingKey.toggle() }
+            return
+        }
+        endCollectionInContext()
+    }
+
+    @inline(never)
+    private mutating func endCollectionInContext() {
         guard let frame = frames.popLast() else { return }
         // The popped frame's strings stay in their slot until the next push.
         let depth = frames.count
@@ -420,7 +542,7 @@ private struct SpecWalker: ~Copyable {
                      kept: frame.keepsValues)
         } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
             while let pending = pendingOwners.last, pending.depth == frames.count + 1 {
-                result.envBlocks[pending.block].owner = frame.ownsStrings ? strings[depth].ownerName : nil
+                result.envBlocks[pending.block].owner = frame.hasOwnerBytes ? ownerBytes.text(depth) : nil
                 pendingOwners.removeLast()
             }
         }
@@ -428,9 +550,9 @@ private struct SpecWalker: ~Copyable {
         completeNode()
     }
 
-    private mutating func alias(_ event: yaml_event_t) {
-        let name = String(cString: event.data.alias.anchor)
-        let location = YAMLEventReader.location(of: event.start_mark)
+    private mutating func alias(_ event: UnsafePointer<yaml_event_t>) {
+        let name = String(cString: event.pointee.data.alias.anchor)
+        let location = YAMLEventReader.location(of: event.pointee.start_mark)
         if var info = anchors[name] {
             if let first = info.references.first {
                 let referenceName = result.references[first].name
@@ -456,6 +578,7 @@ private struct SpecWalker: ~Copyable {
             if frames[top].expectingKey {
                 frames[top].key = .nonScalar
                 setKeyText(nil, at: top)
+                frames[top].hasKeyBytes = false
                 frames[top].expectingKey = false
                 return
             }
@@ -507,16 +630,16 @@ private struct SpecWalker: ~Copyable {
 
     // MARK: Env values
 
-    private mutating func envValue(_ reader: inout YAMLEventReader, _ event: yaml_event_t, _ value: UnsafeBufferPointer<UInt8>,
+    private mutating func envValue(_ reader: inout YAMLEventReader, _ event: UnsafePointer<yaml_event_t>, _ value: UnsafeBufferPointer<UInt8>,
                           hasProperties: Bool) -> EnvValue {
-        let data = event.data.scalar
+        let data = event.pointee.data.scalar
         let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
         guard !isBlockScalar, startsWithSecretPrefix(value) else {
             let keeps = detail == .full && frames[frames.count - 1].keepsValues
             return keeps ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
         }
-        let startByte = reader.byteOffset(of: event.start_mark)
-        var location = YAMLEventReader.location(of: event.start_mark)
+        let startByte = reader.byteOffset(of: event.pointee.start_mark)
+        var location = YAMLEventReader.location(of: event.pointee.start_mark)
         let textStart = hasProperties ? skipProperties(from: startByte, location: &location) : startByte
         if let tag = data.tag {
             let tagText = String(cString: tag)
@@ -533,10 +656,18 @@ private struct SpecWalker: ~Copyable {
             return .nonScalar
         }
         let name = String(decoding: nameBytes, as: UTF8.self)
-        let endByte = reader.byteOffset(of: event.end_mark)
+        let nameIndex: Int
+        if let known = nameIndices[name] {
+            nameIndex = known
+        } else {
+            nameIndex = result.secretNames.count
+            result.secretNames.append(name)
+            nameIndices[name] = nameIndex
+        }
+        let endByte = reader.byteOffset(of: event.pointee.end_mark)
         let top = frames.count - 1
         let envName = frames[top].role == .envMap ? keyText(at: top) : entryName(at: top)
-        result.references.append(SecretReference(name: name, envName: envName, location: location,
+        result.references.append(SecretReference(name: name, nameIndex: nameIndex, envName: envName, location: location,
                                                  byteRange: textStart..<endByte))
         let index = result.references.count - 1
         for anchor in openAnchors { anchors[anchor]?.references.append(index) }
@@ -615,22 +746,13 @@ private struct SpecWalker: ~Copyable {
         strings[depth].entryName = name
     }
 
-    private func ownerName(at depth: Int) -> String? {
-        frames[depth].ownsStrings ? strings[depth].ownerName : nil
-    }
-
-    private mutating func setOwnerName(_ name: String, at depth: Int) {
-        claimStrings(at: depth)
-        strings[depth].ownerName = name
-    }
-
-    private func pathKey(at depth: Int) -> String? {
-        frames[depth].ownsStrings ? strings[depth].pathKey : nil
-    }
-
-    private mutating func setPathKey(_ key: String, at depth: Int) {
-        claimStrings(at: depth)
-        strings[depth].pathKey = key
+    /// With `.full`, gives the newest frame its parent's current key as its
+    /// path element (kept near the root only, like the keys).
+    @inline(__always)
+    private mutating func inheritPath(from parent: Int) {
+        guard detail == .full && frames[parent].hasKeyBytes else { return }
+        pathBytes.copy(from: keyBytes, at: parent, to: parent + 1)
+        frames[parent + 1].hasPathBytes = true
     }
 
     /// The value an env-list entry holds so far; `frame` may already be popped.
@@ -667,9 +789,9 @@ private struct SpecWalker: ~Copyable {
 
     private mutating func newBlock(at location: SourceLocation) -> Int {
         var path: [String] = []
-        if detail == .full {
-            for depth in 1..<max(frames.count, 1) { path.append(pathKey(at: depth) ?? "?") }
-            if let top = frames.lastIndex, let key = keyText(at: top) { path.append(key) }
+        if detail == .full && frames.count <= 3 {
+            for depth in 1..<max(frames.count, 1) { path.append(frames[depth].hasPathBytes ? pathBytes.text(depth) : "?") }
+            if let top = frames.lastIndex, frames[top].hasKeyBytes { path.append(keyBytes.text(top)) }
         }
         result.envBlocks.append(EnvBlock(owner: nil, path: path, location: location, document: result.documentCount,
                                          entries: [], usesAlias: false))
