@@ -85,6 +85,9 @@ private struct Frame {
     var hasKeyBytes = false
     var hasOwnerBytes = false
     var hasPathBytes = false
+    /// Whether `envNameBytes` at this depth holds the env name: the current key
+    /// of an env mapping, or the `name` of an env-list entry.
+    var hasNameBytes = false
     /// For entries of an env list: what the `value` key held so far.
     var entryKind: EntryKind = .absent
     var entryReference = -1
@@ -101,11 +104,7 @@ private enum EntryKind: UInt8 {
 
 /// The strings of one frame, set only where they are needed.
 private struct FrameStrings {
-    /// The last key's text, kept where it matters: env variable names in an
-    /// env mapping, and keys near the root for block paths.
-    var keyText: String?
-    /// For entries of an env list: the `name` and a literal `value`.
-    var entryName: String?
+    /// For entries of an env list: a literal `value`.
     var entryText: String?
 }
 
@@ -129,6 +128,10 @@ private struct DepthBytes: ~Copyable {
 
     func text(_ depth: Int) -> String {
         String(decoding: slots[depth], as: UTF8.self)
+    }
+
+    func withBytes<R>(_ depth: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        slots[depth].withUnsafeBufferPointer(body)
     }
 
     func equals(_ depth: Int, _ bytes: [UInt8]) -> Bool {
@@ -204,38 +207,72 @@ private struct AnchorInfo {
     var reported = false
 }
 
-/// The env names of one open block, for duplicate detection. Blocks are
-/// small, so names are compared in a list (hashing each name cost more than
-/// the comparisons); past 32 names the table moves to a dictionary, so a
-/// hostile block of 100,000 names stays linear.
-private struct EnvNameTable {
-    let block: Int
-    private var list: [(name: String, location: SourceLocation)] = []
-    private var index: [String: SourceLocation]?
-
-    init(block: Int) {
-        self.block = block
+/// The env names of the open env blocks, as bytes, for duplicate
+/// detection: no `String` per name, no table per block. A block's names are
+/// compared in a list (blocks are small); past 32 names the block gets a
+/// hash index, so a hostile block of 100,000 names stays linear.
+private struct EnvNameStack {
+    private struct Name {
+        var block: Int
+        var hash: UInt64
+        var start: Int
+        var count: Int
+        var location: SourceLocation
     }
 
-    /// Records `name`; returns where it was first seen when it is a repeat.
-    mutating func insert(_ name: String, at location: SourceLocation) -> SourceLocation? {
-        if index != nil {
-            if let first = index![name] { return first }
-            index![name] = location
-            return nil
-        }
-        for entry in list where entry.name == name { return entry.location }
-        if list.count < 32 {
-            list.append((name, location))
+    private struct OpenBlock {
+        var block: Int
+        var firstName: Int
+        var firstByte: Int
+        var index: [UInt64: [Int]]?
+    }
+
+    private var bytes: [UInt8] = []
+    private var names: [Name] = []
+    private var open: [OpenBlock] = []
+
+    mutating func openBlock(_ block: Int) {
+        open.append(OpenBlock(block: block, firstName: names.count, firstByte: bytes.count, index: nil))
+    }
+
+    /// Forgets `block`'s names when it is the innermost open block.
+    mutating func closeBlock(_ block: Int) {
+        guard let last = open.last, last.block == block else { return }
+        names.removeSubrange(last.firstName...)
+        bytes.removeSubrange(last.firstByte...)
+        open.removeLast()
+    }
+
+    /// Records `name` in `block`; returns where it was first seen when it is a repeat.
+    mutating func insert(_ name: UnsafeBufferPointer<UInt8>, block: Int, at location: SourceLocation) -> SourceLocation? {
+        guard let slot = open.lastIndex(where: { $0.block == block }) else { return nil }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        if let index = open[slot].index {
+            for i in index[hash] ?? [] where same(names[i], name) { return names[i].location }
         } else {
-            var dictionary: [String: SourceLocation] = [:]
-            dictionary.reserveCapacity(64)
-            for entry in list { dictionary[entry.name] = entry.location }
-            dictionary[name] = location
-            index = dictionary
-            list = []
+            for i in open[slot].firstName..<names.count where names[i].block == block && names[i].hash == hash && same(names[i], name) {
+                return names[i].location
+            }
+        }
+        let position = names.count
+        names.append(Name(block: block, hash: hash, start: bytes.count, count: name.count, location: location))
+        bytes.append(contentsOf: name)
+        if open[slot].index != nil {
+            open[slot].index![hash, default: []].append(position)
+        } else if names.count - open[slot].firstName > 32 {
+            var index: [UInt64: [Int]] = [:]
+            for i in open[slot].firstName..<names.count where names[i].block == block { index[names[i].hash, default: []].append(i) }
+            open[slot].index = index
         }
         return nil
+    }
+
+    private func same(_ entry: Name, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard entry.count == name.count else { return false }
+        return bytes.withUnsafeBufferPointer { all in
+            name.elementsEqual(UnsafeBufferPointer(rebasing: all[entry.start..<(entry.start + entry.count)]))
+        }
     }
 }
 
@@ -262,9 +299,11 @@ private struct SpecWalker: ~Copyable {
     var openAnchors: [String] = []
     /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
     var pendingOwners: [(depth: Int, block: Int)] = []
-    /// Env names seen in each open env block, innermost last, for duplicate
-    /// detection. Dropped when the block ends, so the tables stay small.
-    var seenNames: [EnvNameTable] = []
+    /// Env names seen in each open env block, for duplicate detection.
+    /// Dropped when the block ends, so the tables stay small.
+    var envNames = EnvNameStack()
+    /// Env names by depth (see `Frame.hasNameBytes`).
+    var envNameBytes = DepthBytes()
     /// Index of each referenced name in `result.secretNames`.
     var nameIndices: [String: Int] = [:]
 
@@ -390,14 +429,17 @@ private struct SpecWalker: ~Copyable {
             if role == .envMap && key != .merge && key != .nonScalar {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
-                addEntry(block: frames[top].block, name: keyText(at: top), value: entryValue, at: frames[top].keyLocation,
-                         kept: frames[top].keepsValues)
+                addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil, value: entryValue,
+                         at: frames[top].keyLocation, kept: frames[top].keepsValues)
             } else if role == .envEntry && key == .value {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
                 setEntryValue(entryValue, at: top)
             } else if role == .envEntry && key == .name {
-                if detail >= .names { setEntryName(String(decoding: value, as: UTF8.self), at: top) }
+                if detail >= .names {
+                    envNameBytes.set(top, value)
+                    frames[top].hasNameBytes = true
+                }
             } else if role == .plain && key == .name {
                 if detail == .full {
                     ownerBytes.set(top, value)
@@ -430,7 +472,10 @@ private struct SpecWalker: ~Copyable {
         let top = frames.count - 1
         frames[top].key = keyKind(value, plain: plain)
         if frames[top].role == .envMap {
-            if detail >= .names { setKeyText(String(decoding: value, as: UTF8.self), at: top) }
+            if detail >= .names {
+                envNameBytes.set(top, value)
+                frames[top].hasNameBytes = true
+            }
             frames[top].keyLocation = YAMLEventReader.location(of: mark)
         }
         recordKeyBytes(value, at: top)
@@ -474,7 +519,7 @@ private struct SpecWalker: ~Copyable {
                 if frames[top].expectingKey {
                     // A complex key: nothing in it, nor the value after it, is an env value.
                     frames[top].key = .nonScalar
-                    setKeyText(nil, at: top)
+                    if frames[top].role == .envMap { frames[top].hasNameBytes = false }
                     frames[top].hasKeyBytes = false
                 } else {
                     takesPath = true
@@ -484,15 +529,15 @@ private struct SpecWalker: ~Copyable {
                         frame.role = isMapping ? .envMap : .envList
                         frame.block = newBlock(at: location)
                         if let focusBytes, frames[top].hasOwnerBytes, !ownerBytes.equals(top, focusBytes) { frame.keepsValues = false }
-                        if detail >= .names { seenNames.append(EnvNameTable(block: frame.block)) }
+                        if detail >= .names { envNames.openBlock(frame.block) }
                         if parentRole == .plain { pendingOwners.append((frames.count, frame.block)) }
                     case (.envEntry, .value):
                         frames[top].entryKind = .nonScalar
                     case (.envMap, .merge):
                         result.envBlocks[parentBlock].usesAlias = true
                     case (.envMap, _):
-                        addEntry(block: parentBlock, name: keyText(at: top), value: .nonScalar, at: frames[top].keyLocation,
-                                 kept: frames[top].keepsValues)
+                        addEntry(block: parentBlock, nameAt: frames[top].hasNameBytes ? top : nil, value: .nonScalar,
+                                 at: frames[top].keyLocation, kept: frames[top].keepsValues)
                     default:
                         break
                     }
@@ -533,13 +578,10 @@ private struct SpecWalker: ~Copyable {
         guard let frame = frames.popLast() else { return }
         // The popped frame's strings stay in their slot until the next push.
         let depth = frames.count
-        if (frame.role == .envList || frame.role == .envMap), seenNames.last?.block == frame.block {
-            seenNames.removeLast()
-        }
+        if frame.role == .envList || frame.role == .envMap { envNames.closeBlock(frame.block) }
         if frame.role == .envEntry {
-            let name = frame.ownsStrings ? strings[depth].entryName : nil
-            addEntry(block: frame.block, name: name, value: entryValue(of: frame, at: depth), at: frame.entryLocation,
-                     kept: frame.keepsValues)
+            addEntry(block: frame.block, nameAt: frame.hasNameBytes ? depth : nil, value: entryValue(of: frame, at: depth),
+                     at: frame.entryLocation, kept: frame.keepsValues)
         } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
             while let pending = pendingOwners.last, pending.depth == frames.count + 1 {
                 result.envBlocks[pending.block].owner = frame.hasOwnerBytes ? ownerBytes.text(depth) : nil
@@ -577,7 +619,7 @@ private struct SpecWalker: ~Copyable {
         if let top = frames.lastIndex, frames[top].isMapping {
             if frames[top].expectingKey {
                 frames[top].key = .nonScalar
-                setKeyText(nil, at: top)
+                if frames[top].role == .envMap { frames[top].hasNameBytes = false }
                 frames[top].hasKeyBytes = false
                 frames[top].expectingKey = false
                 return
@@ -589,12 +631,16 @@ private struct SpecWalker: ~Copyable {
             case (.envMap, .merge):
                 result.envBlocks[frames[top].block].usesAlias = true
             case (.envMap, _):
-                addEntry(block: frames[top].block, name: keyText(at: top), value: value, at: frames[top].keyLocation,
-                         kept: frames[top].keepsValues)
+                addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil, value: value,
+                         at: frames[top].keyLocation, kept: frames[top].keepsValues)
             case (.envEntry, .value):
                 setEntryValue(value, at: top)
             case (.envEntry, .name):
-                if case .text(let text) = value { setEntryName(text, at: top) }
+                if case .text(let text) = value, detail >= .names {
+                    var text = text
+                    text.withUTF8 { envNameBytes.set(top, $0) }
+                    frames[top].hasNameBytes = true
+                }
             case (.plain, .env), (.envEntry, .env):
                 let block = newBlock(at: location)
                 result.envBlocks[block].usesAlias = true
@@ -666,7 +712,7 @@ private struct SpecWalker: ~Copyable {
         }
         let endByte = reader.byteOffset(of: event.pointee.end_mark)
         let top = frames.count - 1
-        let envName = frames[top].role == .envMap ? keyText(at: top) : entryName(at: top)
+        let envName = frames[top].hasNameBytes ? envNameBytes.text(top) : nil
         result.references.append(SecretReference(name: name, nameIndex: nameIndex, envName: envName, location: location,
                                                  byteRange: textStart..<endByte))
         let index = result.references.count - 1
@@ -724,28 +770,6 @@ private struct SpecWalker: ~Copyable {
         frames[depth].ownsStrings = true
     }
 
-    private func keyText(at depth: Int) -> String? {
-        frames[depth].ownsStrings ? strings[depth].keyText : nil
-    }
-
-    private mutating func setKeyText(_ text: String?, at depth: Int) {
-        if let text {
-            claimStrings(at: depth)
-            strings[depth].keyText = text
-        } else if frames[depth].ownsStrings {
-            strings[depth].keyText = nil
-        }
-    }
-
-    private func entryName(at depth: Int) -> String? {
-        frames[depth].ownsStrings ? strings[depth].entryName : nil
-    }
-
-    private mutating func setEntryName(_ name: String, at depth: Int) {
-        claimStrings(at: depth)
-        strings[depth].entryName = name
-    }
-
     /// With `.full`, gives the newest frame its parent's current key as its
     /// path element (kept near the root only, like the keys).
     @inline(__always)
@@ -798,17 +822,19 @@ private struct SpecWalker: ~Copyable {
         return result.envBlocks.count - 1
     }
 
-    /// Records an entry of `block`. `kept` is false when `SpecScanner.focus`
-    /// rules the block out: its names are still checked for duplicates, but
-    /// its entries are not stored.
-    private mutating func addEntry(block: Int, name: String?, value: EnvValue, at location: SourceLocation, kept: Bool) {
+    /// Records an entry of `block`, named by the bytes at `nameAt` when it
+    /// has a name. `kept` is false when `SpecScanner.focus` rules the block
+    /// out: its names are still checked for duplicates, but its entries are
+    /// not stored.
+    private mutating func addEntry(block: Int, nameAt depth: Int?, value: EnvValue, at location: SourceLocation, kept: Bool) {
         guard block >= 0, detail >= .names else { return }
         if detail == .full && kept {
-            result.envBlocks[block].entries.append(EnvEntry(name: name, value: value, location: location))
+            result.envBlocks[block].entries.append(EnvEntry(name: depth.map { envNameBytes.text($0) }, value: value, location: location))
         }
-        guard let name else { return }
-        guard let slot = seenNames.lastIndex(where: { $0.block == block }) else { return }
-        if let first = seenNames[slot].insert(name, at: location) {
+        guard let depth else { return }
+        let first = envNameBytes.withBytes(depth) { envNames.insert($0, block: block, at: location) }
+        if let first {
+            let name = envNameBytes.text(depth)
             add("duplicate-env-name", at: location,
                 "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
                 name: name)
