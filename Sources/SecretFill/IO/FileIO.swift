@@ -70,6 +70,30 @@ public enum FileIO {
         }
     }
 
+    /// Writes every byte the vectors point at, in order, retrying short
+    /// writes and EINTR. The vectors are consumed (adjusted) as they go out.
+    public static func writeAll(fd: Int32, vectors: inout [iovec], path: String) throws(IOError) {
+        var first = 0
+        while first < vectors.count {
+            let n = vectors.withUnsafeMutableBufferPointer { v in
+                writev(fd, v.baseAddress! + first, Int32(v.count - first))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError("write", path: path)
+            }
+            var written = n
+            while first < vectors.count && written >= vectors[first].iov_len {
+                written -= vectors[first].iov_len
+                first += 1
+            }
+            if written > 0 {
+                vectors[first].iov_base += written
+                vectors[first].iov_len -= written
+            }
+        }
+    }
+
     /// Replaces `path` with `bytes` so that readers see the old file or the
     /// new one, never a mix: a temporary file created `O_EXCL` with `mode` in
     /// the same folder, fsynced, renamed over `path`, then the folder fsynced.

@@ -114,28 +114,47 @@ private struct FrameStrings {
 /// Slots keep their capacity, so after warm-up recording allocates nothing;
 /// which slot is valid is tracked by flags on `Frame`.
 private struct DepthBytes: ~Copyable {
-    private var slots = PointerArray<[UInt8]>(capacity: 8)
+    private struct Slot {
+        var base: UnsafeMutablePointer<UInt8>?
+        var capacity = 0
+        var count = 0
+    }
 
+    private var slots = PointerArray<Slot>(capacity: 8)
+
+    deinit {
+        for depth in 0..<slots.count { slots[depth].base?.deallocate() }
+    }
+
+    /// A `memcpy` into the slot's own buffer, which only ever grows.
     mutating func set(_ depth: Int, _ value: UnsafeBufferPointer<UInt8>) {
-        while slots.count <= depth { slots.append([]) }
-        slots[depth].removeAll(keepingCapacity: true)
-        slots[depth].append(contentsOf: value)
+        while slots.count <= depth { slots.append(Slot()) }
+        if slots[depth].capacity < value.count {
+            slots[depth].base?.deallocate()
+            let capacity = max(value.count, 32)
+            slots[depth].base = .allocate(capacity: capacity)
+            slots[depth].capacity = capacity
+        }
+        if let source = value.baseAddress, value.count > 0 {
+            slots[depth].base!.update(from: source, count: value.count)
+        }
+        slots[depth].count = value.count
     }
 
     mutating func copy(from source: borrowing DepthBytes, at sourceDepth: Int, to depth: Int) {
-        source.slots[sourceDepth].withUnsafeBufferPointer { set(depth, $0) }
-    }
-
-    func text(_ depth: Int) -> String {
-        String(decoding: slots[depth], as: UTF8.self)
+        source.withBytes(sourceDepth) { set(depth, $0) }
     }
 
     func withBytes<R>(_ depth: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        slots[depth].withUnsafeBufferPointer(body)
+        body(UnsafeBufferPointer(start: slots[depth].base, count: slots[depth].count))
+    }
+
+    func text(_ depth: Int) -> String {
+        withBytes(depth) { String(decoding: $0, as: UTF8.self) }
     }
 
     func equals(_ depth: Int, _ bytes: [UInt8]) -> Bool {
-        slots[depth] == bytes
+        withBytes(depth) { $0.elementsEqual(bytes) }
     }
 }
 
