@@ -251,9 +251,11 @@ struct JSONBytes {
         .corrupt(path: path, detail: "it is not valid JSON (\(detail) at byte \(position); truncated or edited by hand?)")
     }
 
-    mutating func expect(_ byte: UInt8, _ what: String) throws(StoreError) {
+    /// `what` is built only when the byte is missing: building it on every
+    /// call once cost more than the rest of reading a 10,000-secret store.
+    mutating func expect(_ byte: UInt8, _ what: @autoclosure () -> String) throws(StoreError) {
         skipSpace()
-        guard position < bytes.count, bytes[position] == byte else { throw corrupt("expected \(what)") }
+        guard position < bytes.count, bytes[position] == byte else { throw corrupt("expected \(what())") }
         position += 1
     }
 
