@@ -73,6 +73,26 @@ struct SpecCLITests {
         #expect(replaced.count == Self.hostile.count)
     }
 
+    @Test("a large render through a pipe arrives whole and in order")
+    func largeRenderThroughPipe() throws {
+        let cli = try CLI().initialise(team: ["alpha": "first value", "beta": "second: value", "gamma": "ünï"])
+        var spec = "# large spec, ünïcödé before every reference\n"
+        var expected = spec
+        let names = ["alpha", "beta", "gamma"]
+        let quoted = ["alpha": "\"first value\"", "beta": "\"second: value\"", "gamma": "\"ünï\""]
+        for i in 0..<20_000 {
+            let name = names[i % 3]
+            let head = "---\n# é \(i)\nenv:\n- name: V\(i)\n  value: "
+            spec += head + "secret:\(name)\n"
+            expected += head + quoted[name]! + "\n"
+        }
+        try spec.write(toFile: cli.path("big.yaml"), atomically: true, encoding: .utf8)
+        let outcome = cli.run(["render", cli.path("big.yaml")])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.count > 1_000_000)
+        #expect(outcome.stdout == Array(expected.utf8))
+    }
+
     @Test("-o is written with mode 0600, and no temporary file is left")
     func outputFileMode() throws {
         let cli = try CLI().initialise(team: ["x": "v"])

@@ -172,6 +172,16 @@ struct SpecScannerTests {
         #expect(result.envBlocks.map { $0.entries.first?.value } == [nil, .text("2"), .text("3")])
     }
 
+    @Test("each referenced name is listed once, and references point at it by index")
+    func namesInterned() {
+        let result = scan("env:\n- {name: A, value: secret:x}\n- {name: B, value: secret:y}\n- {name: C, value: secret:x}\nenv2: {}\nk:\n  l:\n    m:\n      env: {D: secret:y}\n")
+        #expect(result.secretNames == ["x", "y"])
+        #expect(result.references.map(\.nameIndex) == [0, 1, 0, 1])
+        #expect(result.references.allSatisfy { result.secretNames[$0.nameIndex] == $0.name })
+        // Paths are recorded near the root only (where Gradient's blocks are).
+        #expect(result.envBlocks.map(\.path) == [["env"], []])
+    }
+
     @Test("values of env entries are kept as YAML loads them")
     func entryValues() {
         let result = scan("env:\n- name: A\n  value: ~\n- name: B\n  value: 'it''s'\n- name: C\n  value: [x]\n- name: D\n  valueFrom: {}\n- name: E\n  value: 5\n")
