@@ -373,8 +373,7 @@ private struct SpecWalker: ~Copyable {
                 return true
             }
             guard frames.count < limits.maximumDepth else {
-                add("nesting-too-deep", at: YAMLEventReader.location(of: event.pointee.start_mark),
-                    "nesting is deeper than \(limits.maximumDepth) levels; secretfill stops reading here")
+                stopForDepth(at: event.pointee.start_mark)
                 return false
             }
             let isMapping = type == YAML_MAPPING_START_EVENT.rawValue
@@ -386,12 +385,24 @@ private struct SpecWalker: ~Copyable {
             result.documentCount += 1
             anchors.removeAll(keepingCapacity: true)
             if result.documentCount > limits.maximumDocuments {
-                add("too-many-documents", at: YAMLEventReader.location(of: event.pointee.start_mark),
-                    "the stream has more than \(limits.maximumDocuments) documents; secretfill stops reading here")
+                stopForDocuments(at: event.pointee.start_mark)
                 return false
             }
         }
         return true
+    }
+
+    // Kept out of line so `handle`, which runs for every event, stays small.
+    @inline(never)
+    private mutating func stopForDepth(at mark: yaml_mark_t) {
+        add("nesting-too-deep", at: YAMLEventReader.location(of: mark),
+            "nesting is deeper than \(limits.maximumDepth) levels; secretfill stops reading here")
+    }
+
+    @inline(never)
+    private mutating func stopForDocuments(at mark: yaml_mark_t) {
+        add("too-many-documents", at: YAMLEventReader.location(of: mark),
+            "the stream has more than \(limits.maximumDocuments) documents; secretfill stops reading here")
     }
 
     /// Most scalars are keys or values of ordinary mappings, with no anchor
