@@ -197,6 +197,19 @@ def main():
                 L.append("| %s / floor @%s | %s | (info) | |" % (cmd, s, x(v)))
     if "100k" not in stats:
         L.append("| render, check, env / floor @100k | – | ≤ 1.3x | %s |" % status(None))
+    else:
+        # On a shared host the fastest runs are the least disturbed; shown next
+        # to the target's medians, with how far the floor's median strays from
+        # its own fastest run (the noise every ratio above carries).
+        floor = runs.get("floor@100k")
+        for cmd in ["render", "check", "env"]:
+            r = runs.get("%s@100k" % cmd)
+            if r and floor:
+                L.append("| %s / floor @100k, fastest runs (min / min) | %.2fx | (info) | |"
+                         % (cmd, r["min"] / floor["min"]))
+        if floor:
+            L.append("| host noise: floor @100k median above its fastest run | %+.0f%% | (info) | |"
+                     % (100.0 * (floor["median"] / floor["min"] - 1)))
     for s in SIZES:
         v = ratio("peer@%s" % s, "render@%s" % s)
         if s in ("10k", "100k"):

@@ -27,6 +27,13 @@ public struct EnvBlockSelector {
     }
 
     public func candidates(in scan: SpecScan) -> [Candidate] {
+        candidates(in: scan, labelled: nil)
+    }
+
+    /// With a `label`, only the candidates it names: a large manifest has
+    /// thousands of env blocks, and listing them all is needed only when
+    /// the selection fails.
+    private func candidates(in scan: SpecScan, labelled label: String?) -> [Candidate] {
         var result: [Candidate] = []
         var defaultsByDocument: [Int: Int] = [:]
         var jobBlocks: [Int: [String: Int]] = [:]
@@ -45,6 +52,7 @@ public struct EnvBlockSelector {
             let blocks = [defaults, own].compactMap { $0 }
             guard !blocks.isEmpty else { continue }
             listedJobs.insert(JobKey(document: job.document, name: job.name))
+            if let label, job.name != label { continue }
             let first = scan.envBlocks[blocks.last!]
             result.append(Candidate(label: job.name, document: job.document, location: first.location, blocks: blocks))
         }
@@ -53,22 +61,25 @@ public struct EnvBlockSelector {
                 || (block.path.count == 3 && block.path[0] == "jobs"
                     && listedJobs.contains(JobKey(document: block.document, name: block.path[1])))
             if isWorkflowPart { continue }
-            let label = block.owner ?? (block.path.count == 2 && block.path[0] == "defaults" ? "defaults" : "")
-            result.append(Candidate(label: label, document: block.document, location: block.location, blocks: [index]))
+            let blockLabel = block.owner ?? (block.path.count == 2 && block.path[0] == "defaults" ? "defaults" : "")
+            if let label, blockLabel != label { continue }
+            result.append(Candidate(label: blockLabel, document: block.document, location: block.location, blocks: [index]))
         }
         return result
     }
 
     public func select(_ name: String?, in scan: SpecScan) -> Result<Candidate, Failure> {
-        let all = candidates(in: scan)
-        guard !all.isEmpty else { return .failure(.noEnvBlock) }
         guard let name else {
+            let all = candidates(in: scan)
+            guard !all.isEmpty else { return .failure(.noEnvBlock) }
             return all.count == 1 ? .success(all[0]) : .failure(.ambiguous(all))
         }
-        let matches = all.filter { $0.label == name }
+        let matches = candidates(in: scan, labelled: name)
         switch matches.count {
         case 1: return .success(matches[0])
-        case 0: return .failure(.noMatch(name, all))
+        case 0:
+            let all = candidates(in: scan)
+            return .failure(all.isEmpty ? .noEnvBlock : .noMatch(name, all))
         default: return .failure(.ambiguous(matches))
         }
     }
