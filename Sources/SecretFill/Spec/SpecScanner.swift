@@ -302,7 +302,6 @@ private struct SpecWalker: ~Copyable {
     let file: String
     let limits: ScanLimits
     let detail: SpecScanner.Detail
-    let focus: String?
     var result = SpecScan()
     /// Open collections, innermost last.
     var frames = PointerArray<Frame>(capacity: 64)
@@ -312,7 +311,8 @@ private struct SpecWalker: ~Copyable {
     var keyBytes = DepthBytes()
     var ownerBytes = DepthBytes()
     var pathBytes = DepthBytes()
-    /// `focus` as bytes, compared with `name` values without decoding them.
+    /// `SpecScanner.focus` as bytes, compared with `name` values without
+    /// decoding them.
     let focusBytes: [UInt8]?
     var anchors: [String: AnchorInfo] = [:]
     var openAnchors: [String] = []
@@ -331,7 +331,6 @@ private struct SpecWalker: ~Copyable {
         self.file = file
         self.limits = limits
         self.detail = detail
-        self.focus = focus
         focusBytes = focus.map { Array($0.utf8) }
     }
 
