@@ -38,19 +38,11 @@ public enum Terminal {
         return bytes
     }
 
-    /// Writes all of `text` to stderr, retrying short writes; errors are
-    /// dropped, since there is nowhere left to report them.
+    /// Writes all of `text` to stderr; errors are dropped, since there is
+    /// nowhere left to report them.
     private static func writeToStandardError(_ text: String) {
         var text = text
-        text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return }
-                offset += n
-            }
-        }
+        text.withUTF8 { try? FileIO.writeAll(fd: 2, UnsafeRawBufferPointer($0), path: "standard error") }
     }
 
     /// Writes a line to stderr (names and locations only, by convention).

@@ -596,7 +596,7 @@ private struct SpecWalker: ~Copyable {
         if let top = frames.lastIndex, frames[top].role == .plain, !frames[top].hasAnchor,
            pendingOwners.isEmpty || pendingOwners[pendingOwners.count - 1].depth != top + 1 {
             frames.removeLast()
-            if let parent = frames.lastIndex, frames[parent].isMapping { frames[parent].expectingKey.toggle() }
+            completeNode()
             return
         }
         endCollectionInContext()
@@ -697,6 +697,7 @@ private struct SpecWalker: ~Copyable {
         }
     }
 
+    @inline(__always)
     private mutating func completeNode() {
         if let top = frames.lastIndex, frames[top].isMapping {
             frames[top].expectingKey.toggle()
