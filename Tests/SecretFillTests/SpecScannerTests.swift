@@ -127,6 +127,19 @@ struct SpecScannerTests {
         #expect(scan(text).diagnostics.map(\.code) == ["alias-reaches-reference"])
     }
 
+    @Test("anchors belong to their document, and a redefined anchor replaces the earlier one")
+    func anchorScope() {
+        // Document 1 anchors a reference; document 2 has no anchor of that name.
+        let acrossDocuments = scan("env: &x\n- {name: A, value: secret:a}\n---\nother: *x\n")
+        #expect(acrossDocuments.diagnostics.isEmpty)
+        // Within one document the later anchor is the one an alias means.
+        let redefined = scan("env: &x\n- {name: A, value: secret:a}\nb: &x plain\nc: *x\n")
+        #expect(redefined.diagnostics.isEmpty)
+        let reachesLater = scan("b: &x plain\nenv: &x\n- {name: A, value: secret:a}\nc: *x\n")
+        #expect(reachesLater.diagnostics.map(\.code).sorted() == ["alias-reaches-reference", "anchored-reference"])
+        #expect(reachesLater.diagnostics.first { $0.code == "alias-reaches-reference" }?.message.contains("'*x'") == true)
+    }
+
     @Test("an anchored reference that nothing reuses is fine, and the anchor and tag stay outside the range")
     func anchoredUnused() {
         let text = "env:\n- name: A\n  value: &a !!str secret:a\n- name: B\n  value: !!str\n    'secret:b'\n"

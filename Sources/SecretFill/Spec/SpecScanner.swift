@@ -1,4 +1,11 @@
 import CYAML
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Reads a spec once with libyaml's event parser and finds its env blocks and
 /// secret references, without building a document tree.
@@ -314,8 +321,12 @@ private struct SpecWalker: ~Copyable {
     /// `SpecScanner.focus` as bytes, compared with `name` values without
     /// decoding them.
     let focusBytes: [UInt8]?
-    var anchors: [String: AnchorInfo] = [:]
-    var openAnchors: [String] = []
+    /// Anchors of the current document: `anchorInfos[i]` describes the
+    /// latest node anchored with name number `i` of `anchorNames`.
+    var anchorNames = ByteStringTable()
+    var anchorInfos: [AnchorInfo] = []
+    /// Name numbers of the anchored collections still open, innermost last.
+    var openAnchors: [Int] = []
     /// Env blocks created in a plain mapping, waiting for its `name` (depth, block).
     var pendingOwners: [(depth: Int, block: Int)] = []
     /// Env names seen in each open env block, for duplicate detection.
@@ -323,8 +334,8 @@ private struct SpecWalker: ~Copyable {
     var envNames = EnvNameStack()
     /// Env names by depth (see `Frame.hasNameBytes`).
     var envNameBytes = DepthBytes()
-    /// Index of each referenced name in `result.secretNames`.
-    var nameIndices: [String: Int] = [:]
+    /// Each referenced name, numbered as in `result.secretNames`.
+    var secretNameTable = ByteStringTable(capacity: 256)
 
     init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail, focus: String?) {
         self.bytes = bytes
@@ -382,7 +393,8 @@ private struct SpecWalker: ~Copyable {
             alias(event)
         } else if type == YAML_DOCUMENT_START_EVENT.rawValue {
             result.documentCount += 1
-            anchors.removeAll(keepingCapacity: true)
+            anchorNames.removeAll()
+            anchorInfos.removeAll(keepingCapacity: true)
             if result.documentCount > limits.maximumDocuments {
                 stopForDocuments(at: event.pointee.start_mark)
                 return false
@@ -434,19 +446,19 @@ private struct SpecWalker: ~Copyable {
         let data = event.pointee.data.scalar
         let value = UnsafeBufferPointer(start: data.value, count: Int(data.length))
         let hasProperties = data.anchor != nil || data.tag != nil
-        let anchorName = data.anchor.map { String(cString: $0) }
+        let anchor = data.anchor
         if !openAnchors.isEmpty && startsWithSecretPrefix(value) {
-            for anchor in openAnchors { anchors[anchor]?.secretLike = true }
+            for open in openAnchors { anchorInfos[open].secretLike = true }
         }
 
         guard !frames.isEmpty else {
-            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark)) }
+            if let anchor { defineScalarAnchor(anchor, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark)) }
             return
         }
         let top = frames.count - 1
         if frames[top].isMapping && frames[top].expectingKey {
             mappingKey(value, plain: data.style == YAML_PLAIN_SCALAR_STYLE, at: event.pointee.start_mark)
-            if let anchorName { defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark)) }
+            if let anchor { defineScalarAnchor(anchor, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark)) }
             frames[top].expectingKey = false
             return
         }
@@ -477,9 +489,9 @@ private struct SpecWalker: ~Copyable {
             }
             frames[top].expectingKey = true
         }
-        if let anchorName {
-            defineScalarAnchor(anchorName, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark))
-            if let referenceIndex { anchors[anchorName]?.references.append(referenceIndex) }
+        if let anchor {
+            let number = defineScalarAnchor(anchor, value: value, at: YAMLEventReader.location(of: event.pointee.start_mark))
+            if let referenceIndex { anchorInfos[number].references.append(referenceIndex) }
         }
     }
 
@@ -579,9 +591,7 @@ private struct SpecWalker: ~Copyable {
             }
         }
         if let anchor {
-            let name = String(cString: anchor)
-            anchors[name] = AnchorInfo(location: location, isCollection: true)
-            openAnchors.append(name)
+            openAnchors.append(defineAnchor(anchor, AnchorInfo(location: location, isCollection: true)))
             frame.hasAnchor = true
         }
         frames.append(frame)
@@ -622,9 +632,11 @@ private struct SpecWalker: ~Copyable {
     }
 
     private mutating func alias(_ event: UnsafePointer<yaml_event_t>) {
-        let name = String(cString: event.pointee.data.alias.anchor)
         let location = YAMLEventReader.location(of: event.pointee.start_mark)
-        if var info = anchors[name] {
+        let number = anchorNames.index(of: cStringBytes(event.pointee.data.alias.anchor))
+        if let number {
+            var info = anchorInfos[number]
+            let name = anchorNames.text(number)
             if let first = info.references.first {
                 let referenceName = result.references[first].name
                 add("alias-reaches-reference", at: location,
@@ -638,7 +650,7 @@ private struct SpecWalker: ~Copyable {
                             name: reference.name)
                     }
                     info.reported = true
-                    anchors[name] = info
+                    anchorInfos[number] = info
                 }
             } else if info.secretLike && isEnvPosition {
                 add("alias-reaches-reference", at: location,
@@ -653,7 +665,7 @@ private struct SpecWalker: ~Copyable {
                 frames[top].expectingKey = false
                 return
             }
-            let info = anchors[name]
+            let info = number.map { anchorInfos[$0] }
             let value: EnvValue = info.flatMap { $0.isCollection ? nil : $0.scalarText }.map { EnvValue.text($0) } ?? .nonScalar
             let parentRole = frames[top].role
             switch (parentRole, frames[top].key) {
@@ -731,22 +743,16 @@ private struct SpecWalker: ~Copyable {
             add("malformed-reference", at: location, "malformed secret reference: it \(detail)")
             return .nonScalar
         }
-        let name = String(decoding: nameBytes, as: UTF8.self)
-        let nameIndex: Int
-        if let known = nameIndices[name] {
-            nameIndex = known
-        } else {
-            nameIndex = result.secretNames.count
-            result.secretNames.append(name)
-            nameIndices[name] = nameIndex
-        }
+        let (nameIndex, isNew) = secretNameTable.insert(nameBytes)
+        if isNew { result.secretNames.append(String(decoding: nameBytes, as: UTF8.self)) }
+        let name = result.secretNames[nameIndex]
         let endByte = reader.byteOffset(of: event.pointee.end_mark)
         let top = frames.count - 1
         let envName = frames[top].hasNameBytes ? envNameBytes.text(top) : nil
         result.references.append(SecretReference(name: name, nameIndex: nameIndex, envName: envName, location: location,
                                                  byteRange: textStart..<endByte))
         let index = result.references.count - 1
-        for anchor in openAnchors { anchors[anchor]?.references.append(index) }
+        for open in openAnchors { anchorInfos[open].references.append(index) }
         return .reference(index)
     }
 
@@ -871,11 +877,28 @@ private struct SpecWalker: ~Copyable {
         }
     }
 
-    private mutating func defineScalarAnchor(_ name: String, value: UnsafeBufferPointer<UInt8>, at location: SourceLocation) {
+    /// Records a scalar anchor; its text is kept only where an alias of it
+    /// could become an env name or value (check and env).
+    @discardableResult
+    private mutating func defineScalarAnchor(_ anchor: UnsafePointer<yaml_char_t>, value: UnsafeBufferPointer<UInt8>,
+                                             at location: SourceLocation) -> Int {
         var info = AnchorInfo(location: location, isCollection: false)
         info.secretLike = startsWithSecretPrefix(value)
-        if !info.secretLike && value.count <= 4096 { info.scalarText = String(decoding: value, as: UTF8.self) }
-        anchors[name] = info
+        if detail >= .names && !info.secretLike && value.count <= 4096 { info.scalarText = String(decoding: value, as: UTF8.self) }
+        return defineAnchor(anchor, info)
+    }
+
+    /// Numbers the anchor's name and makes `info` its current node (a
+    /// later anchor of the same name replaces an earlier one).
+    private mutating func defineAnchor(_ anchor: UnsafePointer<yaml_char_t>, _ info: AnchorInfo) -> Int {
+        let (number, isNew) = anchorNames.insert(cStringBytes(anchor))
+        if isNew { anchorInfos.append(info) } else { anchorInfos[number] = info }
+        return number
+    }
+
+    @inline(__always)
+    private func cStringBytes(_ string: UnsafePointer<yaml_char_t>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: string, count: strlen(UnsafeRawPointer(string).assumingMemoryBound(to: CChar.self)))
     }
 
     private mutating func add(_ code: String, at location: SourceLocation, _ message: String, name: String? = nil) {
