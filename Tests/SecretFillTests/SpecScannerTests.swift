@@ -74,6 +74,26 @@ struct SpecScannerTests {
         #expect(slices == ["secret:a", "'secret:b'", "\"secret:c\""])
     }
 
+    @Test("byte ranges stay exact when references fall at every position within and across 8- and 32-byte words")
+    func byteRangesAcrossWords() {
+        // Values of 0...70 characters mixing 1- to 4-byte characters shift each
+        // following reference by a different number of bytes and characters.
+        let alphabet = ["a", "é", "日", "🎉", " ", "ß"]
+        var text = "env:\n"
+        var expected: [String] = []
+        for i in 0..<300 {
+            let filler = (0..<(i % 71)).map { alphabet[($0 * 7 + i) % alphabet.count] }.joined()
+            text += "- {name: F\(i), value: '\(filler)'}  # \(filler)\n"
+            let reference = i % 3 == 0 ? "secret:n\(i)" : "\"secret:n\(i)\""
+            text += "- {name: R\(i), value: \(reference)}\n"
+            expected.append(reference)
+        }
+        let bytes = Array(text.utf8)
+        let result = SpecScanner().scan(bytes, file: "x")
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.references.map { String(decoding: bytes[$0.byteRange], as: UTF8.self) } == expected)
+    }
+
     @Test("a UTF-8 byte order mark shifts byte offsets but not columns")
     func byteOrderMark() {
         let bytes: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("é: 1\nenv: {A: secret:a}\n".utf8)

@@ -78,6 +78,19 @@ private enum Role: UInt8 {
 private struct Frame {
     var isMapping: Bool
     var role: Role
+    /// Why an event at this frame cannot take a short path, as one byte so
+    /// that the short paths test it with a single branch (each extra,
+    /// data-dependent branch there cost mispredictions on every event).
+    var slowBits: UInt8 = 0
+    /// `role` is not `.plain`.
+    static let notPlain: UInt8 = 1
+    /// This collection or one around it carries an anchor, so scalars here
+    /// must be checked for `secret:` text an alias could carry.
+    static let anchored: UInt8 = 2
+    /// This collection itself carries an anchor (`hasAnchor`).
+    static let ownAnchor: UInt8 = 4
+    /// An env block in this mapping waits for its `name` (on `pendingOwners`).
+    static let awaitsOwner: UInt8 = 8
     var expectingKey = true
     var key: KeyKind = .other
     /// Whether this block's entries are kept (see `SpecScanner.focus`).
@@ -365,12 +378,14 @@ private struct SpecWalker: ~Copyable {
 
     // MARK: Events
 
-    /// Returns false to stop reading.
+    /// Returns false to stop reading. Inlined into `run`'s loop, so that the
+    /// registers it needs are saved once per scan instead of once per event.
     ///
     /// Dispatches with plain comparisons, most frequent event first, rather
     /// than a `switch` (which compiles to a jump table): an indirect jump
     /// per event here made libyaml's own jump tables mispredict far more
     /// often (cachegrind: 28x its indirect mispredictions on the 10k spec).
+    @inline(__always)
     private mutating func handle(_ reader: inout YAMLEventReader) -> Bool {
         let event = reader.event
         let type = event.pointee.type.rawValue
@@ -421,7 +436,9 @@ private struct SpecWalker: ~Copyable {
     /// else goes through `scalarInContext`.
     @inline(__always)
     private mutating func scalar(_ reader: inout YAMLEventReader, _ event: UnsafePointer<yaml_event_t>) {
-        if let top = frames.lastIndex, frames[top].role == .plain, event.pointee.data.scalar.anchor == nil, openAnchors.isEmpty {
+        // `slowBits` has no `anchored` bit only when `openAnchors` is empty.
+        if let top = frames.lastIndex, frames[top].slowBits & (Frame.notPlain | Frame.anchored) == 0,
+           event.pointee.data.scalar.anchor == nil {
             guard frames[top].isMapping else { return }
             if frames[top].expectingKey {
                 let value = UnsafeBufferPointer(start: event.pointee.data.scalar.value, count: Int(event.pointee.data.scalar.length))
@@ -495,18 +512,29 @@ private struct SpecWalker: ~Copyable {
         }
     }
 
-    /// Comparisons rather than a `switch` on the length, which would be a
-    /// jump table (see `handle`).
+    /// Most keys are none of these, and are turned away by their length
+    /// with one branch; the rest compare whole words, not byte by byte.
+    /// (Comparisons rather than a `switch` on the length, which would be a
+    /// jump table: see `handle`.)
     @inline(__always)
     private func keyKind(_ value: UnsafeBufferPointer<UInt8>, plain: Bool) -> KeyKind {
         let n = value.count
-        if n > 5 { return n == 13 && equals(value, "experimentEnv") ? .env : .other }
-        if n == 4 { return equals(value, "name") ? .name : .other }
-        if n == 5 { return equals(value, "value") ? .value : .other }
-        if n == 3 { return equals(value, "env") ? .env : .other }
-        if n == 2 { return plain && equals(value, "<<") ? .merge : .other }
-        return .other
+        // Bits 2, 3, 4, 5 and 13: the lengths of "<<", "env", "name", "value", "experimentEnv".
+        guard n < 16, (0x203C as UInt16) >> UInt16(n) & 1 != 0 else { return .other }
+        let p = UnsafeRawPointer(value.baseAddress!)
+        if n == 4 { return p.loadUnaligned(as: UInt32.self) == Self.nameWord ? .name : .other }
+        if n == 5 { return p.loadUnaligned(as: UInt32.self) == Self.valuWord && p.load(fromByteOffset: 4, as: UInt8.self) == UInt8(ascii: "e") ? .value : .other }
+        if n == 3 { return p.loadUnaligned(as: UInt16.self) == Self.enWord && p.load(fromByteOffset: 2, as: UInt8.self) == UInt8(ascii: "v") ? .env : .other }
+        if n == 2 { return plain && p.loadUnaligned(as: UInt16.self) == Self.mergeWord ? .merge : .other }
+        return equals(value, "experimentEnv") ? .env : .other
     }
+
+    /// The first bytes of each special key as `loadUnaligned` reads them on
+    /// this machine (written little-endian, swapped on a big-endian one).
+    private static let nameWord = UInt32(littleEndian: 0x656D_616E)  // "name"
+    private static let valuWord = UInt32(littleEndian: 0x756C_6176)  // "valu"
+    private static let enWord = UInt16(littleEndian: 0x6E65)  // "en"
+    private static let mergeWord = UInt16(littleEndian: 0x3C3C)  // "<<"
 
     @inline(never)
     private mutating func mappingKey(_ value: UnsafeBufferPointer<UInt8>, plain: Bool, at mark: yaml_mark_t) {
@@ -526,7 +554,8 @@ private struct SpecWalker: ~Copyable {
     /// and Gradient job names.
     @inline(__always)
     private mutating func recordKeyBytes(_ value: UnsafeBufferPointer<UInt8>, at top: Int) {
-        guard detail == .full && top < 3 else { return }
+        guard detail == .full else { return }
+        guard top < 3 else { return }
         keyBytes.set(top, value)
         frames[top].hasKeyBytes = true
         if top == 1 && frames[1].isMapping && frames[1].hasPathBytes && pathBytes.equals(1, Self.jobsKey) {
@@ -541,9 +570,9 @@ private struct SpecWalker: ~Copyable {
     /// `startCollectionInContext`.
     @inline(__always)
     private mutating func startCollection(isMapping: Bool, anchor: UnsafeMutablePointer<yaml_char_t>?, at mark: yaml_mark_t) {
-        if anchor == nil, let top = frames.lastIndex, frames[top].role == .plain,
+        if anchor == nil, let top = frames.lastIndex, frames[top].slowBits & Frame.notPlain == 0,
            !frames[top].isMapping || (!frames[top].expectingKey && frames[top].key != .env) {
-            frames.append(Frame(isMapping: isMapping, role: .plain))
+            frames.append(Frame(isMapping: isMapping, role: .plain, slowBits: frames[top].slowBits & Frame.anchored))
             if frames[top].isMapping { inheritPath(from: top) }
             return
         }
@@ -571,7 +600,10 @@ private struct SpecWalker: ~Copyable {
                         frame.block = newBlock(at: location)
                         if let focusBytes, frames[top].hasOwnerBytes, !ownerBytes.equals(top, focusBytes) { frame.keepsValues = false }
                         if detail >= .names { envNames.openBlock(frame.block) }
-                        if parentRole == .plain { pendingOwners.append((frames.count, frame.block)) }
+                        if parentRole == .plain {
+                            pendingOwners.append((frames.count, frame.block))
+                            frames[top].slowBits |= Frame.awaitsOwner
+                        }
                     case (.envEntry, .value):
                         frames[top].entryKind = .nonScalar
                     case (.envMap, .merge):
@@ -594,6 +626,8 @@ private struct SpecWalker: ~Copyable {
             openAnchors.append(defineAnchor(anchor, AnchorInfo(location: location, isCollection: true)))
             frame.hasAnchor = true
         }
+        frame.slowBits = (frame.role == .plain ? 0 : Frame.notPlain) | (frame.hasAnchor ? Frame.anchored | Frame.ownAnchor : 0)
+            | (frames.lastIndex.map { frames[$0].slowBits & Frame.anchored } ?? 0)
         frames.append(frame)
         if takesPath { inheritPath(from: frames.count - 2) }
     }
@@ -603,8 +637,7 @@ private struct SpecWalker: ~Copyable {
     /// `endCollectionInContext`.
     @inline(__always)
     private mutating func endCollection() {
-        if let top = frames.lastIndex, frames[top].role == .plain, !frames[top].hasAnchor,
-           pendingOwners.isEmpty || pendingOwners[pendingOwners.count - 1].depth != top + 1 {
+        if let top = frames.lastIndex, frames[top].slowBits & (Frame.notPlain | Frame.ownAnchor | Frame.awaitsOwner) == 0 {
             frames.removeLast()
             completeNode()
             return
@@ -685,7 +718,10 @@ private struct SpecWalker: ~Copyable {
             case (.plain, .env), (.envEntry, .env):
                 let block = newBlock(at: location)
                 result.envBlocks[block].usesAlias = true
-                if parentRole == .plain { pendingOwners.append((frames.count, block)) }
+                if parentRole == .plain {
+                    pendingOwners.append((frames.count, block))
+                    frames[top].slowBits |= Frame.awaitsOwner
+                }
             default:
                 break
             }
