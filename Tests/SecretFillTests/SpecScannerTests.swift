@@ -176,6 +176,22 @@ struct SpecScannerTests {
         #expect(result.diagnostics.map(\.code) == ["tagged-reference"])
     }
 
+    @Test("duplicates are found in blocks of thousands of names, and blocks never see each other's names")
+    func duplicateNamesAtScale() {
+        var text = "a:\n  env:\n"
+        for i in 0..<3000 { text += "  - {name: N\(i), value: x}\n" }
+        text += "  - {name: N1234, value: y}\n"
+        // The same names again in a later block, and a small block after it.
+        text += "b:\n  env:\n"
+        for i in 0..<3000 { text += "  - {name: N\(i), value: x}\n" }
+        text += "c:\n  env: {N0: a, N1: b, N0: c}\n"
+        let result = scan(text, detail: .names)
+        #expect(result.diagnostics.map(\.code) == ["duplicate-env-name", "duplicate-env-name"])
+        #expect(result.diagnostics.map(\.location.line) == [3003, 6007])
+        #expect(result.diagnostics.first?.message.contains("'N1234'") == true)
+        #expect(result.diagnostics.first?.message.contains("first at 1237:") == true)
+    }
+
     @Test("the same env name twice in one block is reported at the second")
     func duplicateNames() {
         let result = scan("env:\n- name: A\n  value: x\n- name: A\n  value: y\nother:\n  env: {B: 1, B: 2}\n")

@@ -247,9 +247,12 @@ private struct AnchorInfo {
 }
 
 /// The env names of the open env blocks, as bytes, for duplicate
-/// detection: no `String` per name, no table per block. A block's names are
-/// compared in a list (blocks are small); past 32 names the block gets a
-/// hash index, so a hostile block of 100,000 names stays linear.
+/// detection: no `String` per name, no table per block. Names live in one
+/// flat list with one open-addressing hash table over all open blocks, so
+/// a lookup is a hash and usually one comparison, whatever the block's size
+/// (a list scan per block mispredicted its exit on nearly every name).
+/// Closing a block undoes its insertions newest first, which leaves a
+/// linear-probing table exactly as it was before them.
 private struct EnvNameStack {
     private struct Name {
         var block: Int
@@ -257,26 +260,35 @@ private struct EnvNameStack {
         var start: Int
         var count: Int
         var location: SourceLocation
+        /// Where the name sits in `slots`.
+        var slot: Int
     }
 
     private struct OpenBlock {
         var block: Int
         var firstName: Int
         var firstByte: Int
-        var index: [UInt64: [Int]]?
     }
 
     private var bytes: [UInt8] = []
     private var names: [Name] = []
     private var open: [OpenBlock] = []
+    /// A name's index plus one, or 0 for an empty slot.
+    private var slots = [Int32](repeating: 0, count: 64)
+    private var mask = 63
 
     mutating func openBlock(_ block: Int) {
-        open.append(OpenBlock(block: block, firstName: names.count, firstByte: bytes.count, index: nil))
+        open.append(OpenBlock(block: block, firstName: names.count, firstByte: bytes.count))
     }
 
     /// Forgets `block`'s names when it is the innermost open block.
     mutating func closeBlock(_ block: Int) {
         guard let last = open.last, last.block == block else { return }
+        var i = names.count - 1
+        while i >= last.firstName {
+            slots[names[i].slot] = 0
+            i -= 1
+        }
         names.removeSubrange(last.firstName...)
         bytes.removeSubrange(last.firstByte...)
         open.removeLast()
@@ -284,27 +296,31 @@ private struct EnvNameStack {
 
     /// Records `name` in `block`; returns where it was first seen when it is a repeat.
     mutating func insert(_ name: UnsafeBufferPointer<UInt8>, block: Int, at location: SourceLocation) -> SourceLocation? {
-        guard let slot = open.lastIndex(where: { $0.block == block }) else { return nil }
+        guard open.last?.block == block || open.contains(where: { $0.block == block }) else { return nil }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in name { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        if let index = open[slot].index {
-            for i in index[hash] ?? [] where same(names[i], name) { return names[i].location }
-        } else {
-            for i in open[slot].firstName..<names.count where names[i].block == block && names[i].hash == hash && same(names[i], name) {
-                return names[i].location
-            }
+        var slot = Int(truncatingIfNeeded: hash ^ UInt64(block) &* 0x9E37_79B9_7F4A_7C15) & mask
+        while slots[slot] != 0 {
+            let entry = names[Int(slots[slot]) - 1]
+            if entry.hash == hash && entry.block == block && same(entry, name) { return entry.location }
+            slot = (slot + 1) & mask
         }
-        let position = names.count
-        names.append(Name(block: block, hash: hash, start: bytes.count, count: name.count, location: location))
+        slots[slot] = Int32(truncatingIfNeeded: names.count + 1)
+        names.append(Name(block: block, hash: hash, start: bytes.count, count: name.count, location: location, slot: slot))
         bytes.append(contentsOf: name)
-        if open[slot].index != nil {
-            open[slot].index![hash, default: []].append(position)
-        } else if names.count - open[slot].firstName > 32 {
-            var index: [UInt64: [Int]] = [:]
-            for i in open[slot].firstName..<names.count where names[i].block == block { index[names[i].hash, default: []].append(i) }
-            open[slot].index = index
-        }
+        if names.count * 2 > slots.count { grow() }
         return nil
+    }
+
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        mask = slots.count - 1
+        for i in names.indices {
+            var slot = Int(truncatingIfNeeded: names[i].hash ^ UInt64(names[i].block) &* 0x9E37_79B9_7F4A_7C15) & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = Int32(truncatingIfNeeded: i + 1)
+            names[i].slot = slot
+        }
     }
 
     private func same(_ entry: Name, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
