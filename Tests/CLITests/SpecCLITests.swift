@@ -255,6 +255,19 @@ struct SpecCLITests {
             """)
         let clone = cli.run(["env", workflow, "--select", "CloneRepo", "--format", "json"], environment: Self.demoEnvironment)
         #expect(clone.stdoutText.contains("\"LOG_LEVEL\": \"info\""))
+        // A `name` beside a workflow block does not make it another name's block.
+        let named = cli.path("named-job.yaml")
+        try """
+            defaults:
+              name: shared
+              env: {A: a}
+            jobs:
+              train:
+                name: trainer
+                env: {B: b}
+            """.write(toFile: named, atomically: true, encoding: .utf8)
+        let namedJob = cli.run(["env", named, "--select", "train", "--format", "json"], environment: Self.demoEnvironment)
+        #expect(namedJob.stdoutText == "{\n  \"A\": \"a\",\n  \"B\": \"b\"\n}\n")
         let none = cli.run(["env", workflow, "--select", "nope"], environment: Self.demoEnvironment)
         #expect(none.status == 1)
         #expect(none.stderr.contains("no env block is named 'nope'; candidates: 'CloneRepo'"))

@@ -221,6 +221,32 @@ struct SpecScannerTests {
         #expect(result.envBlocks.map { $0.entries.first?.value } == [nil, .text("2"), .text("3")])
     }
 
+    @Test("with a focus, a block whose name comes after it is kept or dropped once the name is known, and workflow blocks go by their path")
+    func focusDecidedLate() {
+        let text = """
+            env: [{name: T, value: top}]
+            containers:
+            - env: [{name: W, value: other}]
+              name: c
+            - env: [{name: Y, value: mine}]
+              name: b
+            ---
+            defaults:
+              name: shared
+              env: {D: d}
+            jobs:
+              b:
+                name: trainer
+                env: {J: j}
+              other:
+                env: {O: o}
+            """
+        let result = SpecScanner(detail: .full, focus: "b").scan(Array(text.utf8), file: "x")
+        #expect(result.envBlocks.map(\.owner) == [nil, "c", "b", "shared", "trainer", nil])
+        #expect(result.envBlocks.map { $0.entries.compactMap(\.name) } == [["T"], [], ["Y"], ["D"], ["J"], []])
+        #expect(result.envBlocks[2].entries.first?.value == .text("mine"))
+    }
+
     @Test("each referenced name is listed once, and references point at it by index")
     func namesInterned() {
         let result = scan("env:\n- {name: A, value: secret:x}\n- {name: B, value: secret:y}\n- {name: C, value: secret:x}\nenv2: {}\nk:\n  l:\n    m:\n      env: {D: secret:y}\n")

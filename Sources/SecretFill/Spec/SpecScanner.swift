@@ -71,8 +71,8 @@ private enum Role: UInt8 {
     case envEntry
 }
 
-/// One open collection. Trivially copyable on purpose: its strings live in
-/// `FrameStrings`, so pushing, popping and reading a frame never retains or
+/// One open collection. Trivially copyable on purpose: its text lives in
+/// side buffers, so pushing, popping and reading a frame never retains or
 /// releases anything (that bookkeeping once cost more than libyaml's own
 /// work per event).
 private struct Frame {
@@ -93,11 +93,9 @@ private struct Frame {
     static let awaitsOwner: UInt8 = 8
     var expectingKey = true
     var key: KeyKind = .other
-    /// Whether this block's entries are kept (see `SpecScanner.focus`).
-    var keepsValues = true
-    /// Whether the strings slot at this frame's depth belongs to this frame
-    /// (slots are reused; a new frame starts with none).
-    var ownsStrings = false
+    /// For env blocks and their entries: whether the block's entries are
+    /// stored (see `SpecScanner.focus`).
+    var decision: BlockDecision = .keep
     /// The collection carries an anchor (its name is on `openAnchors`).
     var hasAnchor = false
     /// Whether the slots at this depth in `keyBytes`, `ownerBytes` and
@@ -111,6 +109,8 @@ private struct Frame {
     /// For entries of an env list: what the `value` key held so far.
     var entryKind: EntryKind = .absent
     var entryReference = -1
+    /// A text value's bytes in `SpecWalker.textArena`.
+    var entryText: Range<Int> = 0..<0
     var keyLocation = SourceLocation(line: 0, column: 0)
     /// For env lists, env mappings and entries: the block's index.
     var block = -1
@@ -122,10 +122,33 @@ private enum EntryKind: UInt8 {
     case absent, text, reference, nonScalar
 }
 
-/// The strings of one frame, set only where they are needed.
-private struct FrameStrings {
-    /// For entries of an env list: a literal `value`.
-    var entryText: String?
+/// Whether an env block's entries are stored, for `env --select NAME`.
+private enum BlockDecision: UInt8 {
+    /// The block may be the one selected (or there is no selection).
+    case keep
+    /// The block belongs to another name: only its names are checked.
+    case drop
+    /// The block's owner is a `name` key that may still follow it in the
+    /// enclosing mapping: its entries wait in `SpecWalker.deferred`.
+    case undecided
+}
+
+/// An env value while scanning: text stays bytes in `SpecWalker.textArena`
+/// until its block is known to be kept, so blocks that turn out to belong to
+/// another name never cost a `String`.
+private enum ScannedValue {
+    case absent
+    case nonScalar
+    case reference(Int)
+    case text(Range<Int>)
+}
+
+/// An entry of an undecided block, kept as bytes until its owner is known.
+private struct DeferredEntry {
+    var block: Int
+    var name: Range<Int>?
+    var value: ScannedValue
+    var location: SourceLocation
 }
 
 /// Raw scalar bytes kept by depth without making a `String`: keys near the
@@ -171,6 +194,10 @@ private struct DepthBytes: ~Copyable {
 
     func text(_ depth: Int) -> String {
         withBytes(depth) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func append(_ depth: Int, to array: inout [UInt8]) {
+        withBytes(depth) { array.append(contentsOf: $0) }
     }
 
     func equals(_ depth: Int, _ bytes: [UInt8]) -> Bool {
@@ -341,9 +368,12 @@ private struct SpecWalker: ~Copyable {
     var result = SpecScan()
     /// Open collections, innermost last.
     var frames = PointerArray<Frame>(capacity: 64)
-    /// `FrameStrings` by depth; slot `d` is valid only while
-    /// `frames[d].ownsStrings`.
-    var strings = PointerArray<FrameStrings>(capacity: 8)
+    /// Text of env values and of deferred entries' names, for the current
+    /// document (cleared when the next one starts).
+    var textArena: [UInt8] = []
+    /// Entries of undecided blocks, oldest first; a block's entries are
+    /// stored or dropped when the mapping holding its `name` ends.
+    var deferred: [DeferredEntry] = []
     var keyBytes = DepthBytes()
     var ownerBytes = DepthBytes()
     var pathBytes = DepthBytes()
@@ -389,6 +419,8 @@ private struct SpecWalker: ~Copyable {
         } catch {
             addSyntax(error)
         }
+        // Only a stop or a syntax error leaves owners unresolved; keep those entries.
+        storeDeferred(from: 0, keeping: { _ in true })
         return result
     }
 
@@ -426,6 +458,9 @@ private struct SpecWalker: ~Copyable {
             result.documentCount += 1
             anchorNames.removeAll()
             anchorInfos.removeAll(keepingCapacity: true)
+            // Every collection of the last document is closed, so no frame or
+            // deferred entry points into the arena any more.
+            if deferred.isEmpty { textArena.removeAll(keepingCapacity: true) }
             if result.documentCount > limits.maximumDocuments {
                 stopForDocuments(at: event.pointee.start_mark)
                 return false
@@ -504,7 +539,7 @@ private struct SpecWalker: ~Copyable {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
                 addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil, value: entryValue,
-                         at: frames[top].keyLocation, kept: frames[top].keepsValues)
+                         at: frames[top].keyLocation, decision: frames[top].decision)
             } else if role == .envEntry && key == .value {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
@@ -614,7 +649,7 @@ private struct SpecWalker: ~Copyable {
                     case (.plain, .env), (.envEntry, .env):
                         frame.role = isMapping ? .envMap : .envList
                         frame.block = newBlock(at: location)
-                        if let focusBytes, frames[top].hasOwnerBytes, !ownerBytes.equals(top, focusBytes) { frame.keepsValues = false }
+                        frame.decision = decision(forNewBlock: frame.block, parent: top)
                         if detail >= .names { envNames.openBlock(frame.block) }
                         if parentRole == .plain {
                             pendingOwners.append((frames.count, frame.block))
@@ -626,7 +661,7 @@ private struct SpecWalker: ~Copyable {
                         result.envBlocks[parentBlock].usesAlias = true
                     case (.envMap, _):
                         addEntry(block: parentBlock, nameAt: frames[top].hasNameBytes ? top : nil, value: .nonScalar,
-                                 at: frames[top].keyLocation, kept: frames[top].keepsValues)
+                                 at: frames[top].keyLocation, decision: frames[top].decision)
                     default:
                         break
                     }
@@ -634,7 +669,7 @@ private struct SpecWalker: ~Copyable {
             } else if parentRole == .envList && isMapping {
                 frame.role = .envEntry
                 frame.block = frames[top].block
-                frame.keepsValues = frames[top].keepsValues
+                frame.decision = frames[top].decision
                 frame.entryLocation = location
             }
         }
@@ -664,17 +699,14 @@ private struct SpecWalker: ~Copyable {
     @inline(never)
     private mutating func endCollectionInContext() {
         guard let frame = frames.popLast() else { return }
-        // The popped frame's strings stay in their slot until the next push.
+        // The popped frame's bytes stay in their depth slots until the next push.
         let depth = frames.count
         if frame.role == .envList || frame.role == .envMap { envNames.closeBlock(frame.block) }
         if frame.role == .envEntry {
-            addEntry(block: frame.block, nameAt: frame.hasNameBytes ? depth : nil, value: entryValue(of: frame, at: depth),
-                     at: frame.entryLocation, kept: frame.keepsValues)
+            addEntry(block: frame.block, nameAt: frame.hasNameBytes ? depth : nil, value: entryValue(of: frame),
+                     at: frame.entryLocation, decision: frame.decision)
         } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
-            while let pending = pendingOwners.last, pending.depth == frames.count + 1 {
-                result.envBlocks[pending.block].owner = frame.hasOwnerBytes ? ownerBytes.text(depth) : nil
-                pendingOwners.removeLast()
-            }
+            resolveOwners(of: frame, at: depth)
         }
         if frame.hasAnchor { openAnchors.removeLast() }
         completeNode()
@@ -715,19 +747,19 @@ private struct SpecWalker: ~Copyable {
                 return
             }
             let info = number.map { anchorInfos[$0] }
-            let value: EnvValue = info.flatMap { $0.isCollection ? nil : $0.scalarText }.map { EnvValue.text($0) } ?? .nonScalar
+            let text = info.flatMap { $0.isCollection ? nil : $0.scalarText }
             let parentRole = frames[top].role
             switch (parentRole, frames[top].key) {
             case (.envMap, .merge):
                 result.envBlocks[frames[top].block].usesAlias = true
             case (.envMap, _):
-                addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil, value: value,
-                         at: frames[top].keyLocation, kept: frames[top].keepsValues)
+                addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil,
+                         value: aliasValue(text, decision: frames[top].decision),
+                         at: frames[top].keyLocation, decision: frames[top].decision)
             case (.envEntry, .value):
-                setEntryValue(value, at: top)
+                setEntryValue(aliasValue(text, decision: frames[top].decision), at: top)
             case (.envEntry, .name):
-                if case .text(let text) = value, detail >= .names {
-                    var text = text
+                if var text, detail >= .names {
                     text.withUTF8 { envNameBytes.set(top, $0) }
                     frames[top].hasNameBytes = true
                 }
@@ -771,12 +803,12 @@ private struct SpecWalker: ~Copyable {
     // MARK: Env values
 
     private mutating func envValue(_ reader: inout YAMLEventReader, _ event: UnsafePointer<yaml_event_t>, _ value: UnsafeBufferPointer<UInt8>,
-                          hasProperties: Bool) -> EnvValue {
+                          hasProperties: Bool) -> ScannedValue {
         let data = event.pointee.data.scalar
         let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
         guard !isBlockScalar, startsWithSecretPrefix(value) else {
-            let keeps = detail == .full && frames[frames.count - 1].keepsValues
-            return keeps ? .text(literalText(value, style: data.style, hasTag: data.tag != nil)) : .text("")
+            guard detail == .full && frames[frames.count - 1].decision != .drop else { return .text(0..<0) }
+            return .text(isLoadedAsEmpty(value, style: data.style, hasTag: data.tag != nil) ? 0..<0 : appendText(value))
         }
         let startByte = reader.byteOffset(of: event.pointee.start_mark)
         var location = YAMLEventReader.location(of: event.pointee.start_mark)
@@ -808,14 +840,26 @@ private struct SpecWalker: ~Copyable {
         return .reference(index)
     }
 
-    /// The string a YAML loader gives for an env value: plain nulls become "".
-    private func literalText(_ value: UnsafeBufferPointer<UInt8>, style: yaml_scalar_style_t, hasTag: Bool) -> String {
-        if style == YAML_PLAIN_SCALAR_STYLE && !hasTag {
-            if value.isEmpty || equals(value, "~") || equals(value, "null") || equals(value, "Null") || equals(value, "NULL") {
-                return ""
-            }
-        }
-        return String(decoding: value, as: UTF8.self)
+    /// Whether a YAML loader gives "" for this env value: plain nulls (and
+    /// the empty scalar) load as null, which an env file writes as empty.
+    private func isLoadedAsEmpty(_ value: UnsafeBufferPointer<UInt8>, style: yaml_scalar_style_t, hasTag: Bool) -> Bool {
+        guard style == YAML_PLAIN_SCALAR_STYLE && !hasTag else { return value.isEmpty }
+        return value.isEmpty || equals(value, "~") || equals(value, "null") || equals(value, "Null") || equals(value, "NULL")
+    }
+
+    /// Copies bytes into the arena and returns where they are.
+    private mutating func appendText(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        let start = textArena.count
+        textArena.append(contentsOf: bytes)
+        return start..<textArena.count
+    }
+
+    /// What an alias of a scalar anchor puts in an env value: its text, or
+    /// a non-scalar when it names a collection (or nothing known).
+    private mutating func aliasValue(_ text: String?, decision: BlockDecision) -> ScannedValue {
+        guard var text else { return .nonScalar }
+        guard detail == .full && decision != .drop else { return .text(0..<0) }
+        return .text(text.withUTF8 { appendText($0) })
     }
 
     /// Skips an anchor, a tag and the blanks or comments after them, so a
@@ -850,14 +894,6 @@ private struct SpecWalker: ~Copyable {
 
     // MARK: Frame strings
 
-    /// Makes the strings slot at `depth` the frame's own, cleared on first use.
-    private mutating func claimStrings(at depth: Int) {
-        guard !frames[depth].ownsStrings else { return }
-        while strings.count <= depth { strings.append(FrameStrings()) }
-        strings[depth] = FrameStrings()
-        frames[depth].ownsStrings = true
-    }
-
     /// With `.full`, gives the newest frame its parent's current key as its
     /// path element (kept near the root only, like the keys).
     @inline(__always)
@@ -868,16 +904,16 @@ private struct SpecWalker: ~Copyable {
     }
 
     /// The value an env-list entry holds so far; `frame` may already be popped.
-    private func entryValue(of frame: Frame, at depth: Int) -> EnvValue {
+    private func entryValue(of frame: Frame) -> ScannedValue {
         switch frame.entryKind {
         case .absent: return .absent
         case .nonScalar: return .nonScalar
         case .reference: return .reference(frame.entryReference)
-        case .text: return .text((frame.ownsStrings ? strings[depth].entryText : nil) ?? "")
+        case .text: return .text(frame.entryText)
         }
     }
 
-    private mutating func setEntryValue(_ value: EnvValue, at depth: Int) {
+    private mutating func setEntryValue(_ value: ScannedValue, at depth: Int) {
         switch value {
         case .absent:
             frames[depth].entryKind = .absent
@@ -886,14 +922,9 @@ private struct SpecWalker: ~Copyable {
         case .reference(let index):
             frames[depth].entryKind = .reference
             frames[depth].entryReference = index
-        case .text(let text):
+        case .text(let range):
             frames[depth].entryKind = .text
-            if !text.isEmpty {
-                claimStrings(at: depth)
-                strings[depth].entryText = text
-            } else if frames[depth].ownsStrings {
-                strings[depth].entryText = nil
-            }
+            frames[depth].entryText = range
         }
     }
 
@@ -910,14 +941,87 @@ private struct SpecWalker: ~Copyable {
         return result.envBlocks.count - 1
     }
 
+    /// Whether a new block's entries matter to `SpecScanner.focus`, as far
+    /// as is known when it starts. Gradient's `defaults.env` and
+    /// `jobs.<job>.env` are chosen by their path, whatever `name` sits beside
+    /// them; any other block by its owner, which may only come later.
+    private func decision(forNewBlock block: Int, parent top: Int) -> BlockDecision {
+        guard detail == .full, let focusBytes else { return .keep }
+        let path = result.envBlocks[block].path
+        if path.count == 2 && path[0] == "defaults" { return .keep }
+        if path.count == 3 && path[0] == "jobs" { return path[1].utf8.elementsEqual(focusBytes) ? .keep : .drop }
+        if frames[top].hasOwnerBytes { return ownerBytes.equals(top, focusBytes) ? .keep : .drop }
+        return frames[top].role == .plain ? .undecided : .keep
+    }
+
+    /// The mapping `frame` (now closed, at `depth`) held the `name` of the
+    /// env blocks waiting on it: record it as their owner, then store or
+    /// drop their deferred entries.
+    @inline(never)
+    private mutating func resolveOwners(of frame: Frame, at depth: Int) {
+        let owner = frame.hasOwnerBytes ? ownerBytes.text(depth) : nil
+        var first = pendingOwners.count
+        while first > 0 && pendingOwners[first - 1].depth == depth + 1 {
+            first -= 1
+            result.envBlocks[pendingOwners[first].block].owner = owner
+        }
+        if !deferred.isEmpty {
+            let keeps = owner == nil || focusBytes == nil || ownerBytes.equals(depth, focusBytes!)
+            // Entries of blocks inside this mapping that were resolved earlier are
+            // gone already, so these blocks' entries are the newest ones.
+            let lowestBlock = pendingOwners[first].block
+            var start = deferred.count
+            while start > 0 && deferred[start - 1].block >= lowestBlock { start -= 1 }
+            storeDeferred(from: start, keeping: { _ in keeps })
+        }
+        pendingOwners.removeSubrange(first...)
+    }
+
+    /// Stores (or drops) `deferred[start...]` in order, then forgets them.
+    @inline(never)
+    private mutating func storeDeferred(from start: Int, keeping keeps: (Int) -> Bool) {
+        guard start < deferred.count else { return }
+        for entry in deferred[start...] where keeps(entry.block) {
+            let name = entry.name.map { range in textArena.withUnsafeBufferPointer { String(decoding: $0[range], as: UTF8.self) } }
+            result.envBlocks[entry.block].entries.append(EnvEntry(name: name, value: stored(entry.value), location: entry.location))
+        }
+        deferred.removeSubrange(start...)
+    }
+
+    /// The public form of a scanned value: text becomes a `String` here, once
+    /// its entry is known to be kept.
+    private func stored(_ value: ScannedValue) -> EnvValue {
+        switch value {
+        case .absent: return .absent
+        case .nonScalar: return .nonScalar
+        case .reference(let index): return .reference(index)
+        case .text(let range):
+            return .text(range.isEmpty ? "" : textArena.withUnsafeBufferPointer { String(decoding: $0[range], as: UTF8.self) })
+        }
+    }
+
     /// Records an entry of `block`, named by the bytes at `nameAt` when it
-    /// has a name. `kept` is false when `SpecScanner.focus` rules the block
-    /// out: its names are still checked for duplicates, but its entries are
-    /// not stored.
-    private mutating func addEntry(block: Int, nameAt depth: Int?, value: EnvValue, at location: SourceLocation, kept: Bool) {
+    /// has a name. Whatever `decision` says, its name is checked for
+    /// duplicates; the entry itself is stored, dropped, or deferred until the
+    /// block's owner is known.
+    private mutating func addEntry(block: Int, nameAt depth: Int?, value: ScannedValue, at location: SourceLocation,
+                                   decision: BlockDecision) {
         guard block >= 0, detail >= .names else { return }
-        if detail == .full && kept {
-            result.envBlocks[block].entries.append(EnvEntry(name: depth.map { envNameBytes.text($0) }, value: value, location: location))
+        if detail == .full {
+            switch decision {
+            case .keep:
+                result.envBlocks[block].entries.append(EnvEntry(name: depth.map { envNameBytes.text($0) }, value: stored(value),
+                                                                location: location))
+            case .undecided:
+                let name = depth.map { depth in
+                    let start = textArena.count
+                    envNameBytes.append(depth, to: &textArena)
+                    return start..<textArena.count
+                }
+                deferred.append(DeferredEntry(block: block, name: name, value: value, location: location))
+            case .drop:
+                break
+            }
         }
         guard let depth else { return }
         let first = envNameBytes.withBytes(depth) { envNames.insert($0, block: block, at: location) }
