@@ -192,6 +192,31 @@ struct SpecScannerTests {
         #expect(result.diagnostics.first?.message.contains("first at 1237:") == true)
     }
 
+    @Test("env, experimentEnv, name, value and << are recognized exactly, and keys that share their first and last bytes are not")
+    func specialKeys() {
+        let text = """
+            env: [{name: A, value: secret:a}]
+            experimentEnv: {B: secret:b}
+            evv: [{name: C, value: secret:c}]
+            experimentXnv: {D: secret:d}
+            exXerimentEnv: {E: secret:e}
+            other:
+              env:
+              - {nane: F, value: secret:f}
+              - {name: G, vaXue: secret:g}
+              - {name: H, value: secret:h}
+              - {"<<": x, name: I, value: secret:i}
+            quoted:
+              env: {"<<": secret:m}
+            """
+        let result = scan(text)
+        #expect(result.diagnostics.isEmpty)
+        #expect(result.references.map(\.name) == ["a", "b", "f", "h", "i", "m"])
+        #expect(result.references.map(\.envName) == ["A", "B", nil, "H", "I", "<<"])
+        #expect(result.envBlocks.count == 4)
+        #expect(result.envBlocks.allSatisfy { !$0.usesAlias })
+    }
+
     @Test("the same env name twice in one block is reported at the second")
     func duplicateNames() {
         let result = scan("env:\n- name: A\n  value: x\n- name: A\n  value: y\nother:\n  env: {B: 1, B: 2}\n")

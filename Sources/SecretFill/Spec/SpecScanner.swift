@@ -563,29 +563,44 @@ private struct SpecWalker: ~Copyable {
         }
     }
 
-    /// Most keys are none of these, and are turned away by their length
-    /// with one branch; the rest compare whole words, not byte by byte.
-    /// (Comparisons rather than a `switch` on the length, which would be a
-    /// jump table: see `handle`.)
+    /// Classifies a key without a branch that depends on which key it is:
+    /// keys of every length pass through here, and a chain of length tests
+    /// mispredicted on most of them. The first two and last two bytes plus
+    /// the length identify the candidates (exactly, for up to four bytes);
+    /// only a match is confirmed byte by byte.
     @inline(__always)
     private func keyKind(_ value: UnsafeBufferPointer<UInt8>, plain: Bool) -> KeyKind {
         let n = value.count
-        // Bits 2, 3, 4, 5 and 13: the lengths of "<<", "env", "name", "value", "experimentEnv".
-        guard n < 16, (0x203C as UInt16) >> UInt16(n) & 1 != 0 else { return .other }
+        guard n >= 2 && n <= 13 else { return .other }
         let p = UnsafeRawPointer(value.baseAddress!)
-        if n == 4 { return p.loadUnaligned(as: UInt32.self) == Self.nameWord ? .name : .other }
-        if n == 5 { return p.loadUnaligned(as: UInt32.self) == Self.valuWord && p.load(fromByteOffset: 4, as: UInt8.self) == UInt8(ascii: "e") ? .value : .other }
-        if n == 3 { return p.loadUnaligned(as: UInt16.self) == Self.enWord && p.load(fromByteOffset: 2, as: UInt8.self) == UInt8(ascii: "v") ? .env : .other }
-        if n == 2 { return plain && p.loadUnaligned(as: UInt16.self) == Self.mergeWord ? .merge : .other }
-        return equals(value, "experimentEnv") ? .env : .other
+        let signature = UInt64(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self)))
+            | UInt64(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: n - 2, as: UInt16.self))) << 16
+            | UInt64(n) << 32
+        // Selects, not branches: at most one of these holds.
+        var kind: UInt8 = 0
+        kind |= signature == Self.nameSignature ? 1 : 0
+        kind |= signature == Self.envSignature ? 2 : 0
+        kind |= signature == Self.valueSignature ? 3 : 0
+        kind |= signature == Self.mergeSignature ? 4 : 0
+        kind |= signature == Self.experimentEnvSignature ? 5 : 0
+        guard kind != 0 else { return .other }
+        switch kind {
+        case 1: return .name
+        case 2: return .env
+        case 3: return p.load(fromByteOffset: 2, as: UInt8.self) == UInt8(ascii: "l") ? .value : .other
+        case 4: return plain ? .merge : .other
+        default: return equals(value, "experimentEnv") ? .env : .other
+        }
     }
 
-    /// The first bytes of each special key as `loadUnaligned` reads them on
-    /// this machine (written little-endian, swapped on a big-endian one).
-    private static let nameWord = UInt32(littleEndian: 0x656D_616E)  // "name"
-    private static let valuWord = UInt32(littleEndian: 0x756C_6176)  // "valu"
-    private static let enWord = UInt16(littleEndian: 0x6E65)  // "en"
-    private static let mergeWord = UInt16(littleEndian: 0x3C3C)  // "<<"
+    /// `keyKind`'s signatures of the special keys: the first two and last two
+    /// bytes, little-endian, then the length (`SpecScannerTests` checks
+    /// every special key and near misses).
+    private static let nameSignature: UInt64 = 0x4_656D_616E  // "na" "me" 4
+    private static let envSignature: UInt64 = 0x3_766E_6E65  // "en" "nv" 3
+    private static let valueSignature: UInt64 = 0x5_6575_6176  // "va" "ue" 5
+    private static let mergeSignature: UInt64 = 0x2_3C3C_3C3C  // "<<" "<<" 2
+    private static let experimentEnvSignature: UInt64 = 0xD_766E_7865  // "ex" "nv" 13
 
     @inline(never)
     private mutating func mappingKey(_ value: UnsafeBufferPointer<UInt8>, plain: Bool, at mark: yaml_mark_t) {
