@@ -246,15 +246,17 @@ struct SpecScannerTests {
         #expect(result.envBlocks.map { $0.entries.first?.value } == [nil, .text("2"), .text("3")])
     }
 
-    @Test("with a focus, a block whose name comes after it is kept or dropped once the name is known, and workflow blocks go by their path")
+    @Test("with a focus, a block whose name comes after it is kept or dropped once the name is known (its duplicates too), and workflow blocks go by their path")
     func focusDecidedLate() {
         let text = """
             env: [{name: T, value: top}]
             containers:
-            - env: [{name: W, value: other}]
+            - env: [{name: W, value: other}, {name: W, value: again}]
               name: c
-            - env: [{name: Y, value: mine}]
+            - env: [{name: Y, value: mine}, {name: Y, value: twice}]
               name: b
+            - name: a
+              env: [{name: X, value: x}, {name: X, value: x}]
             ---
             defaults:
               name: shared
@@ -267,9 +269,14 @@ struct SpecScannerTests {
                 env: {O: o}
             """
         let result = SpecScanner(detail: .full, focus: "b").scan(Array(text.utf8), file: "x")
-        #expect(result.envBlocks.map(\.owner) == [nil, "c", "b", "shared", "trainer", nil])
-        #expect(result.envBlocks.map { $0.entries.compactMap(\.name) } == [["T"], [], ["Y"], ["D"], ["J"], []])
-        #expect(result.envBlocks[2].entries.first?.value == .text("mine"))
+        #expect(result.envBlocks.map(\.owner) == [nil, "c", "b", "a", "shared", "trainer", nil])
+        #expect(result.envBlocks.map { $0.entries.compactMap(\.name) } == [["T"], [], ["Y", "Y"], [], ["D"], ["J"], []])
+        #expect(result.envBlocks[2].entries.map(\.value) == [.text("mine"), .text("twice")])
+        // Duplicates are reported only in the blocks that are kept.
+        #expect(result.diagnostics.map(\.code) == ["duplicate-env-name"])
+        #expect(result.diagnostics.first?.location.line == 5)
+        // Without a focus (check), every block's duplicates count.
+        #expect(SpecScanner(detail: .names).scan(Array(text.utf8), file: "x").diagnostics.map(\.location.line) == [3, 5, 8])
     }
 
     @Test("each referenced name is listed once, and references point at it by index")

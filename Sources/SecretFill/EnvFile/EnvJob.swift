@@ -93,7 +93,7 @@ public struct EnvJob {
             }
         }
         switch EnvFileWriter(format: format).write(variables, file: file) {
-        case .success(let bytes): return .success(Output(bytes: bytes, notes: notes))
+        case .success(let bytes): return .success(Output(bytes: bytes, notes: notes.sorted(by: SpecProblems.order)))
         case .failure(let refused): return .failure(SpecProblems(diagnostics: refused.diagnostics))
         }
     }

@@ -32,10 +32,13 @@ public struct SpecScanner: Sendable {
 
     public var limits: ScanLimits
     public var detail: Detail
-    /// With `.full`, the one env block owner that matters (`env --select`):
-    /// blocks whose owner is already known to be another keep no entries
-    /// (their names are still checked for duplicates), and most of a large
-    /// manifest's entries are in such blocks.
+    /// With `.full`, the one name that matters (`env --select`): blocks that
+    /// belong to another name keep no entries and are not checked for
+    /// duplicate names, since `env` writes and warns only about the block it
+    /// selects; most of a large manifest's entries are in such blocks. A
+    /// block belongs to another name when its owner (the `name` beside it,
+    /// before or after) is another, or when it is another Gradient job's
+    /// `jobs.<job>.env`.
     public var focus: String?
 
     public init(limits: ScanLimits = ScanLimits(), detail: Detail = .full, focus: String? = nil) {
@@ -374,6 +377,8 @@ private struct SpecWalker: ~Copyable {
     /// Entries of undecided blocks, oldest first; a block's entries are
     /// stored or dropped when the mapping holding its `name` ends.
     var deferred: [DeferredEntry] = []
+    /// Duplicate-name findings in undecided blocks, settled the same way.
+    var deferredDuplicates: [(block: Int, diagnostic: Diagnostic)] = []
     var keyBytes = DepthBytes()
     var ownerBytes = DepthBytes()
     var pathBytes = DepthBytes()
@@ -420,7 +425,7 @@ private struct SpecWalker: ~Copyable {
             addSyntax(error)
         }
         // Only a stop or a syntax error leaves owners unresolved; keep those entries.
-        storeDeferred(from: 0, keeping: { _ in true })
+        settleDeferred(fromBlock: 0, keep: true)
         return result
     }
 
@@ -980,27 +985,34 @@ private struct SpecWalker: ~Copyable {
             first -= 1
             result.envBlocks[pendingOwners[first].block].owner = owner
         }
-        if !deferred.isEmpty {
+        if !deferred.isEmpty || !deferredDuplicates.isEmpty {
             let keeps = owner == nil || focusBytes == nil || ownerBytes.equals(depth, focusBytes!)
-            // Entries of blocks inside this mapping that were resolved earlier are
-            // gone already, so these blocks' entries are the newest ones.
-            let lowestBlock = pendingOwners[first].block
-            var start = deferred.count
-            while start > 0 && deferred[start - 1].block >= lowestBlock { start -= 1 }
-            storeDeferred(from: start, keeping: { _ in keeps })
+            settleDeferred(fromBlock: pendingOwners[first].block, keep: keeps)
         }
         pendingOwners.removeSubrange(first...)
     }
 
-    /// Stores (or drops) `deferred[start...]` in order, then forgets them.
+    /// Stores (or drops) the deferred entries and findings of blocks
+    /// numbered `fromBlock` or more, in order, then forgets them.
+    ///
+    /// When a mapping ends, every block created inside it that waited on an
+    /// inner mapping has been settled already, so the blocks that waited
+    /// on this one are the newest deferred ones: a suffix of each list.
     @inline(never)
-    private mutating func storeDeferred(from start: Int, keeping keeps: (Int) -> Bool) {
-        guard start < deferred.count else { return }
-        for entry in deferred[start...] where keeps(entry.block) {
-            let name = entry.name.map { range in textArena.withUnsafeBufferPointer { String(decoding: $0[range], as: UTF8.self) } }
-            result.envBlocks[entry.block].entries.append(EnvEntry(name: name, value: stored(entry.value), location: entry.location))
+    private mutating func settleDeferred(fromBlock lowestBlock: Int, keep: Bool) {
+        var start = deferred.count
+        while start > 0 && deferred[start - 1].block >= lowestBlock { start -= 1 }
+        if keep {
+            for entry in deferred[start...] {
+                let name = entry.name.map { range in textArena.withUnsafeBufferPointer { String(decoding: $0[range], as: UTF8.self) } }
+                result.envBlocks[entry.block].entries.append(EnvEntry(name: name, value: stored(entry.value), location: entry.location))
+            }
         }
         deferred.removeSubrange(start...)
+        start = deferredDuplicates.count
+        while start > 0 && deferredDuplicates[start - 1].block >= lowestBlock { start -= 1 }
+        if keep { result.diagnostics += deferredDuplicates[start...].map(\.diagnostic) }
+        deferredDuplicates.removeSubrange(start...)
     }
 
     /// The public form of a scanned value: text becomes a `String` here, once
@@ -1016,9 +1028,9 @@ private struct SpecWalker: ~Copyable {
     }
 
     /// Records an entry of `block`, named by the bytes at `nameAt` when it
-    /// has a name. Whatever `decision` says, its name is checked for
-    /// duplicates; the entry itself is stored, dropped, or deferred until the
-    /// block's owner is known.
+    /// has a name, and checks the name for duplicates. Both are stored,
+    /// dropped, or deferred until the block's owner is known, as `decision`
+    /// says.
     private mutating func addEntry(block: Int, nameAt depth: Int?, value: ScannedValue, at location: SourceLocation,
                                    decision: BlockDecision) {
         guard block >= 0, detail >= .names else { return }
@@ -1038,13 +1050,19 @@ private struct SpecWalker: ~Copyable {
                 break
             }
         }
-        guard let depth else { return }
+        guard let depth, decision != .drop else { return }
         let first = envNameBytes.withBytes(depth) { envNames.insert($0, block: block, at: location) }
         if let first {
             let name = envNameBytes.text(depth)
-            add("duplicate-env-name", at: location,
-                "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
+            let duplicate = Diagnostic(
+                code: "duplicate-env-name", file: file, location: location,
+                message: "env name '\(name)' is set twice in this block (first at \(first.line):\(first.column)); the later entry silently wins at deploy time",
                 name: name)
+            if decision == .undecided {
+                deferredDuplicates.append((block, duplicate))
+            } else {
+                result.diagnostics.append(duplicate)
+            }
         }
     }
 
