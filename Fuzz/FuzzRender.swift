@@ -2,8 +2,10 @@
 // renderer. Built by scripts/fuzz.sh with -sanitize=fuzzer,address from the
 // library sources that do not need swift-crypto.
 //
-// Oracle: whatever the input, scanning must end (no trap, no hang); and when
-// a spec scans clean, rendering every reference with a hostile value must
+// Oracle: whatever the input, scanning must end (no trap, no hang); a scan
+// focused on one name (env --select) keeps exactly the entries of the blocks
+// that name may select, equal to an unfocused scan's; and when a spec scans
+// clean, rendering every reference with a hostile value must
 // give YAML that scans clean again and loads each value back exactly, with
 // every byte outside the references unchanged.
 
@@ -14,6 +16,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     let scanner = SpecScanner(limits: ScanLimits(maximumDepth: 200, maximumDocuments: 1_000), detail: .full)
     let scan = scanner.scan(input, file: "fuzz")
+    checkFocus(input, against: scan)
     guard scan.diagnostics.allSatisfy({ $0.code == "duplicate-env-name" }), !scan.references.isEmpty else { return 0 }
 
     // Byte ranges are in order, inside the input, and start at a reference's text.
@@ -43,4 +46,22 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     return 0
+}
+
+/// With a focus, each block keeps all its entries (equal to the unfocused
+/// scan's) when the focus may select it, and none otherwise. Only for scans
+/// that read to the end: a stop leaves owners unknown, and env fails then anyway.
+private func checkFocus(_ input: [UInt8], against full: SpecScan) {
+    let stops: Set<String> = ["yaml-syntax", "nesting-too-deep", "too-many-documents"]
+    guard !full.diagnostics.contains(where: { stops.contains($0.code) }) else { return }
+    let focus = full.envBlocks.lazy.compactMap(\.owner).first ?? "x"
+    let focused = SpecScanner(limits: ScanLimits(maximumDepth: 200, maximumDocuments: 1_000), detail: .full, focus: focus)
+        .scan(input, file: "fuzz")
+    precondition(focused.envBlocks.count == full.envBlocks.count, "a focus changed the blocks found")
+    for (f, b) in zip(focused.envBlocks, full.envBlocks) {
+        precondition(f.owner == b.owner && f.path == b.path, "a focus changed a block's owner or path")
+        let isJob = b.path.count == 3 && b.path[0] == "jobs"
+        let selectable = isJob ? b.path[1] == focus : (b.path.count == 2 && b.path[0] == "defaults") || b.owner == nil || b.owner == focus
+        precondition(f.entries == (selectable ? b.entries : []), "a focus kept or dropped the wrong entries")
+    }
 }

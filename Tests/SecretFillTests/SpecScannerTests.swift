@@ -275,8 +275,28 @@ struct SpecScannerTests {
         // Duplicates are reported only in the blocks that are kept.
         #expect(result.diagnostics.map(\.code) == ["duplicate-env-name"])
         #expect(result.diagnostics.first?.location.line == 5)
+        // A duplicate `name` key does not re-label a block whose entries were already settled.
+        let twice = "c:\n  name: a\n  env: [{name: A, value: x}]\n  name: b\n"
+        for (focus, kept) in [("a", ["A"]), ("b", [])] {
+            let scanned = SpecScanner(detail: .full, focus: focus).scan(Array(twice.utf8), file: "x")
+            #expect(scanned.envBlocks.map(\.owner) == ["a"])
+            #expect(scanned.envBlocks.first?.entries.compactMap(\.name) == kept)
+        }
         // Without a focus (check), every block's duplicates count.
         #expect(SpecScanner(detail: .names).scan(Array(text.utf8), file: "x").diagnostics.map(\.location.line) == [3, 5, 8])
+    }
+
+    @Test("inputs the fuzzer found keep the focus rule: a block keeps all its entries when the focus may select it, none otherwise",
+          arguments: ["duplicate-name-beside-env.yaml"])
+    func fuzzFoundFocus(_ name: String) throws {
+        let bytes = try Fixture.bytes("fuzz/render/\(name)")
+        let full = SpecScanner(detail: .full).scan(bytes, file: name)
+        let focus = try #require(full.envBlocks.lazy.compactMap(\.owner).first)
+        let focused = SpecScanner(detail: .full, focus: focus).scan(bytes, file: name)
+        #expect(focused.envBlocks.map(\.owner) == full.envBlocks.map(\.owner))
+        for (f, b) in zip(focused.envBlocks, full.envBlocks) {
+            #expect(f.entries == (b.owner == focus ? b.entries : []))
+        }
     }
 
     @Test("each referenced name is listed once, and references point at it by index")

@@ -103,6 +103,9 @@ private struct Frame {
     var hasAnchor = false
     /// Whether the slots at this depth in `keyBytes`, `ownerBytes` and
     /// `pathBytes` hold this frame's last key, `name` value and parent key.
+    /// The owner is the first `name` in the mapping: a block's entries are
+    /// kept or dropped as soon as its owner is known, so a second `name` key
+    /// (a duplicate, which YAML loaders resolve to the last) must not change it.
     var hasKeyBytes = false
     var hasOwnerBytes = false
     var hasPathBytes = false
@@ -502,7 +505,8 @@ private struct SpecWalker: ~Copyable {
                 recordKeyBytes(value, at: top)
                 frames[top].expectingKey = false
             } else {
-                if frames[top].key == .name && detail == .full {
+                // The first `name` names the mapping's env blocks (see `hasOwnerBytes`).
+                if frames[top].key == .name && detail == .full && !frames[top].hasOwnerBytes {
                     let value = UnsafeBufferPointer(start: event.pointee.data.scalar.value, count: Int(event.pointee.data.scalar.length))
                     ownerBytes.set(top, value)
                     frames[top].hasOwnerBytes = true
@@ -555,7 +559,7 @@ private struct SpecWalker: ~Copyable {
                     frames[top].hasNameBytes = true
                 }
             } else if role == .plain && key == .name {
-                if detail == .full {
+                if detail == .full && !frames[top].hasOwnerBytes {
                     ownerBytes.set(top, value)
                     frames[top].hasOwnerBytes = true
                 }
