@@ -26,13 +26,33 @@ struct ByteStringTableTests {
         #expect(index(table, "name_0") == words.count - 1)
     }
 
-    private func insert(_ table: inout ByteStringTable, _ word: String) -> (Int, Bool) {
-        var word = word
-        return word.withUTF8 { table.insert($0) }
+    @Test("the same bytes in two scopes are two keys, and the newest keys can be undone")
+    func scopesAndUndo() {
+        var table = ByteStringTable(capacity: 4)
+        for scope in 0..<3 {
+            for i in 0..<100 { #expect(insert(&table, "N\(i)", scope: scope) == (scope * 100 + i, true)) }
+        }
+        #expect(insert(&table, "N7", scope: 1) == (107, false))
+        #expect(index(table, "N7", scope: 3) == nil)
+        // Undo scope 2, then part of scope 1: the older keys are all still found.
+        table.removeLast(100)
+        table.removeLast(50)
+        #expect(table.count == 150)
+        for i in 0..<100 {
+            #expect(index(table, "N\(i)", scope: 0) == i)
+            #expect(index(table, "N\(i)", scope: 1) == (i < 50 ? 100 + i : nil))
+            #expect(index(table, "N\(i)", scope: 2) == nil)
+        }
+        #expect(insert(&table, "N99", scope: 1) == (150, true))
     }
 
-    private func index(_ table: borrowing ByteStringTable, _ word: String) -> Int? {
+    private func insert(_ table: inout ByteStringTable, _ word: String, scope: Int = 0) -> (Int, Bool) {
         var word = word
-        return word.withUTF8 { table.index(of: $0) }
+        return word.withUTF8 { table.insert($0, scope: scope) }
+    }
+
+    private func index(_ table: borrowing ByteStringTable, _ word: String, scope: Int = 0) -> Int? {
+        var word = word
+        return word.withUTF8 { table.index(of: $0, scope: scope) }
     }
 }

@@ -279,88 +279,41 @@ private struct AnchorInfo {
     var reported = false
 }
 
-/// The env names of the open env blocks, as bytes, for duplicate
-/// detection: no `String` per name, no table per block. Names live in one
-/// flat list with one open-addressing hash table over all open blocks, so
+/// The env names of the open env blocks, for duplicate detection: one
+/// `ByteStringTable` over all open blocks, each block a scope of its own, so
 /// a lookup is a hash and usually one comparison, whatever the block's size
-/// (a list scan per block mispredicted its exit on nearly every name).
-/// Closing a block undoes its insertions newest first, which leaves a
-/// linear-probing table exactly as it was before them.
-private struct EnvNameStack {
-    private struct Name {
-        var block: Int
-        var hash: UInt64
-        var start: Int
-        var count: Int
-        var location: SourceLocation
-        /// Where the name sits in `slots`.
-        var slot: Int
-    }
-
+/// (a list scan per block mispredicted its exit on nearly every name). A
+/// closing block's names are the newest, and are undone newest first.
+private struct EnvNameStack: ~Copyable {
     private struct OpenBlock {
         var block: Int
         var firstName: Int
-        var firstByte: Int
     }
 
-    private var bytes: [UInt8] = []
-    private var names: [Name] = []
+    private var names = ByteStringTable()
+    /// Where each name was first seen, by its number in `names`.
+    private var locations: [SourceLocation] = []
     private var open: [OpenBlock] = []
-    /// A name's index plus one, or 0 for an empty slot.
-    private var slots = [Int32](repeating: 0, count: 64)
-    private var mask = 63
 
     mutating func openBlock(_ block: Int) {
-        open.append(OpenBlock(block: block, firstName: names.count, firstByte: bytes.count))
+        open.append(OpenBlock(block: block, firstName: names.count))
     }
 
     /// Forgets `block`'s names when it is the innermost open block.
     mutating func closeBlock(_ block: Int) {
         guard let last = open.last, last.block == block else { return }
-        var i = names.count - 1
-        while i >= last.firstName {
-            slots[names[i].slot] = 0
-            i -= 1
-        }
-        names.removeSubrange(last.firstName...)
-        bytes.removeSubrange(last.firstByte...)
+        names.removeLast(names.count - last.firstName)
+        locations.removeSubrange(last.firstName...)
         open.removeLast()
     }
 
     /// Records `name` in `block`; returns where it was first seen when it is a repeat.
     mutating func insert(_ name: UnsafeBufferPointer<UInt8>, block: Int, at location: SourceLocation) -> SourceLocation? {
         guard open.last?.block == block || open.contains(where: { $0.block == block }) else { return nil }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        var slot = Int(truncatingIfNeeded: hash ^ UInt64(block) &* 0x9E37_79B9_7F4A_7C15) & mask
-        while slots[slot] != 0 {
-            let entry = names[Int(slots[slot]) - 1]
-            if entry.hash == hash && entry.block == block && same(entry, name) { return entry.location }
-            slot = (slot + 1) & mask
-        }
-        slots[slot] = Int32(truncatingIfNeeded: names.count + 1)
-        names.append(Name(block: block, hash: hash, start: bytes.count, count: name.count, location: location, slot: slot))
-        bytes.append(contentsOf: name)
-        if names.count * 2 > slots.count { grow() }
+        let (number, isNew) = names.insert(name, scope: block)
+        guard isNew else { return locations[number] }
+        locations.append(location)
         return nil
-    }
-
-    private mutating func grow() {
-        slots = [Int32](repeating: 0, count: slots.count * 2)
-        mask = slots.count - 1
-        for i in names.indices {
-            var slot = Int(truncatingIfNeeded: names[i].hash ^ UInt64(names[i].block) &* 0x9E37_79B9_7F4A_7C15) & mask
-            while slots[slot] != 0 { slot = (slot + 1) & mask }
-            slots[slot] = Int32(truncatingIfNeeded: i + 1)
-            names[i].slot = slot
-        }
-    }
-
-    private func same(_ entry: Name, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard entry.count == name.count else { return false }
-        return bytes.withUnsafeBufferPointer { all in
-            name.elementsEqual(UnsafeBufferPointer(rebasing: all[entry.start..<(entry.start + entry.count)]))
-        }
     }
 }
 
