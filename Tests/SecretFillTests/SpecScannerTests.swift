@@ -270,7 +270,10 @@ struct SpecScannerTests {
             """
         let result = SpecScanner(detail: .full, focus: "b").scan(Array(text.utf8), file: "x")
         #expect(result.envBlocks.map(\.owner) == [nil, "c", "b", "a", "shared", "trainer", nil])
-        #expect(result.envBlocks.map { $0.entries.compactMap(\.name) } == [["T"], [], ["Y", "Y"], [], ["D"], ["J"], []])
+        // The top-level block has no owner: only `--select ""` could pick it.
+        #expect(result.envBlocks.map { $0.entries.compactMap(\.name) } == [[], [], ["Y", "Y"], [], ["D"], ["J"], []])
+        let unnamed = SpecScanner(detail: .full, focus: "").scan(Array(text.utf8), file: "x")
+        #expect(unnamed.envBlocks.map { $0.entries.compactMap(\.name) } == [["T"], [], [], [], ["D"], [], []])
         #expect(result.envBlocks[2].entries.map(\.value) == [.text("mine"), .text("twice")])
         // Duplicates are reported only in the blocks that are kept.
         #expect(result.diagnostics.map(\.code) == ["duplicate-env-name"])

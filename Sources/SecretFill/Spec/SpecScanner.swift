@@ -36,9 +36,10 @@ public struct SpecScanner: Sendable {
     /// belong to another name keep no entries and are not checked for
     /// duplicate names, since `env` writes and warns only about the block it
     /// selects; most of a large manifest's entries are in such blocks. A
-    /// block belongs to another name when its owner (the `name` beside it,
-    /// before or after) is another, or when it is another Gradient job's
-    /// `jobs.<job>.env`.
+    /// block belongs to another name when its owner (the first `name` beside
+    /// it, before or after) is another, when it has no owner and the focus is
+    /// not empty (`EnvBlockSelector` labels it ""), or when it is another
+    /// Gradient job's `jobs.<job>.env`; `defaults.env` is always kept.
     public var focus: String?
 
     public init(limits: ScanLimits = ScanLimits(), detail: Detail = .full, focus: String? = nil) {
@@ -928,7 +929,10 @@ private struct SpecWalker: ~Copyable {
         if path.count == 2 && path[0] == "defaults" { return .keep }
         if path.count == 3 && path[0] == "jobs" { return path[1].utf8.elementsEqual(focusBytes) ? .keep : .drop }
         if frames[top].hasOwnerBytes { return ownerBytes.equals(top, focusBytes) ? .keep : .drop }
-        return frames[top].role == .plain ? .undecided : .keep
+        // Only a plain mapping can still show a `name`; a block nested in an
+        // env entry never gets an owner.
+        if frames[top].role == .plain { return .undecided }
+        return focusBytes.isEmpty ? .keep : .drop
     }
 
     /// The mapping `frame` (now closed, at `depth`) held the `name` of the
@@ -943,7 +947,7 @@ private struct SpecWalker: ~Copyable {
             result.envBlocks[pendingOwners[first].block].owner = owner
         }
         if !deferred.isEmpty || !deferredDuplicates.isEmpty {
-            let keeps = owner == nil || focusBytes == nil || ownerBytes.equals(depth, focusBytes!)
+            let keeps = focusBytes.map { focus in owner == nil ? focus.isEmpty : ownerBytes.equals(depth, focus) } ?? true
             settleDeferred(fromBlock: pendingOwners[first].block, keep: keeps)
         }
         pendingOwners.removeSubrange(first...)
