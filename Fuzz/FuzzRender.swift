@@ -61,7 +61,8 @@ private func checkFocus(_ input: [UInt8], against full: SpecScan) {
     for (f, b) in zip(focused.envBlocks, full.envBlocks) {
         precondition(f.owner == b.owner && f.path == b.path, "a focus changed a block's owner or path")
         let isJob = b.path.count == 3 && b.path[0] == "jobs"
-        let selectable = isJob ? b.path[1] == focus : (b.path.count == 2 && b.path[0] == "defaults") || b.owner == focus
+        // EnvBlockSelector labels a block without an owner "".
+        let selectable = isJob ? b.path[1] == focus : (b.path.count == 2 && b.path[0] == "defaults") || (b.owner ?? "") == focus
         precondition(f.entries == (selectable ? b.entries : []), "a focus kept or dropped the wrong entries")
     }
 }

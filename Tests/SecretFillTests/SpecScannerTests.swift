@@ -290,7 +290,7 @@ struct SpecScannerTests {
     }
 
     @Test("inputs the fuzzer found keep the focus rule: a block keeps all its entries when the focus may select it, none otherwise",
-          arguments: ["duplicate-name-beside-env.yaml"])
+          arguments: ["duplicate-name-beside-env.yaml", "empty-name-focus.yaml"])
     func fuzzFoundFocus(_ name: String) throws {
         let bytes = try Fixture.bytes("fuzz/render/\(name)")
         let full = SpecScanner(detail: .full).scan(bytes, file: name)
@@ -298,7 +298,10 @@ struct SpecScannerTests {
         let focused = SpecScanner(detail: .full, focus: focus).scan(bytes, file: name)
         #expect(focused.envBlocks.map(\.owner) == full.envBlocks.map(\.owner))
         for (f, b) in zip(focused.envBlocks, full.envBlocks) {
-            #expect(f.entries == (b.owner == focus ? b.entries : []))
+            // As EnvBlockSelector picks: jobs by path, defaults always, the rest by owner ("" for none).
+            let isJob = b.path.count == 3 && b.path[0] == "jobs"
+            let selectable = isJob ? b.path[1] == focus : (b.path.count == 2 && b.path[0] == "defaults") || (b.owner ?? "") == focus
+            #expect(f.entries == (selectable ? b.entries : []))
         }
     }
 
