@@ -91,7 +91,7 @@ private struct Frame {
     /// This collection or one around it carries an anchor, so scalars here
     /// must be checked for `secret:` text an alias could carry.
     static let anchored: UInt8 = 2
-    /// This collection itself carries an anchor (`hasAnchor`).
+    /// This collection itself carries an anchor (its name is on `openAnchors`).
     static let ownAnchor: UInt8 = 4
     /// An env block in this mapping waits for its `name` (on `pendingOwners`).
     static let awaitsOwner: UInt8 = 8
@@ -100,8 +100,6 @@ private struct Frame {
     /// For env blocks and their entries: whether the block's entries are
     /// stored (see `SpecScanner.focus`).
     var decision: BlockDecision = .keep
-    /// The collection carries an anchor (its name is on `openAnchors`).
-    var hasAnchor = false
     /// Whether the slots at this depth in `keyBytes`, `ownerBytes` and
     /// `pathBytes` hold this frame's last key, `name` value and parent key.
     /// The owner is the first `name` in the mapping: a block's entries are
@@ -651,12 +649,12 @@ private struct SpecWalker: ~Copyable {
                 frame.entryLocation = location
             }
         }
+        frame.slowBits = (frame.role == .plain ? 0 : Frame.notPlain)
+            | (frames.lastIndex.map { frames[$0].slowBits & Frame.anchored } ?? 0)
         if let anchor {
             openAnchors.append(defineAnchor(anchor, AnchorInfo(location: location, isCollection: true)))
-            frame.hasAnchor = true
+            frame.slowBits |= Frame.anchored | Frame.ownAnchor
         }
-        frame.slowBits = (frame.role == .plain ? 0 : Frame.notPlain) | (frame.hasAnchor ? Frame.anchored | Frame.ownAnchor : 0)
-            | (frames.lastIndex.map { frames[$0].slowBits & Frame.anchored } ?? 0)
         frames.append(frame)
         if takesPath { inheritPath(from: frames.count - 2) }
     }
@@ -686,7 +684,7 @@ private struct SpecWalker: ~Copyable {
         } else if frame.isMapping, let last = pendingOwners.last, last.depth == frames.count + 1 {
             resolveOwners(of: frame, at: depth)
         }
-        if frame.hasAnchor { openAnchors.removeLast() }
+        if frame.slowBits & Frame.ownAnchor != 0 { openAnchors.removeLast() }
         completeNode()
     }
 
