@@ -34,7 +34,7 @@ if [ "$target" = store ]; then
 else
   sources=("${common[@]}"
     Sources/SecretFill/YAML/*.swift
-    Sources/SecretFill/Spec/*.swift
+    Sources/SecretFill/Scan/*.swift
     Sources/SecretFill/Render/YAMLDoubleQuoted.swift
     Sources/SecretFill/Render/SpecRenderer.swift
     Fuzz/FuzzRender.swift)
