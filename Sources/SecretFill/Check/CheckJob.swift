@@ -74,7 +74,7 @@ public enum CheckOutputFormat: String, Sendable, CaseIterable {
             var lines = report.findings.map(\.formatted)
             if explain {
                 lines += report.explanations.map { e in
-                    "\(e.file):\(e.reference.location.line):\(e.reference.location.column): note: \(Self.explain(e))"
+                    "\(TerminalText.escaped(e.file)):\(e.reference.location.line):\(e.reference.location.column): note: \(TerminalText.escaped(Self.explain(e)))"
                 }
             }
             let count = report.findings.count
@@ -122,10 +122,12 @@ public enum CheckOutputFormat: String, Sendable, CaseIterable {
         return "\(env)secret '\(e.reference.name)' resolves from \(from)\(shadows)"
     }
 
-    /// GitHub workflow commands: `%`, CR and LF escaped in data; also `:` and `,` in properties.
+    /// GitHub workflow commands: control characters escaped as in text
+    /// output (`TerminalText`), then `%` (and CR and LF, should any remain)
+    /// as GitHub decodes them in data; also `:` and `,` in properties.
     static func githubData(_ text: String) -> String {
         var out = ""
-        for scalar in text.unicodeScalars {
+        for scalar in TerminalText.escaped(text).unicodeScalars {
             switch scalar {
             case "%": out += "%25"
             case "\r": out += "%0D"
