@@ -39,15 +39,30 @@ struct CheckCommand: ParsableCommand {
         ignoreBrokenPipeSignal()
         try reportingErrors {
             let chain = try scopes.chain()
+            // A file that cannot be read is reported at once and the rest
+            // are still checked; the exit is 2 at the end.
             var sources: [SpecSource] = []
-            for spec in specs { sources.append(try SpecSource.read(spec)) }
+            var unreadable = 0
+            for spec in specs {
+                do throws(IOError) {
+                    sources.append(try SpecSource.read(spec))
+                } catch {
+                    unreadable += 1
+                    Terminal.warn("secretfill: error: \(error.description)")
+                }
+            }
             let configuration = storeOptions.configuration
             let job = CheckJob(chain: chain, explains: explain) { () throws(StoreError) -> any SecretDirectory in
                 try configuration.openStore(needsKey: false)
             }
             let result = try job.check(sources)
             try OutputWriter.emit(Array(format.render(result, explain: explain).utf8), to: nil)
-            if !result.findings.isEmpty { throw Exit.problems }
+            if unreadable > 0 {
+                Terminal.warn("secretfill: error: \(unreadable) of \(specs.count) spec(s) could not be read; the others were checked")
+                throw Exit.failure
+            }
+            // Warnings alone (a reference in another case) leave the exit at 0.
+            if result.findings.contains(where: { $0.severity == .error }) { throw Exit.problems }
         }
     }
 }

@@ -29,6 +29,41 @@ struct Secretfill: ParsableCommand {
         version: SecretFillVersion.string,
         subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
     )
+
+    /// ArgumentParser's `main`, with two changes to how a refused command
+    /// line is reported: `ArgumentHints` for gradient's spellings and unknown
+    /// commands, and control characters escaped in whatever is printed.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            if let hint = ArgumentHints.message(for: arguments) {
+                Terminal.warn("secretfill: error: \(hint)")
+            } else if case let text = fullMessage(for: error), !text.isEmpty {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                    Terminal.warn(String(line))
+                }
+            }
+            terminate(code.rawValue)
+        }
+        do {
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+private func terminate(_ code: Int32) -> Never {
+    #if canImport(Glibc)
+    Glibc.exit(code)
+    #else
+    Darwin.exit(code)
+    #endif
 }
 
 /// Exit statuses, as documented in `secretfill --help`.

@@ -100,7 +100,9 @@ extension SecretsCommand {
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
-                let listing = try storeOptions.configuration.openStore(needsKey: false).listing(of: scope)
+                let store = try storeOptions.configuration.openStore(needsKey: false)
+                let listing = try store.listing(of: scope)
+                if listing.isEmpty { Terminal.warn("secretfill: note: " + (try ScopeHints.emptyScope(scope, in: store))) }
                 switch format {
                 case .text:
                     for entry in listing { print(entry.name) }
@@ -147,7 +149,8 @@ extension SecretsCommand {
                 let chain = try scopes.chain()
                 let store = try storeOptions.configuration.openStore(needsKey: false)
                 guard let found = try store.resolution(of: name, in: chain) else {
-                    Terminal.warn("secretfill: '\(name)' does not resolve (looked in \(chain))")
+                    let elsewhere = try ScopeHints.elsewhere(name, outside: chain, in: store)
+                    Terminal.warn("secretfill: '\(name)' does not resolve (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))")
                     throw Exit.problems
                 }
                 let shadows = found.shadows.isEmpty ? "" : " (shadows \(found.shadows.map(\.description).joined(separator: ", ")))"

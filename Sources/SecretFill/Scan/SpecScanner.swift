@@ -851,6 +851,7 @@ private struct SpecWalker: ~Copyable {
         let data = event.pointee.data.scalar
         let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
         guard !isBlockScalar, startsWithSecretPrefix(value) else {
+            if !isBlockScalar && value.count >= 7 && value[6] == 0x3A { warnIfOtherCase(value, at: event.pointee.start_mark) }
             guard detail == .full && frames[frames.count - 1].decision != .drop else { return .text(0..<0) }
             return .text(isLoadedAsEmpty(value, style: data.style, hasTag: data.tag != nil) ? 0..<0 : appendText(value))
         }
@@ -868,7 +869,7 @@ private struct SpecWalker: ~Copyable {
         let nameBytes = UnsafeBufferPointer(rebasing: value[7...])
         guard SecretName.isValid(nameBytes) else {
             let detail = nameBytes.isEmpty ? "has no name after 'secret:'" : "does not name a valid secret: \(SecretName.ruleDescription)"
-            add("malformed-reference", at: location, "malformed secret reference: it \(detail)")
+            add("malformed-reference", at: location, "malformed secret reference \(Self.quotedText(value)): it \(detail)")
             return .nonScalar
         }
         let (nameIndex, isNew) = secretNameTable.insert(nameBytes)
@@ -882,6 +883,27 @@ private struct SpecWalker: ~Copyable {
         let index = result.references.count - 1
         for open in openAnchors { anchorInfos[open].references.append(index) }
         return .reference(index)
+    }
+
+    /// `SECRET:x`, `Secret:x`: almost certainly meant as a reference, but
+    /// the prefix is `secret:` exactly, so this stays literal text. A
+    /// warning, not an error (render writes it as it is).
+    @inline(never)
+    private mutating func warnIfOtherCase(_ value: UnsafeBufferPointer<UInt8>, at mark: yaml_mark_t) {
+        let prefix: [UInt8] = Array("secret".utf8)
+        for i in 0..<6 where value[i] | 0x20 != prefix[i] { return }
+        let name = UnsafeBufferPointer(rebasing: value[7...])
+        let suggestion = SecretName.isValid(name) ? "; for a reference write 'secret:\(String(decoding: name, as: UTF8.self))'" : ""
+        result.diagnostics.append(Diagnostic(
+            code: "reference-case", severity: .warning, file: file, location: YAMLEventReader.location(of: mark),
+            message: "\(Self.quotedText(value)) is not a secret reference: the prefix is lower-case 'secret:'\(suggestion); as written it stays literal text"))
+    }
+
+    /// A scalar's text in quotes for a message, so blanks at its ends show;
+    /// long text is cut (`…`). Control characters are escaped on output.
+    static func quotedText(_ value: UnsafeBufferPointer<UInt8>) -> String {
+        let text = String(decoding: value, as: UTF8.self)
+        return text.count > 80 ? "'\(text.prefix(72))…'" : "'\(text)'"
     }
 
     /// Whether a YAML loader gives "" for this env value: plain nulls (and
