@@ -7,16 +7,19 @@ struct CheckCommand: ParsableCommand {
         abstract: "Validate specs' secret references against the store, for CI.",
         discussion: """
             Reports every unknown, malformed or alias-reached reference, every duplicate env name \
-            in a block and every YAML error, in every file, as FILE:LINE:COL on stdout. Only the \
-            scopes given are consulted. check reads names only: it needs the store file but no \
-            key, and decrypts nothing.
+            in a block and every YAML error, in every file, as FILE:LINE:COL on stdout. An \
+            unknown name that exists in scopes not given is shown with where it is. A reference \
+            written in another case (SECRET:x) is a warning. Only the scopes given are consulted. \
+            check reads names only: it needs the store file but no key, and decrypts nothing. A \
+            spec that cannot be read is reported on stderr and the others are still checked.
 
-            Exit: 0 clean, 1 findings, 2 a file or the store could not be read, 64 usage.
+            Exit: 0 clean (warnings alone too), 1 errors found, 2 a spec or the store could not \
+            be read (after checking the rest), 64 usage.
 
             Examples:
               secretfill check deploy/*.yaml --project pr-1
-              secretfill check spec.yaml --format github        # annotations in GitHub Actions
-              secretfill check spec.yaml --explain              # where each reference resolves from
+              secretfill check spec.yaml --format github   # GitHub annotations
+              secretfill check spec.yaml --explain         # where each resolves from
             """)
 
     @Argument(help: ArgumentHelp("Specs to check; `-` reads stdin.", valueName: "spec"))

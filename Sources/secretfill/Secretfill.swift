@@ -18,8 +18,9 @@ struct Secretfill: ParsableCommand {
 
             Exit codes:
               0    success
-              1    problems in the input: unknown or malformed references, invalid YAML,
-                   check findings, a value a format cannot carry, `secrets which` found nothing
+              1    problems in the input: unknown or malformed references, invalid
+                   YAML, check findings, a value a format cannot carry, or
+                   `secrets which` found nothing
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
               141  standard output was closed early (for example by `| head`)
