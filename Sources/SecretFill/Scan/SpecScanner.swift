@@ -288,7 +288,8 @@ private struct AnchorInfo {
 private struct AliasKey {
     var depth: Int
     var anchor: String
-    var anchorLocation: SourceLocation
+    /// Where the anchor is, or nil when this document defines none of that name.
+    var anchorLocation: SourceLocation?
     var location: SourceLocation
     /// The anchor is the scalar `value` (what it means in an env entry).
     var standsForValue: Bool
@@ -752,8 +753,8 @@ private struct SpecWalker: ~Copyable {
                     result.envBlocks[frames[top].block].usesAlias = true
                     let info = number.map { anchorInfos[$0] }
                     while let last = aliasKeys.last, last.depth >= top { aliasKeys.removeLast() }
-                    aliasKeys.append(AliasKey(depth: top, anchor: number.map { anchorNames.text($0) } ?? "?",
-                                              anchorLocation: info?.location ?? location, location: location,
+                    aliasKeys.append(AliasKey(depth: top, anchor: String(decoding: cStringBytes(event.pointee.data.alias.anchor), as: UTF8.self),
+                                              anchorLocation: info?.location, location: location,
                                               standsForValue: info.map { !$0.isCollection && $0.standsForValue } ?? false))
                 }
                 return
@@ -827,7 +828,7 @@ private struct SpecWalker: ~Copyable {
         let key = aliasKeys[index]
         aliasKeys.removeSubrange(index...)
         guard carriesSecretText else { return }
-        let anchored = "anchored at \(key.anchorLocation.line):\(key.anchorLocation.column)"
+        let anchored = key.anchorLocation.map { "anchored at \($0.line):\($0.column)" } ?? "not anchored in this document"
         if frames[top].role == .envMap {
             add("alias-reaches-reference", at: key.location,
                 "alias '*\(key.anchor)' (\(anchored)) is the name of an env entry whose value is 'secret:' text; secretfill does not expand aliases, so write the name out here")
