@@ -29,7 +29,9 @@ public struct RenderJob {
         guard diagnostics.allSatisfy({ $0.severity == .warning }) else {
             return .failure(SpecProblems(diagnostics: diagnostics.sorted(by: SpecProblems.order)))
         }
-        return .success(RenderedSpec(input: source.bytes, references: scan.references, values: values))
+        var rendered = RenderedSpec(input: source.bytes, references: scan.references, values: values)
+        rendered.warnings = diagnostics.sorted(by: SpecProblems.order)
+        return .success(rendered)
     }
 }
 
