@@ -49,8 +49,8 @@ struct InitCommand: ParsableCommand {
                 }
             }
             _ = try LocalSecretStore.create(at: configuration.storePath, key: key)
-            if let createdKeyFile { print("Created key \(createdKeyFile) (\(key.fingerprint)); keep it out of git") }
-            print("Created store \(configuration.storePath) sealed with key \(key.fingerprint)")
+            if let createdKeyFile { print("Created key \(TerminalText.escaped(createdKeyFile)) (\(key.fingerprint)); keep it out of git") }
+            print("Created store \(TerminalText.escaped(configuration.storePath)) sealed with key \(key.fingerprint)")
         }
     }
 }

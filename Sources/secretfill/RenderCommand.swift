@@ -26,6 +26,7 @@ struct RenderCommand: ParsableCommand {
             let (chain, source, openStore) = try input.prepare()
             switch try RenderJob(chain: chain, openStore: openStore).run(source) {
             case .success(let rendered):
+                report(rendered.warnings)
                 let output = input.output
                 try OutputWriter.emit(to: output) { fd throws(IOError) in try rendered.write(to: fd, path: output ?? "standard output") }
             case .failure(let problems):

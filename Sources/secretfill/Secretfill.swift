@@ -18,8 +18,9 @@ struct Secretfill: ParsableCommand {
 
             Exit codes:
               0    success
-              1    problems in the input: unknown or malformed references, invalid YAML,
-                   check findings, a value a format cannot carry, `secrets which` found nothing
+              1    problems in the input: unknown or malformed references, invalid
+                   YAML, check findings, a value a format cannot carry, or
+                   `secrets which` found nothing
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
               141  standard output was closed early (for example by `| head`)
@@ -29,6 +30,41 @@ struct Secretfill: ParsableCommand {
         version: SecretFillVersion.string,
         subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
     )
+
+    /// ArgumentParser's `main`, with two changes to how a refused command
+    /// line is reported: `ArgumentHints` for gradient's spellings and unknown
+    /// commands, and control characters escaped in whatever is printed.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            if let hint = ArgumentHints.message(for: arguments) {
+                Terminal.warn("secretfill: error: \(hint)")
+            } else if case let text = fullMessage(for: error), !text.isEmpty {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                    Terminal.warn(String(line))
+                }
+            }
+            terminate(code.rawValue)
+        }
+        do {
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+private func terminate(_ code: Int32) -> Never {
+    #if canImport(Glibc)
+    Glibc.exit(code)
+    #else
+    Darwin.exit(code)
+    #endif
 }
 
 /// Exit statuses, as documented in `secretfill --help`.

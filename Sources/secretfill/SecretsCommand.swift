@@ -11,7 +11,7 @@ struct SecretsCommand: ParsableCommand {
 
             Examples:
               secretfill secrets set team --name=db_password --value-stdin < pw.txt
-              secretfill secrets set project --id=pr-1 --name=api_key      # prompts, no echo
+              secretfill secrets set project --id=pr-1 --name=api_key   # prompts
               secretfill secrets list team
               secretfill secrets which db_password --project pr-1
               secretfill secrets import team .env
@@ -41,6 +41,10 @@ extension SecretsCommand {
                 stdin less one final newline), --value-file F (the file's bytes exactly), or none \
                 with a terminal on stdin to be prompted without echo. Values are 1 byte to 1 MiB of \
                 UTF-8 without NUL.
+
+                Examples:
+                  secretfill secrets set team --name=db_password --value-stdin < pw.txt
+                  secretfill secrets set cluster --id=c-1 --name=tls_key --value-file key.pem
                 """)
 
         @OptionGroup var target: ScopeArgument
@@ -88,7 +92,17 @@ extension SecretsCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the names in a scope (never values).")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List the names in a scope (never values).",
+            discussion: """
+                Needs no key. A scope with no names prints nothing, and a note on stderr says \
+                which other scopes of that kind have secrets (a mistyped id shows).
+
+                Examples:
+                  secretfill secrets list team
+                  secretfill secrets list project --id pr-1 --format json
+                """)
 
         @OptionGroup var target: ScopeArgument
         @Option(help: "text (one name per line) or json (name and last update).")
@@ -100,7 +114,9 @@ extension SecretsCommand {
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
-                let listing = try storeOptions.configuration.openStore(needsKey: false).listing(of: scope)
+                let store = try storeOptions.configuration.openStore(needsKey: false)
+                let listing = try store.listing(of: scope)
+                if listing.isEmpty { Terminal.warn("secretfill: note: " + (try ScopeHints.emptyScope(scope, in: store))) }
                 switch format {
                 case .text:
                     for entry in listing { print(entry.name) }
@@ -113,7 +129,13 @@ extension SecretsCommand {
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret from a scope.")
+        static let configuration = CommandConfiguration(
+            commandName: "delete",
+            abstract: "Delete a secret from a scope.",
+            discussion: """
+                Example:
+                  secretfill secrets delete project --id pr-1 --name db_password
+                """)
 
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
@@ -134,7 +156,13 @@ extension SecretsCommand {
         static let configuration = CommandConfiguration(
             commandName: "which",
             abstract: "Show which scope a name resolves from, and what it shadows.",
-            discussion: "Exit 1 when the name resolves from no scope given. Needs no key.")
+            discussion: """
+                Exit 1 when the name resolves from no scope given; the message then says which \
+                other scopes hold it. Needs no key.
+
+                Example:
+                  secretfill secrets which db_password --project pr-1
+                """)
 
         @Argument(help: ArgumentHelp("The secret's name.", valueName: "name"))
         var name: String
@@ -147,7 +175,8 @@ extension SecretsCommand {
                 let chain = try scopes.chain()
                 let store = try storeOptions.configuration.openStore(needsKey: false)
                 guard let found = try store.resolution(of: name, in: chain) else {
-                    Terminal.warn("secretfill: '\(name)' does not resolve (looked in \(chain))")
+                    let elsewhere = try ScopeHints.elsewhere(name, outside: chain, in: store)
+                    Terminal.warn("secretfill: '\(name)' does not resolve (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))")
                     throw Exit.problems
                 }
                 let shadows = found.shadows.isEmpty ? "" : " (shadows \(found.shadows.map(\.description).joined(separator: ", ")))"

@@ -120,11 +120,11 @@ struct StoreCLIRefusal: Sendable, CustomTestStringConvertible {
 
     static let all: [StoreCLIRefusal] = [
         .init(label: "name starting with a digit", arguments: ["secrets", "set", "team", "--name", "9abc", "--value-stdin"],
-              stdin: Array("v\n".utf8), message: storeCLINameRule),
+              stdin: Array("v\n".utf8), message: "'9abc' is not a valid secret name: \(storeCLINameRule)"),
         .init(label: "name with a space", arguments: ["secrets", "set", "team", "--name", "a b", "--value-stdin"],
-              stdin: Array("v\n".utf8), message: storeCLINameRule),
+              stdin: Array("v\n".utf8), message: "'a b' is not a valid secret name: \(storeCLINameRule)"),
         .init(label: "129-character name", arguments: ["secrets", "set", "team", "--name", String(repeating: "n", count: 129), "--value-stdin"],
-              stdin: Array("v\n".utf8), message: storeCLINameRule),
+              stdin: Array("v\n".utf8), message: "'\(String(repeating: "n", count: 64))…' (129 characters) is not a valid secret name: \(storeCLINameRule)"),
         .init(label: "empty name", arguments: ["secrets", "set", "team", "--name", "", "--value-stdin"],
               stdin: Array("v\n".utf8), message: "the secret name is empty; \(storeCLINameRule)"),
         .init(label: "empty name with --name=", arguments: ["secrets", "set", "team", "--name=", "--value-stdin"],
@@ -156,7 +156,7 @@ struct StoreCLIRefusal: Sendable, CustomTestStringConvertible {
         .init(label: "delete team with --id", arguments: ["secrets", "delete", "team", "--id", "t1", "--name", "KEEP"],
               message: "team secrets take no --id (there is one team scope)"),
         .init(label: "invalid --id", arguments: ["secrets", "set", "project", "--id", "a/b", "--name", "N", "--value-stdin"],
-              stdin: Array("v\n".utf8), message: Scope.idRuleDescription),
+              stdin: Array("v\n".utf8), message: "'a/b' is not a valid scope id: \(Scope.idRuleDescription)"),
         .init(label: "--value and --value-stdin", arguments: ["secrets", "set", "team", "--name", "N", "--value", "v", "--value-stdin"],
               stdin: Array("w\n".utf8), message: "give one value source: --value, --value-stdin or --value-file"),
         .init(label: "--value-stdin and --value-file", arguments: ["secrets", "set", "team", "--name", "N", "--value-stdin", "--value-file", "v.txt"],
@@ -165,7 +165,7 @@ struct StoreCLIRefusal: Sendable, CustomTestStringConvertible {
               files: ["v.txt": Array("v".utf8)], message: "give one value source: --value, --value-stdin or --value-file"),
         .init(label: "no value source and no terminal", arguments: ["secrets", "set", "team", "--name", "N"],
               message: "no value given: use --value-stdin, --value-file FILE or --value V"),
-        .init(label: "delete with a bad name", arguments: ["secrets", "delete", "team", "--name", "9abc"], message: storeCLINameRule),
+        .init(label: "delete with a bad name", arguments: ["secrets", "delete", "team", "--name", "9abc"], message: "'9abc' is not a valid secret name: \(storeCLINameRule)"),
         .init(label: "delete of a missing name", arguments: ["secrets", "delete", "team", "--name", "NOPE"], status: 2,
               message: "there is no secret 'NOPE' in the team scope"),
         .init(label: "missing --value-file", arguments: ["secrets", "set", "team", "--name", "N", "--value-file", "absent.txt"], status: 2,
@@ -456,7 +456,7 @@ struct StoreCLITests {
         let none = which(["CO", "--project", "p1"])
         #expect(none.status == 1)
         #expect(none.stdoutText == "")
-        #expect(none.stderr == "secretfill: 'CO' does not resolve (looked in project p1, team)\n")
+        #expect(none.stderr == "secretfill: 'CO' does not resolve (looked in project p1, team; it exists in cluster c1: add --cluster c1)\n")
         let missing = which(["NOPE", "--project", "p1", "--cluster", "c1"])
         #expect(missing.status == 1)
         #expect(missing.stderr == "secretfill: 'NOPE' does not resolve (looked in project p1, cluster c1, team)\n")

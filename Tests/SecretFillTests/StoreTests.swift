@@ -102,14 +102,14 @@ struct StoreTests {
                       String(repeating: "n", count: 129)])
     func invalidSecretNames(_ name: String) {
         #expect(!SecretName.isValid(name))
-        #expect(throws: SecretInputError.invalidName) { try SecretInputError.checkName(name) }
+        #expect(throws: SecretInputError.invalidName(name)) { try SecretInputError.checkName(name) }
     }
 
     @Test func emptySecretName() {
         #expect(!SecretName.isValid(""))
         #expect(throws: SecretInputError.emptyName) { try SecretInputError.checkName("") }
         #expect(SecretInputError.emptyName.description == "the secret name is empty; \(storeTestsNameRule)")
-        #expect(SecretInputError.invalidName.description == storeTestsNameRule)
+        #expect(SecretInputError.invalidName("bad name").description == "'bad name' is not a valid secret name: \(storeTestsNameRule)")
         #expect(SecretName.maximumLength == 128)
     }
 
@@ -122,10 +122,10 @@ struct StoreTests {
         #expect(throws: SecretInputError.idNotAllowedForTeam) { try Scope(kind: .team, id: "x") }
         #expect(throws: SecretInputError.missingID(.project)) { try Scope(kind: .project, id: nil) }
         #expect(throws: SecretInputError.missingID(.cluster)) { try Scope(kind: .cluster, id: nil) }
-        #expect(throws: SecretInputError.invalidID) { try Scope(kind: .project, id: "") }
-        #expect(throws: SecretInputError.invalidID) { try Scope(kind: .project, id: "a/b") }
-        #expect(throws: SecretInputError.invalidID) { try Scope(kind: .cluster, id: "a b") }
-        #expect(throws: SecretInputError.invalidID) { try Scope(kind: .cluster, id: String(repeating: "c", count: 129)) }
+        #expect(throws: SecretInputError.invalidID("")) { try Scope(kind: .project, id: "") }
+        #expect(throws: SecretInputError.invalidID("a/b")) { try Scope(kind: .project, id: "a/b") }
+        #expect(throws: SecretInputError.invalidID("a b")) { try Scope(kind: .cluster, id: "a b") }
+        #expect(throws: SecretInputError.invalidID(String(repeating: "c", count: 129))) { try Scope(kind: .cluster, id: String(repeating: "c", count: 129)) }
         #expect(try Scope(kind: .cluster, id: String(repeating: "c", count: 128)).id?.count == 128)
 
         #expect(Scope.team.description == "team")

@@ -26,18 +26,23 @@ public struct EnvJob {
     public func run(_ source: SpecSource) throws(StoreError) -> Result<Output, SpecProblems> {
         let file = source.label
         let scan = SpecScanner(limits: limits, detail: .full, focus: select).scan(source.bytes, file: file)
-        var notes = scan.diagnostics.filter { $0.code == "duplicate-env-name" }.map { d -> Diagnostic in
+        var notes = scan.diagnostics.filter { $0.code == "duplicate-env-name" || $0.severity == .warning }.map { d -> Diagnostic in
             var warning = d
             warning.severity = .warning
             return warning
         }
-        var problems = scan.diagnostics.filter { $0.code != "duplicate-env-name" }
-        guard problems.isEmpty else { return .failure(SpecProblems(diagnostics: problems)) }
+        var problems = scan.diagnostics.filter { $0.code != "duplicate-env-name" && $0.severity != .warning }
+        // With problems in the scan, the block's references are still
+        // resolved, so unknown names are listed with them at once (as render
+        // lists them); a block that cannot be chosen stops here.
+        let scanFailed = !problems.isEmpty
 
         let candidate: EnvBlockSelector.Candidate
         switch EnvBlockSelector().select(select, in: scan) {
         case .success(let c): candidate = c
-        case .failure(let failure): return .failure(SpecProblems(diagnostics: [selectionProblem(failure, file: file)]))
+        case .failure(let failure):
+            // After invalid YAML the blocks may be incomplete: its errors come first.
+            return .failure(SpecProblems(diagnostics: scanFailed ? problems : [selectionProblem(failure, file: file)]))
         }
 
         // Overlay the blocks in order: a later entry replaces an earlier one in place.
@@ -65,6 +70,9 @@ public struct EnvJob {
             switch entry.value {
             case .reference(let index): references.append(scan.references[index])
             case .nonScalar:
+                // A refused reference (malformed, tagged) is scanned as a
+                // non-scalar value, and the scan has said why already.
+                guard !scanFailed else { break }
                 problems.append(Diagnostic(code: "env-non-scalar", file: file, location: entry.location,
                                            message: "env '\(name)' has a mapping or list as its value; an env value must be a string", name: name))
             case .absent:

@@ -45,9 +45,10 @@ public enum Terminal {
         text.withUTF8 { try? FileIO.writeAll(fd: 2, UnsafeRawBufferPointer($0), path: "standard error") }
     }
 
-    /// Writes a line to stderr (names and locations only, by convention).
+    /// Writes a line to stderr (names and locations only, by convention),
+    /// with control characters escaped (`TerminalText`).
     public static func warn(_ line: String) {
-        writeToStandardError(line + "\n")
+        writeToStandardError(TerminalText.escaped(line) + "\n")
     }
 }
 

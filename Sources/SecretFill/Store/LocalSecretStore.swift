@@ -46,6 +46,10 @@ public final class LocalSecretStore: SecretStore {
         try index().contains(name, in: scope)
     }
 
+    public func allScopes() throws(StoreError) -> [Scope] {
+        try index().scopes
+    }
+
     // MARK: SecretStore
 
     public func value(of name: String, in scope: Scope) throws(StoreError) -> SecretValue? {

@@ -51,7 +51,10 @@ public enum SecretImport {
                 result.append((entry.name, try SecretValue(validating: value)))
             } catch {
                 let subject = SecretName.isValid(entry.name) ? "'\(entry.name)': " : ""
-                problems.append(Problem(line: entry.line, message: subject + error.description))
+                // A refused name is not quoted here: in a file it may be a line of a value.
+                let message: String
+                if case .invalidName = error { message = SecretName.ruleDescription } else { message = error.description }
+                problems.append(Problem(line: entry.line, message: subject + message))
                 continue
             }
             if let first = firstLine[entry.name] {

@@ -41,7 +41,12 @@ public struct StoreConfiguration: Sendable {
         case .environment(let text):
             return try StoreKey(base64: text, source: "SECRETFILL_KEY")
         case .file(let path):
-            guard let mode = FileIO.permissions(of: path) else { throw .keyMissing(path: path) }
+            guard let mode = FileIO.permissions(of: path) else {
+                throw FileIO.exists(storePath) ? .keyMissingForStore(path: path, store: storePath) : .keyMissing(path: path)
+            }
+            if FileIO.isDirectory(path) {
+                throw .keyUnreadable(source: path, detail: "it is a directory, not a key file; point SECRETFILL_KEY_FILE at the key file itself")
+            }
             guard mode & 0o077 == 0 else { throw .keyFilePermissions(path: path, mode: UInt32(mode)) }
             let bytes: [UInt8]
             do { bytes = try FileIO.readAll(path) } catch { throw .io(error) }

@@ -7,6 +7,9 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case keyExists(path: String)
     case corrupt(path: String, detail: String)
     case keyMissing(path: String)
+    /// No key anywhere, but the store exists: init would refuse, and a new
+    /// key would not open it.
+    case keyMissingForStore(path: String, store: String)
     case keyUnreadable(source: String, detail: String)
     case keyFilePermissions(path: String, mode: UInt32)
     case wrongKey(expected: String, supplied: String, source: String)
@@ -26,6 +29,8 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "the store at \(path) is not a valid secretfill store: \(detail). It was left as it is"
         case .keyMissing(let path):
             "no key: set SECRETFILL_KEY (base64 of 32 bytes) or SECRETFILL_KEY_FILE, or create \(path) with `secretfill init`"
+        case .keyMissingForStore(let path, let store):
+            "no key: \(path) does not exist and SECRETFILL_KEY is not set. The store \(store) exists, and a store cannot be opened without the key it was sealed with (a new key will not open it): put that key in \(path) (mode 0600), or set SECRETFILL_KEY or SECRETFILL_KEY_FILE"
         case .keyUnreadable(let source, let detail):
             "the key from \(source) is unusable: \(detail)"
         case .keyFilePermissions(let path, let mode):
