@@ -27,7 +27,7 @@ struct Secretfill: ParsableCommand {
             A secret value never appears in a message; only names and locations do.
             """,
         version: SecretFillVersion.string,
-        subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
+        subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
     )
 }
 
