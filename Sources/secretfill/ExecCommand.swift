@@ -31,7 +31,8 @@ struct ExecCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The spec; `-` or nothing reads stdin.", valueName: "spec"))
     var spec: String?
 
-    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"))
+    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"),
+            completion: ShellCompletion.blockNames(of: "exec"))
     var select: String?
 
     @OptionGroup var scopes: ScopeOptions

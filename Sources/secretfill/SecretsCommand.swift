@@ -44,7 +44,8 @@ extension SecretsCommand {
                 """)
 
         @OptionGroup var target: ScopeArgument
-        @Option(help: ArgumentHelp("The secret's name: [A-Za-z_][A-Za-z0-9_.-]*, at most 128 characters.", valueName: "name"))
+        @Option(help: ArgumentHelp("The secret's name: [A-Za-z_][A-Za-z0-9_.-]*, at most 128 characters.", valueName: "name"),
+                completion: ShellCompletion.secretNames)
         var name: String
         @Option(help: ArgumentHelp("The value itself (visible in shell history and `ps`).", valueName: "value"))
         var value: String?
@@ -116,7 +117,7 @@ extension SecretsCommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret from a scope.")
 
         @OptionGroup var target: ScopeArgument
-        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
         @OptionGroup var storeOptions: StoreOptions
 
@@ -136,7 +137,7 @@ extension SecretsCommand {
             abstract: "Show which scope a name resolves from, and what it shadows.",
             discussion: "Exit 1 when the name resolves from no scope given. Needs no key.")
 
-        @Argument(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        @Argument(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
         @OptionGroup var scopes: ScopeOptions
         @OptionGroup var storeOptions: StoreOptions
