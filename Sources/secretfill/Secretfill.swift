@@ -22,6 +22,10 @@ struct Secretfill: ParsableCommand {
                    check findings, a value a format cannot carry, `secrets which` found nothing
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
+              126  exec: the command was found but cannot be run
+              127  exec: the command was not found
+              128+N  exec --redact-output: the command was killed by signal N
+                   (otherwise exec exits with the command's own status)
               141  standard output was closed early (for example by `| head`)
 
             A secret value never appears in a message; only names and locations do.

@@ -64,4 +64,15 @@ struct CompletionCLITests {
         let jobs = cli.run(["---completion", "env", "--", "--select", String(workflow.count - 1), "1"] + workflow)
         #expect(jobs.stdoutText == "train\n", "\(jobs.stdoutText)")
     }
+
+    @Test("the shipped man page has every verb, the newest options and the exit codes")
+    func manPage() throws {
+        let page = String(decoding: CLI.bytes(CLI.packageRoot.appendingPathComponent("secretfill.1").path), as: UTF8.self)
+        for verb in ["render", "env", "exec", "check", "redact", "init", "secrets", "set", "list", "delete", "which", "import"] {
+            #expect(page.contains(".It Em \(verb)\n"), "secretfill.1 lacks \(verb): run bash scripts/man.sh")
+        }
+        for text in ["k8s-secret", "secret-out", "redact-output", "pristine", "126  exec", "127  exec", "141  standard output"] {
+            #expect(page.contains(text), "secretfill.1 lacks \(text): run bash scripts/man.sh")
+        }
+    }
 }
