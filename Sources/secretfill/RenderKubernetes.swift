@@ -5,6 +5,7 @@ import SecretFill
 extension RenderCommand {
     func validateKubernetesOptions() throws {
         if secretOut != nil && k8sSecret == nil { throw ValidationError("--secret-out needs --k8s-secret NAME") }
+        if secretOut == "-" { throw ValidationError("--secret-out needs a file: the Secret holds the values, which is what it keeps off stdout") }
         if let k8sSecret, let problem = KubernetesSecretJob.nameProblem(k8sSecret) {
             throw ValidationError("--k8s-secret '\(k8sSecret)': \(problem)")
         }

@@ -180,6 +180,7 @@ struct KubernetesSecretCLITests {
         let input = CLI.fixture("k8s/app.yaml")
         #expect(cli.run(["render", input, "--secret-out", cli.path("s.yaml")]).status == 64)
         #expect(cli.run(["render", input, "--k8s-secret", "Bad_Name"]).status == 64)
+        #expect(cli.run(["render", input, "--k8s-secret", "ok", "--secret-out", "-"]).status == 64)
         #expect(cli.run(["render", input, "--k8s-secret", "ok", "-o", cli.path("a"), "--secret-out", cli.path("a")]).status == 64)
         // A manifest without references needs no key and is passed through.
         let plain = cli.run(["render", CLI.fixture("k8s/app.yaml").replacingOccurrences(of: "app.yaml", with: "plain.yaml"), "--k8s-secret", "ok"],

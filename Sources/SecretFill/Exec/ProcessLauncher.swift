@@ -239,7 +239,10 @@ private struct ExecPipe {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     }
 
+    /// Closes both ends. For the signal pipe, the handler is pointed away
+    /// first, so a late signal can never write into a reused descriptor.
     func close() {
+        if relayDescriptor == write { relayDescriptor = -1 }
         _ = Glibc.close(read)
         _ = Glibc.close(write)
     }
