@@ -166,6 +166,14 @@ struct KubernetesSecretCLITests {
         let mixed = cli.run(["render", CLI.fixture("k8s/paperspace-mixed.yaml"), "--k8s-secret", "app-secrets"])
         #expect(mixed.stderr.hasPrefix("\(CLI.fixture("k8s/paperspace-mixed.yaml")):13:10: error: "), "\(mixed.stderr)")
         #expect(mixed.stderr.split(separator: "\n").count == 1)
+        // An entry with both value and valueFrom would get a second valueFrom: refused at the reference.
+        let both = try String(contentsOfFile: CLI.fixture("k8s/crlf.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "      value: secret:api_token\r\n", with: "      value: secret:api_token\r\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\r\n")
+        try both.write(toFile: cli.path("both.yaml"), atomically: true, encoding: .utf8)
+        let twice = cli.run(["render", cli.path("both.yaml"), "--k8s-secret", "app-secrets"])
+        #expect(twice.status == 1)
+        #expect(twice.stdout.isEmpty)
+        #expect(twice.stderr.hasPrefix("\(cli.path("both.yaml")):10:14: error: this env entry has both 'value' and 'valueFrom'"), "\(twice.stderr)")
         // Unknown references are listed as render lists them.
         let unknown = try Self.setup(values: ["api_token": "x-token-value"])
         let missing = unknown.run(["render", CLI.fixture("k8s/app.yaml"), "--k8s-secret", "app-secrets"])

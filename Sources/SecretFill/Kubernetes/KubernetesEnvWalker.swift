@@ -19,6 +19,8 @@ struct KubernetesEnvWalker {
         var keyStart: Int
         /// Where the value's scalar ends (a closing quote included).
         var valueEnd: Int
+        /// The entry has a `valueFrom` key as well, which a second one would duplicate.
+        var hasValueFrom: Bool
     }
 
     /// Scalars longer than this keep no text: no key or name the walker
@@ -89,12 +91,14 @@ struct KubernetesEnvWalker {
                 for container in containers.children {
                     guard let env = container.get("env"), env.kind == .sequence else { continue }
                     for entry in env.children where entry.kind == .mapping {
+                        let hasValueFrom = entry.get("valueFrom") != nil
                         var i = 0
                         while i + 1 < entry.children.count {
                             let key = entry.children[i], value = entry.children[i + 1]
                             if key.kind == .scalar && key.text == "value" && value.kind == .scalar {
                                 entries.append(ValueEntry(document: document, namespace: namespace,
-                                                          keyStart: key.startByte, valueEnd: value.endByte))
+                                                          keyStart: key.startByte, valueEnd: value.endByte,
+                                                          hasValueFrom: hasValueFrom))
                             }
                             i += 2
                         }

@@ -90,6 +90,12 @@ public struct KubernetesSecretJob {
                                            name: reference.name))
                 continue
             }
+            if entry.hasValueFrom {
+                problems.append(Diagnostic(code: "k8s-value-and-value-from", file: file, location: reference.location,
+                                           message: "this env entry has both 'value' and 'valueFrom'; Kubernetes accepts only one, and --k8s-secret would write a second 'valueFrom'",
+                                           name: reference.name))
+                continue
+            }
             placed.append((reference, entry))
         }
         let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(scan.references, names: scan.secretNames, file: file)
