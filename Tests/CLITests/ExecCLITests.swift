@@ -170,6 +170,34 @@ struct ExecCLITests {
         #expect(text.contains("trapped-term"))
     }
 
+    @Test("on a terminal, --redact-output hands it to the child: it reads the terminal, and Ctrl-C reaches it once")
+    func terminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            Issue.record("util-linux `script` is not installed at /usr/bin/script: this test needs it to run secretfill on a terminal")
+            return
+        }
+        let cli = try Self.setup()
+        let spec = try Self.write(cli, "deploy.yaml", Self.spec)
+        let reader = try Self.script(cli, "reader.sh", "read line; echo \"got:$line $DB_PASSWORD\"")
+        let interrupted = try Self.script(cli, "interrupted.sh", """
+            trap 'echo got-int; exit 5' INT
+            echo ready
+            for i in $(seq 100); do sleep 0.05; done
+            echo no-int
+            """)
+        let bin = CLI.binary.path
+        let driver = try Self.write(cli, "driver.sh", """
+            (sleep 1; printf 'hello\\n'; sleep 1) | script -qec "'\(bin)' exec '\(spec)' --select api --redact-output -- '\(reader)'; echo status:\\$?" '\(cli.path("typescript1"))'
+            (sleep 1; printf '\\003'; sleep 1) | script -qec "'\(bin)' exec '\(spec)' --select api --redact-output -- '\(interrupted)'; echo status:\\$?" '\(cli.path("typescript2"))'
+            """)
+        let outcome = CLI.execute("/bin/bash", [driver], environment: cli.environment, currentDirectory: cli.directory)
+        let text = outcome.stdoutText.replacingOccurrences(of: "\r", with: "")
+        #expect(text.contains("got:hello [secret:db]\nstatus:0"), "\(text)")
+        #expect(text.contains("got-int\nstatus:5"), "\(text)")
+        #expect(text.components(separatedBy: "got-int").count == 2, "Ctrl-C delivered more than once: \(text)")
+        #expect(!text.contains("no-int") && !text.contains(Self.dbValue))
+    }
+
     @Test("--redact-output replaces values on both streams: whole, split over two writes, multi-line, and shadowed ones")
     func redactsOutput() throws {
         let cli = try Self.setup()
