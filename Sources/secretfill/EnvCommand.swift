@@ -27,7 +27,8 @@ struct EnvCommand: ParsableCommand {
 
     @OptionGroup var input: SpecInputOptions
 
-    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"))
+    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"),
+            completion: ShellCompletion.blockNames(of: "env"))
     var select: String?
 
     @Option(help: "Output format: dotenv, docker, shell or json.")

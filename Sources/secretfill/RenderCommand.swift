@@ -20,8 +20,21 @@ struct RenderCommand: ParsableCommand {
 
     @OptionGroup var input: SpecInputOptions
 
+    @Option(name: .customLong("k8s-secret"), help: ArgumentHelp(
+        "Kubernetes: turn each container env reference into a secretKeyRef to the Secret NAME-<suffix>, emitted after the manifest.",
+        valueName: "name"))
+    var k8sSecret: String?
+
+    @Option(name: .customLong("secret-out"), help: ArgumentHelp(
+        "With --k8s-secret: write the Secret(s) here (atomically, mode 0600); the manifest then holds no value.",
+        valueName: "file"))
+    var secretOut: String?
+
+    func validate() throws { try validateKubernetesOptions() }
+
     func run() throws {
         ignoreBrokenPipeSignal()
+        if let k8sSecret { return try runKubernetes(secretName: k8sSecret) }
         try reportingErrors {
             let (chain, source, openStore) = try input.prepare()
             switch try RenderJob(chain: chain, openStore: openStore).run(source) {

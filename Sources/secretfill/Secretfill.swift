@@ -23,12 +23,16 @@ struct Secretfill: ParsableCommand {
                    `secrets which` found nothing
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
+              126  exec: the command was found but cannot be run
+              127  exec: the command was not found
+              128+N  exec --redact-output: the command was killed by signal N
+                   (otherwise exec exits with the command's own status)
               141  standard output was closed early (for example by `| head`)
 
             A secret value never appears in a message; only names and locations do.
             """,
         version: SecretFillVersion.string,
-        subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
+        subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
     )
 
     /// ArgumentParser's `main`, with two changes to how a refused command

@@ -48,7 +48,8 @@ extension SecretsCommand {
                 """)
 
         @OptionGroup var target: ScopeArgument
-        @Option(help: ArgumentHelp("The secret's name: [A-Za-z_][A-Za-z0-9_.-]*, at most 128 characters.", valueName: "name"))
+        @Option(help: ArgumentHelp("The secret's name: [A-Za-z_][A-Za-z0-9_.-]*, at most 128 characters.", valueName: "name"),
+                completion: ShellCompletion.secretNames)
         var name: String
         @Option(help: ArgumentHelp("The value itself (visible in shell history and `ps`).", valueName: "value"))
         var value: String?
@@ -138,7 +139,7 @@ extension SecretsCommand {
                 """)
 
         @OptionGroup var target: ScopeArgument
-        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
         @OptionGroup var storeOptions: StoreOptions
 
@@ -164,7 +165,7 @@ extension SecretsCommand {
                   secretfill secrets which db_password --project pr-1
                 """)
 
-        @Argument(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        @Argument(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
         @OptionGroup var scopes: ScopeOptions
         @OptionGroup var storeOptions: StoreOptions
