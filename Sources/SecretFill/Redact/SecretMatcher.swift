@@ -1,94 +1,225 @@
 /// Finds occurrences of many byte strings at once (Aho–Corasick), so a log
-/// can be scanned for every secret value in one pass whatever their number.
-struct SecretMatcher {
-    struct Match {
+/// can be scanned for every secret value and every encoded form of it in one
+/// pass whatever their number.
+///
+/// The automaton is laid out breadth-first: the first nodes (the root and the
+/// shallow ones, where a scan of ordinary text spends nearly all its time) get
+/// a full 256-entry transition row; deeper nodes keep their children side by
+/// side and fall back along failure links. Scanning can resume across reads
+/// from a saved state, so a stream is read once.
+struct SecretMatcher: Sendable {
+    struct Match: Sendable {
         var start: Int
         var end: Int
         var pattern: Int
     }
 
-    private var children: [[(byte: UInt8, node: Int32)]] = [[]]
-    private var rootNext = [Int32](repeating: 0, count: 256)
-    private var fail: [Int32] = [0]
-    /// The nearest node on the failure chain (self included) where a pattern ends.
-    private var outputLink: [Int32] = [-1]
-    private var patternAt: [Int32] = [-1]
-    private var depth: [Int32] = [0]
+    /// Where a scan stopped: pass it back to continue with the next bytes.
+    struct State: Sendable {
+        fileprivate var node: Int32 = 0
+    }
+
     let patternLengths: [Int]
+    /// The longest pattern: no more than this is ever held back.
+    let maximumLength: Int
+    private let tables: Tables
+
+    /// Shallow nodes with a dense transition row (4 MiB of rows at most).
+    static let denseLimit = 4096
 
     /// `patterns` must be non-empty byte strings; equal ones keep the first index.
     init(patterns: [[UInt8]]) {
         patternLengths = patterns.map(\.count)
-        for (index, pattern) in patterns.enumerated() {
-            var node: Int32 = 0
-            for byte in pattern {
-                if let next = child(of: node, byte) {
-                    node = next
-                } else {
-                    let new = Int32(children.count)
-                    children.append([])
-                    fail.append(0)
-                    outputLink.append(-1)
-                    patternAt.append(-1)
-                    depth.append(depth[Int(node)] + 1)
-                    children[Int(node)].append((byte, new))
-                    node = new
-                }
-            }
-            if patternAt[Int(node)] < 0 { patternAt[Int(node)] = Int32(index) }
-        }
-        // Breadth-first: failure links, then the root's dense table.
-        var queue: [Int32] = []
-        for (_, node) in children[0] {
-            fail[Int(node)] = 0
-            queue.append(node)
-        }
-        var head = 0
-        while head < queue.count {
-            let node = queue[head]
-            head += 1
-            outputLink[Int(node)] = patternAt[Int(node)] >= 0 ? node : outputLink[Int(fail[Int(node)])]
-            for (byte, next) in children[Int(node)] {
-                var f = fail[Int(node)]
-                while f != 0 && child(of: f, byte) == nil { f = fail[Int(f)] }
-                let target = child(of: f, byte) ?? 0
-                fail[Int(next)] = target == next ? 0 : target
-                queue.append(next)
-            }
-        }
-        for (byte, node) in children[0] { rootNext[Int(byte)] = node }
+        maximumLength = patternLengths.max() ?? 0
+        tables = Tables(patterns: patterns)
     }
 
-    private func child(of node: Int32, _ byte: UInt8) -> Int32? {
-        for entry in children[Int(node)] where entry.byte == byte { return entry.node }
-        return nil
-    }
-
-    /// Every occurrence in `bytes`, and how many final bytes could still be
-    /// the start of an occurrence that more input would complete.
+    /// Every occurrence in `bytes` (positions from 0), and how many final
+    /// bytes could still be the start of an occurrence that more input would
+    /// complete.
     func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> (matches: [Match], pendingSuffix: Int) {
+        var state = State()
         var matches: [Match] = []
-        var node: Int32 = 0
+        scan(bytes, from: &state, offset: 0, into: &matches)
+        return (matches, pendingLength(state))
+    }
+
+    /// Continues from `state` over `bytes`, whose first byte is at stream
+    /// position `offset`; appends each occurrence as it ends.
+    func scan(_ bytes: UnsafeBufferPointer<UInt8>, from state: inout State, offset: Int, into matches: inout [Match]) {
+        let t = tables
+        let dense = t.dense, denseCount = Int32(t.denseCount)
+        let childStart = t.childStart, childCount = t.childCount, inByte = t.inByte
+        let fail = t.fail, outputLink = t.outputLink, patternAt = t.patternAt
+        var node = state.node
         for i in 0..<bytes.count {
             let byte = bytes[i]
             while true {
-                if node == 0 {
-                    node = rootNext[Int(byte)]
+                if node < denseCount {
+                    node = dense[Int(node) &<< 8 | Int(byte)]
                     break
                 }
-                if let next = child(of: node, byte) {
-                    node = next
-                    break
+                let first = Int(childStart[Int(node)])
+                let end = first + Int(childCount[Int(node)])
+                var next: Int32 = -1
+                var k = first
+                while k < end {
+                    if inByte[k] == byte { next = Int32(k); break }
+                    k += 1
                 }
+                if next >= 0 { node = next; break }
                 node = fail[Int(node)]
             }
             var out = outputLink[Int(node)]
             while out > 0 {
                 let pattern = Int(patternAt[Int(out)])
-                matches.append(Match(start: i + 1 - patternLengths[pattern], end: i + 1, pattern: pattern))
+                let end = offset + i + 1
+                matches.append(Match(start: end - patternLengths[pattern], end: end, pattern: pattern))
                 out = outputLink[Int(fail[Int(out)])]
             }
         }
-        return (matches, Int(depth[Int(node)]))
+        state.node = node
+    }
+
+    /// How many of the last bytes scanned are the start of a pattern not yet
+    /// complete (the longest such): earlier bytes can begin no new match.
+    func pendingLength(_ state: State) -> Int { Int(tables.depth[Int(state.node)]) }
+}
+
+/// The automaton's arrays, allocated once and zeroed when released: the
+/// transition bytes are the secret values themselves.
+private final class Tables: @unchecked Sendable {
+    // All arrays are written only in `init` and read-only afterwards.
+    let nodeCount: Int
+    let denseCount: Int
+    let dense: UnsafeMutableBufferPointer<Int32>
+    let childStart: UnsafeMutableBufferPointer<Int32>
+    let childCount: UnsafeMutableBufferPointer<UInt16>
+    let inByte: UnsafeMutableBufferPointer<UInt8>
+    let fail: UnsafeMutableBufferPointer<Int32>
+    /// The nearest node on the failure chain (self included) where a pattern ends; -1 for none.
+    let outputLink: UnsafeMutableBufferPointer<Int32>
+    let patternAt: UnsafeMutableBufferPointer<Int32>
+    let depth: UnsafeMutableBufferPointer<Int32>
+
+    init(patterns: [[UInt8]]) {
+        // 1. A trie with linked children, in insertion order.
+        var firstChild: [Int32] = [-1]
+        var nextSibling: [Int32] = [-1]
+        var byteInto: [UInt8] = [0]
+        var endsPattern: [Int32] = [-1]
+        var rootChild = [Int32](repeating: -1, count: 256)
+        for (index, pattern) in patterns.enumerated() where !pattern.isEmpty {
+            var node: Int32 = 0
+            var fresh = false
+            for byte in pattern {
+                var next: Int32 = -1
+                if !fresh {
+                    if node == 0 {
+                        next = rootChild[Int(byte)]
+                    } else {
+                        var c = firstChild[Int(node)]
+                        while c >= 0 {
+                            if byteInto[Int(c)] == byte { next = c; break }
+                            c = nextSibling[Int(c)]
+                        }
+                    }
+                }
+                if next < 0 {
+                    next = Int32(firstChild.count)
+                    firstChild.append(-1)
+                    nextSibling.append(firstChild[Int(node)])
+                    byteInto.append(byte)
+                    endsPattern.append(-1)
+                    firstChild[Int(node)] = next
+                    if node == 0 { rootChild[Int(byte)] = next }
+                    fresh = true
+                }
+                node = next
+            }
+            if endsPattern[Int(node)] < 0 { endsPattern[Int(node)] = Int32(index) }
+        }
+        let n = firstChild.count
+        nodeCount = n
+
+        // 2. Renumber breadth-first, children of a node side by side in byte order.
+        childStart = .allocate(capacity: n)
+        childCount = .allocate(capacity: n)
+        inByte = .allocate(capacity: n)
+        patternAt = .allocate(capacity: n)
+        depth = .allocate(capacity: n)
+        var order = [Int32](repeating: 0, count: n)
+        order[0] = 0
+        var filled = 1
+        inByte[0] = 0
+        patternAt[0] = -1
+        depth[0] = 0
+        var kids: [Int32] = []
+        for u in 0..<n {
+            let old = Int(order[u])
+            kids.removeAll(keepingCapacity: true)
+            var c = firstChild[old]
+            while c >= 0 {
+                kids.append(c)
+                c = nextSibling[Int(c)]
+            }
+            kids.sort { byteInto[Int($0)] < byteInto[Int($1)] }
+            childStart[u] = Int32(filled)
+            childCount[u] = UInt16(kids.count)
+            for kid in kids {
+                order[filled] = kid
+                inByte[filled] = byteInto[Int(kid)]
+                patternAt[filled] = endsPattern[Int(kid)]
+                depth[filled] = depth[u] + 1
+                filled += 1
+            }
+        }
+        for i in byteInto.indices { byteInto[i] = 0 }
+
+        // 3. Failure links, output links and the dense rows, in that order.
+        denseCount = min(n, SecretMatcher.denseLimit)
+        dense = .allocate(capacity: denseCount * 256)
+        fail = .allocate(capacity: n)
+        outputLink = .allocate(capacity: n)
+        fail[0] = 0
+        for u in 0..<n {
+            outputLink[u] = u == 0 ? -1 : (patternAt[u] >= 0 ? Int32(u) : outputLink[Int(fail[u])])
+            let first = Int(childStart[u]), end = first + Int(childCount[u])
+            if u < denseCount {
+                let row = u * 256
+                if u == 0 {
+                    for b in 0..<256 { dense[b] = 0 }
+                } else {
+                    let from = Int(fail[u]) * 256
+                    for b in 0..<256 { dense[row + b] = dense[from + b] }
+                }
+                for k in first..<end { dense[row + Int(inByte[k])] = Int32(k) }
+            }
+            for k in first..<end {
+                fail[k] = u == 0 ? 0 : next(from: fail[u], inByte[k])
+            }
+        }
+    }
+
+    /// The transition from `node` on `byte`, for nodes already linked.
+    private func next(from node: Int32, _ byte: UInt8) -> Int32 {
+        var node = node
+        while true {
+            if Int(node) < denseCount { return dense[Int(node) * 256 + Int(byte)] }
+            let first = Int(childStart[Int(node)]), end = first + Int(childCount[Int(node)])
+            for k in first..<end where inByte[k] == byte { return Int32(k) }
+            node = fail[Int(node)]
+        }
+    }
+
+    deinit {
+        for buffer in [dense, childStart, fail, outputLink, patternAt, depth] {
+            buffer.update(repeating: 0)
+            buffer.deallocate()
+        }
+        childCount.update(repeating: 0)
+        childCount.deallocate()
+        inByte.update(repeating: 0)
+        inByte.deallocate()
     }
 }

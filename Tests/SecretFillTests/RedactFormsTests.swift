@@ -1,0 +1,233 @@
+import Foundation
+@testable import SecretFill
+import Testing
+
+/// Encoded forms, line breaks and overlaps, checked against Foundation's own
+/// encoders where it has one (an oracle independent of `SecretForms`).
+@Suite("Redacting encoded forms, line breaks and overlaps")
+struct RedactFormsTests {
+    func redactor(_ pairs: [(String, String)]) throws -> StreamRedactor {
+        StreamRedactor(secrets: try pairs.map { ($0.0, try SecretValue(validating: $0.1)) })
+    }
+
+    /// Feeds `bytes` in chunks of `size` bytes and returns the whole output.
+    func run(_ redactor: inout StreamRedactor, _ bytes: [UInt8], chunk size: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let end = min(bytes.count, i + size)
+            out += bytes.withUnsafeBufferPointer { redactor.feed(UnsafeBufferPointer(rebasing: $0[i..<end])) }
+            i = end
+        }
+        out += redactor.finish()
+        return out
+    }
+
+    func run(_ redactor: inout StreamRedactor, _ text: String, chunk size: Int) -> String {
+        String(decoding: run(&redactor, Array(text.utf8), chunk: size), as: UTF8.self)
+    }
+
+    static let chunks = [1, 2, 3, 5, 7, 64, 4096]
+    /// RFC 3986's unreserved characters.
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    // MARK: line breaks (issue 11.9)
+
+    @Test("a value ending in a line break is replaced and the break stays, LF and CRLF", arguments: chunks)
+    func trailingLineBreak(_ size: Int) throws {
+        var r = try redactor([("tls_key", "tls-key-material\n"), ("win", "windows-token\r\n")])
+        #expect(run(&r, "a: tls-key-material\nnext line\nb: windows-token\r\nlast\r\n", chunk: size)
+            == "a: [secret:tls_key]\nnext line\nb: [secret:win]\r\nlast\r\n")
+        // Printed without its newline (`echo -n`, inside a message): still found.
+        #expect(run(&r, "key=tls-key-material; win=windows-token.", chunk: size) == "key=[secret:tls_key]; win=[secret:win].")
+    }
+
+    @Test("a multi-line value ending in a line break keeps the log's next line; LF or CRLF in the log", arguments: chunks)
+    func multiLineTrailingBreak(_ size: Int) throws {
+        let pem = "-----BEGIN KEY-----\nMIIBVgIBADANBgkqhkiG9w0B\nAQEFAASCAUAwggE8\n-----END KEY-----\n"
+        var r = try redactor([("pem", pem)])
+        #expect(run(&r, "key:\n\(pem)next line\n", chunk: size) == "key:\n[secret:pem]\nnext line\n")
+        let crlf = pem.replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(run(&r, "key:\r\n\(crlf)next\r\n", chunk: size) == "key:\r\n[secret:pem]\r\nnext\r\n")
+        // One line on its own, quoted by some tool: found line by line, its break kept.
+        #expect(run(&r, "line MIIBVgIBADANBgkqhkiG9w0B\r\nok\n", chunk: size) == "line [secret:pem]\r\nok\n")
+    }
+
+    @Test("a value that is only short once its final line break is set aside is skipped")
+    func shortOnceTrimmed() throws {
+        var r = try redactor([("pin", "12345\n"), ("ok", "long-enough\n")])
+        #expect(r.skipped == ["pin"])
+        #expect(run(&r, "12345\nlong-enough\n", chunk: 3) == "12345\n[secret:ok]\n")
+    }
+
+    // MARK: base64 (issue 12.10)
+
+    /// Characters `j` of base64(prefix + value + suffix) with all six bits from the value.
+    func base64Expectation(prefix: Int, value: Int, suffix: Int, encoded: String, marker: String) -> String {
+        let chars = Array(encoded)
+        let first = (8 * prefix + 5) / 6
+        // At the end of the data, an encoder ends the run: all of it is the value's.
+        let last = suffix == 0 ? chars.count : (8 * (prefix + value)) / 6
+        return String(chars[0..<first]) + marker + String(chars[last...])
+    }
+
+    @Test("base64 at each of the three alignments, standard and URL-safe, padded or not, split across reads",
+          arguments: [0, 1, 2, 3, 4, 5])
+    func base64Alignments(_ prefixLength: Int) throws {
+        // '?' and '~' runs give '/' and '+' in standard base64, '_' and '-' in URL-safe.
+        let value = "s3cr?t~~>>???~x"
+        let prefix = Array("user:".utf8).prefix(prefixLength)
+        for suffixLength in 0...3 {
+            // '|' has high bits set: the character it shares with the value differs from an encoder's end.
+            let suffix = Array("|tail".utf8).prefix(suffixLength)
+            let data = Data(prefix + Array(value.utf8) + suffix)
+            let standard = data.base64EncodedString()
+            let urlSafe = standard.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            for (encoded, label) in [(standard, "standard"), (urlSafe, "url"), (standard.replacingOccurrences(of: "=", with: ""), "raw")] {
+                let expected = base64Expectation(prefix: prefixLength, value: value.utf8.count, suffix: suffixLength,
+                                                 encoded: encoded, marker: "[secret:pw]")
+                for size in [1, 3, 64] {
+                    var r = try redactor([("pw", value)])
+                    let got = run(&r, "data: \(encoded) end", chunk: size)
+                    #expect(got == "data: \(expected) end", "\(label) prefix \(prefixLength) suffix \(suffixLength) chunk \(size)")
+                }
+            }
+        }
+    }
+
+    @Test("the base64 of a value with its final newline (a Kubernetes secret from a file) and without it")
+    func base64WithNewline() throws {
+        let value = "tls-key-material-0123\n"
+        var r = try redactor([("tls", value)])
+        let withNewline = Data(value.utf8).base64EncodedString()
+        let without = Data(value.dropLast().utf8).base64EncodedString()
+        #expect(run(&r, "tls.crt: \(withNewline)\nb: \(without)\n", chunk: 5) == "tls.crt: [secret:tls]\nb: [secret:tls]\n")
+    }
+
+    // MARK: JSON, URL, XML (issue 12.10)
+
+    @Test("JSON string escaping as JSONEncoder writes it, with and without escaped slashes", arguments: chunks)
+    func json(_ size: Int) throws {
+        let value = "p\"a\\s/s\tw\u{1}ö🔑<&>rd"
+        var r = try redactor([("pw", value)])
+        for formatting in [JSONEncoder.OutputFormatting.sortedKeys, [.sortedKeys, .withoutEscapingSlashes]] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = formatting
+            let line = String(decoding: try encoder.encode(["password": value]), as: UTF8.self)
+            #expect(line != "{\"password\":\"\(value)\"}")
+            #expect(run(&r, line + "\n", chunk: size) == "{\"password\":\"[secret:pw]\"}\n")
+        }
+        // Python's json.dumps (non-ASCII as \u escapes) and Go's encoding/json (<, >, & as \u escapes).
+        #expect(run(&r, #"{"p": "p\"a\\s/s\tw\u0001\u00f6\ud83d\udd11<&>rd"}"#, chunk: size) == #"{"p": "[secret:pw]"}"#)
+        #expect(run(&r, #"{"p":"p\"a\\s/s\tw\u0001ö🔑\u003c\u0026\u003erd"}"#, chunk: size) == #"{"p":"[secret:pw]"}"#)
+    }
+
+    @Test("URL encoding: upper and lower case hex, + or %20 for a space, as Foundation encodes it", arguments: chunks)
+    func url(_ size: Int) throws {
+        let value = "a b&c=d/e?f+ü"
+        var r = try redactor([("pw", value)])
+        let unreserved = Self.unreserved
+        let upper = try #require(value.addingPercentEncoding(withAllowedCharacters: unreserved))
+        #expect(upper == "a%20b%26c%3Dd%2Fe%3Ff%2B%C3%BC")
+        #expect(run(&r, "GET /?q=\(upper)&x=1", chunk: size) == "GET /?q=[secret:pw]&x=1")
+        #expect(run(&r, "GET /?q=\(upper.lowercased().replacingOccurrences(of: "a%20b", with: "a+b"))&x=1", chunk: size)
+            == "GET /?q=[secret:pw]&x=1")
+        #expect(run(&r, "body: a+b%26c%3Dd%2Fe%3Ff%2B%C3%BC.", chunk: size) == "body: [secret:pw].")
+        // Python's quote keeps '/'.
+        #expect(run(&r, "path a%20b%26c%3Dd/e%3Ff%2B%C3%BC.", chunk: size) == "path [secret:pw].")
+    }
+
+    @Test("XML and HTML escaping, every entity spelling of the quotes", arguments: chunks)
+    func xml(_ size: Int) throws {
+        let value = "a<b>&\"c'd-1"
+        var r = try redactor([("pw", value)])
+        for form in ["a&lt;b&gt;&amp;&quot;c&apos;d-1", "a&lt;b&gt;&amp;&quot;c&#39;d-1", "a&lt;b&gt;&amp;\"c'd-1",
+                     "a&lt;b&gt;&amp;&#34;c&#39;d-1", "a&lt;b&gt;&amp;&quot;c&#x27;d-1"] {
+            #expect(run(&r, "<p title=\"x\">\(form)</p>", chunk: size) == "<p title=\"x\">[secret:pw]</p>", "\(form)")
+        }
+    }
+
+    // MARK: overlaps (issue 12.10)
+
+    @Test("two values overlapping in the stream are redacted as their union, no tail passes", arguments: chunks)
+    func overlapUnion(_ size: Int) throws {
+        var r = try redactor([("a", "HEAD-OV1234"), ("b", "1234-TAIL-XYZ")])
+        #expect(run(&r, "x HEAD-OV1234-TAIL-XYZ y", chunk: size) == "x [secret:a][secret:b] y")
+        #expect(run(&r, "x 1234-TAIL-XYZ then HEAD-OV1234 y", chunk: size) == "x [secret:b] then [secret:a] y")
+        // The other way round: b ends where a begins.
+        var s = try redactor([("a", "XYZ-HEAD-1"), ("b", "TAIL-XYZ")])
+        #expect(run(&s, "<TAIL-XYZ-HEAD-1>", chunk: size) == "<[secret:b][secret:a]>")
+    }
+
+    @Test("a chain of overlapping matches of one value is one marker, and holds nothing back for it")
+    func overlapChainStreams() throws {
+        var r = try redactor([("p", "abababab")])
+        var out: [UInt8] = []
+        let chunk = Array(String(repeating: "ab", count: 500).utf8)
+        for _ in 0..<200 {
+            out += chunk.withUnsafeBufferPointer { r.feed($0) }
+            #expect(r.heldBack <= 8)
+        }
+        let tail = Array("-end of line\n".utf8).withUnsafeBufferPointer { r.feed($0) }
+        #expect(String(decoding: tail, as: UTF8.self) == "-end of line\n")
+        out += tail + r.finish()
+        #expect(String(decoding: out, as: UTF8.self) == "[secret:p]-end of line\n")
+    }
+
+    @Test("a value inside a longer one, and a multi-line value's own lines, give one marker")
+    func contained() throws {
+        var r = try redactor([("short", "secret1"), ("long", "xxsecret1yy")])
+        #expect(run(&r, "a xxsecret1yy b", chunk: 2) == "a [secret:long] b")
+    }
+
+    // MARK: nothing survives
+
+    @Test("no value nor any encoded form of it survives a log full of them", arguments: [1, 7, 4096])
+    func nothingSurvives(_ size: Int) throws {
+        let values = [
+            ("db", "hunter2-password-9f3"), ("api", "tok_ABCDEF/+GHIJ"), ("pem", "-----BEGIN-----\nMIIBVgIBADAN\n-----END-----\n"),
+            ("odd", "quo\"te 'and' <tag> & spaces ü/é"), ("a", "HEAD-OV1234"), ("b", "1234-TAIL-XYZ"),
+        ]
+        let unreserved = Self.unreserved
+        var log = ""
+        var forms: [String] = []
+        for (_, value) in values {
+            let trimmed = value.hasSuffix("\n") ? String(value.dropLast()) : value
+            var these = [trimmed]
+            for text in [value, trimmed] {
+                for shift in 0..<3 {
+                    let b64 = Data(Array("::".utf8).prefix(shift) + Array(text.utf8)).base64EncodedString()
+                    // What must go: the characters after the first group that holds a prefix bit.
+                    let chars = Array(b64)
+                    these.append(String(chars[[0, 2, 3][shift]...]))
+                    these.append(String(chars[[0, 2, 3][shift]...]).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))
+                    log += "b64 \(b64) "
+                    log += "url64 \(b64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""))\n"
+                }
+                let json = String(decoding: try JSONEncoder().encode([text]), as: UTF8.self).dropFirst(2).dropLast(2)
+                these.append(String(json))
+                these.append(try #require(text.addingPercentEncoding(withAllowedCharacters: unreserved)))
+                let xml = text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                    .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+                    .replacingOccurrences(of: "'", with: "&apos;")
+                these.append(xml)
+                log += "json \"\(json)\" url \(these[these.count - 2]) xml <v>\(xml)</v>\n"
+            }
+            log += "raw \(value) done\n"
+            forms += these
+        }
+        log += "overlap HEAD-OV1234-TAIL-XYZ\n"
+        var r = try redactor(values)
+        let out = run(&r, log, chunk: size)
+        for form in forms where form.utf8.count >= 8 {
+            // The padding and the one character mixed with what follows may stay; the rest may not.
+            let core = String(form.trimmingCharacters(in: CharacterSet(charactersIn: "=")).dropLast(2))
+            #expect(!out.contains(core), "a form survived: \(core.utf8.count) bytes")
+        }
+        for tail in ["OV12", "TAIL", "MIIBVgIBADAN", "hunter2", "tok_ABC"] {
+            #expect(!out.contains(tail))
+        }
+        #expect(out.contains("raw [secret:pem]\n done"))
+    }
+}
