@@ -181,6 +181,46 @@ struct RedactFormsTests {
         #expect(run(&r, "a xxsecret1yy b", chunk: 2) == "a [secret:long] b")
     }
 
+    // MARK: long values (past the automaton's prefix)
+
+    @Test("a value longer than the automaton's prefix is found whole across reads, and a near miss is not", arguments: chunks)
+    func longValue(_ size: Int) throws {
+        let long = String(repeating: "0123456789abcdef", count: 8) + "-END"  // 132 bytes
+        #expect(long.utf8.count > SecretMatcher.prefixLength)
+        var r = try redactor([("long", long), ("twin", String(long.dropLast(4)) + "-TWO")])
+        #expect(run(&r, "a \(long) b", chunk: size) == "a [secret:long] b")
+        #expect(run(&r, "a \(long.dropLast(4))-TWO b", chunk: size) == "a [secret:twin] b")
+        // The same first 128 bytes, then something else: nothing to redact.
+        let miss = String(long.dropLast(4)) + "-XYZ"
+        #expect(run(&r, "a \(miss) b", chunk: size) == "a \(miss) b")
+        // Base64 of it in a Kubernetes secret, and two copies overlapping through a shared stretch.
+        let b64 = Data(long.utf8).base64EncodedString()
+        #expect(run(&r, "k: \(b64)\n", chunk: size) == "k: [secret:long]\n")
+    }
+
+    @Test("a long periodic value over a long periodic stream is one marker and nothing survives")
+    func longPeriodic() throws {
+        let value = String(repeating: "xy", count: 40)
+        var r = try redactor([("p", value)])
+        let text = "<" + String(repeating: "xy", count: 300) + ">"
+        #expect(run(&r, text, chunk: 7) == "<[secret:p]>")
+    }
+
+    @Test("a 1 MiB value builds and redacts in bounded time and memory")
+    func hugeValue() throws {
+        var generator = SystemRandomNumberGenerator()
+        let random = Data((0..<(SecretValue.maximumBytes / 4 * 3 - 16_384)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let lines = random.base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed]).split(separator: "\n").map(String.init)
+        let value = lines.joined(separator: "\n") + "\n"
+        let clock = ContinuousClock()
+        let started = clock.now
+        var r = try redactor([("big", value)])
+        let text = "start\n\(value)middle \(lines[77]) \(Data(value.utf8).base64EncodedString()) end\n"
+        #expect(run(&r, text, chunk: 65536) == "start\n[secret:big]\nmiddle [secret:big] [secret:big] end\n")
+        // With every form whole in the automaton this took 240 s in a debug build (40 s and 1.3 GB released).
+        #expect(clock.now - started < .seconds(60))
+    }
+
     // MARK: nothing survives
 
     @Test("no value nor any encoded form of it survives a log full of them", arguments: [1, 7, 4096])

@@ -4,32 +4,21 @@
 ///
 /// - A value's final line breaks are not part of what is replaced: a value
 ///   read with `--value-file` usually ends in one, and the log's line must
-///   keep it. CRLF and LF are both trimmed.
+///   keep it. CRLF and LF are both trimmed, from every form.
 /// - A multi-line value is looked for whole (with LF and with CRLF line
-///   ends), and each of its lines of `minimumLength` bytes or more on its own.
-/// - Encoded forms are made for the value exactly as stored, for it without
-///   its final line breaks, for each multi-line spelling and for each long
-///   enough line. They are made only for what passes the minimum, and are
-///   never shorter than it (the shortest, a base64 fragment of a 6-byte value,
-///   is 7 characters).
+///   ends, as a terminal may turn one into the other), and each of its lines
+///   of `minimumLength` bytes or more on its own.
+/// - Encoded forms are made for the whole value, exactly as stored and
+///   without its final line breaks (a Kubernetes secret's base64 holds the
+///   file's bytes, newline included). They are made only for values that
+///   pass the minimum, and are never shorter than it (the shortest, a base64
+///   fragment of a 6-byte value, is 7 characters).
 enum SecretForms {
     /// The patterns for `value`, or nil when it is shorter than `minimumLength`
     /// once its final line breaks are set aside.
     static func patterns(for value: [UInt8], minimumLength: Int) -> [[UInt8]]? {
         let trimmed = trimmingFinalLineBreaks(value)
         guard trimmed.count >= minimumLength else { return nil }
-        var raw: [[UInt8]] = [trimmed]
-        var encode: [[UInt8]] = [value, trimmed]
-        if trimmed.contains(0x0A) || trimmed.contains(0x0D) {
-            let lf = lineEndings(trimmed, crlf: false)
-            let crlf = lineEndings(trimmed, crlf: true)
-            raw += [lf, crlf]
-            encode += [lf, crlf]
-            for line in lines(of: trimmed) where line.count >= minimumLength {
-                raw.append(line)
-                encode.append(line)
-            }
-        }
         var result: [[UInt8]] = []
         var seen: Set<[UInt8]> = []
         func add(_ form: [UInt8]) {
@@ -38,8 +27,13 @@ enum SecretForms {
             let pattern = trimmingFinalLineBreaks(form)
             if pattern.count >= minimumLength, seen.insert(pattern).inserted { result.append(pattern) }
         }
-        raw.forEach(add)
-        for text in encode {
+        add(trimmed)
+        if trimmed.contains(0x0A) || trimmed.contains(0x0D) {
+            add(lineEndings(trimmed, crlf: false))
+            add(lineEndings(trimmed, crlf: true))
+            for line in lines(of: trimmed) { add(line) }
+        }
+        for text in value == trimmed ? [value] : [value, trimmed] {
             base64Forms(text).forEach(add)
             jsonForms(text).forEach(add)
             urlForms(text).forEach(add)
@@ -91,21 +85,24 @@ enum SecretForms {
     private static let urlAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     static func base64(_ bytes: [UInt8], alphabet: [UInt8], padding: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
+        var out = [UInt8](repeating: UInt8(ascii: "="), count: (bytes.count + 2) / 3 * 4)
+        var i = 0, o = 0
         while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            for shift in [18, 12, 6, 0] { out.append(alphabet[Int(n >> UInt32(shift) & 63)]) }
+            let n = Int(bytes[i]) << 16 | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2])
+            out[o] = alphabet[n >> 18 & 63]
+            out[o + 1] = alphabet[n >> 12 & 63]
+            out[o + 2] = alphabet[n >> 6 & 63]
+            out[o + 3] = alphabet[n & 63]
             i += 3
+            o += 4
         }
         let rest = bytes.count - i
         if rest > 0 {
-            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            if rest == 2 { out.append(alphabet[Int(n >> 6 & 63)]) }
-            if padding { out += Array(repeating: UInt8(ascii: "="), count: 3 - rest) }
+            let n = Int(bytes[i]) << 16 | (rest == 2 ? Int(bytes[i + 1]) << 8 : 0)
+            out[o] = alphabet[n >> 18 & 63]
+            out[o + 1] = alphabet[n >> 12 & 63]
+            if rest == 2 { out[o + 2] = alphabet[n >> 6 & 63] }
+            if !padding { out.removeLast(3 - rest) }
         }
         return out
     }
@@ -116,17 +113,22 @@ enum SecretForms {
     /// run to its end as an encoder ends it, with and without padding.
     static func base64Forms(_ text: [UInt8]) -> [[UInt8]] {
         var forms: [[UInt8]] = []
-        for alphabet in [standardAlphabet, urlAlphabet] {
-            for shift in 0..<3 {
-                let data = [UInt8](repeating: 0, count: shift) + text
-                let padded = base64(data, alphabet: alphabet, padding: true)
-                // Characters carrying a bit from before the value: none, 2, 3.
-                let skip = [0, 2, 3][shift]
-                let determined = data.count * 4 / 3
-                forms.append(Array(padded[skip..<determined]))
-                let unpadded = padded.count - (padded.reversed().prefix { $0 == UInt8(ascii: "=") }.count)
-                forms.append(Array(padded[skip..<unpadded]))
-                forms.append(Array(padded[skip...]))
+        for shift in 0..<3 {
+            let data = [UInt8](repeating: 0, count: shift) + text
+            let padded = base64(data, alphabet: standardAlphabet, padding: true)
+            // Characters carrying a bit from before the value: none, 2, 3.
+            let skip = [0, 2, 3][shift]
+            let determined = data.count * 4 / 3
+            let unpadded = (data.count * 8 + 5) / 6
+            var standard = [Array(padded[skip..<determined])]
+            if unpadded > determined { standard.append(Array(padded[skip..<unpadded])) }
+            if padded.count > unpadded { standard.append(Array(padded[skip...])) }
+            forms += standard
+            // URL-safe differs only where '+' or '/' occur.
+            if standard.last!.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") }) {
+                for form in standard {
+                    forms.append(form.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 })
+                }
             }
         }
         return forms
@@ -138,42 +140,74 @@ enum SecretForms {
     /// escaping, `\/` (PHP), non-ASCII as `\u` escapes in lower or upper case
     /// hex (Python's default), and `<` `>` `&` as `\u003c`… (Go's default).
     static func jsonForms(_ text: [UInt8]) -> [[UInt8]] {
-        let scalars = Array(String(decoding: text, as: UTF8.self).unicodeScalars)
+        // Only the options that change something for this text.
+        let solidi = text.contains(UInt8(ascii: "/")) ? [false, true] : [false]
+        let asciis = text.contains(where: { $0 >= 0x7F }) ? [0, 1, 2] : [0]
+        let htmls = text.contains(where: { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "&") || $0 == 0xE2 })
+            ? [false, true] : [false]
         var forms: [[UInt8]] = []
-        for solidus in [false, true] {
-            for ascii in [0, 1, 2] {  // keep, lower hex, upper hex
-                for html in [false, true] {
-                    forms.append(json(scalars, solidus: solidus, asciiHex: ascii, htmlSafe: html))
+        for solidus in solidi {
+            for ascii in asciis {
+                for html in htmls {
+                    forms.append(json(text, solidus: solidus, asciiHex: ascii, htmlSafe: html))
                 }
             }
         }
         return forms
     }
 
-    private static func json(_ scalars: [Unicode.Scalar], solidus: Bool, asciiHex: Int, htmlSafe: Bool) -> [UInt8] {
-        let digits = Array((asciiHex == 2 ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
+    private static let lowerHex = Array("0123456789abcdef".utf8)
+    private static let upperHex = Array("0123456789ABCDEF".utf8)
+
+    private static func json(_ text: [UInt8], solidus: Bool, asciiHex: Int, htmlSafe: Bool) -> [UInt8] {
+        let digits = asciiHex == 2 ? upperHex : lowerHex
         var out: [UInt8] = []
-        func unit(_ u: UInt16) {
-            out += Array("\\u".utf8)
-            for shift in [12, 8, 4, 0] { out.append(digits[Int(u >> UInt16(shift) & 15)]) }
+        out.reserveCapacity(text.count + text.count / 8)
+        func unit(_ u: UInt32) {
+            out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), digits[Int(u >> 12 & 15)], digits[Int(u >> 8 & 15)],
+                    digits[Int(u >> 4 & 15)], digits[Int(u & 15)]]
         }
-        for scalar in scalars {
-            let v = scalar.value
-            switch v {
-            case 0x22: out += Array("\\\"".utf8)
-            case 0x5C: out += Array("\\\\".utf8)
-            case 0x08: out += Array("\\b".utf8)
-            case 0x0C: out += Array("\\f".utf8)
-            case 0x0A: out += Array("\\n".utf8)
-            case 0x0D: out += Array("\\r".utf8)
-            case 0x09: out += Array("\\t".utf8)
-            case 0..<0x20: unit(UInt16(v))
-            case 0x2F where solidus: out += Array("\\/".utf8)
-            case _ where htmlSafe && [0x3C, 0x3E, 0x26, 0x2028, 0x2029].contains(v): unit(UInt16(v))
-            case 0x7F... where asciiHex != 0:
-                for u in String(scalar).utf16 { unit(u) }
-            default: out += Array(String(scalar).utf8)
+        func short(_ c: Character) { out += [UInt8(ascii: "\\"), c.asciiValue!] }
+        var i = 0
+        while i < text.count {
+            let b = text[i]
+            if b < 0x80 {
+                switch b {
+                case 0x22: short("\"")
+                case 0x5C: short("\\")
+                case 0x08: short("b")
+                case 0x0C: short("f")
+                case 0x0A: short("n")
+                case 0x0D: short("r")
+                case 0x09: short("t")
+                case 0..<0x20: unit(UInt32(b))
+                case 0x2F where solidus: short("/")
+                case 0x3C, 0x3E, 0x26: if htmlSafe { unit(UInt32(b)) } else { out.append(b) }
+                case 0x7F where asciiHex != 0: unit(0x7F)
+                default: out.append(b)
+                }
+                i += 1
+                continue
             }
+            // A multi-byte scalar (the text is valid UTF-8).
+            let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2
+            let end = min(i + length, text.count)
+            var scalar = UInt32(b) & (length == 4 ? 0x07 : length == 3 ? 0x0F : 0x1F)
+            for k in (i + 1)..<end { scalar = scalar << 6 | UInt32(text[k] & 0x3F) }
+            if asciiHex != 0 {
+                if scalar >= 0x10000 {
+                    let v = scalar - 0x10000
+                    unit(0xD800 + (v >> 10))
+                    unit(0xDC00 + (v & 0x3FF))
+                } else {
+                    unit(scalar)
+                }
+            } else if htmlSafe && (scalar == 0x2028 || scalar == 0x2029) {
+                unit(scalar)
+            } else {
+                out += text[i..<end]
+            }
+            i = end
         }
         return out
     }
@@ -185,10 +219,15 @@ enum SecretForms {
     /// Python's `quote` does), upper or lower case hex, a space as `%20` or
     /// as `+` (HTML forms, `quote_plus`, Go's `QueryEscape`).
     static func urlForms(_ text: [UInt8]) -> [[UInt8]] {
+        let javascript = Array("!'()*".utf8)
+        var extras: [[UInt8]] = [[]]
+        if text.contains(where: javascript.contains) { extras.append(javascript) }
+        if text.contains(UInt8(ascii: "/")) { extras.append([UInt8(ascii: "/")]) }
+        let pluses = text.contains(UInt8(ascii: " ")) ? [false, true] : [false]
         var forms: [[UInt8]] = []
-        for extra in [[UInt8](), Array("!'()*".utf8), Array("/".utf8)] {
+        for extra in extras {
             for upper in [true, false] {
-                for plus in [false, true] {
+                for plus in pluses {
                     forms.append(percentEncoded(text, keeping: extra, upper: upper, spaceAsPlus: plus))
                 }
             }
@@ -197,8 +236,9 @@ enum SecretForms {
     }
 
     private static func percentEncoded(_ text: [UInt8], keeping extra: [UInt8], upper: Bool, spaceAsPlus: Bool) -> [UInt8] {
-        let digits = Array((upper ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
+        let digits = upper ? upperHex : lowerHex
         var out: [UInt8] = []
+        out.reserveCapacity(text.count)
         for b in text {
             switch b {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
@@ -221,10 +261,13 @@ enum SecretForms {
     /// `&` `<` `>` as entities, with `"` and `'` kept or written as the
     /// encoders in use write them (`&quot;` `&#34;`; `&apos;` `&#39;` `&#x27;`).
     static func xmlForms(_ text: [UInt8]) -> [[UInt8]] {
+        let quotes = text.contains(UInt8(ascii: "\"")) ? ["\"", "&quot;", "&#34;"] : ["\""]
+        let apostrophes = text.contains(UInt8(ascii: "'")) ? ["'", "&apos;", "&#39;", "&#x27;"] : ["'"]
         var forms: [[UInt8]] = []
-        for quote in ["\"", "&quot;", "&#34;"] {
-            for apostrophe in ["'", "&apos;", "&#39;", "&#x27;"] {
+        for quote in quotes {
+            for apostrophe in apostrophes {
                 var out: [UInt8] = []
+                out.reserveCapacity(text.count)
                 for b in text {
                     switch b {
                     case UInt8(ascii: "&"): out += Array("&amp;".utf8)

@@ -7,6 +7,12 @@
 /// a full 256-entry transition row; deeper nodes keep their children side by
 /// side and fall back along failure links. Scanning can resume across reads
 /// from a saved state, so a stream is read once.
+///
+/// Only the first `prefixLength` bytes of a longer pattern (a key, a
+/// certificate, and their encoded forms) are in the automaton: where they
+/// match, the rest is compared as it arrives. The automaton's size is then
+/// bounded by the number of patterns, not by their length (a 1 MiB value has
+/// some thirty forms).
 struct SecretMatcher: Sendable {
     struct Match: Sendable {
         var start: Int
@@ -17,6 +23,14 @@ struct SecretMatcher: Sendable {
     /// Where a scan stopped: pass it back to continue with the next bytes.
     struct State: Sendable {
         fileprivate var node: Int32 = 0
+        /// Long patterns whose first `prefixLength` bytes matched, being compared.
+        fileprivate var candidates: [Candidate] = []
+    }
+
+    fileprivate struct Candidate: Sendable {
+        var pattern: Int32
+        /// How many bytes of the pattern matched so far (the last ones read).
+        var matched: Int
     }
 
     let patternLengths: [Int]
@@ -26,6 +40,8 @@ struct SecretMatcher: Sendable {
 
     /// Shallow nodes with a dense transition row (4 MiB of rows at most).
     static let denseLimit = 4096
+    /// How much of a pattern goes into the automaton.
+    static let prefixLength = 64
 
     /// `patterns` must be non-empty byte strings; equal ones keep the first index.
     init(patterns: [[UInt8]]) {
@@ -51,9 +67,30 @@ struct SecretMatcher: Sendable {
         let dense = t.dense, denseCount = Int32(t.denseCount)
         let childStart = t.childStart, childCount = t.childCount, inByte = t.inByte
         let fail = t.fail, outputLink = t.outputLink, patternAt = t.patternAt
+        let triggerHead = t.triggerHead, triggerNext = t.triggerNext, depth = t.depth
+        let longBytes = t.longBytes, longOffset = t.longOffset
         var node = state.node
+        var candidates = state.candidates
+        state.candidates = []
         for i in 0..<bytes.count {
             let byte = bytes[i]
+            if !candidates.isEmpty {
+                var kept = 0
+                for r in 0..<candidates.count {
+                    var candidate = candidates[r]
+                    let pattern = Int(candidate.pattern)
+                    guard longBytes[longOffset[pattern] + candidate.matched] == byte else { continue }
+                    candidate.matched += 1
+                    if candidate.matched == patternLengths[pattern] {
+                        let end = offset + i + 1
+                        matches.append(Match(start: end - candidate.matched, end: end, pattern: pattern))
+                    } else {
+                        candidates[kept] = candidate
+                        kept += 1
+                    }
+                }
+                candidates.removeLast(candidates.count - kept)
+            }
             while true {
                 if node < denseCount {
                     node = dense[Int(node) &<< 8 | Int(byte)]
@@ -73,17 +110,27 @@ struct SecretMatcher: Sendable {
             var out = outputLink[Int(node)]
             while out > 0 {
                 let pattern = Int(patternAt[Int(out)])
-                let end = offset + i + 1
-                matches.append(Match(start: end - patternLengths[pattern], end: end, pattern: pattern))
+                if pattern >= 0 {
+                    let end = offset + i + 1
+                    matches.append(Match(start: end - patternLengths[pattern], end: end, pattern: pattern))
+                }
+                var long = triggerHead[Int(out)]
+                while long >= 0 {
+                    candidates.append(Candidate(pattern: long, matched: Int(depth[Int(out)])))
+                    long = triggerNext[Int(long)]
+                }
                 out = outputLink[Int(fail[Int(out)])]
             }
         }
         state.node = node
+        state.candidates = candidates
     }
 
     /// How many of the last bytes scanned are the start of a pattern not yet
     /// complete (the longest such): earlier bytes can begin no new match.
-    func pendingLength(_ state: State) -> Int { Int(tables.depth[Int(state.node)]) }
+    func pendingLength(_ state: State) -> Int {
+        state.candidates.reduce(Int(tables.depth[Int(state.node)])) { max($0, $1.matched) }
+    }
 }
 
 /// The automaton's arrays, allocated once and zeroed when released: the
@@ -101,6 +148,12 @@ private final class Tables: @unchecked Sendable {
     let outputLink: UnsafeMutableBufferPointer<Int32>
     let patternAt: UnsafeMutableBufferPointer<Int32>
     let depth: UnsafeMutableBufferPointer<Int32>
+    /// The first long pattern whose prefix ends at a node (-1: none), and the next one with the same prefix.
+    let triggerHead: UnsafeMutableBufferPointer<Int32>
+    let triggerNext: UnsafeMutableBufferPointer<Int32>
+    /// Long patterns whole, one after another, and where each starts (-1 for short ones).
+    let longBytes: UnsafeMutableBufferPointer<UInt8>
+    let longOffset: [Int]
 
     init(patterns: [[UInt8]]) {
         // 1. A trie with linked children, in insertion order.
@@ -108,11 +161,23 @@ private final class Tables: @unchecked Sendable {
         var nextSibling: [Int32] = [-1]
         var byteInto: [UInt8] = [0]
         var endsPattern: [Int32] = [-1]
+        var triggers: [Int32] = [-1]
         var rootChild = [Int32](repeating: -1, count: 256)
+        let cut = SecretMatcher.prefixLength
+        var longOffset = [Int](repeating: -1, count: patterns.count)
+        var longTotal = 0
+        for (index, pattern) in patterns.enumerated() where pattern.count > cut {
+            longOffset[index] = longTotal
+            longTotal += pattern.count
+        }
+        longBytes = .allocate(capacity: max(longTotal, 1))
+        self.longOffset = longOffset
+        triggerNext = .allocate(capacity: max(patterns.count, 1))
+        triggerNext.update(repeating: -1)
         for (index, pattern) in patterns.enumerated() where !pattern.isEmpty {
             var node: Int32 = 0
             var fresh = false
-            for byte in pattern {
+            for byte in pattern.prefix(cut) {
                 var next: Int32 = -1
                 if !fresh {
                     if node == 0 {
@@ -131,13 +196,20 @@ private final class Tables: @unchecked Sendable {
                     nextSibling.append(firstChild[Int(node)])
                     byteInto.append(byte)
                     endsPattern.append(-1)
+                    triggers.append(-1)
                     firstChild[Int(node)] = next
                     if node == 0 { rootChild[Int(byte)] = next }
                     fresh = true
                 }
                 node = next
             }
-            if endsPattern[Int(node)] < 0 { endsPattern[Int(node)] = Int32(index) }
+            if pattern.count > cut {
+                _ = UnsafeMutableBufferPointer(rebasing: longBytes[longOffset[index]...]).initialize(from: pattern)
+                triggerNext[index] = triggers[Int(node)]
+                triggers[Int(node)] = Int32(index)
+            } else if endsPattern[Int(node)] < 0 {
+                endsPattern[Int(node)] = Int32(index)
+            }
         }
         let n = firstChild.count
         nodeCount = n
@@ -148,6 +220,8 @@ private final class Tables: @unchecked Sendable {
         inByte = .allocate(capacity: n)
         patternAt = .allocate(capacity: n)
         depth = .allocate(capacity: n)
+        triggerHead = .allocate(capacity: n)
+        triggerHead[0] = -1
         var order = [Int32](repeating: 0, count: n)
         order[0] = 0
         var filled = 1
@@ -170,6 +244,7 @@ private final class Tables: @unchecked Sendable {
                 order[filled] = kid
                 inByte[filled] = byteInto[Int(kid)]
                 patternAt[filled] = endsPattern[Int(kid)]
+                triggerHead[filled] = triggers[Int(kid)]
                 depth[filled] = depth[u] + 1
                 filled += 1
             }
@@ -183,7 +258,8 @@ private final class Tables: @unchecked Sendable {
         outputLink = .allocate(capacity: n)
         fail[0] = 0
         for u in 0..<n {
-            outputLink[u] = u == 0 ? -1 : (patternAt[u] >= 0 ? Int32(u) : outputLink[Int(fail[u])])
+            let reports = patternAt[u] >= 0 || triggerHead[u] >= 0
+            outputLink[u] = u == 0 ? -1 : (reports ? Int32(u) : outputLink[Int(fail[u])])
             let first = Int(childStart[u]), end = first + Int(childCount[u])
             if u < denseCount {
                 let row = u * 256
@@ -213,7 +289,7 @@ private final class Tables: @unchecked Sendable {
     }
 
     deinit {
-        for buffer in [dense, childStart, fail, outputLink, patternAt, depth] {
+        for buffer in [dense, childStart, fail, outputLink, patternAt, depth, triggerHead, triggerNext] {
             buffer.update(repeating: 0)
             buffer.deallocate()
         }
@@ -221,5 +297,7 @@ private final class Tables: @unchecked Sendable {
         childCount.deallocate()
         inByte.update(repeating: 0)
         inByte.deallocate()
+        longBytes.update(repeating: 0)
+        longBytes.deallocate()
     }
 }
