@@ -221,6 +221,81 @@ struct RedactFormsTests {
         #expect(clock.now - started < .seconds(60))
     }
 
+    // MARK: against a reference
+
+    /// What the redactor must write, found the slow way: every occurrence of
+    /// every pattern by direct comparison, then the same union rule.
+    func reference(_ values: [(String, String)], _ text: [UInt8]) -> [UInt8] {
+        var patterns: [(bytes: [UInt8], marker: Int)] = []
+        var seen: Set<[UInt8]> = []
+        for (index, (_, value)) in values.enumerated() {
+            for form in SecretForms.patterns(for: Array(value.utf8), minimumLength: StreamRedactor.minimumLength) ?? []
+            where seen.insert(form).inserted {
+                patterns.append((form, index))
+            }
+        }
+        var matches: [(start: Int, end: Int, marker: Int)] = []
+        for (bytes, marker) in patterns where bytes.count <= text.count {
+            for start in 0...(text.count - bytes.count) where text[start..<(start + bytes.count)].elementsEqual(bytes) {
+                matches.append((start, start + bytes.count, marker))
+            }
+        }
+        matches.sort { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        var out: [UInt8] = []
+        var cursor = 0
+        var last = -1
+        for match in matches where match.end > cursor {
+            if match.start < cursor && match.marker == last {
+                cursor = match.end
+                continue
+            }
+            if match.start > cursor { out += text[cursor..<match.start] }
+            out += Array("[secret:\(values[match.marker].0)]".utf8)
+            last = match.marker
+            cursor = match.end
+        }
+        out += text[cursor...]
+        return out
+    }
+
+    @Test("random values and logs over a small alphabet: streaming in random reads gives the reference output",
+          arguments: 0..<40)
+    func againstReference(_ seed: Int) throws {
+        var rng = SplitMix(seed: UInt64(seed))
+        let alphabet = Array("ab\n/=".utf8)
+        func word(_ length: Int) -> String {
+            String(decoding: (0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }, as: UTF8.self)
+        }
+        // Short values, and every fourth seed one past the automaton's prefix.
+        var values: [(String, String)] = (0..<3).map { ("v\($0)", word(6 + Int(rng.next() % 6))) }
+        if seed % 4 == 0 { values.append(("long", word(SecretMatcher.prefixLength + 10))) }
+        guard values.allSatisfy({ !SecretForms.trimmingFinalLineBreaks(Array($0.1.utf8)).isEmpty }) else { return }
+        var text: [UInt8] = []
+        for _ in 0..<60 {
+            if rng.next() % 3 == 0 {
+                let value = values[Int(rng.next() % UInt64(values.count))].1
+                let forms = SecretForms.patterns(for: Array(value.utf8), minimumLength: StreamRedactor.minimumLength) ?? [Array(value.utf8)]
+                text += forms[Int(rng.next() % UInt64(forms.count))]
+            } else {
+                text += Array(word(Int(rng.next() % 8)).utf8)
+            }
+        }
+        let expected = reference(values, text)
+        for _ in 0..<3 {
+            var r = try redactor(values)
+            var out: [UInt8] = []
+            var i = 0
+            while i < text.count {
+                let end = min(text.count, i + 1 + Int(rng.next() % 40))
+                out += text.withUnsafeBufferPointer { r.feed(UnsafeBufferPointer(rebasing: $0[i..<end])) }
+                #expect(r.heldBack <= 200)
+                i = end
+            }
+            out += r.finish()
+            #expect(out == expected, "seed \(seed)")
+        }
+    }
+
     // MARK: nothing survives
 
     @Test("no value nor any encoded form of it survives a log full of them", arguments: [1, 7, 4096])
@@ -269,5 +344,18 @@ struct RedactFormsTests {
             #expect(!out.contains(tail))
         }
         #expect(out.contains("raw [secret:pem]\n done"))
+    }
+}
+
+/// A small seeded generator, so a failing case can be run again.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
