@@ -198,6 +198,13 @@ struct RedactFormsTests {
         #expect(run(&r, "k: \(b64)\n", chunk: size) == "k: [secret:long]\n")
     }
 
+    @Test("names sharing a value, short or long: the first name given is shown")
+    func sharedValue() throws {
+        let long = String(repeating: "shared-long-value-", count: 6)
+        var r = try redactor([("first", "shared-short"), ("second", "shared-short"), ("one", long), ("two", long)])
+        #expect(run(&r, "a shared-short b \(long) c", chunk: 5) == "a [secret:first] b [secret:one] c")
+    }
+
     @Test("a long periodic value over a long periodic stream is one marker and nothing survives")
     func longPeriodic() throws {
         let value = String(repeating: "xy", count: 40)

@@ -90,8 +90,10 @@ public struct StreamRedactor: CustomReflectable, Sendable {
         var cursor = emitted
         if !found.isEmpty {
             out.reserveCapacity(pending.count)
-            // Leftmost first, and at one position the longest.
-            found.sort { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+            // Leftmost first, at one position the longest, then the first name given.
+            found.sort {
+                $0.start != $1.start ? $0.start < $1.start : $0.end != $1.end ? $0.end > $1.end : $0.pattern < $1.pattern
+            }
             var undecided = found.count
             for (index, match) in found.enumerated() {
                 if match.start >= decided {
