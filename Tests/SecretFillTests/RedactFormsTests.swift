@@ -213,6 +213,41 @@ struct RedactFormsTests {
         #expect(run(&r, text, chunk: 7) == "<[secret:p]>")
     }
 
+    @Test("a long value overlapping itself costs a bounded amount per byte (one comparison under way, not thousands)")
+    func longPeriodicBounded() throws {
+        var r = try redactor([("p", String(repeating: "ab", count: 4000))])
+        let clock = ContinuousClock()
+        let started = clock.now
+        let text = "<" + String(repeating: "ab", count: 500_000) + ">"
+        #expect(run(&r, text, chunk: 65536) == "<[secret:p]>")
+        // With a comparison per start this is 4,000 per byte: 4e9 steps, minutes even released.
+        #expect(clock.now - started < .seconds(20))
+    }
+
+    @Test("periodic long values in periodic streams, in random reads, give the reference output", arguments: 0..<12)
+    func periodicAgainstReference(_ seed: Int) throws {
+        var rng = SplitMix(seed: UInt64(seed) + 1000)
+        let values = [("two", String(repeating: "xy", count: 45)), ("three", String(repeating: "xyz", count: 30)),
+                      ("mixed", String(repeating: "xy", count: 20) + "z" + String(repeating: "xy", count: 30))]
+        var text: [UInt8] = []
+        for _ in 0..<20 {
+            let unit = ["xy", "xyz", "z", "y"][Int(rng.next() % 4)]
+            text += Array(String(repeating: unit, count: 1 + Int(rng.next() % 80)).utf8)
+        }
+        let expected = reference(values, text)
+        var r = try redactor(values)
+        var out: [UInt8] = []
+        var i = 0
+        while i < text.count {
+            let end = min(text.count, i + 1 + Int(rng.next() % 50))
+            out += text.withUnsafeBufferPointer { r.feed(UnsafeBufferPointer(rebasing: $0[i..<end])) }
+            i = end
+        }
+        out += r.finish()
+        #expect(String(decoding: out, as: UTF8.self) == String(decoding: expected, as: UTF8.self), "seed \(seed)")
+        #expect(expected.contains(UInt8(ascii: "[")) || seed % 3 != 0)
+    }
+
     @Test("a 1 MiB value builds and redacts in bounded time and memory")
     func hugeValue() throws {
         var generator = SystemRandomNumberGenerator()

@@ -12,7 +12,10 @@
 /// certificate, and their encoded forms) are in the automaton: where they
 /// match, the rest is compared as it arrives. The automaton's size is then
 /// bounded by the number of patterns, not by their length (a 1 MiB value has
-/// some thirty forms).
+/// some thirty forms). A long pattern that overlaps itself by 64 bytes or more
+/// (`abab…`) could have many comparisons under way at once; for those alone a
+/// Knuth–Morris–Pratt failure table keeps it to one, so the cost per byte
+/// stays bounded whatever the input.
 struct SecretMatcher: Sendable {
     struct Match: Sendable {
         var start: Int
@@ -23,7 +26,8 @@ struct SecretMatcher: Sendable {
     /// Where a scan stopped: pass it back to continue with the next bytes.
     struct State: Sendable {
         fileprivate var node: Int32 = 0
-        /// Long patterns whose first `prefixLength` bytes matched, being compared.
+        /// Long patterns whose first `prefixLength` bytes matched, being
+        /// compared: at most one per pattern, the longest part matched.
         fileprivate var candidates: [Candidate] = []
     }
 
@@ -68,7 +72,8 @@ struct SecretMatcher: Sendable {
         let childStart = t.childStart, childCount = t.childCount, inByte = t.inByte
         let fail = t.fail, outputLink = t.outputLink, patternAt = t.patternAt
         let triggerHead = t.triggerHead, triggerNext = t.triggerNext, depth = t.depth
-        let longBytes = t.longBytes, longOffset = t.longOffset
+        let longBytes = t.longBytes, longOffset = t.longOffset, longBorders = t.longBorders
+        let cut = SecretMatcher.prefixLength
         var node = state.node
         var candidates = state.candidates
         state.candidates = []
@@ -79,15 +84,25 @@ struct SecretMatcher: Sendable {
                 for r in 0..<candidates.count {
                     var candidate = candidates[r]
                     let pattern = Int(candidate.pattern)
-                    guard longBytes[longOffset[pattern] + candidate.matched] == byte else { continue }
-                    candidate.matched += 1
-                    if candidate.matched == patternLengths[pattern] {
-                        let end = offset + i + 1
-                        matches.append(Match(start: end - candidate.matched, end: end, pattern: pattern))
-                    } else {
-                        candidates[kept] = candidate
-                        kept += 1
+                    let base = longOffset[pattern]
+                    let borders = longBorders[pattern]
+                    var k = candidate.matched
+                    while longBytes[base + k] != byte {
+                        // Mismatch: the next shorter part of the pattern that still ends here.
+                        k = borders.map { Int($0[k]) } ?? 0
+                        if k < cut { break }
                     }
+                    guard k >= cut else { continue }  // the automaton sees shorter ones
+                    k += 1
+                    if k == patternLengths[pattern] {
+                        let end = offset + i + 1
+                        matches.append(Match(start: end - k, end: end, pattern: pattern))
+                        k = borders.map { Int($0[k]) } ?? 0
+                        if k < cut { continue }
+                    }
+                    candidate.matched = k
+                    candidates[kept] = candidate
+                    kept += 1
                 }
                 candidates.removeLast(candidates.count - kept)
             }
@@ -116,7 +131,10 @@ struct SecretMatcher: Sendable {
                 }
                 var long = triggerHead[Int(out)]
                 while long >= 0 {
-                    candidates.append(Candidate(pattern: long, matched: Int(depth[Int(out)])))
+                    // One already under way has matched this stretch too (it keeps the longest).
+                    if !candidates.contains(where: { $0.pattern == long }) {
+                        candidates.append(Candidate(pattern: long, matched: Int(depth[Int(out)])))
+                    }
                     long = triggerNext[Int(long)]
                 }
                 out = outputLink[Int(fail[Int(out)])]
@@ -154,6 +172,10 @@ private final class Tables: @unchecked Sendable {
     /// Long patterns whole, one after another, and where each starts (-1 for short ones).
     let longBytes: UnsafeMutableBufferPointer<UInt8>
     let longOffset: [Int]
+    /// For a long pattern with a border (a prefix that is also a suffix) of
+    /// `prefixLength` bytes or more: entry k is the longest border of its
+    /// first k bytes. nil for all others, where a mismatch ends the comparison.
+    let longBorders: [UnsafeMutableBufferPointer<Int32>?]
 
     init(patterns: [[UInt8]]) {
         // 1. A trie with linked children, in insertion order.
@@ -210,6 +232,13 @@ private final class Tables: @unchecked Sendable {
             } else if endsPattern[Int(node)] < 0 {
                 endsPattern[Int(node)] = Int32(index)
             }
+        }
+        longBorders = patterns.map { pattern in
+            guard pattern.count > cut else { return nil }
+            let table = Tables.borders(pattern)
+            if table.contains(where: { $0 >= Int32(cut) }) { return table }
+            table.deallocate()
+            return nil
         }
         let n = firstChild.count
         nodeCount = n
@@ -277,6 +306,23 @@ private final class Tables: @unchecked Sendable {
         }
     }
 
+    /// Knuth–Morris–Pratt: entry k (0...count) is the length of the longest
+    /// proper prefix of `pattern[0..<k]` that is also its suffix.
+    static func borders(_ pattern: [UInt8]) -> UnsafeMutableBufferPointer<Int32> {
+        let table = UnsafeMutableBufferPointer<Int32>.allocate(capacity: pattern.count + 1)
+        table[0] = 0
+        if pattern.count > 0 { table[1] = 0 }
+        var k = 0
+        var i = 1
+        while i < pattern.count {
+            while k > 0 && pattern[i] != pattern[k] { k = Int(table[k]) }
+            if pattern[i] == pattern[k] { k += 1 }
+            table[i + 1] = Int32(k)
+            i += 1
+        }
+        return table
+    }
+
     /// The transition from `node` on `byte`, for nodes already linked.
     private func next(from node: Int32, _ byte: UInt8) -> Int32 {
         var node = node
@@ -299,5 +345,9 @@ private final class Tables: @unchecked Sendable {
         inByte.deallocate()
         longBytes.update(repeating: 0)
         longBytes.deallocate()
+        for case let table? in longBorders {
+            table.update(repeating: 0)
+            table.deallocate()
+        }
     }
 }
