@@ -4,7 +4,9 @@
 ///
 /// The automaton is laid out breadth-first: the first nodes (the root and the
 /// shallow ones, where a scan of ordinary text spends nearly all its time) get
-/// a full 256-entry transition row; deeper nodes keep their children side by
+/// a full transition row, one entry per byte that occurs in some pattern
+/// (all others share one), with a bit saying whether the target reports
+/// anything, in 1 MiB of rows at most so they stay in cache; deeper nodes keep their children side by
 /// side and fall back along failure links. Scanning can resume across reads
 /// from a saved state, so a stream is read once.
 ///
@@ -42,8 +44,8 @@ struct SecretMatcher: Sendable {
     let maximumLength: Int
     private let tables: Tables
 
-    /// Shallow nodes with a dense transition row (4 MiB of rows at most).
-    static let denseLimit = 4096
+    /// The most memory the dense rows take.
+    static let denseBudget = 1 << 20
     /// How much of a pattern goes into the automaton.
     static let prefixLength = 64
 
@@ -68,7 +70,7 @@ struct SecretMatcher: Sendable {
     /// position `offset`; appends each occurrence as it ends.
     func scan(_ bytes: UnsafeBufferPointer<UInt8>, from state: inout State, offset: Int, into matches: inout [Match]) {
         let t = tables
-        let dense = t.dense, denseCount = Int32(t.denseCount)
+        let dense = t.dense, denseCount = Int32(t.denseCount), classes = t.byteClass, width = t.classCount
         let childStart = t.childStart, childCount = t.childCount, inByte = t.inByte
         let fail = t.fail, outputLink = t.outputLink, patternAt = t.patternAt
         let triggerHead = t.triggerHead, triggerNext = t.triggerNext, depth = t.depth
@@ -106,9 +108,12 @@ struct SecretMatcher: Sendable {
                 }
                 candidates.removeLast(candidates.count - kept)
             }
+            var reports: Bool
             while true {
                 if node < denseCount {
-                    node = dense[Int(node) &<< 8 | Int(byte)]
+                    let entry = dense[Int(node) &* width &+ Int(classes[Int(byte)])]
+                    node = entry & Tables.nodeMask
+                    reports = entry < 0
                     break
                 }
                 let first = Int(childStart[Int(node)])
@@ -119,9 +124,14 @@ struct SecretMatcher: Sendable {
                     if inByte[k] == byte { next = Int32(k); break }
                     k += 1
                 }
-                if next >= 0 { node = next; break }
+                if next >= 0 {
+                    node = next
+                    reports = outputLink[Int(node)] >= 0
+                    break
+                }
                 node = fail[Int(node)]
             }
+            guard reports else { continue }
             var out = outputLink[Int(node)]
             while out > 0 {
                 let pattern = Int(patternAt[Int(out)])
@@ -157,7 +167,12 @@ private final class Tables: @unchecked Sendable {
     // All arrays are written only in `init` and read-only afterwards.
     let nodeCount: Int
     let denseCount: Int
+    /// Rows of `classCount` entries: the target node, its sign bit set when it reports.
     let dense: UnsafeMutableBufferPointer<Int32>
+    /// Each byte's column: bytes on no edge share column 0.
+    let byteClass: UnsafeMutableBufferPointer<Int32>
+    let classCount: Int
+    static let nodeMask: Int32 = 0x7FFF_FFFF
     let childStart: UnsafeMutableBufferPointer<Int32>
     let childCount: UnsafeMutableBufferPointer<UInt16>
     let inByte: UnsafeMutableBufferPointer<UInt8>
@@ -281,8 +296,17 @@ private final class Tables: @unchecked Sendable {
         for i in byteInto.indices { byteInto[i] = 0 }
 
         // 3. Failure links, output links and the dense rows, in that order.
-        denseCount = min(n, SecretMatcher.denseLimit)
-        dense = .allocate(capacity: denseCount * 256)
+        byteClass = .allocate(capacity: 256)
+        byteClass.update(repeating: 0)
+        var classCount = 1
+        for k in 1..<n where byteClass[Int(inByte[k])] == 0 {
+            byteClass[Int(inByte[k])] = Int32(classCount)
+            classCount += 1
+        }
+        self.classCount = classCount
+        let width = classCount
+        denseCount = max(1, min(n, SecretMatcher.denseBudget / (width * 4)))
+        dense = .allocate(capacity: denseCount * width)
         fail = .allocate(capacity: n)
         outputLink = .allocate(capacity: n)
         fail[0] = 0
@@ -291,18 +315,22 @@ private final class Tables: @unchecked Sendable {
             outputLink[u] = u == 0 ? -1 : (reports ? Int32(u) : outputLink[Int(fail[u])])
             let first = Int(childStart[u]), end = first + Int(childCount[u])
             if u < denseCount {
-                let row = u * 256
+                let row = u * width
                 if u == 0 {
-                    for b in 0..<256 { dense[b] = 0 }
+                    for c in 0..<width { dense[c] = 0 }
                 } else {
-                    let from = Int(fail[u]) * 256
-                    for b in 0..<256 { dense[row + b] = dense[from + b] }
+                    let from = Int(fail[u]) * width
+                    for c in 0..<width { dense[row + c] = dense[from + c] }
                 }
-                for k in first..<end { dense[row + Int(inByte[k])] = Int32(k) }
+                for k in first..<end { dense[row + Int(byteClass[Int(inByte[k])])] = Int32(k) }
             }
             for k in first..<end {
                 fail[k] = u == 0 ? 0 : next(from: fail[u], inByte[k])
             }
+        }
+        // Mark the entries whose target reports, now that every link is known.
+        for e in 0..<(denseCount * width) where outputLink[Int(dense[e])] >= 0 {
+            dense[e] |= ~Tables.nodeMask
         }
     }
 
@@ -327,7 +355,7 @@ private final class Tables: @unchecked Sendable {
     private func next(from node: Int32, _ byte: UInt8) -> Int32 {
         var node = node
         while true {
-            if Int(node) < denseCount { return dense[Int(node) * 256 + Int(byte)] }
+            if Int(node) < denseCount { return dense[Int(node) * classCount + Int(byteClass[Int(byte)])] }
             let first = Int(childStart[Int(node)]), end = first + Int(childCount[Int(node)])
             for k in first..<end where inByte[k] == byte { return Int32(k) }
             node = fail[Int(node)]
@@ -335,7 +363,7 @@ private final class Tables: @unchecked Sendable {
     }
 
     deinit {
-        for buffer in [dense, childStart, fail, outputLink, patternAt, depth, triggerHead, triggerNext] {
+        for buffer in [dense, byteClass, childStart, fail, outputLink, patternAt, depth, triggerHead, triggerNext] {
             buffer.update(repeating: 0)
             buffer.deallocate()
         }
