@@ -23,12 +23,20 @@ struct Secretfill: ParsableCommand {
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
               141  standard output was closed early (for example by `| head`)
+              128+N  killed by fatal signal N (one line on stderr, no memory contents)
 
             A secret value never appears in a message; only names and locations do.
             """,
         version: SecretFillVersion.string,
         subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
     )
+
+    /// Hardening first (no core dumps, no crash output with memory in it),
+    /// before any key or value is in memory; then the usual parse and run.
+    static func main() {
+        ProcessHardening.apply()
+        main(nil)
+    }
 }
 
 /// Exit statuses, as documented in `secretfill --help`.
