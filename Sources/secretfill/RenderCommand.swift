@@ -27,6 +27,7 @@ struct RenderCommand: ParsableCommand {
             switch try RenderJob(chain: chain, openStore: openStore).run(source) {
             case .success(let rendered):
                 let output = input.output
+                warnIfCommittable(output)
                 try OutputWriter.emit(to: output) { fd throws(IOError) in try rendered.write(to: fd, path: output ?? "standard output") }
             case .failure(let problems):
                 report(problems.diagnostics)
