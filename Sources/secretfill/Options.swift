@@ -40,7 +40,7 @@ struct SpecInputOptions: ParsableArguments {
     @OptionGroup var scopes: ScopeOptions
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here instead of stdout: a file is replaced atomically (mode 0600, links followed); a device, FIFO or socket is written in place.", valueName: "file"))
     var output: String?
 
     /// Checks `-o` first (so a bad path fails before any work), then reads the spec.
@@ -59,7 +59,7 @@ struct SpecInputOptions: ParsableArguments {
 /// `--lock-timeout`, on the verbs that change the store.
 struct LockOptions: ParsableArguments {
     @Option(name: .customLong("lock-timeout"), help: ArgumentHelp(
-        "Wait this long for another writer's lock on the store before failing (default: 10).",
+        "Wait this long for another writer's lock on the store before failing.",
         valueName: "seconds"))
     var seconds: Double = FileLock.defaultTimeout
 

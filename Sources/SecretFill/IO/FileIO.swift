@@ -314,7 +314,8 @@ public final class FileLock {
                                   detail: "it is owned by uid \(info.st_uid), not by you (uid \(geteuid())); remove it if no one else uses this store"))
         }
         let deadline = Self.now() + max(0, timeout)
-        var pause: useconds_t = 5_000
+        // Short pauses: a waiting writer should take a freed lock promptly.
+        var pause: useconds_t = 1_000
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             if errno == EINTR { continue }
             guard errno == EWOULDBLOCK else { throw closing(IOError("lock", path: path)) }
@@ -323,7 +324,7 @@ public final class FileLock {
                                       detail: "another process has held it for \(Self.seconds(timeout)) s; try again when it is done, or wait longer with --lock-timeout SECONDS"))
             }
             usleep(pause)
-            pause = min(pause * 2, 100_000)
+            pause = min(pause * 2, 20_000)
         }
     }
 
