@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-swift build -c release --product secretfill >&2
+swift build -c release --disable-local-rpath --product secretfill >&2
 export SECRETFILL_KEY="$(cat Fixtures/demo/DEMO-KEY-not-a-secret.txt)"   # DEMO KEY
 export SECRETFILL_STORE=Fixtures/demo/store.json
 exec .build/release/secretfill render Fixtures/paperspace-deployment.yaml --project pr-demo "$@"
