@@ -76,6 +76,9 @@ struct HardeningTests {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        nonisolated(unsafe) var errorBytes = Data()
+        let errorReader = DispatchGroup()
+        DispatchQueue.global().async(group: errorReader) { errorBytes = errors.fileHandleForReading.readDataToEndOfFile() }
         input.fileHandleForWriting.write(Data("log line with \(value) in it\n".utf8))
         var seen = Data()
         let deadline = Date().addingTimeInterval(20)
@@ -87,9 +90,18 @@ struct HardeningTests {
         try #require(String(decoding: seen, as: UTF8.self).contains("[secret:db]"), "redact did not start")
         let limits = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/limits", encoding: .utf8)) ?? ""
         kill(process.processIdentifier, SIGSEGV)
+        // Unhardened, the Swift runtime's crash reporter can keep the process
+        // alive for a long time: bound the wait rather than hang the suite.
+        let exitDeadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < exitDeadline { usleep(20_000) }
+        if process.isRunning {
+            Issue.record("redact was still running 30 s after SIGSEGV")
+            kill(process.processIdentifier, SIGKILL)
+        }
         process.waitUntilExit()
         try? input.fileHandleForWriting.close()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        if errorReader.wait(timeout: .now() + 10) != .success { Issue.record("stderr stayed open after redact ended") }
+        let stderr = String(decoding: errorBytes, as: UTF8.self)
         return (limits, process.terminationStatus, stderr)
     }
 
@@ -119,6 +131,42 @@ struct HardeningTests {
         #expect(!stderr.contains(String(cli.key.prefix(12))))
         #expect(!stderr.contains(value))
         #expect(!stderr.contains("value-"))
+    }
+
+    @Test("secretfill is not dumpable: run as another user, its /proc files belong to root (PR_SET_DUMPABLE 0)",
+          .enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv"))
+    func notDumpable() throws {
+        func procOwner(_ program: [String]) throws -> uid_t {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups"] + program
+            process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/"]
+            let input = Pipe()
+            process.standardInput = input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer {
+                try? input.fileHandleForWriting.close()
+                process.terminate()
+                process.waitUntilExit()
+            }
+            // Wait until setpriv has become the program (its uid is the new one).
+            var info = stat()
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+                if status.contains("Uid:\t65534") && !status.contains("Name:\tsetpriv") { break }
+                usleep(10_000)
+            }
+            usleep(100_000)
+            try #require(stat("/proc/\(process.processIdentifier)/environ", &info) == 0)
+            return info.st_uid
+        }
+        // `render` blocks reading the spec from stdin, after start-up hardening.
+        #expect(try procOwner([CLI.binary.path, "render"]) == 0)
+        // The control: an ordinary program run the same way is dumpable.
+        #expect(try procOwner(["/bin/cat"]) == 65534)
     }
 
     // MARK: 12.4 a symlinked store
