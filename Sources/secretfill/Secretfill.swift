@@ -21,7 +21,7 @@ struct Secretfill: ParsableCommand {
               1    problems in the input: unknown or malformed references, invalid YAML,
                    check findings, a value a format cannot carry, `secrets which` found nothing
               2    the store, the key or a file could not be used
-              64   usage error (bad flag, bad name, bad value, missing --id, -o onto the spec)
+              64   usage error (bad flag, name or value, missing --id, -o onto the spec)
               141  standard output was closed early (for example by `| head`)
               128+N
                    killed by fatal signal N (one line on stderr, no memory contents)
