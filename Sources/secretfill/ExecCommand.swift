@@ -60,7 +60,7 @@ struct ExecCommand: ParsableCommand {
                 try configuration.openStore(needsKey: true)
             }
             let plan: ExecJob.Plan
-            switch try job.plan(source, parent: ChildEnvironment.current()) {
+            switch try job.plan(source, parent: ExecEnvironment.current()) {
             case .success(let p): plan = p
             case .failure(let problems):
                 report(problems.diagnostics)

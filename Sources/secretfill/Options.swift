@@ -40,17 +40,43 @@ struct SpecInputOptions: ParsableArguments {
     @OptionGroup var scopes: ScopeOptions
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here instead of stdout: a file is replaced atomically (mode 0600, links followed); a device, FIFO or socket is written in place.", valueName: "file"))
     var output: String?
 
     /// Checks `-o` first (so a bad path fails before any work), then reads the spec.
     func prepare() throws -> (chain: ScopeChain, source: SpecSource, openStore: () throws(StoreError) -> any SecretStore) {
         let chain = try scopes.chain()
+        if OutputWriter.isSameFile(output: output, input: spec) {
+            throw fail("-o \(output ?? "") is the spec being read (\(spec ?? "<stdin>")): writing the values over it would lose the spec and put the secrets where the spec is kept; write to another file", Exit.usage)
+        }
         try OutputWriter.checkWritable(output)
         let source = try SpecSource.read(spec)
         let configuration = storeOptions.configuration
         return (chain, source, { () throws(StoreError) -> any SecretStore in try configuration.openStore(needsKey: true) })
     }
+}
+
+/// `--lock-timeout`, on the verbs that change the store.
+struct LockOptions: ParsableArguments {
+    @Option(name: .customLong("lock-timeout"), help: ArgumentHelp(
+        "Wait this long for another writer's lock on the store before failing.",
+        valueName: "seconds"))
+    var seconds: Double = FileLock.defaultTimeout
+
+    func validate() throws {
+        guard seconds >= 0, seconds.isFinite else { throw ValidationError("--lock-timeout must be 0 or more seconds") }
+    }
+
+    func applied(to configuration: StoreConfiguration) -> StoreConfiguration {
+        var configuration = configuration
+        configuration.lockTimeout = seconds
+        return configuration
+    }
+}
+
+/// The `git add would commit it` warning for `-o` (render and env).
+func warnIfCommittable(_ output: String?) {
+    if let warning = GitExposure.warning(forOutput: output) { Terminal.warn("secretfill: warning: \(warning)") }
 }
 
 extension Scope.Kind: ExpressibleByArgument {}

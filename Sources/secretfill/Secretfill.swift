@@ -22,11 +22,13 @@ struct Secretfill: ParsableCommand {
                    YAML, check findings, a value a format cannot carry, or
                    `secrets which` found nothing
               2    the store, the key or a file could not be used
-              64   usage error (bad flag, bad name, bad value, missing --id)
+              64   usage error (bad flag, name or value, missing --id, -o onto the spec)
               126  exec: the command was found but cannot be run
               127  exec: the command was not found
-              128+N  exec --redact-output: the command was killed by signal N
-                   (otherwise exec exits with the command's own status)
+              128+N  killed by signal N: secretfill itself by a fatal signal (one
+                   line on stderr, no memory contents), or under exec
+                   --redact-output the command (otherwise exec exits with the
+                   command's own status)
               141  standard output was closed early (for example by `| head`)
 
             A secret value never appears in a message; only names and locations do.
@@ -35,10 +37,13 @@ struct Secretfill: ParsableCommand {
         subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
     )
 
-    /// ArgumentParser's `main`, with two changes to how a refused command
-    /// line is reported: `ArgumentHints` for gradient's spellings and unknown
-    /// commands, and control characters escaped in whatever is printed.
+    /// ArgumentParser's `main`, after the process hardening (no core dumps,
+    /// no crash output with memory in it: done before any key or value is in
+    /// memory), with two changes to how a refused command line is reported:
+    /// `ArgumentHints` for gradient's spellings and unknown commands, and
+    /// control characters escaped in whatever is printed.
     static func main() {
+        ProcessHardening.apply()
         let arguments = Array(CommandLine.arguments.dropFirst())
         var command: any ParsableCommand
         do {

@@ -58,6 +58,7 @@ extension SecretsCommand {
         @Option(help: ArgumentHelp("Read the value from this file, byte for byte.", valueName: "file"))
         var valueFile: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var lock: LockOptions
 
         func run() throws {
             try reportingErrors {
@@ -79,7 +80,7 @@ extension SecretsCommand {
                     throw fail("no value given: use --value-stdin, --value-file FILE or --value V", Exit.usage)
                 }
                 let secret = try SecretValue(validating: bytes)
-                let store = try storeOptions.configuration.openStore(needsKey: true)
+                let store = try lock.applied(to: storeOptions.configuration).openStore(needsKey: true)
                 try store.set([(name, secret)], in: scope)
                 print("Set \(scope) secret '\(name)'")
             }
@@ -142,12 +143,13 @@ extension SecretsCommand {
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var lock: LockOptions
 
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
-                try storeOptions.configuration.openStore(needsKey: true).delete(name, in: scope)
+                try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).delete(name, in: scope)
                 print("Deleted \(scope) secret '\(name)'")
             }
         }
@@ -206,6 +208,7 @@ extension SecretsCommand {
         @Option(help: "dotenv or json (default: from the file's extension).")
         var format: SecretImport.Format?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var lock: LockOptions
 
         func run() throws {
             try reportingErrors {
@@ -218,7 +221,7 @@ extension SecretsCommand {
                     Terminal.warn("secretfill: nothing imported (\(problems.problems.count) problem(s))")
                     throw Exit.problems
                 case .success(let entries):
-                    try storeOptions.configuration.openStore(needsKey: true).set(entries, in: scope)
+                    try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).set(entries, in: scope)
                     let names = entries.prefix(20).map(\.name).joined(separator: ", ")
                     print("Imported \(entries.count) \(scope) secret(s): \(names)\(entries.count > 20 ? ", …" : "")")
                 }

@@ -13,6 +13,8 @@ import Darwin
 public final class LocalSecretStore: SecretStore {
     public let path: String
     private let key: StoreKey?
+    /// Seconds a change waits for another writer's lock before failing.
+    public var lockTimeout: Double = FileLock.defaultTimeout
     /// The file as last read, indexed lazily; reads never decode unused entries.
     private var cached: StoreFileIndex?
 
@@ -107,39 +109,32 @@ public final class LocalSecretStore: SecretStore {
     }
 
     /// Read-modify-write under the lock. `change` throwing leaves the file as it was.
+    ///
+    /// A store path that is a symbolic link is followed for the lock and the
+    /// write alike: the lock is `TARGET.lock` and the target is replaced in its
+    /// own folder, so the link stays and every path to the store locks one file.
     private func modify(_ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
         if !FileIO.exists(path) { throw .storeMissing(path: path) }
+        let target: String
         let lock: FileLock
-        do { lock = try FileLock(path: path + ".lock") } catch { throw .io(error) }
+        do {
+            target = try FileIO.replacementTarget(path)
+            lock = try FileLock(path: target + ".lock", timeout: lockTimeout)
+        } catch { throw .io(error) }
         defer { lock.unlock() }
-        removeStaleTemporaryFiles()
+        FileIO.removeStaleTemporaryFiles(for: target, evenIfWriterRuns: true)
         var document = try readIndex().document()
         let key = try verifiedKey(fingerprint: document.keyFingerprint)
         try change(&document, key)
         let encoded = document.encoded()
         do {
-            try FileIO.replaceAtomically(path, with: encoded)
+            try FileIO.replaceAtomically(target, with: encoded)
         } catch {
             throw .io(error)
         }
         // Read again on next use rather than re-parse here: a failure after a
         // successful write must not be reported as a failed change.
         cached = nil
-    }
-
-    /// Temporary files left by a writer that was killed. Only called with the
-    /// lock held, when no other writer can be mid-write.
-    private func removeStaleTemporaryFiles() {
-        let prefix = FileIO.temporaryPrefix(for: path)
-        let (directory, namePrefix) = FileIO.split(prefix)
-        guard let dir = opendir(directory) else { return }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name.hasPrefix(namePrefix) { unlink(directory + "/" + name) }
-        }
     }
 
     static func timestamp() -> String {
