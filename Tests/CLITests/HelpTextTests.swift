@@ -63,7 +63,7 @@ struct HelpTextTests {
         let words = ["one", "two", "three", "four", "five", "six", "seven"]
         #expect(readme.contains("It does \(words[rows.count - 1]) jobs:"))
         let root = try Self.help([])
-        for command in ["render", "env", "check", "redact", "secrets"] {
+        for command in ["render", "env", "exec", "check", "redact", "secrets"] {
             #expect(rows.contains { $0.hasPrefix("| `secretfill \(command)") }, "README's table lacks \(command)")
             #expect(root.contains("  \(command) "), "--help lacks \(command)")
         }
