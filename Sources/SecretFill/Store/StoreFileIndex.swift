@@ -24,7 +24,15 @@ final class StoreFileIndex {
         var sorted = true
     }
 
-    init(bytes: [UInt8], path: String) throws(StoreError) {
+    /// The `mac` field as written, nil in a version 1 store.
+    let mac: String?
+    /// The format version read (1 only when `allowLegacy`).
+    let version: Int
+
+    /// Checks the whole file's JSON and shape, refusing any key, scope, id or
+    /// name given twice (with both lines). `allowLegacy` admits a version 1
+    /// store (no `mac`), for `secretfill store upgrade` only.
+    init(bytes: [UInt8], path: String, allowLegacy: Bool = false) throws(StoreError) {
         self.bytes = bytes
         self.path = path
         var reader = JSONBytes(bytes: bytes, path: path)
@@ -33,12 +41,20 @@ final class StoreFileIndex {
         var format: String?
         var version: String?
         var fingerprint: String?
+        var mac: String?
         var found: [Scope: ScopeIndex]?
-        try reader.object(at: "the top") { key, reader throws(StoreError) in
+        var seen: [String: Int] = [:]
+        try reader.members(at: "the top") { keyRange, reader throws(StoreError) in
+            let key = try reader.decodeString(keyRange)
+            if let first = seen[key] {
+                throw .corrupt(path: path, detail: "the top-level key \(JSONText.quoted(Self.printable(key))) appears twice (lines \(Self.line(bytes, first)) and \(Self.line(bytes, keyRange.lowerBound)))")
+            }
+            seen[key] = keyRange.lowerBound
             switch key {
             case "format": format = try reader.string()
             case "version": version = try reader.number()
             case "keyFingerprint": fingerprint = try reader.string()
+            case "mac": mac = try reader.string()
             case "scopes": found = try Self.readScopes(&reader, path: path)
             default: _ = try reader.skipValue(depth: 0)
             }
@@ -48,8 +64,14 @@ final class StoreFileIndex {
         guard format == StoreDocument.format else {
             throw .corrupt(path: path, detail: "expected \"format\": \"\(StoreDocument.format)\"")
         }
-        guard version == String(StoreDocument.version) else {
-            throw .corrupt(path: path, detail: "expected \"version\": \(StoreDocument.version) (a newer secretfill may have written it)")
+        if version == String(StoreDocument.legacyVersion) {
+            guard allowLegacy else { throw .legacyStore(path: path) }
+            self.version = StoreDocument.legacyVersion
+        } else {
+            guard version == String(StoreDocument.version) else {
+                throw .corrupt(path: path, detail: "expected \"version\": \(StoreDocument.version) (a newer secretfill may have written it)")
+            }
+            self.version = StoreDocument.version
         }
         guard let fingerprint, fingerprint.hasPrefix("sha256:") else {
             throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
@@ -57,13 +79,34 @@ final class StoreFileIndex {
         guard let found else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
         keyFingerprint = fingerprint
         indexes = found
+        self.mac = mac
+    }
+
+    /// The 1-based line of a byte offset, for messages (computed only on error).
+    static func line(_ bytes: [UInt8], _ offset: Int) -> Int {
+        1 + bytes[..<min(offset, bytes.count)].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    }
+
+    /// A key the file gave, for a message: shown only when it is a valid
+    /// name (names are not secret), else a placeholder.
+    static func printable(_ key: String) -> String {
+        SecretName.isValid(key) ? key : "…"
     }
 
     /// `{"team": {…}, "project": {id: {…}}, "cluster": {id: {…}}}`, indexed.
+    /// A kind or an id given twice is refused: JSON readers disagree on which
+    /// one wins, so a second `"team"` could hide the first from a reviewer.
     private static func readScopes(_ reader: inout JSONBytes, path: String) throws(StoreError) -> [Scope: ScopeIndex] {
         var found: [Scope: ScopeIndex] = [:]
+        var kinds: [String: Int] = [:]
+        let bytes = reader.bytes
         guard reader.peek == UInt8(ascii: "{") else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
-        try reader.object(at: "scopes") { kind, reader throws(StoreError) in
+        try reader.members(at: "scopes") { kindRange, reader throws(StoreError) in
+            let kind = try reader.decodeString(kindRange)
+            if let first = kinds[kind] {
+                throw .corrupt(path: path, detail: "scopes has \(JSONText.quoted(printable(kind))) twice (lines \(line(bytes, first)) and \(line(bytes, kindRange.lowerBound)))")
+            }
+            kinds[kind] = kindRange.lowerBound
             switch kind {
             case "team":
                 found[.team] = try readSecrets(&reader, scope: .team)
@@ -71,10 +114,16 @@ final class StoreFileIndex {
                 guard reader.peek == UInt8(ascii: "{") else {
                     throw .corrupt(path: path, detail: "expected an object of ids at scopes.\(kind)")
                 }
-                try reader.object(at: "scopes.\(kind)") { id, reader throws(StoreError) in
+                var ids: [String: Int] = [:]
+                try reader.members(at: "scopes.\(kind)") { idRange, reader throws(StoreError) in
+                    let id = try reader.decodeString(idRange)
                     do { try Scope.validateID(id) } catch {
                         throw .corrupt(path: path, detail: "scopes.\(kind) has an invalid id; \(Scope.idRuleDescription)")
                     }
+                    if let first = ids[id] {
+                        throw .corrupt(path: path, detail: "scopes.\(kind) has the id '\(id)' twice (lines \(line(bytes, first)) and \(line(bytes, idRange.lowerBound)))")
+                    }
+                    ids[id] = idRange.lowerBound
                     let scope: Scope = kind == "project" ? .project(id) : .cluster(id)
                     found[scope] = try readSecrets(&reader, scope: scope)
                 }
@@ -86,6 +135,7 @@ final class StoreFileIndex {
     }
 
     /// One scope's `{name: {…}}`: names checked, ranges noted, values skipped.
+    /// A name given twice anywhere in the scope is refused with both lines.
     private static func readSecrets(_ reader: inout JSONBytes, scope: Scope) throws(StoreError) -> ScopeIndex {
         let place = place(of: scope)
         let path = reader.path
@@ -94,18 +144,30 @@ final class StoreFileIndex {
         }
         var index = ScopeIndex()
         let bytes = reader.bytes
+        func twice(_ a: Range<Int>, _ b: Range<Int>) -> StoreError {
+            let name = String(decoding: bytes[a], as: UTF8.self)
+            let (first, second) = (min(a.lowerBound, b.lowerBound), max(a.lowerBound, b.lowerBound))
+            return .corrupt(path: path, detail: "\(place) has the name '\(name)' twice (lines \(line(bytes, first)) and \(line(bytes, second)))")
+        }
         try reader.objectRaw(at: place) { nameRange, valueRange throws(StoreError) in
             let valid = bytes.withUnsafeBufferPointer { SecretName.isValid(UnsafeBufferPointer(rebasing: $0[nameRange])) }
             guard valid else {
                 throw .corrupt(path: path, detail: "\(place) has an invalid secret name; \(SecretName.ruleDescription)")
             }
-            if let last = index.names.last {
+            if index.sorted, let last = index.names.last {
                 let order = compare(bytes, last, nameRange)
-                if order == 0 { throw .corrupt(path: path, detail: "\(place) has a name twice") }
+                if order == 0 { throw twice(last, nameRange) }
                 if order > 0 { index.sorted = false }
             }
             index.names.append(nameRange)
             index.values.append(valueRange)
+        }
+        if !index.sorted {
+            // Out of order (edited by hand): look for a repeat anywhere, not only beside.
+            let order = index.names.indices.sorted { compare(bytes, index.names[$0], index.names[$1]) < 0 }
+            for (a, b) in zip(order, order.dropFirst()) where compare(bytes, index.names[a], index.names[b]) == 0 {
+                throw twice(index.names[a], index.names[b])
+            }
         }
         return index
     }
@@ -137,6 +199,7 @@ final class StoreFileIndex {
     /// The whole document, every entry read (for rewrites).
     func document() throws(StoreError) -> StoreDocument {
         var document = StoreDocument(keyFingerprint: keyFingerprint)
+        document.mac = mac
         for scope in scopes {
             let entries = try entries(in: scope)
             document[scope] = entries
@@ -172,7 +235,12 @@ final class StoreFileIndex {
         var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
         var sealed: String?
         var updated: String?
+        var seen: Set<String> = []
+        let path = self.path
         try reader.object(at: "\(Self.place(of: scope)).\(name)") { key, reader throws(StoreError) in
+            guard seen.insert(key).inserted else {
+                throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(Self.place(of: scope)).\(name)")
+            }
             switch key {
             case "sealed": sealed = try reader.string()
             case "updated": updated = try reader.string()
