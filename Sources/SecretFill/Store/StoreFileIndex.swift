@@ -289,12 +289,15 @@ struct JSONBytes {
     let bytes: [UInt8]
     let path: String
     var position = 0
+    /// Errors carry only the syntax problem (`expected a value`), for import's messages.
+    var plainDetails = false
     static let maximumDepth = 32
 
-    init(bytes: [UInt8], path: String, position: Int = 0) {
+    init(bytes: [UInt8], path: String, position: Int = 0, plainDetails: Bool = false) {
         self.bytes = bytes
         self.path = path
         self.position = position
+        self.plainDetails = plainDetails
     }
 
     var atEnd: Bool { position >= bytes.count }
@@ -316,7 +319,8 @@ struct JSONBytes {
     }
 
     func corrupt(_ detail: String) -> StoreError {
-        .corrupt(path: path, detail: "it is not valid JSON (\(detail) at byte \(position); truncated or edited by hand?)")
+        plainDetails ? .corrupt(path: path, detail: detail)
+            : .corrupt(path: path, detail: "it is not valid JSON (\(detail) at byte \(position); truncated or edited by hand?)")
     }
 
     /// `what` is built only when the byte is missing: building it on every
@@ -465,6 +469,23 @@ struct JSONBytes {
         return start..<position
     }
 
+    /// Four hex digits at `at` (no sign, no spaces), or nil.
+    private func hex4(at start: Int, before end: Int) -> UInt32? {
+        guard start + 4 <= end else { return nil }
+        var value: UInt32 = 0
+        for b in bytes[start..<(start + 4)] {
+            let digit: UInt8
+            switch b {
+            case 0x30...0x39: digit = b - 0x30
+            case 0x41...0x46: digit = b - 0x41 + 10
+            case 0x61...0x66: digit = b - 0x61 + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
     private func unescape(_ range: Range<Int>) throws(StoreError) -> String {
         var out: [UInt8] = []
         var i = range.lowerBound
@@ -486,11 +507,21 @@ struct JSONBytes {
             case UInt8(ascii: "b"): out.append(0x08)
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
-                guard i + 4 <= range.upperBound, let code = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16),
-                      let scalar = Unicode.Scalar(code)
-                else { throw corrupt("a broken \\u escape") }
-                out.append(contentsOf: Array(String(scalar).utf8))
+                guard let unit = hex4(at: i, before: range.upperBound) else { throw corrupt("a broken \\u escape") }
                 i += 4
+                var code = unit
+                if unit >= 0xD800 && unit <= 0xDBFF {
+                    // A high surrogate counts only with its low half next (`\ud83d\udd11`, as Python writes emoji).
+                    guard i + 2 <= range.upperBound, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                          let low = hex4(at: i + 2, before: range.upperBound), low >= 0xDC00 && low <= 0xDFFF
+                    else { throw corrupt("a \\u escape that is a lone UTF-16 surrogate (a high half without its low half)") }
+                    code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                } else if unit >= 0xDC00 && unit <= 0xDFFF {
+                    throw corrupt("a \\u escape that is a lone UTF-16 surrogate (a low half without its high half)")
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw corrupt("a broken \\u escape") }
+                out.append(contentsOf: Array(String(scalar).utf8))
             default:
                 throw corrupt("an unknown escape")
             }
