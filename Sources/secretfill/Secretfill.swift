@@ -48,7 +48,17 @@ func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCode {
     return code
 }
 
-func fail(_ error: StoreError) -> ExitCode { fail(error.description, Exit.failure) }
+/// A name that is not there is the input's problem (1); every other store error is 2.
+func fail(_ error: StoreError) -> ExitCode {
+    if case .notFound = error { return fail(error.description, Exit.problems) }
+    return fail(error.description, Exit.failure)
+}
+
+/// A spec's problems are the input's (1), except a sealed value that does not
+/// open, which is the store's (2), as the exit-code table says.
+func exitStatus(for problems: SpecProblems) -> ExitCode {
+    problems.diagnostics.contains { $0.code == "undecryptable-secret" } ? Exit.failure : Exit.problems
+}
 func fail(_ error: IOError) -> ExitCode {
     error.code == EPIPE ? Exit.brokenPipe : fail(error.description, Exit.failure)
 }
