@@ -19,11 +19,11 @@ struct Secretfill: ParsableCommand {
             Exit codes:
               0    success
               1    problems in the input: unknown or malformed references, invalid YAML,
-                   check findings, a value a format cannot carry, `secrets which` found nothing,
-                   a bad import file, `secrets delete` of a name that is not there
-              2    the store, the key or a file could not be used (a store changed outside
-                   secretfill, a sealed value that does not open, an unwritable -o)
-              64   usage error (bad flag, bad name, bad value, missing --id)
+                   check findings, a value a format cannot carry, `secrets which` found
+                   nothing, a bad import file, `secrets delete` of a missing name
+              2    the store, the key or a file could not be used (including a store
+                   changed outside secretfill, a sealed value that does not open)
+              64   usage error (bad flag, bad name, bad value, missing --id, no --yes)
               141  standard output was closed early (for example by `| head`)
 
             A secret value never appears in a message; only names and locations do.
