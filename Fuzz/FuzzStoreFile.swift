@@ -13,7 +13,9 @@
 //   changes a covered field (version, key fingerprint, any scope, id, name,
 //   sealed value, update time) must fail the check;
 // - the canonical encoding is injective: two documents with equal encodings
-//   are equal field by field.
+//   are equal field by field;
+// - the canonical bytes the keyed open computes from the index (its fast
+//   path) are exactly those of the decoded document.
 
 import Foundation
 
@@ -37,7 +39,9 @@ private func sameCoveredFields(_ a: StoreDocument, _ b: StoreDocument) -> Bool {
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     _ = try? StoreDocument.decode(input, path: "fuzz.json", allowLegacy: true)
-    guard let document = try? StoreDocument.decode(input, path: "fuzz.json") else { return 0 }
+    guard let index = try? StoreFileIndex(bytes: input, path: "fuzz.json"), let document = try? index.document() else { return 0 }
+    // The keyed open's fast path encodes exactly what the document does.
+    precondition((try? index.canonicalBytes()) == StoreCanonical.bytes(of: document), "the index's canonical bytes differ from the document's")
     let again = try? StoreDocument.decode(document.encoded(), path: "fuzz.json")
     precondition(again == document, "a decoded store does not survive encode and decode")
 

@@ -48,6 +48,31 @@ struct StoreMACTests {
         #expect(!StoreMAC.verify(try StoreDocument.decode(Array(edited.utf8), path: "s"), key: Self.key))
     }
 
+    @Test("a keyed open verifies hand-ordered, escaped files exactly as their decoded content")
+    func keyedOpenMatchesTheDocument() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mac-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/store.json"
+        func file(mac: String, sealedB: String = "s\\u00e9\\/1") -> String {
+            """
+            {"format": "secretfill-store", "version": 2, "keyFingerprint": "\(Self.key.fingerprint)", "mac": "\(mac)",
+             "scopes": {"cluster": {"c2": {"z": {"updated": "u", "sealed": "q"}}, "c1": {"y": {"sealed": "r", "updated": "u"}}},
+              "team": {"b": {"updated": "2026\\u002d01", "sealed": "\(sealedB)"}, "a": {"sealed": "s2", "extra": [1], "updated": "u"}},
+              "project": {"empty": {}}}}
+            """
+        }
+        let document = try StoreDocument.decode(Array(file(mac: "").utf8), path: path)
+        #expect(document.team["b"]?.sealed == "s\u{e9}/1" && document.team["b"]?.updated == "2026-01")
+        let mac = StoreMAC.compute(document, key: Self.key)
+        try Data(file(mac: mac).utf8).write(to: URL(fileURLWithPath: path))
+        // Verified on open (the index's fast path): listing with the key succeeds.
+        #expect(try LocalSecretStore(path: path, key: Self.key).listing(of: .team).map(\.name) == ["a", "b"])
+        // The same file with one escaped byte changed is refused.
+        try Data(file(mac: mac, sealedB: "s\\u00e8\\/1").utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: StoreError.tampered(path: path)) { try LocalSecretStore(path: path, key: Self.key).listing(of: .team) }
+    }
+
     @Test("another key, a missing or malformed mac never verify")
     func otherKeysAndMalformedMacs() throws {
         let document = Self.document([(.team, "a", "s", "u")]).sealed(with: Self.key)

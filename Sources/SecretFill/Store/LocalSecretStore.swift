@@ -136,7 +136,8 @@ public final class LocalSecretStore: SecretStore {
         let index = try readIndex()
         if key != nil {
             let key = try verifiedKey(fingerprint: index.keyFingerprint)
-            try Self.checkMAC(try index.document(), key: key, path: path)
+            guard index.mac != nil else { throw .macMissing(path: path) }
+            guard StoreMAC.verify(mac: index.mac, canonical: try index.canonicalBytes(), key: key) else { throw .tampered(path: path) }
         }
         cached = index
         return index

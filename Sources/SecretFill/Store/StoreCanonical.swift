@@ -16,19 +16,7 @@ enum StoreCanonical {
 
     static func bytes(of document: StoreDocument) -> [UInt8] {
         var out: [UInt8] = []
-        func field(_ bytes: some Collection<UInt8>) {
-            count(bytes.count)
-            out.append(contentsOf: bytes)
-        }
-        func field(_ text: String) { field(Array(text.utf8)) }
-        func count(_ n: Int) {
-            let value = UInt64(n)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
-        field(domain)
-        field(StoreDocument.format)
-        field(String(StoreDocument.version))
-        field(document.keyFingerprint)
+        appendHeader(&out, fingerprint: document.keyFingerprint)
         var scopes: [(kind: String, id: String, entries: [String: SealedEntry])] = []
         if !document.team.isEmpty { scopes.append(("team", "", document.team)) }
         for id in sortedByBytes(document.projects.keys) where !(document.projects[id]!.isEmpty) {
@@ -37,19 +25,41 @@ enum StoreCanonical {
         for id in sortedByBytes(document.clusters.keys) where !(document.clusters[id]!.isEmpty) {
             scopes.append(("cluster", id, document.clusters[id]!))
         }
-        count(scopes.count)
+        appendCount(&out, scopes.count)
         for scope in scopes {
-            field(scope.kind)
-            field(scope.id)
-            count(scope.entries.count)
+            appendField(&out, scope.kind.utf8)
+            appendField(&out, scope.id.utf8)
+            appendCount(&out, scope.entries.count)
             for name in sortedByBytes(scope.entries.keys) {
                 let entry = scope.entries[name]!
-                field(name)
-                field(entry.sealed)
-                field(entry.updated)
+                appendField(&out, name.utf8)
+                appendField(&out, entry.sealed.utf8)
+                appendField(&out, entry.updated.utf8)
             }
         }
         return out
+    }
+
+    /// Domain, format, version and key fingerprint: what every encoding starts with.
+    static func appendHeader(_ out: inout [UInt8], fingerprint: String) {
+        appendField(&out, domain.utf8)
+        appendField(&out, StoreDocument.format.utf8)
+        appendField(&out, String(StoreDocument.version).utf8)
+        appendField(&out, fingerprint.utf8)
+    }
+
+    /// A field: its length as 8 bytes big-endian, then its bytes.
+    static func appendField(_ out: inout [UInt8], _ bytes: some Collection<UInt8>) {
+        appendCount(&out, bytes.count)
+        out.append(contentsOf: bytes)
+    }
+
+    static func appendCount(_ out: inout [UInt8], _ n: Int) {
+        let value = UInt64(n)
+        out.append(contentsOf: [UInt8(truncatingIfNeeded: value >> 56), UInt8(truncatingIfNeeded: value >> 48),
+                                UInt8(truncatingIfNeeded: value >> 40), UInt8(truncatingIfNeeded: value >> 32),
+                                UInt8(truncatingIfNeeded: value >> 24), UInt8(truncatingIfNeeded: value >> 16),
+                                UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)])
     }
 
     /// Byte-wise UTF-8 order, independent of String's Unicode ordering.

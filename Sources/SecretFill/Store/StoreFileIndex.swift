@@ -207,6 +207,82 @@ final class StoreFileIndex {
         return document
     }
 
+    /// `StoreCanonical.bytes(of: document())`, computed from the index
+    /// without building the document: names in the file's byte order (sorted
+    /// only when the file is not), each entry's `sealed` and `updated` copied
+    /// as bytes when they need no unescaping. The fast path for the mac check
+    /// on every keyed open; equal to the document's encoding by construction
+    /// (and checked so by tests and the store fuzz target).
+    func canonicalBytes() throws(StoreError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        StoreCanonical.appendHeader(&out, fingerprint: keyFingerprint)
+        func ordered(_ kind: Scope.Kind) -> [Scope] {
+            indexes.keys.filter { $0.kind == kind && !(indexes[$0]!.names.isEmpty) }
+                .sorted { ($0.id ?? "").utf8.lexicographicallyPrecedes(($1.id ?? "").utf8) }
+        }
+        let scopes = ordered(.team) + ordered(.project) + ordered(.cluster)
+        StoreCanonical.appendCount(&out, scopes.count)
+        for scope in scopes {
+            let index = indexes[scope]!
+            StoreCanonical.appendField(&out, scope.kind.rawValue.utf8)
+            StoreCanonical.appendField(&out, (scope.id ?? "").utf8)
+            StoreCanonical.appendCount(&out, index.names.count)
+            let order = index.sorted ? Array(index.names.indices)
+                : index.names.indices.sorted { Self.compare(bytes, index.names[$0], index.names[$1]) < 0 }
+            let scopePlace = Self.place(of: scope)
+            for i in order {
+                StoreCanonical.appendField(&out, bytes[index.names[i]])
+                try appendRawEntry(index.values[i], nameRange: index.names[i], scope: scope, scopePlace: scopePlace, to: &out)
+            }
+        }
+        return out
+    }
+
+    /// An entry's `sealed` then `updated` as canonical fields, with the same
+    /// checks as `parseEntry` (missing or repeated keys, non-strings, bad text).
+    private func appendRawEntry(_ range: Range<Int>, nameRange: Range<Int>, scope: Scope, scopePlace: String,
+                                to out: inout [UInt8]) throws(StoreError) {
+        var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
+        var sealed: Range<Int>?
+        var updated: Range<Int>?
+        var decodedSealed: [UInt8]?
+        var decodedUpdated: [UInt8]?
+        var seen: Set<String> = []
+        let path = self.path
+        let bytes = self.bytes
+        func place() -> String { "\(Self.place(of: scope)).\(String(decoding: bytes[nameRange], as: UTF8.self))" }
+        let sealedKey = Array("sealed".utf8), updatedKey = Array("updated".utf8)
+        try reader.members(at: scopePlace) { keyRange, reader throws(StoreError) in
+            // The two keys every entry has are told apart as raw bytes; others are decoded.
+            let raw = bytes[keyRange]
+            let key = raw.elementsEqual(sealedKey) ? "sealed" : raw.elementsEqual(updatedKey) ? "updated" : try reader.decodeString(keyRange)
+            guard seen.insert(key).inserted else {
+                throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(place())")
+            }
+            guard key == "sealed" || key == "updated" else {
+                _ = try reader.skipValue(depth: 0)
+                return
+            }
+            reader.skipSpace()
+            let start = reader.position
+            try reader.skipString()
+            let inner = (start + 1)..<(reader.position - 1)
+            // Plain printable ASCII: the bytes are the text. Anything else is decoded as parseEntry would.
+            let plain = bytes.withUnsafeBufferPointer { buffer in
+                for i in inner where buffer[i] < 0x20 || buffer[i] >= 0x80 || buffer[i] == 0x5C { return false }
+                return true
+            }
+            let decoded: [UInt8]? = plain ? nil : Array(try reader.decodeString(inner).utf8)
+            if key == "sealed" { sealed = inner; decodedSealed = decoded } else { updated = inner; decodedUpdated = decoded }
+        }
+        guard let sealed, let updated else {
+            throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(place())")
+        }
+        if let decodedSealed { StoreCanonical.appendField(&out, decodedSealed) } else { StoreCanonical.appendField(&out, bytes[sealed]) }
+        if let decodedUpdated { StoreCanonical.appendField(&out, decodedUpdated) } else { StoreCanonical.appendField(&out, bytes[updated]) }
+    }
+
     // MARK: Internals
 
     private func valueRange(of name: String, in scope: Scope) throws(StoreError) -> Range<Int>? {

@@ -25,10 +25,15 @@ public enum StoreMAC {
     /// True when `document.mac` is the MAC of its content under `key`
     /// (compared in constant time by swift-crypto).
     public static func verify(_ document: StoreDocument, key: StoreKey) -> Bool {
-        guard let mac = document.mac, mac.hasPrefix(prefix),
+        verify(mac: document.mac, canonical: StoreCanonical.bytes(of: document), key: key)
+    }
+
+    /// The check on canonical bytes already encoded (`StoreFileIndex.canonicalBytes`).
+    static func verify(mac: String?, canonical: [UInt8], key: StoreKey) -> Bool {
+        guard let mac, mac.hasPrefix(prefix),
               let code = Data(base64Encoded: String(mac.dropFirst(prefix.count))), code.count == SHA256.byteCount
         else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: StoreCanonical.bytes(of: document), using: key.macKey)
+        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: canonical, using: key.macKey)
     }
 }
 
