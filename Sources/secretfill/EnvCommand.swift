@@ -45,7 +45,7 @@ struct EnvCommand: ParsableCommand {
                 try OutputWriter.emit(result.bytes, to: input.output)
             case .failure(let problems):
                 report(problems.diagnostics)
-                throw Exit.problems
+                throw exitStatus(for: problems)
             }
         }
     }

@@ -46,7 +46,7 @@ struct RenderCommand: ParsableCommand {
                 try OutputWriter.emit(to: output) { fd throws(IOError) in try rendered.write(to: fd, path: output ?? "standard output") }
             case .failure(let problems):
                 report(problems.diagnostics)
-                throw Exit.problems
+                throw exitStatus(for: problems)
             }
         }
     }

@@ -81,8 +81,8 @@ extension SecretsCommand {
                 }
                 let secret = try SecretValue(validating: bytes)
                 let store = try lock.applied(to: storeOptions.configuration).openStore(needsKey: true)
-                try store.set([(name, secret)], in: scope)
-                print("Set \(scope) secret '\(name)'")
+                let replaced = try store.setReplacing([(name, secret)], in: scope)
+                print("\(replaced.isEmpty ? "Set" : "Updated") \(scope) secret '\(name)'")
             }
         }
 
@@ -196,7 +196,9 @@ extension SecretsCommand {
                 The format follows the extension (.json is JSON, anything else dotenv) unless \
                 --format says otherwise. Every bad entry is listed with its line and nothing is \
                 imported unless every entry is good. dotenv is read as python-dotenv reads it, \
-                except that ${NAME} only sees names earlier in the same file, never your environment.
+                except that ${NAME} only sees names earlier in the same file, never your environment. \
+                A value must be at least one byte: `NAME=` is refused with its line, unless \
+                --skip-empty leaves such lines out (each named in a note).
 
                 Example:
                   secretfill secrets import project --id pr-1 .env
@@ -207,6 +209,8 @@ extension SecretsCommand {
         var file: String
         @Option(help: "dotenv or json (default: from the file's extension).")
         var format: SecretImport.Format?
+        @Flag(help: "Leave out entries whose value is empty (NAME=), with a note naming each line, instead of refusing the file.")
+        var skipEmpty = false
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var lock: LockOptions
 
@@ -215,15 +219,19 @@ extension SecretsCommand {
                 let scope = try target.scope()
                 let bytes = try FileIO.readAll(file)
                 let label = file == "-" ? "<stdin>" : file
-                switch SecretImport.parse(bytes, format: format ?? SecretImport.format(forPath: file)) {
+                switch SecretImport.parse(bytes, format: format ?? SecretImport.format(forPath: file), skipEmpty: skipEmpty) {
                 case .failure(let problems):
                     for problem in problems.problems { Terminal.warn("\(label):\(problem.line): error: \(problem.message)") }
                     Terminal.warn("secretfill: nothing imported (\(problems.problems.count) problem(s))")
                     throw Exit.problems
-                case .success(let entries):
-                    try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).set(entries, in: scope)
+                case .success(let parsed):
+                    for note in parsed.skippedEmpty { Terminal.warn("\(label):\(note.line): note: \(note.message)") }
+                    let entries = parsed.entries
+                    let replaced = entries.isEmpty ? []
+                        : try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).setReplacing(entries, in: scope)
                     let names = entries.prefix(20).map(\.name).joined(separator: ", ")
-                    print("Imported \(entries.count) \(scope) secret(s): \(names)\(entries.count > 20 ? ", …" : "")")
+                    print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replaced.count) added, \(replaced.count) replaced): "
+                          + "\(names)\(entries.count > 20 ? ", …" : "")")
                 }
             }
         }

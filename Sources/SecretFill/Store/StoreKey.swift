@@ -64,6 +64,13 @@ public struct StoreKey: Sendable {
         try self.init(bytes: bytes, source: source)
     }
 
+    /// The key for the store file's MAC (`StoreMAC`), derived with HKDF-SHA256
+    /// so the raw key serves only AES-GCM and no key is used for two things.
+    var macKey: SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: Array("secretfill".utf8),
+                               info: Array("secretfill store mac v1".utf8), outputByteCount: 32)
+    }
+
     /// `sha256:` and the first 16 bytes, hex, of a domain-separated hash.
     static func fingerprint(of bytes: [UInt8]) -> String {
         var hasher = SHA256()
