@@ -106,7 +106,7 @@ private func reviewAndSeal(_ options: StoreOptions, yes: Bool, upgrading: Bool) 
         throw fail("\(failing.count) sealed value(s) do not open with this key: \(names). Nothing was "
                    + (upgrading ? "upgraded" : "accepted") + "; set them again or restore them (from git) first")
     }
-    if let committed = StoreGitBaseline.committedBytes(of: path, environment: processEnvironment) {
+    if let committed = StoreGitBaseline.committedBytes(of: path) {
         if let base = try? StoreDocument.decode(committed, path: path + " (git HEAD)", allowLegacy: true) {
             let changes = review.changes(since: base)
             if changes.isEmpty {

@@ -113,16 +113,37 @@ public enum TrustedExecutable {
 }
 
 /// Runs a program found by absolute path, with an explicit environment,
-/// stdin from and output to `/dev/null`, and waits for it.
+/// stdin from and stderr to `/dev/null`, and waits for it.
 public enum ChildProcess {
     /// The child's exit status, or nil when it could not be started or was
-    /// killed by a signal.
+    /// killed by a signal. Its stdout goes to `/dev/null`.
     public static func run(_ executable: String, _ arguments: [String], environment: ChildEnvironment) -> Int32? {
+        spawn(executable, arguments, environment: environment, captureUpTo: nil)?.status
+    }
+
+    /// The child's stdout when it exits 0 having written at most `limit`
+    /// bytes; nil otherwise (not started, a signal, another status, too much).
+    public static func output(_ executable: String, _ arguments: [String], environment: ChildEnvironment,
+                              limit: Int = 64 << 20) -> [UInt8]? {
+        guard let result = spawn(executable, arguments, environment: environment, captureUpTo: limit),
+              result.status == 0, result.output.count <= limit else { return nil }
+        return result.output
+    }
+
+    private static func spawn(_ executable: String, _ arguments: [String], environment: ChildEnvironment,
+                              captureUpTo limit: Int?) -> (status: Int32?, output: [UInt8])? {
+        var pipeEnds: [Int32] = [-1, -1]
+        if limit != nil { guard pipe(&pipeEnds) == 0 else { return nil } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        if limit != nil {
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.entries.map { strdup($0) } + [nil]
@@ -132,12 +153,29 @@ public enum ChildProcess {
         }
         var pid: pid_t = 0
         // posix_spawn, not posix_spawnp: the path is absolute and PATH is not searched.
-        guard posix_spawn(&pid, executable, &actions, nil, argv, envp) == 0 else { return nil }
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        if limit != nil { close(pipeEnds[1]) }
+        guard spawned == 0 else {
+            if limit != nil { close(pipeEnds[0]) }
+            return nil
+        }
+        var output: [UInt8] = []
+        if let limit {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(pipeEnds[0], $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { break }
+                // Past the limit, keep draining (so the child can finish) but keep nothing more.
+                if output.count <= limit { output.append(contentsOf: buffer[0..<min(n, limit + 1 - output.count)]) }
+            }
+            close(pipeEnds[0])
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             guard errno == EINTR else { return nil }
         }
         // WIFEXITED / WEXITSTATUS, spelled out: the macros are not imported.
-        return status & 0x7F == 0 ? (status >> 8) & 0xFF : nil
+        return (status & 0x7F == 0 ? (status >> 8) & 0xFF : nil, output)
     }
 }

@@ -91,14 +91,36 @@ public enum GitExposure {
         "-c", "protocol.allow=never",
     ]
 
-    private static let git: String? = TrustedExecutable.find("git")
-
     private static func run(_ arguments: [String]) -> Int32 {
-        guard let git else { return -1 }
+        Git.status(arguments) ?? -1
+    }
+}
+
+/// git, run so that nothing a repository or the environment configures can
+/// start a program or see secretfill's key: by the absolute path
+/// `TrustedExecutable` finds (once per process), with only PATH, HOME and
+/// LANG from the environment, `GIT_CONFIG_NOSYSTEM=1`, no prompts, no
+/// optional locks, and `GitExposure.safetyOptions` on every call.
+public enum Git {
+    private static let executable: String? = TrustedExecutable.find("git")
+
+    private static var environment: ChildEnvironment {
         var environment = ChildEnvironment.minimal()
         environment.set("GIT_CONFIG_NOSYSTEM", "1")
         environment.set("GIT_TERMINAL_PROMPT", "0")
         environment.set("GIT_OPTIONAL_LOCKS", "0")
-        return ChildProcess.run(git, ["--no-pager"] + safetyOptions + arguments, environment: environment) ?? -1
+        return environment
+    }
+
+    /// git's exit status; nil when there is no trusted git or it did not exit.
+    public static func status(_ arguments: [String]) -> Int32? {
+        guard let executable else { return nil }
+        return ChildProcess.run(executable, ["--no-pager"] + GitExposure.safetyOptions + arguments, environment: environment)
+    }
+
+    /// git's stdout when it exits 0 (at most 64 MiB); nil otherwise.
+    public static func output(_ arguments: [String]) -> [UInt8]? {
+        guard let executable else { return nil }
+        return ChildProcess.output(executable, ["--no-pager"] + GitExposure.safetyOptions + arguments, environment: environment)
     }
 }
