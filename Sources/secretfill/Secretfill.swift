@@ -134,15 +134,5 @@ func ignoreBrokenPipeSignal() {
     signal(SIGPIPE, SIG_IGN)
 }
 
-var processEnvironment: [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let equals = text.firstIndex(of: "=") {
-            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        pointer += 1
-    }
-    return result
-}
+/// This process's environment (read afresh: tests and exec change nothing in it).
+var processEnvironment: [String: String] { ChildEnvironment.current() }
