@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -25,6 +27,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The web UI of `secretfill serve` (issue 14): pages, sessions, CSRF, headers. No database code.
+        .target(
+            name: "SecretFillWebUI",
+            dependencies: [
+                "SecretFill",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
+        ),
         .executableTarget(
             name: "secretfill",
             dependencies: [
@@ -35,6 +47,14 @@ let package = Package(
         .testTarget(
             name: "SecretFillTests",
             dependencies: ["SecretFill"]
+        ),
+        .testTarget(
+            name: "WebUITests",
+            dependencies: [
+                "SecretFillWebUI",
+                "SecretFill",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "CLITests",
