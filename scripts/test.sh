@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
+bash scripts/browser.sh
 bash scripts/build.sh --tests
 swift test --skip-build --disable-xctest "$@"

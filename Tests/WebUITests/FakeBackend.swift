@@ -62,19 +62,22 @@ actor FakeBackend: WebUIBackend {
         guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
         guard secrets[scope]?[name] != nil else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
         secrets[scope]?[name] = nil
+        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
     }
 
     func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] { keyRows }
 
     func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {
         guard SecretName.isValid(name) else { throw WebUIRefusal.invalid("a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
-        let token = "sf_" + SessionTokens.random() + "xx"
+        let token = "sf_" + SessionTokens.random()
         addKey(token: token, name: name, grants: grants)
         return token
     }
 
     func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws {
         keysByToken = keysByToken.filter { $0.value.name != name }
+        keyRows = keyRows.map { $0.name == name ? WebUIKeyRow(name: $0.name, grants: $0.grants, created: $0.created, lastUsed: nil, expires: nil, revoked: "2026-01-02T00:00:00Z") : $0 }
+        sessions = sessions.filter { $0.value.key != name }
     }
 
     func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow] {
