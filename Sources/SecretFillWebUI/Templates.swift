@@ -114,7 +114,7 @@ enum Templates {
         {{#rows}}
         <tr data-key="{{name}}">
         <td class="name">{{name}}</td>
-        <td>{{#grants}}<code>{{.}}</code> {{/grants}}</td>
+        <td class="grants">{{#grants}}<code>{{.}}</code> {{/grants}}</td>
         <td>{{created}}</td>
         <td>{{lastUsed}}</td>
         <td>{{expires}}</td>
@@ -167,7 +167,7 @@ enum Templates {
         <thead><tr><th>Time</th><th>Key</th><th>Action</th><th>Scope</th><th>Names</th><th>Outcome</th></tr></thead>
         <tbody>
         {{#rows}}
-        <tr><td>{{time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td>{{names}}</td><td class="{{outcome}}">{{outcome}}</td></tr>
+        <tr><td>{{time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="{{outcome}}">{{outcome}}</td></tr>
         {{/rows}}
         </tbody>
         </table>
@@ -191,7 +191,8 @@ enum Templates {
         #sign-out { margin-left: auto; }
         main { padding: 1em 1.2em; max-width: 60em; }
         table { border-collapse: collapse; width: 100%; margin: 1em 0; }
-        th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
+        th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; white-space: nowrap; }
+        td.grants, td.names { white-space: normal; }
         td form { margin: 0; }
         .name { font-family: ui-monospace, monospace; }
         .shadow { font: .85em system-ui, sans-serif; opacity: .75; }
