@@ -15,6 +15,8 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 base, write_token, names_token, admin_token, canary, shots = sys.argv[1:7]
 failures = []
@@ -41,6 +43,15 @@ def browser():
         return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def navigate(driver, element):
+    """Clicks `element` and waits until the next page has replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"})
+                                    .get("result", {}).get("value") == "complete")
+
+
 def seen(driver):
     sources.append((driver.current_url, driver.page_source))
     return driver.page_source
@@ -50,7 +61,7 @@ def sign_in(driver, token):
     driver.get(base + "/")
     form = driver.find_element(By.CSS_SELECTOR, "form#sign-in")
     form.find_element(By.CSS_SELECTOR, "input[name=token]").send_keys(token)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     seen(driver)
 
 
@@ -62,7 +73,7 @@ def add_secret(driver, name, value):
     check(value_field.get_attribute("spellcheck") == "false", "the value field has spellcheck=false")
     form.find_element(By.CSS_SELECTOR, "input[name=name]").send_keys(name)
     value_field.send_keys(value)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     return seen(driver)
 
 
@@ -133,7 +144,7 @@ try:
     driver.get(base + "/ui/team")
     form = driver.find_element(By.CSS_SELECTOR, "form#open-scope")
     form.find_element(By.CSS_SELECTOR, "input[name=id]").send_keys("pr-1")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     check(driver.current_url.endswith("/ui/project/pr-1"), "the open form goes to /ui/project/pr-1")
     add_secret(driver, "api_token", canary + "-project")
     check("Set project pr-1 secret 'api_token'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Set project pr-1 secret 'api_token'")
@@ -159,9 +170,9 @@ try:
 
     # Delete through the confirmation page.
     driver.get(base + "/ui/team")
-    driver.find_element(By.CSS_SELECTOR, "tr[data-secret=db_password]").find_element(By.XPATH, ".//button[normalize-space()='Delete']").click()
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-secret=db_password]").find_element(By.XPATH, ".//button[normalize-space()='Delete']"))
     seen(driver)
-    driver.find_element(By.CSS_SELECTOR, "form#confirm-delete button[type=submit]").click()
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#confirm-delete button[type=submit]"))
     seen(driver)
     check("Deleted team secret 'db_password'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Deleted team secret 'db_password'")
     check("db_password" not in rows(driver), "db_password is gone from the list")
@@ -184,7 +195,7 @@ try:
     expect_headers("/", None, signed_in=False)
 
     # Sign out; the old cookie no longer works.
-    driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]").click()
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]"))
     seen(driver)
     check(driver.find_elements(By.CSS_SELECTOR, "form#sign-in"), "signing out shows the sign-in form")
     status, headers, _ = raw("GET", "/ui/team", session)
@@ -206,7 +217,7 @@ try:
     check(status == 403, f"a names key's forged add form gets 403 (got {status})")
     status, _, _ = raw("GET", "/ui/keys", names_session)
     check(status == 403, f"a names key gets 403 on /ui/keys (got {status})")
-    driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]").click()
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]"))
     driver.delete_all_cookies()
 
     # An admin key: the keys page, a new key shown once, revoke through confirmation, the audit page.
@@ -217,7 +228,7 @@ try:
     form.find_element(By.CSS_SELECTOR, "[name=name]").send_keys("ci-deploy")
     form.find_element(By.CSS_SELECTOR, "[name=grants]").send_keys("project:pr-1:read\nteam:names")
     form.find_element(By.CSS_SELECTOR, "[name=expires]").send_keys("90d")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     created = seen(driver)
     token = driver.find_element(By.CSS_SELECTOR, "code#new-token").text
     check(token.startswith("sf_") and len(token) == 46, "the new token is shown in code#new-token")
@@ -229,9 +240,9 @@ try:
     check(row and "project:pr-1:read" in row[0].text and "team:names" in row[0].text, "ci-deploy is listed with its grants")
     check(driver.find_elements(By.CSS_SELECTOR, "tr[data-key=dev]"), "the write key is listed")
     driver.save_screenshot(shots + "/webui-keys.png")
-    row[0].find_element(By.XPATH, ".//button[normalize-space()='Revoke']").click()
+    navigate(driver, row[0].find_element(By.XPATH, ".//button[normalize-space()='Revoke']"))
     seen(driver)
-    driver.find_element(By.CSS_SELECTOR, "form#confirm-revoke button[type=submit]").click()
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#confirm-revoke button[type=submit]"))
     seen(driver)
     check("Revoked key 'ci-deploy'" in driver.page_source, "the result says Revoked key 'ci-deploy'")
     check("revoked" in driver.find_element(By.CSS_SELECTOR, "tr[data-key=ci-deploy]").text, "ci-deploy shows as revoked")
@@ -246,7 +257,7 @@ try:
     admin_session = session_cookie(driver)["value"]
     for path in ("/ui/keys", "/ui/audit", "/ui/keys/revoke?name=dev"):
         check(expect_headers(path, admin_session) == 200, f"{path} answers 200")
-    driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]").click()
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]"))
     driver.delete_all_cookies()
     sign_in(driver, token)
     check("That key was not accepted" in driver.page_source, "a revoked key is not accepted")

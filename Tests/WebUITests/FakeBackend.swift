@@ -65,9 +65,17 @@ actor FakeBackend: WebUIBackend {
         auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
     }
 
-    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] { keyRows }
+    func requireAdmin(_ principal: WebUIPrincipal) throws {
+        guard principal.isAdmin else { throw WebUIRefusal.denied(principal.adminRefusal("manage keys")) }
+    }
+
+    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+        try requireAdmin(principal)
+        return keyRows
+    }
 
     func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {
+        try requireAdmin(principal)
         guard SecretName.isValid(name) else { throw WebUIRefusal.invalid("a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
         let token = "sf_" + SessionTokens.random()
         addKey(token: token, name: name, grants: grants)
@@ -75,13 +83,15 @@ actor FakeBackend: WebUIBackend {
     }
 
     func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws {
+        try requireAdmin(principal)
         keysByToken = keysByToken.filter { $0.value.name != name }
         keyRows = keyRows.map { $0.name == name ? WebUIKeyRow(name: $0.name, grants: $0.grants, created: $0.created, lastUsed: nil, expires: nil, revoked: "2026-01-02T00:00:00Z") : $0 }
         sessions = sessions.filter { $0.value.key != name }
     }
 
     func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow] {
-        auditLog.filter { (key == nil || $0.key == key) && (secret == nil || $0.names.contains(secret!)) }
+        try requireAdmin(principal)
+        return auditLog.filter { (key == nil || $0.key == key) && (secret == nil || $0.names.contains(secret!)) }
     }
 
     /// A key row with a hostile name, as a server that did not check names might hold.
