@@ -22,12 +22,14 @@ struct Secretfill: ParsableCommand {
                    check findings, a value a format cannot carry, `secrets which` found nothing
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
+              77   the team server refused the key (unknown, revoked, expired, or a grant missing)
               141  standard output was closed early (for example by `| head`)
 
             A secret value never appears in a message; only names and locations do.
             """,
         version: SecretFillVersion.string,
-        subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
+        subcommands: [RenderCommand.self, EnvCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self,
+                      ServeCommand.self, KeysCommand.self, AuditCommand.self]
     )
 }
 
