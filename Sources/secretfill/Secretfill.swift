@@ -23,6 +23,8 @@ struct Secretfill: ParsableCommand {
                    `secrets which` found nothing
               2    the store, the key or a file could not be used
               64   usage error (bad flag, bad name, bad value, missing --id)
+              77   the team server refused the key (unknown, revoked or expired,
+                   or a grant missing)
               126  exec: the command was found but cannot be run
               127  exec: the command was not found
               128+N  exec --redact-output: the command was killed by signal N
@@ -32,7 +34,8 @@ struct Secretfill: ParsableCommand {
             A secret value never appears in a message; only names and locations do.
             """,
         version: SecretFillVersion.string,
-        subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self]
+        subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self,
+                      ServeCommand.self, KeysCommand.self, AuditCommand.self]
     )
 
     /// ArgumentParser's `main`, with two changes to how a refused command

@@ -16,7 +16,7 @@ struct SecretsCommand: ParsableCommand {
               secretfill secrets which db_password --project pr-1
               secretfill secrets import team .env
             """,
-        subcommands: [Set.self, List.self, Delete.self, Which.self, Import.self]
+        subcommands: [Set.self, List.self, Delete.self, Which.self, Import.self, History.self, Rollback.self]
     )
 }
 
