@@ -36,7 +36,17 @@ enum Migrations {
                 "CREATE INDEX audit_log_by_time ON audit_log (time)",
             ]
         },
-        // Room for issue 14 (web UI): a later step adds `sessions`.
+        // Issue 14 (web UI): browser sessions, shared by every server on the database.
+        // `id_digest` is the SHA-256 of the cookie's id; the id itself is stored nowhere.
+        Step(version: 2, summary: "web UI sessions") { _ in
+            [
+                """
+                CREATE TABLE sessions (id_digest TEXT PRIMARY KEY, key_name TEXT NOT NULL, csrf_token TEXT NOT NULL,
+                  created_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX sessions_by_key ON sessions (key_name)",
+            ]
+        },
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

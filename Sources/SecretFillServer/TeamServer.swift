@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import SecretFill
+import SecretFillWebUI
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -100,7 +101,9 @@ public enum TeamServer {
         let health = HealthState()
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
         Routes(store: store, health: health, logger: logger).install(on: router)
+        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls != nil).addRoutes(to: router)
 
         let scheme = tls == nil ? "http" : "https"
         let server: HTTPServerBuilder

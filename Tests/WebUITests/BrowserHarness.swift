@@ -31,12 +31,6 @@ enum BrowserHarness {
         return Outcome(status: status, output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 
-    /// Where screenshots go: `SECRETFILL_SCREENSHOTS` (to refresh docs/), else a temporary folder.
-    static func screenshotFolder() -> String {
-        if let folder = ProcessInfo.processInfo.environment["SECRETFILL_SCREENSHOTS"], !folder.isEmpty { return folder }
-        return FileManager.default.temporaryDirectory.appendingPathComponent("webui-shots-\(UUID().uuidString)").path
-    }
-
     static func isPNG(_ path: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: path) else { return false }
         return data.count > 1000 && data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])

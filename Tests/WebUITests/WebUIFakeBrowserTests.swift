@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdTesting
 import SecretFill
@@ -11,7 +12,7 @@ import Testing
     func browserFlows() async throws {
         let backend = await backendWithKeys()
         let canary = "CANARY-webui-fake-91c2"
-        let shots = BrowserHarness.screenshotFolder()
+        let shots = FileManager.default.temporaryDirectory.appendingPathComponent("webui-shots-\(UUID().uuidString)").path
         try await makeApp(backend).test(.live) { client in
             let port = try #require(client.port)
             let outcome = try await BrowserHarness.run(url: "http://127.0.0.1:\(port)", writeToken: writeToken, namesToken: namesToken,
