@@ -47,7 +47,46 @@ public struct Diagnostic: Sendable, Hashable {
     }
 
     /// `FILE:LINE:COL: error: message`, the form compilers use and editors link.
+    /// Control characters in the path or the message (an env name, a tag)
+    /// are escaped, so a spec cannot drive the terminal or forge a line.
     public var formatted: String {
-        "\(file):\(location.line):\(location.column): \(severity.rawValue): \(message)"
+        "\(TerminalText.escaped(file)):\(location.line):\(location.column): \(severity.rawValue): \(TerminalText.escaped(message))"
+    }
+}
+
+/// Text from outside (paths, env names, tags, ids) made safe to print on a
+/// terminal or in a line-based log: every control character is escaped, as
+/// the `json` check format escapes it, so a name holding ESC or BEL cannot
+/// drive the terminal and one holding a line break cannot forge a line.
+///
+/// Used by every message and every text and github format; text without
+/// control characters comes back unchanged, so escaping twice is harmless.
+public enum TerminalText {
+    /// C0 (U+0000–U+001F), DEL and C1 (U+0080–U+009F) as `\n`, `\r`, `\t`,
+    /// `\x1b` (C0 and DEL) or `\u0085` (C1); everything else as it is.
+    public static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else {
+                out.unicodeScalars.append(scalar)
+                continue
+            }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                let hex = String(scalar.value, radix: 16)
+                out += scalar.value < 0x80
+                    ? "\\x" + (hex.count == 1 ? "0" : "") + hex
+                    : "\\u00" + hex
+            }
+        }
+        return out
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value <= 0x9F)
     }
 }

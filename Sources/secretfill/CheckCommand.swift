@@ -7,16 +7,19 @@ struct CheckCommand: ParsableCommand {
         abstract: "Validate specs' secret references against the store, for CI.",
         discussion: """
             Reports every unknown, malformed or alias-reached reference, every duplicate env name \
-            in a block and every YAML error, in every file, as FILE:LINE:COL on stdout. Only the \
-            scopes given are consulted. check reads names only: it needs the store file but no \
-            key, and decrypts nothing.
+            in a block and every YAML error, in every file, as FILE:LINE:COL on stdout. An \
+            unknown name that exists in scopes not given is shown with where it is. A reference \
+            written in another case (SECRET:x) is a warning. Only the scopes given resolve names. \
+            check reads names only: it needs the store file but no key, and decrypts nothing. A \
+            spec that cannot be read is reported on stderr and the others are still checked.
 
-            Exit: 0 clean, 1 findings, 2 a file or the store could not be read, 64 usage.
+            Exit: 0 clean (warnings alone too), 1 errors found, 2 a spec or the store could not \
+            be read (after checking the rest), 64 usage.
 
             Examples:
               secretfill check deploy/*.yaml --project pr-1
-              secretfill check spec.yaml --format github        # annotations in GitHub Actions
-              secretfill check spec.yaml --explain              # where each reference resolves from
+              secretfill check spec.yaml --format github   # GitHub annotations
+              secretfill check spec.yaml --explain         # where each resolves from
             """)
 
     @Argument(help: ArgumentHelp("Specs to check; `-` reads stdin.", valueName: "spec"))
@@ -39,15 +42,33 @@ struct CheckCommand: ParsableCommand {
         ignoreBrokenPipeSignal()
         try reportingErrors {
             let chain = try scopes.chain()
+            // A file that cannot be read is reported at once and the rest
+            // are still checked; the exit is 2 at the end.
             var sources: [SpecSource] = []
-            for spec in specs { sources.append(try SpecSource.read(spec)) }
+            var unreadable = 0
+            for spec in specs {
+                do throws(IOError) {
+                    sources.append(try SpecSource.read(spec))
+                } catch {
+                    unreadable += 1
+                    Terminal.warn("secretfill: error: \(error.description)")
+                }
+            }
             let configuration = storeOptions.configuration
+            // A team server: the names of the chain's scopes in one request (a names grant is enough).
+            let remote = try storeOptions.endpoint().map { try RemoteStores.names(chain.scopes, endpoint: $0) }
             let job = CheckJob(chain: chain, explains: explain) { () throws(StoreError) -> any SecretDirectory in
-                try configuration.openStore(needsKey: false)
+                if let remote { return remote }
+                return try configuration.openStore(needsKey: false)
             }
             let result = try job.check(sources)
             try OutputWriter.emit(Array(format.render(result, explain: explain).utf8), to: nil)
-            if !result.findings.isEmpty { throw Exit.problems }
+            if unreadable > 0 {
+                Terminal.warn("secretfill: error: \(unreadable) of \(specs.count) spec(s) could not be read; the others were checked")
+                throw Exit.failure
+            }
+            // Warnings alone (a reference in another case) leave the exit at 0.
+            if result.findings.contains(where: { $0.severity == .error }) { throw Exit.problems }
         }
     }
 }

@@ -8,11 +8,15 @@ struct EnvCommand: ParsableCommand {
         discussion: """
             The block is the spec's only env block, or the one --select names: a Kubernetes \
             container's name, a Gradient workflow job (defaults.env overlaid by the job's env), \
-            or a Paperspace spec's name. References are resolved; literal values are kept.
+            or a Paperspace spec's name. References are resolved; literal values are kept. \
+            Entries without a value (valueFrom) are left out with a note; a name set twice is \
+            noted and the later entry wins, as at deploy time.
 
             Formats, each read back exactly by its consumer:
-              dotenv  NAME="…" for python-dotenv's dotenv_values() (the default)
-              docker  NAME=value for `docker run --env-file` (no quoting: line breaks refused)
+              dotenv  NAME='…' when nothing needs care, else NAME="…" with \\\\ \\" \\n \\r
+                      escapes, for python-dotenv's dotenv_values() (the default)
+              docker  NAME=value for `docker run --env-file`; no quoting, so line
+                      breaks and lines over 64 KiB are refused
               shell   export NAME='…' for `. FILE` in bash or dash
               json    {"NAME": "…"}
 
@@ -23,7 +27,8 @@ struct EnvCommand: ParsableCommand {
 
     @OptionGroup var input: SpecInputOptions
 
-    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"))
+    @Option(help: ArgumentHelp("Which env block: a container, job or spec name.", valueName: "name"),
+            completion: ShellCompletion.blockNames(of: "env"))
     var select: String?
 
     @Option(help: "Output format: dotenv, docker, shell or json.")
@@ -36,13 +41,11 @@ struct EnvCommand: ParsableCommand {
             switch try EnvJob(chain: chain, format: format, select: select, openStore: openStore).run(source) {
             case .success(let result):
                 report(result.notes)
-                if let output = input.output, output != "-", GitExposure.isCommittable(output) {
-                    Terminal.warn("secretfill: warning: \(output) is inside a git work tree and not ignored: `git add` would commit these secrets; add it to .gitignore")
-                }
+                warnIfCommittable(input.output)
                 try OutputWriter.emit(result.bytes, to: input.output)
             case .failure(let problems):
                 report(problems.diagnostics)
-                throw Exit.problems
+                throw exitStatus(for: problems)
             }
         }
     }

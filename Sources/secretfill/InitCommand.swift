@@ -24,6 +24,9 @@ struct InitCommand: ParsableCommand {
     var useExistingKey = false
 
     func run() throws {
+        if try storeOptions.endpoint() != nil {
+            throw fail("init creates a local store file; it does not apply with --server (a team server's store is created by `secretfill serve`)", Exit.usage)
+        }
         let configuration = storeOptions.configuration
         try reportingErrors {
             if FileIO.exists(configuration.storePath) { throw StoreError.storeExists(path: configuration.storePath) }
@@ -49,8 +52,8 @@ struct InitCommand: ParsableCommand {
                 }
             }
             _ = try LocalSecretStore.create(at: configuration.storePath, key: key)
-            if let createdKeyFile { print("Created key \(createdKeyFile) (\(key.fingerprint)); keep it out of git") }
-            print("Created store \(configuration.storePath) sealed with key \(key.fingerprint)")
+            if let createdKeyFile { print("Created key \(TerminalText.escaped(createdKeyFile)) (\(key.fingerprint)); keep it out of git") }
+            print("Created store \(TerminalText.escaped(configuration.storePath)) sealed with key \(key.fingerprint)")
         }
     }
 }

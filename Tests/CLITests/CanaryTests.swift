@@ -94,6 +94,80 @@ struct CanaryTests {
         }
     }
 
+    @Test("exec (every failure path, and --redact-output) and render --k8s-secret keep the canary out of messages and the manifest")
+    func execAndKubernetes() throws {
+        let cli = try Self.setup()
+        try cli.set(.team, "huge", String(repeating: "h", count: 200 * 1024) + Self.canary)
+        let good = try Self.write(cli, "good.yaml", "env:\n- {name: DB, value: secret:db}\n- {name: Q, value: secret:quoted}\n- {name: M, value: secret:multi}\n")
+        let mixed = try Self.write(cli, "mixed.yaml", "env:\n- {name: DB, value: secret:db}\n- {name: X, value: secret:unknown}\n")
+        let malformed = try Self.write(cli, "malformed.yaml", "env:\n- {name: DB, value: secret:db}\n- {name: Y, value: 'secret:bad name'}\n")
+        let broken = try Self.write(cli, "broken.yaml", "env:\n- {name: DB, value: secret:db}\n- {name: B, value: \"unclosed\n")
+        let unpassable = try Self.write(cli, "unpassable.yaml", "env:\n- {name: H, value: secret:huge}\n- {name: \"A=B\", value: secret:db}\n- {name: X, value: secret:unknown}\n")
+        let plain = try Self.write(cli, "plain.sh", "#!/bin/sh\necho never\n")
+        chmod(plain, 0o644)
+        let marker = cli.path("marker")
+        let otherKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+
+        for mode in [[String](), ["--redact-output"]] {
+            for (label, arguments, environment) in [
+                ("unknown reference", ["exec", mixed], [String: String]()),
+                ("malformed reference", ["exec", malformed], [:]),
+                ("invalid YAML after a resolved reference", ["exec", broken], [:]),
+                ("over 128 KiB, a name with '=', unknown", ["exec", unpassable], [:]),
+                ("no such block", ["exec", good, "--select", "nope"], [:]),
+                ("wrong key", ["exec", good], ["SECRETFILL_KEY": otherKey]),
+            ] {
+                let outcome = cli.run(arguments + mode + ["--", "/usr/bin/touch", marker], environment: environment)
+                #expect(outcome.status != 0, "exec \(label) \(mode)")
+                expectClean(outcome, "exec \(label) \(mode)")
+                #expect(!FileManager.default.fileExists(atPath: marker), "exec \(label) \(mode) ran the command")
+            }
+            for (label, command) in [("not found", ["no-such-command-zz9"]), ("not executable", [plain]), ("missing", [])] {
+                let outcome = cli.run(["exec", good] + mode + (command.isEmpty ? [] : ["--"] + command))
+                #expect([126, 127, 64].contains(outcome.status), "exec \(label) \(mode): \(outcome.status)")
+                expectClean(outcome, "exec \(label) \(mode)")
+            }
+        }
+        // The child prints every value: under --redact-output neither stream shows one.
+        let redacted = cli.run(["exec", good, "--redact-output", "--", "/bin/sh", "-c", "echo \"$DB\"; echo \"$Q\" >&2; printf '%s\\n' \"$M\"; env"])
+        #expect(redacted.status == 0, "\(redacted.stderr)")
+        expectClean(redacted, "exec --redact-output")
+        #expect(redacted.stdoutText.contains("[secret:db]"))
+        // Without it the values are the output the user asked for, but the key never reaches the child.
+        let direct = cli.run(["exec", good, "--", "/usr/bin/env"])
+        #expect(direct.status == 0)
+        expectClean(direct, "exec", stdoutAllowed: true)
+        #expect(direct.stdoutText.contains(Self.canary))
+        #expect(!direct.allOutput.contains(cli.key), "the store key reached the child")
+        #expect(!redacted.allOutput.contains(cli.key), "the store key reached the child")
+
+        // render --k8s-secret: with --secret-out the manifest carries no value.
+        let k8s = try Self.write(cli, "k8s.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: prod}\nspec:\n  containers:\n  - name: c\n    env:\n    - {name: DB, value: secret:db}\n    - name: M\n      value: secret:multi\n")
+        let split = cli.run(["render", k8s, "--k8s-secret", "app", "--secret-out", cli.path("secrets.yaml")])
+        #expect(split.status == 0, "\(split.stderr)")
+        expectClean(split, "render --k8s-secret --secret-out")
+        #expect(String(decoding: CLI.bytes(cli.path("secrets.yaml")), as: UTF8.self).contains(Self.canary))
+        expectClean(cli.run(["render", k8s, "--k8s-secret", "app"]), "render --k8s-secret", stdoutAllowed: true)
+        let outside = try Self.write(cli, "outside.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    env:\n    - {name: DB, value: secret:db}\n---\nenv:\n- {name: M, value: secret:multi}\n")
+        for (label, arguments) in [
+            ("outside a container env", ["render", outside, "--k8s-secret", "app", "--secret-out", cli.path("never.yaml")]),
+            ("unknown", ["render", mixed, "--k8s-secret", "app"]),
+            ("wrong key", ["render", k8s, "--k8s-secret", "app", "--secret-out", cli.path("never.yaml"), "--store", cli.storePath]),
+        ] {
+            let outcome = cli.run(arguments, environment: label == "wrong key" ? ["SECRETFILL_KEY": otherKey] : [:])
+            #expect(outcome.status != 0, "\(label)")
+            expectClean(outcome, "render --k8s-secret \(label)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.path("never.yaml")))
+
+        let allowed: Set<String> = ["secrets.yaml"]
+        for name in try FileManager.default.contentsOfDirectory(atPath: cli.directory.path) where !allowed.contains(name) {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: cli.path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            #expect(!String(decoding: CLI.bytes(cli.path(name)), as: UTF8.self).contains(Self.canary), "\(name) holds the canary")
+        }
+    }
+
     @Test("a consumer that closes the pipe early ends the render quietly")
     func closedPipe() throws {
         let cli = try Self.setup()

@@ -153,7 +153,7 @@ struct SpecCLITests {
         #expect(outcome.stderr == """
             \(file):2:20: error: unknown secret 'b' (looked in project p1, team)
             \(file):3:20: error: unknown secret 'c' (looked in project p1, team)
-            \(file):4:20: error: malformed secret reference: it has no name after 'secret:'
+            \(file):4:20: error: malformed secret reference 'secret:': it has no name after 'secret:'
 
             """)
     }
@@ -305,7 +305,7 @@ struct SpecCLITests {
         #expect(clean.stdoutText.hasSuffix("no problems\n"))
         let findings = cli.run(["check", CLI.fixture("gradient-workflow.yaml")], environment: Self.demoEnvironment)
         #expect(findings.status == 1)
-        #expect(findings.stdoutText.hasPrefix("\(CLI.fixture("gradient-workflow.yaml")):28:18: error: unknown secret 's3_secret' (looked in team)\n"))
+        #expect(findings.stdoutText.hasPrefix("\(CLI.fixture("gradient-workflow.yaml")):28:18: error: unknown secret 's3_secret' (looked in team; it exists in cluster demo-cluster: add --cluster demo-cluster)\n"))
         let missing = cli.run(["check", cli.path("nope.yaml")], environment: Self.demoEnvironment)
         #expect(missing.status == 2)
         let usage = cli.run(["check"], environment: Self.demoEnvironment)

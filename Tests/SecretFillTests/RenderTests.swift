@@ -95,7 +95,7 @@ struct RenderTests {
         }
         #expect(problems.diagnostics.map(\.formatted) == [
             "spec.yaml:3:20: error: unknown secret 'missing1' (looked in project p, team)",
-            "spec.yaml:4:20: error: malformed secret reference: it has no name after 'secret:'",
+            "spec.yaml:4:20: error: malformed secret reference 'secret:': it has no name after 'secret:'",
             "spec.yaml:5:20: error: unknown secret 'missing2' (looked in project p, team)",
         ])
         #expect(!problems.diagnostics.map(\.message).joined().contains("CANARY"))

@@ -20,6 +20,8 @@ final class MemoryStore: SecretStore {
 
     func contains(_ name: String, in scope: Scope) throws(StoreError) -> Bool { values[scope]?[name] != nil }
 
+    func allScopes() throws(StoreError) -> [Scope] { Array(values.keys) }
+
     func value(of name: String, in scope: Scope) throws(StoreError) -> SecretValue? {
         guard let value = values[scope]?[name] else { return nil }
         opened.append(name)

@@ -42,6 +42,7 @@ public struct CheckJob {
             if directory == nil { directory = try openDirectory() }
             // Looked up once per name, by the scan's name index.
             var cache = [(from: Scope, shadows: [Scope])??](repeating: nil, count: scan.secretNames.count)
+            var elsewhere = [[Scope]?](repeating: nil, count: scan.secretNames.count)
             for reference in scan.references {
                 report.referencesChecked += 1
                 let resolution: (from: Scope, shadows: [Scope])?
@@ -52,7 +53,11 @@ public struct CheckJob {
                     cache[reference.nameIndex] = .some(resolution)
                 }
                 if resolution == nil {
-                    report.findings.append(ReferenceResolver.unknown(reference, chain: chain, file: source.label))
+                    if elsewhere[reference.nameIndex] == nil {
+                        elsewhere[reference.nameIndex] = try ScopeHints.elsewhere(reference.name, outside: chain, in: directory!)
+                    }
+                    report.findings.append(ReferenceResolver.unknown(reference, chain: chain, file: source.label,
+                                                                     elsewhere: elsewhere[reference.nameIndex]!))
                 }
                 guard explains else { continue }
                 report.explanations.append(Explanation(file: source.label, reference: reference,
@@ -74,13 +79,15 @@ public enum CheckOutputFormat: String, Sendable, CaseIterable {
             var lines = report.findings.map(\.formatted)
             if explain {
                 lines += report.explanations.map { e in
-                    "\(e.file):\(e.reference.location.line):\(e.reference.location.column): note: \(Self.explain(e))"
+                    "\(TerminalText.escaped(e.file)):\(e.reference.location.line):\(e.reference.location.column): note: \(TerminalText.escaped(Self.explain(e)))"
                 }
             }
-            let count = report.findings.count
+            let warnings = report.findings.count { $0.severity == .warning }
+            let count = report.findings.count - warnings
+            let warned = warnings == 0 ? "" : ", \(warnings) warning(s)"
             lines.append(count == 0
-                ? "checked \(report.filesChecked) file(s), \(report.referencesChecked) reference(s): no problems"
-                : "checked \(report.filesChecked) file(s), \(report.referencesChecked) reference(s): \(count) problem(s)")
+                ? "checked \(report.filesChecked) file(s), \(report.referencesChecked) reference(s): no problems\(warned)"
+                : "checked \(report.filesChecked) file(s), \(report.referencesChecked) reference(s): \(count) problem(s)\(warned)")
             return lines.joined(separator: "\n") + "\n"
         case .github:
             var lines = report.findings.map { d in
@@ -122,10 +129,12 @@ public enum CheckOutputFormat: String, Sendable, CaseIterable {
         return "\(env)secret '\(e.reference.name)' resolves from \(from)\(shadows)"
     }
 
-    /// GitHub workflow commands: `%`, CR and LF escaped in data; also `:` and `,` in properties.
+    /// GitHub workflow commands: control characters escaped as in text
+    /// output (`TerminalText`), then `%` (and CR and LF, should any remain)
+    /// as GitHub decodes them in data; also `:` and `,` in properties.
     static func githubData(_ text: String) -> String {
         var out = ""
-        for scalar in text.unicodeScalars {
+        for scalar in TerminalText.escaped(text).unicodeScalars {
             switch scalar {
             case "%": out += "%25"
             case "\r": out += "%0D"

@@ -35,20 +35,30 @@ public struct ReferenceResolver {
         }
         guard anyFailed else { return (values, []) }
         var diagnostics: [Diagnostic] = []
+        // Where each unknown name exists instead, looked up once per name.
+        var elsewhere = [[Scope]?](repeating: nil, count: names.count)
         for reference in references where values[reference.nameIndex] == nil {
             if let error = failures[reference.nameIndex] {
                 diagnostics.append(Diagnostic(code: "undecryptable-secret", file: file, location: reference.location,
                                               message: error.description, name: reference.name))
             } else {
-                diagnostics.append(ReferenceResolver.unknown(reference, chain: chain, file: file))
+                if elsewhere[reference.nameIndex] == nil {
+                    elsewhere[reference.nameIndex] = try ScopeHints.elsewhere(reference.name, outside: chain, in: store)
+                }
+                diagnostics.append(ReferenceResolver.unknown(reference, chain: chain, file: file,
+                                                             elsewhere: elsewhere[reference.nameIndex]!))
             }
         }
         return (values, diagnostics)
     }
 
-    /// `unknown secret 'x' (looked in project p, cluster c, team)`.
-    public static func unknown(_ reference: SecretReference, chain: ScopeChain, file: String) -> Diagnostic {
+    /// `unknown secret 'x' (looked in project p, cluster c, team)`, and where
+    /// the name does exist when it is in scopes the chain left out
+    /// (`…; it exists in cluster c2: use --cluster c2`).
+    public static func unknown(_ reference: SecretReference, chain: ScopeChain, file: String,
+                               elsewhere: [Scope] = []) -> Diagnostic {
         Diagnostic(code: "unknown-secret", file: file, location: reference.location,
-                   message: "unknown secret '\(reference.name)' (looked in \(chain))", name: reference.name)
+                   message: "unknown secret '\(reference.name)' (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))",
+                   name: reference.name)
     }
 }

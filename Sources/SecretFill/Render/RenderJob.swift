@@ -24,8 +24,14 @@ public struct RenderJob {
             values = resolved.values
             diagnostics += resolved.diagnostics
         }
-        guard diagnostics.isEmpty else { return .failure(SpecProblems(diagnostics: diagnostics.sorted(by: SpecProblems.order))) }
-        return .success(RenderedSpec(input: source.bytes, references: scan.references, values: values))
+        // Warnings (`SECRET:x` in another case) do not stop a render; they
+        // are listed with the errors when something else does.
+        guard diagnostics.allSatisfy({ $0.severity == .warning }) else {
+            return .failure(SpecProblems(diagnostics: diagnostics.sorted(by: SpecProblems.order)))
+        }
+        var rendered = RenderedSpec(input: source.bytes, references: scan.references, values: values)
+        rendered.warnings = diagnostics.sorted(by: SpecProblems.order)
+        return .success(rendered)
     }
 }
 

@@ -18,6 +18,8 @@ public struct RenderedSpec: Sendable, CustomStringConvertible, CustomDebugString
     private let quotedBytes: [UInt8]
     /// Where each name's quoted value is in `quotedBytes`, by `nameIndex`.
     private let quotedRanges: [Range<Int>]
+    /// Warnings that did not stop the render (`SECRET:x` left as text), for stderr.
+    public var warnings: [Diagnostic] = []
 
     /// `values` is indexed like the scan's `secretNames` and must hold
     /// every referenced name (the caller fails closed before rendering

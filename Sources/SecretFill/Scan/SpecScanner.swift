@@ -62,6 +62,9 @@ public struct SpecScanner: Sendable {
 /// What a mapping key means to the scanner.
 private enum KeyKind: UInt8 {
     case other, env, name, value, merge, nonScalar
+    /// An alias used as a key in an env mapping or entry: what it stands for
+    /// is on `SpecWalker.aliasKeys`, and its value is checked for `secret:`.
+    case aliased
 }
 
 /// What a collection is, for the scanner.
@@ -276,6 +279,20 @@ private struct AnchorInfo {
     var scalarText: String?
     var isCollection: Bool
     var reported = false
+    /// A scalar anchor whose text is `value`: as a key in an env entry, an
+    /// alias of it stands for the entry's `value` key.
+    var standsForValue = false
+}
+
+/// An alias used as a key in an env mapping or entry, until its value is seen.
+private struct AliasKey {
+    var depth: Int
+    var anchor: String
+    /// Where the anchor is, or nil when this document defines none of that name.
+    var anchorLocation: SourceLocation?
+    var location: SourceLocation
+    /// The anchor is the scalar `value` (what it means in an env entry).
+    var standsForValue: Bool
 }
 
 /// The env names of the open env blocks, for duplicate detection: one
@@ -355,6 +372,9 @@ private struct SpecWalker: ~Copyable {
     var envNameBytes = DepthBytes()
     /// Each referenced name, numbered as in `result.secretNames`.
     var secretNameTable = ByteStringTable(capacity: 256)
+    /// Aliases used as keys in env mappings and entries whose value is still
+    /// to come, by increasing depth (a slow path: only alias keys push here).
+    var aliasKeys: [AliasKey] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, file: String, limits: ScanLimits, detail: SpecScanner.Detail, focus: String?) {
         self.bytes = bytes
@@ -496,7 +516,10 @@ private struct SpecWalker: ~Copyable {
         if frames[top].isMapping {
             let role = frames[top].role
             let key = frames[top].key
-            if role == .envMap && key != .merge && key != .nonScalar {
+            if key == .aliased {
+                aliasKeyValue(at: top, carriesSecretText: startsWithSecretPrefix(value)
+                    && data.style != YAML_LITERAL_SCALAR_STYLE && data.style != YAML_FOLDED_SCALAR_STYLE)
+            } else if role == .envMap && key != .merge && key != .nonScalar {
                 let entryValue = envValue(&reader, event, value, hasProperties: hasProperties)
                 if case .reference(let i) = entryValue { referenceIndex = i }
                 addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil, value: entryValue,
@@ -633,8 +656,10 @@ private struct SpecWalker: ~Copyable {
                         }
                     case (.envEntry, .value):
                         frames[top].entryKind = .nonScalar
-                    case (.envMap, .merge):
+                    case (.envMap, .merge), (.envEntry, .merge):
                         result.envBlocks[parentBlock].usesAlias = true
+                    case (_, .aliased):
+                        aliasKeyValue(at: top, carriesSecretText: false)
                     case (.envMap, _):
                         addEntry(block: parentBlock, nameAt: frames[top].hasNameBytes ? top : nil, value: .nonScalar,
                                  at: frames[top].keyLocation, decision: frames[top].decision)
@@ -720,14 +745,29 @@ private struct SpecWalker: ~Copyable {
                 if frames[top].role == .envMap { frames[top].hasNameBytes = false }
                 frames[top].hasKeyBytes = false
                 frames[top].expectingKey = false
+                if frames[top].role == .envMap || frames[top].role == .envEntry {
+                    // `*k : secret:x`: a loader expands the key, so its value
+                    // may be an env value (or an entry's `value`) that
+                    // secretfill would never see; checked when it comes.
+                    frames[top].key = .aliased
+                    result.envBlocks[frames[top].block].usesAlias = true
+                    let info = number.map { anchorInfos[$0] }
+                    while let last = aliasKeys.last, last.depth >= top { aliasKeys.removeLast() }
+                    aliasKeys.append(AliasKey(depth: top, anchor: String(decoding: cStringBytes(event.pointee.data.alias.anchor), as: UTF8.self),
+                                              anchorLocation: info?.location, location: location,
+                                              standsForValue: info.map { !$0.isCollection && $0.standsForValue } ?? false))
+                }
                 return
             }
             let info = number.map { anchorInfos[$0] }
             let text = info.flatMap { $0.isCollection ? nil : $0.scalarText }
             let parentRole = frames[top].role
             switch (parentRole, frames[top].key) {
-            case (.envMap, .merge):
+            case (.envMap, .merge), (.envEntry, .merge):
                 result.envBlocks[frames[top].block].usesAlias = true
+            case (_, .aliased):
+                // An alias after an alias key: its own check above covered it.
+                aliasKeyValue(at: top, carriesSecretText: false)
             case (.envMap, _):
                 addEntry(block: frames[top].block, nameAt: frames[top].hasNameBytes ? top : nil,
                          value: aliasValue(text, decision: frames[top].decision),
@@ -757,15 +797,44 @@ private struct SpecWalker: ~Copyable {
 
     /// Whether a node here would be (part of) an env block: the value of an
     /// `env` key, an entry of an env list, or a value or merge in an env mapping.
+    /// A merge (`<<: *a`, `<<: [*a, *b]`) in an env entry or mapping
+    /// counts, since it brings its keys into the entry or the block, and so
+    /// does the value of an alias key there (`*k : *v`).
     private var isEnvPosition: Bool {
         guard let top = frames.lastIndex else { return false }
-        if !frames[top].isMapping { return frames[top].role == .envList }
+        if !frames[top].isMapping {
+            if frames[top].role == .envList { return true }
+            // A merge's list of aliases.
+            guard top > 0, frames[top - 1].isMapping, !frames[top - 1].expectingKey, frames[top - 1].key == .merge else { return false }
+            return frames[top - 1].role == .envEntry || frames[top - 1].role == .envMap
+        }
         guard !frames[top].expectingKey else { return false }
         switch frames[top].role {
         case .envMap: return true
-        case .envEntry: return frames[top].key == .value || frames[top].key == .name
+        case .envEntry:
+            let key = frames[top].key
+            return key == .value || key == .name || key == .merge || key == .aliased
         case .envList: return false
         case .plain: return frames[top].key == .env
+        }
+    }
+
+    /// The value after an alias key in an env mapping or entry (see
+    /// `aliasKeys`): an error at the alias when it is `secret:` text that a
+    /// loader would make an env value, since secretfill never resolves it.
+    @inline(never)
+    private mutating func aliasKeyValue(at top: Int, carriesSecretText: Bool) {
+        guard let index = aliasKeys.lastIndex(where: { $0.depth == top }) else { return }
+        let key = aliasKeys[index]
+        aliasKeys.removeSubrange(index...)
+        guard carriesSecretText else { return }
+        let anchored = key.anchorLocation.map { "anchored at \($0.line):\($0.column)" } ?? "not anchored in this document"
+        if frames[top].role == .envMap {
+            add("alias-reaches-reference", at: key.location,
+                "alias '*\(key.anchor)' (\(anchored)) is the name of an env entry whose value is 'secret:' text; secretfill does not expand aliases, so write the name out here")
+        } else if key.standsForValue {
+            add("alias-reaches-reference", at: key.location,
+                "alias '*\(key.anchor)' (\(anchored)) stands for the key 'value' of an env entry whose value is 'secret:' text; secretfill does not expand aliases, so write `value:` out here")
         }
     }
 
@@ -783,6 +852,7 @@ private struct SpecWalker: ~Copyable {
         let data = event.pointee.data.scalar
         let isBlockScalar = data.style == YAML_LITERAL_SCALAR_STYLE || data.style == YAML_FOLDED_SCALAR_STYLE
         guard !isBlockScalar, startsWithSecretPrefix(value) else {
+            if !isBlockScalar && value.count >= 7 && value[6] == 0x3A { warnIfOtherCase(value, at: event.pointee.start_mark) }
             guard detail == .full && frames[frames.count - 1].decision != .drop else { return .text(0..<0) }
             return .text(isLoadedAsEmpty(value, style: data.style, hasTag: data.tag != nil) ? 0..<0 : appendText(value))
         }
@@ -800,7 +870,7 @@ private struct SpecWalker: ~Copyable {
         let nameBytes = UnsafeBufferPointer(rebasing: value[7...])
         guard SecretName.isValid(nameBytes) else {
             let detail = nameBytes.isEmpty ? "has no name after 'secret:'" : "does not name a valid secret: \(SecretName.ruleDescription)"
-            add("malformed-reference", at: location, "malformed secret reference: it \(detail)")
+            add("malformed-reference", at: location, "malformed secret reference \(Self.quotedText(value)): it \(detail)")
             return .nonScalar
         }
         let (nameIndex, isNew) = secretNameTable.insert(nameBytes)
@@ -814,6 +884,27 @@ private struct SpecWalker: ~Copyable {
         let index = result.references.count - 1
         for open in openAnchors { anchorInfos[open].references.append(index) }
         return .reference(index)
+    }
+
+    /// `SECRET:x`, `Secret:x`: almost certainly meant as a reference, but
+    /// the prefix is `secret:` exactly, so this stays literal text. A
+    /// warning, not an error (render writes it as it is).
+    @inline(never)
+    private mutating func warnIfOtherCase(_ value: UnsafeBufferPointer<UInt8>, at mark: yaml_mark_t) {
+        let prefix: [UInt8] = Array("secret".utf8)
+        for i in 0..<6 where value[i] | 0x20 != prefix[i] { return }
+        let name = UnsafeBufferPointer(rebasing: value[7...])
+        let suggestion = SecretName.isValid(name) ? "; for a reference write 'secret:\(String(decoding: name, as: UTF8.self))'" : ""
+        result.diagnostics.append(Diagnostic(
+            code: "reference-case", severity: .warning, file: file, location: YAMLEventReader.location(of: mark),
+            message: "\(Self.quotedText(value)) is not a secret reference: the prefix is lower-case 'secret:'\(suggestion); as written it stays literal text"))
+    }
+
+    /// A scalar's text in quotes for a message, so blanks at its ends show;
+    /// long text is cut (`…`). Control characters are escaped on output.
+    static func quotedText(_ value: UnsafeBufferPointer<UInt8>) -> String {
+        let text = String(decoding: value, as: UTF8.self)
+        return text.count > 80 ? "'\(text.prefix(72))…'" : "'\(text)'"
     }
 
     /// Whether a YAML loader gives "" for this env value: plain nulls (and
@@ -1032,6 +1123,7 @@ private struct SpecWalker: ~Copyable {
                                              at location: SourceLocation) -> Int {
         var info = AnchorInfo(location: location, isCollection: false)
         info.secretLike = startsWithSecretPrefix(value)
+        info.standsForValue = equals(value, "value")
         if detail >= .names && !info.secretLike && value.count <= 4096 { info.scalarText = String(decoding: value, as: UTF8.self) }
         return defineAnchor(anchor, info)
     }

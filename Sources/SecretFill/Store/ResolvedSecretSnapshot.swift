@@ -32,6 +32,12 @@ public struct ResolvedSecretSnapshot: SecretStore, Sendable {
         return listings[scope]?.contains { $0.name == name } ?? false
     }
 
+    /// Only the scopes the server answered for (a remote "it exists in …"
+    /// hint cannot name scopes the request did not cover).
+    public func allScopes() throws(StoreError) -> [Scope] {
+        Array(Set(values.keys).union(listings.keys))
+    }
+
     public func value(of name: String, in scope: Scope) throws(StoreError) -> SecretValue? {
         values[scope]?[name]
     }

@@ -56,7 +56,7 @@ public enum Scope: Sendable, Hashable, CustomStringConvertible {
         let ok = !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy {
             SecretName.isLetter($0) || SecretName.isDigit($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
         }
-        guard ok else { throw .invalidID }
+        guard ok else { throw .invalidID(id) }
     }
 }
 

@@ -1,9 +1,10 @@
-/// Input to the store that breaks a rule: the message names the rule, never
-/// the offending value.
+/// Input to the store that breaks a rule: the message names the rule and
+/// quotes a refused name or id as given (names and ids are not secret),
+/// never a value.
 public enum SecretInputError: Error, Sendable, Hashable, CustomStringConvertible {
-    case invalidName
+    case invalidName(String)
     case emptyName
-    case invalidID
+    case invalidID(String)
     case missingID(Scope.Kind)
     case idNotAllowedForTeam
     case emptyValue
@@ -13,9 +14,10 @@ public enum SecretInputError: Error, Sendable, Hashable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case .invalidName: SecretName.ruleDescription
+        case .invalidName(let name): "\(Self.quoted(name)) is not a valid secret name: \(SecretName.ruleDescription)"
         case .emptyName: "the secret name is empty; \(SecretName.ruleDescription)"
-        case .invalidID: Scope.idRuleDescription
+        case .invalidID(let id) where id.isEmpty: "the scope id is empty; \(Scope.idRuleDescription)"
+        case .invalidID(let id): "\(Self.quoted(id)) is not a valid scope id: \(Scope.idRuleDescription)"
         case .missingID(let kind): "\(kind.rawValue) secrets need --id (the \(kind.rawValue) id)"
         case .idNotAllowedForTeam: "team secrets take no --id (there is one team scope)"
         case .emptyValue: "the value is empty; \(SecretValue.ruleDescription)"
@@ -28,6 +30,14 @@ public enum SecretInputError: Error, Sendable, Hashable, CustomStringConvertible
     /// Validates a secret name against the shared rule.
     public static func checkName(_ name: String) throws(SecretInputError) {
         if name.isEmpty { throw .emptyName }
-        guard SecretName.isValid(name) else { throw .invalidName }
+        guard SecretName.isValid(name) else { throw .invalidName(name) }
+    }
+
+    /// `'text'` as given, cut to its first 64 characters (and how long it
+    /// was) when longer; printing escapes any control characters in it.
+    static func quoted(_ text: String) -> String {
+        let count = text.count
+        guard count > 64 else { return "'\(text)'" }
+        return "'\(text.prefix(64))…' (\(count) characters)"
     }
 }

@@ -17,6 +17,9 @@ public protocol SecretDirectory {
     /// Names in one scope, sorted.
     func listing(of scope: Scope) throws(StoreError) -> [SecretListing]
     func contains(_ name: String, in scope: Scope) throws(StoreError) -> Bool
+    /// Every scope the store has, with or without names in it, in any
+    /// order: where "it exists in …" hints look (`ScopeHints`).
+    func allScopes() throws(StoreError) -> [Scope]
 }
 
 /// A scoped secret store that render, env and the `secrets` verbs work
