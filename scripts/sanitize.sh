@@ -18,7 +18,7 @@ fi
 
 if [ "$what" = valgrind ] || [ "$what" = all ]; then
   command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
-  swift build -c release --product secretfill
+  swift build -c release --disable-local-rpath --product secretfill
   # valgrind 3.19 cannot read the DWARF 5 that Swift emits: check a copy without it.
   bin=$(mktemp -d)/secretfill
   objcopy --strip-debug .build/release/secretfill "$bin"

@@ -1,10 +1,17 @@
+import ArgumentParser
+
 /// Messages for command lines that fail to parse in ways people hit when
 /// pasting gradient's: gradient's flag spellings, `--apiKey`, a command that
 /// does not exist. Consulted only after ArgumentParser has refused the line,
 /// so no valid command line is affected. Never quotes an option's value.
 enum ArgumentHints {
-    static let commands = ["render", "env", "check", "redact", "init", "secrets"]
-    static let secretsVerbs = ["set", "list", "delete", "which", "import"]
+    /// Taken from the command definitions, so a new command or verb is never "unknown".
+    static let commands = names(of: Secretfill.configuration.subcommands)
+    static let secretsVerbs = names(of: SecretsCommand.configuration.subcommands)
+
+    private static func names(of commands: [any ParsableCommand.Type]) -> [String] {
+        commands.compactMap { $0.configuration.commandName }
+    }
 
     static func message(for arguments: [String]) -> String? {
         let options = arguments.prefix { $0 != "--" }

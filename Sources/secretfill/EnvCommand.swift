@@ -41,13 +41,11 @@ struct EnvCommand: ParsableCommand {
             switch try EnvJob(chain: chain, format: format, select: select, openStore: openStore).run(source) {
             case .success(let result):
                 report(result.notes)
-                if let output = input.output, output != "-", GitExposure.isCommittable(output) {
-                    Terminal.warn("secretfill: warning: \(output) is inside a git work tree and not ignored: `git add` would commit these secrets; add it to .gitignore")
-                }
+                warnIfCommittable(input.output)
                 try OutputWriter.emit(result.bytes, to: input.output)
             case .failure(let problems):
                 report(problems.diagnostics)
-                throw Exit.problems
+                throw exitStatus(for: problems)
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SecretFill
+import SecretFillClient
 
 /// `--store`, shared by every command that touches the store.
 struct StoreOptions: ParsableArguments {
@@ -7,6 +8,12 @@ struct StoreOptions: ParsableArguments {
         "The store file. Default: $SECRETFILL_STORE, else ${XDG_CONFIG_HOME:-~/.config}/secretfill/store.json.",
         valueName: "path"))
     var store: String?
+
+    /// `--server`, `--token-file`, `--ca-file`: a team server instead of the file.
+    @OptionGroup var remote: ServerOptions
+
+    /// The team server to use instead of the store file, if one is given.
+    func endpoint() throws -> ServerEndpoint? { try remote.endpoint() }
 
     var configuration: StoreConfiguration {
         StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
@@ -40,17 +47,48 @@ struct SpecInputOptions: ParsableArguments {
     @OptionGroup var scopes: ScopeOptions
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here (atomically, mode 0600) instead of stdout.", valueName: "file"))
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write here instead of stdout: a file is replaced atomically (mode 0600, links followed); a device, FIFO or socket is written in place.", valueName: "file"))
     var output: String?
 
     /// Checks `-o` first (so a bad path fails before any work), then reads the spec.
     func prepare() throws -> (chain: ScopeChain, source: SpecSource, openStore: () throws(StoreError) -> any SecretStore) {
         let chain = try scopes.chain()
+        if OutputWriter.isSameFile(output: output, input: spec) {
+            throw fail("-o \(output ?? "") is the spec being read (\(spec ?? "<stdin>")): writing the values over it would lose the spec and put the secrets where the spec is kept; write to another file", Exit.usage)
+        }
         try OutputWriter.checkWritable(output)
         let source = try SpecSource.read(spec)
+        if let endpoint = try storeOptions.endpoint() {
+            // One /v1/resolve for every name the spec references; the job then runs as it does locally.
+            let snapshot = try RemoteStores.forSpecs([source], chain: chain, endpoint: endpoint)
+            return (chain, source, { () throws(StoreError) -> any SecretStore in snapshot })
+        }
         let configuration = storeOptions.configuration
         return (chain, source, { () throws(StoreError) -> any SecretStore in try configuration.openStore(needsKey: true) })
     }
+}
+
+/// `--lock-timeout`, on the verbs that change the store.
+struct LockOptions: ParsableArguments {
+    @Option(name: .customLong("lock-timeout"), help: ArgumentHelp(
+        "Wait this long for another writer's lock on the store before failing.",
+        valueName: "seconds"))
+    var seconds: Double = FileLock.defaultTimeout
+
+    func validate() throws {
+        guard seconds >= 0, seconds.isFinite else { throw ValidationError("--lock-timeout must be 0 or more seconds") }
+    }
+
+    func applied(to configuration: StoreConfiguration) -> StoreConfiguration {
+        var configuration = configuration
+        configuration.lockTimeout = seconds
+        return configuration
+    }
+}
+
+/// The `git add would commit it` warning for `-o` (render and env).
+func warnIfCommittable(_ output: String?) {
+    if let warning = GitExposure.warning(forOutput: output) { Terminal.warn("secretfill: warning: \(warning)") }
 }
 
 extension Scope.Kind: ExpressibleByArgument {}

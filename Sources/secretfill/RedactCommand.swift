@@ -9,9 +9,12 @@ struct RedactCommand: ParsableCommand {
             Every value stored in the scopes given (team, plus --project and --cluster; shadowed \
             values too) is replaced wherever it appears, so logs are safe to share. Output is \
             written as soon as no value could still match across it, so a followed stream shows up \
-            promptly; memory stays bounded whatever the log's length. A multi-line value is \
-            redacted whole and line by line. Values shorter than 6 characters are skipped (they \
-            would redact ordinary words) and named in a warning.
+            promptly; memory stays bounded whatever the log's length. A value's final line break \
+            stays in the log. A multi-line value is redacted whole and line by line. Encoded forms \
+            are redacted too, as GitHub Actions masks them: base64 (any alignment, standard or \
+            URL-safe), JSON string escaping, URL encoding, XML/HTML escaping. Overlapping values \
+            are redacted as their union. Values shorter than 6 characters are skipped (they would \
+            redact ordinary words) and named in a warning.
 
             Examples:
               kubectl logs -f deploy/api | secretfill redact --project pr-1
@@ -25,7 +28,11 @@ struct RedactCommand: ParsableCommand {
         ignoreBrokenPipeSignal()
         try reportingErrors {
             let chain = try scopes.chain()
-            let store = try storeOptions.configuration.openStore(needsKey: true)
+            let store: any SecretStore = if let endpoint = try storeOptions.endpoint() {
+                try RemoteStores.values(chain, endpoint: endpoint)
+            } else {
+                try storeOptions.configuration.openStore(needsKey: true)
+            }
             var redactor = try RedactJob(store: store, chain: chain).redactor()
             if !redactor.skipped.isEmpty {
                 Terminal.warn("secretfill: warning: not redacting \(redactor.skipped.map { "'\($0)'" }.joined(separator: ", ")): values shorter than \(StreamRedactor.minimumLength) characters would redact ordinary words")

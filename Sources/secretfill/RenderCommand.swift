@@ -10,7 +10,8 @@ struct RenderCommand: ParsableCommand {
             the value as a YAML double-quoted string. Comments, key order, quoting, anchors and \
             line endings stay as written. When any reference is unknown or malformed, or the YAML \
             is invalid, nothing is written, every problem is listed on stderr as FILE:LINE:COL, \
-            and the exit status is 1.
+            and the exit status is 1. `-o` onto the spec itself is refused, and `-o` into a \
+            git work tree warns when `git add` would commit the file.
 
             Examples:
               secretfill render deploy.yaml --project pr-1 | kubectl apply -f -
@@ -41,10 +42,11 @@ struct RenderCommand: ParsableCommand {
             case .success(let rendered):
                 report(rendered.warnings)
                 let output = input.output
+                warnIfCommittable(output)
                 try OutputWriter.emit(to: output) { fd throws(IOError) in try rendered.write(to: fd, path: output ?? "standard output") }
             case .failure(let problems):
                 report(problems.diagnostics)
-                throw Exit.problems
+                throw exitStatus(for: problems)
             }
         }
     }

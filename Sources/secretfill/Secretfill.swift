@@ -19,29 +19,38 @@ struct Secretfill: ParsableCommand {
             Exit codes:
               0    success
               1    problems in the input: unknown or malformed references, invalid
-                   YAML, check findings, a value a format cannot carry, or
-                   `secrets which` found nothing
-              2    the store, the key or a file could not be used
-              64   usage error (bad flag, bad name, bad value, missing --id)
-              77   the team server refused the key (unknown, revoked or expired,
+                   YAML, check findings, a value a format cannot carry,
+                   `secrets which` found nothing, a bad import file, or
+                   `secrets delete` of a missing name
+              2    the store, the key or a file could not be used (including a
+                   store changed outside secretfill, a sealed value that does
+                   not open)
+              64   usage error (bad flag, name or value, missing --id, -o onto
+                   the spec, no --yes)
+              77   the team server refused the key (unknown, revoked, expired,
                    or a grant missing)
               126  exec: the command was found but cannot be run
               127  exec: the command was not found
-              128+N  exec --redact-output: the command was killed by signal N
-                   (otherwise exec exits with the command's own status)
+              128+N  killed by signal N: secretfill itself by a fatal signal (one
+                   line on stderr, no memory contents), or under exec
+                   --redact-output the command (otherwise exec exits with the
+                   command's own status)
               141  standard output was closed early (for example by `| head`)
 
             A secret value never appears in a message; only names and locations do.
             """,
         version: SecretFillVersion.string,
-        subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self, SecretsCommand.self,
-                      ServeCommand.self, KeysCommand.self, AuditCommand.self]
+        subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self,
+                      SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, AuditCommand.self]
     )
 
-    /// ArgumentParser's `main`, with two changes to how a refused command
-    /// line is reported: `ArgumentHints` for gradient's spellings and unknown
-    /// commands, and control characters escaped in whatever is printed.
+    /// ArgumentParser's `main`, after the process hardening (no core dumps,
+    /// no crash output with memory in it: done before any key or value is in
+    /// memory), with two changes to how a refused command line is reported:
+    /// `ArgumentHints` for gradient's spellings and unknown commands, and
+    /// control characters escaped in whatever is printed.
     static func main() {
+        ProcessHardening.apply()
         let arguments = Array(CommandLine.arguments.dropFirst())
         var command: any ParsableCommand
         do {
@@ -88,7 +97,17 @@ func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCode {
     return code
 }
 
-func fail(_ error: StoreError) -> ExitCode { fail(error.description, Exit.failure) }
+/// A name that is not there is the input's problem (1); every other store error is 2.
+func fail(_ error: StoreError) -> ExitCode {
+    if case .notFound = error { return fail(error.description, Exit.problems) }
+    return fail(error.description, Exit.failure)
+}
+
+/// A spec's problems are the input's (1), except a sealed value that does not
+/// open, which is the store's (2), as the exit-code table says.
+func exitStatus(for problems: SpecProblems) -> ExitCode {
+    problems.diagnostics.contains { $0.code == "undecryptable-secret" } ? Exit.failure : Exit.problems
+}
 func fail(_ error: IOError) -> ExitCode {
     error.code == EPIPE ? Exit.brokenPipe : fail(error.description, Exit.failure)
 }

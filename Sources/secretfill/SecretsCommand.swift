@@ -58,6 +58,7 @@ extension SecretsCommand {
         @Option(help: ArgumentHelp("Read the value from this file, byte for byte.", valueName: "file"))
         var valueFile: String?
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var lock: LockOptions
 
         func run() throws {
             try reportingErrors {
@@ -79,9 +80,15 @@ extension SecretsCommand {
                     throw fail("no value given: use --value-stdin, --value-file FILE or --value V", Exit.usage)
                 }
                 let secret = try SecretValue(validating: bytes)
-                let store = try storeOptions.configuration.openStore(needsKey: true)
-                try store.set([(name, secret)], in: scope)
-                print("Set \(scope) secret '\(name)'")
+                if let endpoint = try storeOptions.endpoint() {
+                    let name = self.name
+                    let versions = try withClient(endpoint) { try await $0.set([(name, secret)], in: scope) }
+                    print("\((versions.first?.version ?? 1) > 1 ? "Updated" : "Set") \(scope) secret '\(name)'")
+                    return
+                }
+                let store = try lock.applied(to: storeOptions.configuration).openStore(needsKey: true)
+                let replaced = try store.setReplacing([(name, secret)], in: scope)
+                print("\(replaced.isEmpty ? "Set" : "Updated") \(scope) secret '\(name)'")
             }
         }
 
@@ -115,7 +122,11 @@ extension SecretsCommand {
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
-                let store = try storeOptions.configuration.openStore(needsKey: false)
+                let store: any SecretDirectory = if let endpoint = try storeOptions.endpoint() {
+                    try RemoteStores.names([scope], endpoint: endpoint)
+                } else {
+                    try storeOptions.configuration.openStore(needsKey: false)
+                }
                 let listing = try store.listing(of: scope)
                 if listing.isEmpty { Terminal.warn("secretfill: note: " + (try ScopeHints.emptyScope(scope, in: store))) }
                 switch format {
@@ -141,13 +152,27 @@ extension SecretsCommand {
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
+        @Flag(help: "On a team server: remove the history too (a delete is otherwise soft, its versions kept).")
+        var purge = false
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var lock: LockOptions
 
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
-                try storeOptions.configuration.openStore(needsKey: true).delete(name, in: scope)
+                if let endpoint = try storeOptions.endpoint() {
+                    let (name, purge) = (self.name, self.purge)
+                    do {
+                        try withClient(endpoint, mapping: { failure in
+                            if case .notFound(let message) = failure { return fail(message, Exit.problems) }
+                            return nil
+                        }) { try await $0.delete(name, in: scope, purge: purge) }
+                    }
+                    print("\(purge ? "Purged" : "Deleted") \(scope) secret '\(name)'")
+                    return
+                }
+                try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).delete(name, in: scope)
                 print("Deleted \(scope) secret '\(name)'")
             }
         }
@@ -174,7 +199,11 @@ extension SecretsCommand {
             try reportingErrors {
                 try SecretInputError.checkName(name)
                 let chain = try scopes.chain()
-                let store = try storeOptions.configuration.openStore(needsKey: false)
+                let store: any SecretDirectory = if let endpoint = try storeOptions.endpoint() {
+                    try RemoteStores.names(chain.scopes, endpoint: endpoint)
+                } else {
+                    try storeOptions.configuration.openStore(needsKey: false)
+                }
                 guard let found = try store.resolution(of: name, in: chain) else {
                     let elsewhere = try ScopeHints.elsewhere(name, outside: chain, in: store)
                     Terminal.warn("secretfill: '\(name)' does not resolve (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))")
@@ -194,7 +223,9 @@ extension SecretsCommand {
                 The format follows the extension (.json is JSON, anything else dotenv) unless \
                 --format says otherwise. Every bad entry is listed with its line and nothing is \
                 imported unless every entry is good. dotenv is read as python-dotenv reads it, \
-                except that ${NAME} only sees names earlier in the same file, never your environment.
+                except that ${NAME} only sees names earlier in the same file, never your environment. \
+                A value must be at least one byte: `NAME=` is refused with its line, unless \
+                --skip-empty leaves such lines out (each named in a note).
 
                 Example:
                   secretfill secrets import project --id pr-1 .env
@@ -205,22 +236,37 @@ extension SecretsCommand {
         var file: String
         @Option(help: "dotenv or json (default: from the file's extension).")
         var format: SecretImport.Format?
+        @Flag(help: "Leave out entries whose value is empty (NAME=), with a note naming each line, instead of refusing the file.")
+        var skipEmpty = false
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var lock: LockOptions
 
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
                 let bytes = try FileIO.readAll(file)
                 let label = file == "-" ? "<stdin>" : file
-                switch SecretImport.parse(bytes, format: format ?? SecretImport.format(forPath: file)) {
+                switch SecretImport.parse(bytes, format: format ?? SecretImport.format(forPath: file), skipEmpty: skipEmpty) {
                 case .failure(let problems):
                     for problem in problems.problems { Terminal.warn("\(label):\(problem.line): error: \(problem.message)") }
                     Terminal.warn("secretfill: nothing imported (\(problems.problems.count) problem(s))")
                     throw Exit.problems
-                case .success(let entries):
-                    try storeOptions.configuration.openStore(needsKey: true).set(entries, in: scope)
+                case .success(let parsed):
+                    for note in parsed.skippedEmpty { Terminal.warn("\(label):\(note.line): note: \(note.message)") }
+                    let entries = parsed.entries
+                    if let endpoint = try storeOptions.endpoint() {
+                        let versions = entries.isEmpty ? [] : try withClient(endpoint) { try await $0.set(entries, in: scope) }
+                        let replacedCount = versions.filter { $0.version > 1 }.count
+                        let names = entries.prefix(20).map(\.name).joined(separator: ", ")
+                        print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replacedCount) added, \(replacedCount) replaced): "
+                              + "\(names)\(entries.count > 20 ? ", …" : "")")
+                        return
+                    }
+                    let replaced = entries.isEmpty ? []
+                        : try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).setReplacing(entries, in: scope)
                     let names = entries.prefix(20).map(\.name).joined(separator: ", ")
-                    print("Imported \(entries.count) \(scope) secret(s): \(names)\(entries.count > 20 ? ", …" : "")")
+                    print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replaced.count) added, \(replaced.count) replaced): "
+                          + "\(names)\(entries.count > 20 ? ", …" : "")")
                 }
             }
         }

@@ -58,7 +58,8 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) 
 
 /// Runs `body` with a client for `endpoint`, shut down afterwards; client
 /// failures become the documented message and exit status.
-func withClient<T: Sendable>(_ endpoint: ServerEndpoint, _ body: @escaping @Sendable (TeamClient) async throws -> T) throws -> T {
+func withClient<T: Sendable>(_ endpoint: ServerEndpoint, mapping: (ClientFailure) -> ExitCode? = { _ in nil },
+                             _ body: @escaping @Sendable (TeamClient) async throws -> T) throws -> T {
     do {
         return try runBlocking {
             let client = try TeamClient(endpoint)
@@ -72,7 +73,7 @@ func withClient<T: Sendable>(_ endpoint: ServerEndpoint, _ body: @escaping @Send
             }
         }
     } catch let error as ClientFailure {
-        throw fail(error)
+        throw mapping(error) ?? fail(error)
     }
 }
 

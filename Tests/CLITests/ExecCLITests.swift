@@ -303,4 +303,15 @@ struct ExecCLITests {
             #expect(!FileManager.default.fileExists(atPath: marker))
         }
     }
+    @Test("the command gets back the core-file limit secretfill was started with (secretfill itself runs with 0)", arguments: [[String](), ["--redact-output"]])
+    func coreLimitRestoredForTheCommand(_ mode: [String]) throws {
+        let cli = try Self.setup()
+        let spec = try Self.write(cli, "spec.yaml", Self.spec)
+        // The command prints its own soft core limit, as /proc/self/limits gives it (in bytes).
+        let probe = try Self.script(cli, "limit.sh", "grep 'Max core file size' /proc/self/limits | awk '{print $5}'")
+        let command = "ulimit -S -c 2048 && exec '\(CLI.binary.path)' exec '\(spec)' --select api \(mode.joined(separator: " ")) -- '\(probe)'"
+        let outcome = CLI.execute("/bin/bash", ["-c", command], environment: cli.environment, currentDirectory: cli.directory)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdoutText == "2097152\n")
+    }
 }

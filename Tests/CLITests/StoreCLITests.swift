@@ -72,6 +72,22 @@ private enum StoreCLI {
         try Data(edited.utf8).write(to: URL(fileURLWithPath: cli.storePath))
     }
 
+    /// Re-seals the whole-file mac over the file as it is, as someone holding
+    /// the key could; then only the per-value binding stands in the way.
+    static func remac(_ cli: CLI) throws {
+        let key = try StoreKey(base64: cli.key, source: "test")
+        let document = try StoreDocument.decode(CLI.bytes(cli.storePath), path: cli.storePath)
+        try Data(document.sealed(with: key).encoded()).write(to: URL(fileURLWithPath: cli.storePath))
+    }
+
+    /// Without the key, any edit of a sealed value is refused as a whole by the mac.
+    static func expectMacRefusal(_ cli: CLI, _ names: [String]) throws {
+        let outcome = try resolved(cli, names).outcome
+        #expect(outcome.status == 2)
+        #expect(outcome.stdout.isEmpty)
+        #expect(outcome.stderr.hasPrefix("secretfill: error: the store at \(cli.storePath) was changed outside secretfill"), "\(outcome.stderr)")
+    }
+
     /// The same base64 with one bit flipped in the middle of the ciphertext.
     static func flipped(_ sealed: String) throws -> String {
         var raw = [UInt8](try #require(Data(base64Encoded: sealed)))
@@ -166,7 +182,7 @@ struct StoreCLIRefusal: Sendable, CustomTestStringConvertible {
         .init(label: "no value source and no terminal", arguments: ["secrets", "set", "team", "--name", "N"],
               message: "no value given: use --value-stdin, --value-file FILE or --value V"),
         .init(label: "delete with a bad name", arguments: ["secrets", "delete", "team", "--name", "9abc"], message: "'9abc' is not a valid secret name: \(storeCLINameRule)"),
-        .init(label: "delete of a missing name", arguments: ["secrets", "delete", "team", "--name", "NOPE"], status: 2,
+        .init(label: "delete of a missing name", arguments: ["secrets", "delete", "team", "--name", "NOPE"], status: 1,
               message: "there is no secret 'NOPE' in the team scope"),
         .init(label: "missing --value-file", arguments: ["secrets", "set", "team", "--name", "N", "--value-file", "absent.txt"], status: 2,
               message: "cannot read absent.txt: No such file or directory"),
@@ -393,7 +409,7 @@ struct StoreCLITests {
         #expect(cli.run(["secrets", "list", "cluster", "--id", "c.1"]).stdoutText == "A\n")
 
         let again = cli.run(["secrets", "delete", "project", "--id", "pr-1", "--name", "A"])
-        #expect(again.status == 2)
+        #expect(again.status == 1)
         #expect(again.stderr == "secretfill: error: there is no secret 'A' in the project pr-1 scope\n")
         #expect(CLI.mode(cli.storePath) == 0o600)
         #expect(StoreCLI.temporaryFiles(cli) == [])
@@ -405,21 +421,21 @@ struct StoreCLITests {
         let dotenv = try StoreCLI.write(cli, "team.env", "# team\nexport T1=one\nT2=\"two words\"\n")
         let teamImport = cli.run(["secrets", "import", "team", dotenv])
         #expect(teamImport.status == 0, "\(teamImport.stderr)")
-        #expect(teamImport.stdoutText == "Imported 2 team secret(s): T1, T2\n")
+        #expect(teamImport.stdoutText == "Imported 2 team secret(s) (2 added, 0 replaced): T1, T2\n")
 
         let projectImport = cli.run(["secrets", "import", "project", "--id", "pr-1", "-"], stdin: Array("P1='single'\nT1=${P1}-x\n".utf8))
         #expect(projectImport.status == 0, "\(projectImport.stderr)")
-        #expect(projectImport.stdoutText == "Imported 2 project pr-1 secret(s): P1, T1\n")
+        #expect(projectImport.stdoutText == "Imported 2 project pr-1 secret(s) (2 added, 0 replaced): P1, T1\n")
 
         _ = try StoreCLI.write(cli, "cluster.json", "{\n  \"C1\": \"c-one\",\n  \"T2\": \"line\\nbreak\"\n}\n")
         let clusterImport = cli.run(["secrets", "import", "cluster", "--id=c-1", "cluster.json"])
         #expect(clusterImport.status == 0, "\(clusterImport.stderr)")
-        #expect(clusterImport.stdoutText == "Imported 2 cluster c-1 secret(s): C1, T2\n")
+        #expect(clusterImport.stdoutText == "Imported 2 cluster c-1 secret(s) (2 added, 0 replaced): C1, T2\n")
 
         // JSON given by --format, from stdin.
         let forced = cli.run(["secrets", "import", "team", "-", "--format", "json"], stdin: Array("{\"J\": \"jay\"}".utf8))
         #expect(forced.status == 0, "\(forced.stderr)")
-        #expect(forced.stdoutText == "Imported 1 team secret(s): J\n")
+        #expect(forced.stdoutText == "Imported 1 team secret(s) (1 added, 0 replaced): J\n")
 
         #expect(cli.run(["secrets", "list", "team"]).stdoutText == "J\nT1\nT2\n")
         #expect(cli.run(["secrets", "list", "project", "--id", "pr-1"]).stdoutText == "P1\nT1\n")
@@ -573,7 +589,7 @@ struct StoreCLITests {
         #expect(outcome.stdoutText == "")
         #expect(outcome.stderr == """
             bad.env:3: error: \(storeCLINameRule)
-            bad.env:5: error: the entry has no value (expected NAME=VALUE)
+            bad.env:5: error: the line has no '=' (expected NAME=VALUE)
             bad.env:6: error: \(storeCLINameRule)
             bad.env:7: error: 'GOOD1' is set twice (first on line 1)
             secretfill: nothing imported (4 problem(s))
@@ -652,10 +668,12 @@ struct StoreCLITests {
         defer { try? FileManager.default.removeItem(at: cli.directory) }
         try cli.set(.project("p1"), "A", "project-value-of-a")
         try StoreCLI.replaceSealed(cli, try StoreCLI.sealed(cli, "A"), with: try StoreCLI.flipped(try StoreCLI.sealed(cli, "A")))
+        try StoreCLI.expectMacRefusal(cli, ["B"])
+        try StoreCLI.remac(cli)
         let tampered = CLI.bytes(cli.storePath)
 
         let env = try StoreCLI.resolved(cli, ["A", "B"])
-        #expect(env.outcome.status == 1)
+        #expect(env.outcome.status == 2)
         #expect(env.outcome.stdout.isEmpty)
         #expect(env.outcome.stderr.contains("error: secret 'A' (team) does not decrypt: its sealed value was altered, or copied from another name or scope"))
         #expect(!env.outcome.stderr.contains("'B'"))
@@ -663,7 +681,7 @@ struct StoreCLITests {
 
         let spec = try StoreCLI.write(cli, "render.yaml", "env:\n- name: A\n  value: secret:A\n")
         let render = cli.run(["render", spec])
-        #expect(render.status == 1)
+        #expect(render.status == 2)
         #expect(render.stdout.isEmpty)
         #expect(render.stderr.contains("secret 'A' (team) does not decrypt"))
 
@@ -683,15 +701,17 @@ struct StoreCLITests {
         let sealedA = try StoreCLI.sealed(cli, "A")
         try StoreCLI.replaceSealed(cli, try StoreCLI.sealed(cli, "B"), with: sealedA)
         try StoreCLI.replaceSealed(cli, try StoreCLI.sealed(cli, "A", in: "project.p1"), with: sealedA)
+        try StoreCLI.expectMacRefusal(cli, ["A"])
+        try StoreCLI.remac(cli)
 
         let moved = try StoreCLI.resolved(cli, ["B"])
-        #expect(moved.outcome.status == 1)
+        #expect(moved.outcome.status == 2)
         #expect(moved.outcome.stdout.isEmpty)
         #expect(moved.outcome.stderr.contains("error: secret 'B' (team) does not decrypt: its sealed value was altered, or copied from another name or scope"))
         #expect(!moved.outcome.allOutput.contains("value-of-"))
 
         let otherScope = try StoreCLI.resolved(cli, ["A"], ["--project", "p1"])
-        #expect(otherScope.outcome.status == 1)
+        #expect(otherScope.outcome.status == 2)
         #expect(otherScope.outcome.stdout.isEmpty)
         #expect(otherScope.outcome.stderr.contains("error: secret 'A' (project p1) does not decrypt"))
         #expect(!otherScope.outcome.allOutput.contains("value-of-") && !otherScope.outcome.allOutput.contains("project-value"))
@@ -709,7 +729,7 @@ struct StoreCLITests {
             (Array(whole.prefix(whole.count / 2)), "truncated or edited by hand"),
             ([], "empty"),
             (Array("{\"format\": \"secretfill-store\", \"version\": 9, \"keyFingerprint\": \"sha256:00\", \"scopes\": {}}".utf8),
-             "\"version\": 1"),
+             "\"version\": 2"),
         ]
         for (content, fragment) in cases {
             try Data(content).write(to: URL(fileURLWithPath: cli.storePath))
@@ -809,6 +829,7 @@ struct StoreCLITests {
 
         try StoreCLI.replaceSealed(cli, try StoreCLI.sealed(cli, "C2"), with: try StoreCLI.flipped(try StoreCLI.sealed(cli, "C2")))
         try StoreCLI.replaceSealed(cli, try StoreCLI.sealed(cli, "C5"), with: try StoreCLI.sealed(cli, "C4"))
+        try StoreCLI.remac(cli)
         outcomes.append(("env tampered", try StoreCLI.resolved(cli, ["C2"]).outcome))
         outcomes.append(("env moved", try StoreCLI.resolved(cli, ["C5"]).outcome))
         let renderSpec = try StoreCLI.write(cli, "r.yaml", "env:\n- name: C2\n  value: secret:C2\n- name: C4\n  value: secret:C4\n")

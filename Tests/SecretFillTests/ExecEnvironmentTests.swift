@@ -13,12 +13,12 @@ struct ExecEnvironmentTests {
     func inherited() {
         var parent = Self.entries(["PATH=/bin", "SECRETFILL_KEY=k", "A=parent", "SECRETFILL_KEY_FILE=/k", "SECRETFILL_TOKEN=t", "A=second", "NOEQUALS"])
         parent.append([0x42, 0x3D, 0xFF, 0xFE]) // B=<invalid UTF-8>, passed as it is
-        let environment = ChildEnvironment(parent: parent, block: [Self.variable("A", "block"), Self.variable("C", "c")], pristine: false)
+        let environment = ExecEnvironment(parent: parent, block: [Self.variable("A", "block"), Self.variable("C", "c")], pristine: false)
         #expect(environment.entries == Self.entries(["PATH=/bin"]) + [[0x42, 0x3D, 0xFF, 0xFE]] + Self.entries(["A=block", "C=c"]))
         #expect(environment.value(of: "A") == "block")
         #expect(environment.value(of: "SECRETFILL_KEY") == nil)
         // A block may pass a credential on purpose.
-        let asked = ChildEnvironment(parent: parent, block: [Self.variable("SECRETFILL_TOKEN", "for-the-child")], pristine: false)
+        let asked = ExecEnvironment(parent: parent, block: [Self.variable("SECRETFILL_TOKEN", "for-the-child")], pristine: false)
         #expect(asked.value(of: "SECRETFILL_TOKEN") == "for-the-child")
         #expect(!"\(environment)".contains("block") && "\(environment)".contains("A"))
     }
@@ -26,19 +26,19 @@ struct ExecEnvironmentTests {
     @Test("--pristine keeps only its list from the parent")
     func pristine() {
         let parent = Self.entries(["PATH=/bin", "HOME=/h", "OTHER=x", "TZ=UTC", "SECRETFILL_KEY=k", "LC_ALL=C", "LC_CTYPE=C"])
-        let environment = ChildEnvironment(parent: parent, block: [Self.variable("V", "v")], pristine: true)
+        let environment = ExecEnvironment(parent: parent, block: [Self.variable("V", "v")], pristine: true)
         #expect(environment.names == ["PATH", "HOME", "TZ", "LC_ALL", "V"])
     }
 
     @Test("refusals: empty name, '=', NUL, and the 128 KiB string limit counted as the kernel counts it")
     func refusals() {
-        #expect(ChildEnvironment.refusal(for: Self.variable("", "x")) != nil)
-        #expect(ChildEnvironment.refusal(for: Self.variable("A=B", "x"))?.contains("'='") == true)
-        #expect(ChildEnvironment.refusal(for: Self.variable("A", "a\u{0}b"))?.contains("NUL") == true)
+        #expect(ExecEnvironment.refusal(for: Self.variable("", "x")) != nil)
+        #expect(ExecEnvironment.refusal(for: Self.variable("A=B", "x"))?.contains("'='") == true)
+        #expect(ExecEnvironment.refusal(for: Self.variable("A", "a\u{0}b"))?.contains("NUL") == true)
         // "N=" + value + NUL must fit in 131072 bytes.
         let fits = String(repeating: "x", count: 128 * 1024 - 3)
-        #expect(ChildEnvironment.refusal(for: Self.variable("N", fits)) == nil)
-        let over = ChildEnvironment.refusal(for: Self.variable("N", fits + "x"))
+        #expect(ExecEnvironment.refusal(for: Self.variable("N", fits)) == nil)
+        let over = ExecEnvironment.refusal(for: Self.variable("N", fits + "x"))
         #expect(over?.contains("131073 bytes") == true)
         #expect(over?.contains("xxxx") == false)
     }

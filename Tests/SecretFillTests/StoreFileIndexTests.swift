@@ -23,7 +23,7 @@ struct StoreFileIndexTests {
         // Hand-reordered keys and names still read.
         let shuffled = """
             {"scopes": {"cluster": {}, "team": {"b": {"sealed": "x", "updated": "u"}, "a": {"updated": "u", "sealed": "y"}}},
-             "keyFingerprint": "sha256:00", "version": 1, "format": "secretfill-store"}
+             "keyFingerprint": "sha256:00", "version": 2, "mac": "hmac-sha256:", "format": "secretfill-store"}
             """
         let decoded = try StoreDocument.decode(Array(shuffled.utf8), path: "s.json")
         #expect(decoded.team["a"]?.sealed == "y")
@@ -40,7 +40,7 @@ struct StoreFileIndexTests {
                                               updated: "2026-01-01T00:00:00Z")
         }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("large-\(UUID().uuidString).json").path
-        try Data(document.encoded()).write(to: URL(fileURLWithPath: path))
+        try Data(document.sealed(with: key).encoded()).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try LocalSecretStore(path: path, key: key)
         #expect(try store.value(of: "n04242", in: .team)?.revealed == "v4242")

@@ -19,7 +19,7 @@ public struct ExecJob {
 
     /// The child's environment and name-only notes, or every problem.
     public struct Plan: Sendable {
-        public var environment: ChildEnvironment
+        public var environment: ExecEnvironment
         public var notes: [Diagnostic]
     }
 
@@ -27,7 +27,7 @@ public struct ExecJob {
         // The format is not used by `resolve`; EnvJob needs one for `run`.
         let job = EnvJob(chain: chain, format: .json, select: select, limits: limits, openStore: openStore)
         let refusal = { (variable: EnvVariable) -> Diagnostic? in
-            ChildEnvironment.refusal(for: variable).map { reason in
+            ExecEnvironment.refusal(for: variable).map { reason in
                 Diagnostic(code: "env-exec-unpassable", file: source.label, location: variable.location,
                            message: "env '\(variable.name)' cannot be passed to a program: \(reason)", name: variable.name)
             }
@@ -35,7 +35,7 @@ public struct ExecJob {
         switch try job.resolve(source, refusal: refusal) {
         case .failure(let problems): return .failure(problems)
         case .success(let block):
-            return .success(Plan(environment: ChildEnvironment(parent: parent, block: block.variables, pristine: pristine),
+            return .success(Plan(environment: ExecEnvironment(parent: parent, block: block.variables, pristine: pristine),
                                  notes: block.notes))
         }
     }

@@ -14,30 +14,19 @@ public enum ProcessLauncher {
     /// Signals a supervising secretfill passes on to the child.
     public static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
 
-    /// LEAD, AFTER THE MERGE (issue 12 item 2, `ProcessHardening`): the single
-    /// place where a program secretfill starts gets back the process state
-    /// secretfill changed for itself. Restore the soft RLIMIT_CORE saved at
-    /// start-up here, for example `prlimit(pid, RLIMIT_CORE, &saved, nil)`.
-    /// `pid` is 0 (this process) just before `execve` replaces secretfill,
-    /// or the child's pid right after `posix_spawn`, so the supervising
-    /// secretfill, which holds the key and the values, never runs with a
-    /// non-zero core limit. (`PR_SET_DUMPABLE` needs nothing: `execve` resets it.)
-    static func prepareChildProcess(pid: pid_t) {
-        _ = pid
-    }
-
     // MARK: replacing secretfill
 
     /// Replaces this process with the program at `path` (found by
     /// `CommandLocator`); `argv[0]` is `command` as given. Returns only when
     /// `execve` fails.
-    public static func replace(path: String, command: String, arguments: [String], environment: ChildEnvironment) -> ExecError {
+    public static func replace(path: String, command: String, arguments: [String], environment: ExecEnvironment) -> ExecError {
         let argv = CStringArray([command] + arguments)
         let envp = CStringArray(environment.entries)
         unblockAllSignals()
-        prepareChildProcess(pid: 0)
+        ProcessHardening.restoreCoreLimit()
         execve(path, argv.pointers, envp.pointers)
         let code = errno
+        ProcessHardening.disableCoreDumps()
         return code == ENOENT ? .notFound(command: command) : .cannotExecute(command: command, path: path, code: code)
     }
 
@@ -63,7 +52,7 @@ public enum ProcessLauncher {
     /// as long as it runs, so it can read the terminal and Ctrl-C reaches it
     /// once (from the terminal, not again from secretfill); a child stopped
     /// by Ctrl-Z stops secretfill too, and both continue together.
-    public static func supervise(path: String, command: String, arguments: [String], environment: ChildEnvironment,
+    public static func supervise(path: String, command: String, arguments: [String], environment: ExecEnvironment,
                                  redactor: StreamRedactor) throws(ExecError) -> Int32 {
         func failure(_ operation: String, _ code: Int32 = errno) -> ExecError {
             .cannotStart(command: command, operation: operation, code: code)
@@ -103,7 +92,9 @@ public enum ProcessLauncher {
         posix_spawnattr_setsigmask(&attributes, &noMask)
 
         var pid: pid_t = 0
+        ProcessHardening.restoreCoreLimit()
         let spawned = posix_spawn(&pid, path, &actions, &attributes, argv.pointers, envp.pointers)
+        ProcessHardening.disableCoreDumps()
         close(out.write)
         close(err.write)
         guard spawned == 0 else {
@@ -112,7 +103,6 @@ public enum ProcessLauncher {
             relay.close()
             throw spawned == ENOENT ? .notFound(command: command) : .cannotExecute(command: command, path: path, code: spawned)
         }
-        prepareChildProcess(pid: pid)
         if let terminal {
             _ = tcsetpgrp(terminal, pid)
             // Had it touched the terminal before it was foreground, it stopped: go on.

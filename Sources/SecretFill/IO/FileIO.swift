@@ -105,22 +105,78 @@ public enum FileIO {
     /// As `replaceAtomically(_:with:mode:)`, with the content produced by
     /// `produce` writing to the temporary file's descriptor, so a large
     /// output never has to sit whole in memory.
+    ///
+    /// A symbolic link at `path` is followed: the regular file at the end of
+    /// its chain is replaced in its own folder and the link stays a link. A
+    /// link to nothing, or to something that is not a regular file, is refused.
     public static func replaceAtomically(_ path: String, mode: mode_t = 0o600,
                                          produce: (Int32) throws(IOError) -> Void) throws(IOError) {
-        let temporary = try writeTemporary(beside: path, mode: mode, produce: produce)
-        guard rename(temporary, path) == 0 else {
-            let error = IOError("replace", path: path)
+        let target = try replacementTarget(path)
+        let temporary = try writeTemporary(beside: target, mode: mode, produce: produce)
+        guard rename(temporary, target) == 0 else {
+            let error = IOError("replace", path: target)
             unlink(temporary)
+            TemporaryFileGuard.disarm()
             throw error
         }
-        syncDirectory(of: path)
+        TemporaryFileGuard.disarm()
+        syncDirectory(of: target)
+    }
+
+    /// The file that replacing `path` must rename over: `path` itself, or,
+    /// when it is a symbolic link, the regular file its chain ends at (so the
+    /// link is kept and its target gets the new content).
+    public static func replacementTarget(_ path: String) throws(IOError) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return path }
+        guard let resolved = realpath(path, nil) else {
+            let code = errno
+            throw IOError("follow the symbolic link", path: path, code: code,
+                          detail: "it leads to nothing that exists (\(String(cString: strerror(code)))); write to the file itself, or remove the link")
+        }
+        let target = String(cString: resolved)
+        free(resolved)
+        guard stat(target, &info) == 0 else { throw IOError("follow the symbolic link", path: path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw IOError("replace", path: path, code: EINVAL,
+                          detail: "it is a symbolic link to \(target), which is not a regular file")
+        }
+        return target
+    }
+
+    /// Removes temporary files of `path` (`.NAME.tmp-PID-…`) left by writers
+    /// that were killed: those whose PID no longer runs, or, with
+    /// `evenIfWriterRuns` (for a caller holding the file's lock, which rules
+    /// out a live writer), every one. Only regular files are removed.
+    public static func removeStaleTemporaryFiles(for path: String, evenIfWriterRuns: Bool = false) {
+        let (directory, namePrefix) = split(temporaryPrefix(for: path))
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard name.hasPrefix(namePrefix) else { continue }
+            let candidate = directory + "/" + name
+            if !evenIfWriterRuns {
+                let pidText = name.dropFirst(namePrefix.count).prefix { $0 != "-" }
+                guard let pid = pid_t(pidText), pid > 0, pid != getpid() else { continue }
+                guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            }
+            var info = stat()
+            guard lstat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            unlink(candidate)
+        }
     }
 
     /// Creates `path` with `bytes`, failing with EEXIST when it already
     /// exists; the file appears whole or not at all.
     public static func createExclusively(_ path: String, with bytes: [UInt8], mode: mode_t = 0o600) throws(IOError) {
         let temporary = try writeTemporary(beside: path, mode: mode) { fd throws(IOError) in try write(bytes, to: fd, path: path) }
-        defer { unlink(temporary) }
+        defer {
+            unlink(temporary)
+            TemporaryFileGuard.disarm()
+        }
         guard link(temporary, path) == 0 else {
             throw IOError("create", path: path)
         }
@@ -141,6 +197,9 @@ public enum FileIO {
         try written.get()
     }
 
+    /// Creates and fills the temporary file; on success it is returned with
+    /// `TemporaryFileGuard` still armed on it (the caller disarms it once the
+    /// file is renamed or removed).
     private static func writeTemporary(beside path: String, mode: mode_t,
                                        produce: (Int32) throws(IOError) -> Void) throws(IOError) -> String {
         let prefix = temporaryPrefix(for: path)
@@ -148,7 +207,12 @@ public enum FileIO {
         while true {
             var random = SystemRandomNumberGenerator()
             let candidate = prefix + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
+            // Signals stay blocked from creation until the guard knows the
+            // name, so no moment exists where a kill leaves the file behind.
+            let blocked = TemporaryFileGuard.blockSignals()
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+            if fd >= 0 { TemporaryFileGuard.arm(candidate) }
+            TemporaryFileGuard.restoreSignals(blocked)
             if fd < 0 {
                 if errno == EEXIST && attempt < 16 {
                     attempt += 1
@@ -162,12 +226,15 @@ public enum FileIO {
                 try produce(fd)
                 guard fsync(fd) == 0 else { throw IOError("sync", path: candidate) }
                 guard close(fd) == 0 else {
+                    let error = IOError("close", path: candidate)
                     unlink(candidate)
-                    throw IOError("close", path: candidate)
+                    TemporaryFileGuard.disarm()
+                    throw error
                 }
             } catch {
                 close(fd)
                 unlink(candidate)
+                TemporaryFileGuard.disarm()
                 throw error
             }
             return candidate
@@ -216,20 +283,65 @@ public enum FileIO {
 
 /// An exclusive `flock` on a lock file beside the file it guards, released
 /// when `unlock()` is called or the process ends (even by SIGKILL).
+///
+/// The lock file is opened `O_NOFOLLOW` and must be a regular file owned by
+/// this user: in a shared folder someone else could plant a link or a file
+/// of their own there. A lock held longer than the timeout is an error that
+/// names the lock file, never an endless wait.
 public final class FileLock {
     private var fd: Int32
 
-    /// Blocks until the lock on `path` is held.
-    public init(path: String) throws(IOError) {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw IOError("open lock file", path: path) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno == EINTR { continue }
-            let error = IOError("lock", path: path)
-            close(fd)
-            fd = -1
-            throw error
+    /// How long a writer waits for another one by default, in seconds.
+    public static let defaultTimeout: Double = 10
+
+    /// Waits up to `timeout` seconds for the lock on `path`.
+    public init(path: String, timeout: Double = FileLock.defaultTimeout) throws(IOError) {
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw IOError("open lock file", path: path, code: ELOOP,
+                              detail: "it is a symbolic link, and a lock file is never followed; remove the link")
+            }
+            throw IOError("open lock file", path: path)
         }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw closing(IOError("open lock file", path: path)) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw closing(IOError("open lock file", path: path, code: EINVAL, detail: "it is not a regular file; remove it"))
+        }
+        guard info.st_uid == geteuid() else {
+            throw closing(IOError("open lock file", path: path, code: EPERM,
+                                  detail: "it is owned by uid \(info.st_uid), not by you (uid \(geteuid())); remove it if no one else uses this store"))
+        }
+        let deadline = Self.now() + max(0, timeout)
+        // Short pauses: a waiting writer should take a freed lock promptly.
+        var pause: useconds_t = 1_000
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            guard errno == EWOULDBLOCK else { throw closing(IOError("lock", path: path)) }
+            guard Self.now() < deadline else {
+                throw closing(IOError("lock", path: path, code: EWOULDBLOCK,
+                                      detail: "another process has held it for \(Self.seconds(timeout)) s; try again when it is done, or wait longer with --lock-timeout SECONDS"))
+            }
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+    }
+
+    private func closing(_ error: IOError) -> IOError {
+        close(fd)
+        fd = -1
+        return error
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e9 ? String(Int(value)) : String(value)
     }
 
     public func unlock() {

@@ -53,6 +53,11 @@ public enum Terminal {
 }
 
 /// Whether a path would be picked up by `git add`.
+///
+/// git runs by the absolute path `TrustedExecutable` finds (once per
+/// process), with only PATH, HOME and LANG from the environment (never
+/// `SECRETFILL_KEY`), `GIT_CONFIG_NOSYSTEM=1`, and every setting through
+/// which a repository's config could start a program turned off for the call.
 public enum GitExposure {
     /// True when `path` is inside a git work tree and git does not ignore it.
     public static func isCommittable(_ path: String) -> Bool {
@@ -62,23 +67,60 @@ public enum GitExposure {
         return run(["-C", directory, "check-ignore", "-q", "--", FileIO.split(path).name]) == 1
     }
 
-    /// Runs `git` with `posix_spawnp`, output discarded; its exit status, or -1.
-    /// (Foundation's Process leaks an allocation per run under LeakSanitizer.)
+    /// The warning `render -o` and `env -o` print when `output` would be
+    /// committed by `git add`; nil when it would not, or when it is not a
+    /// file git could add (stdout, a device, a FIFO).
+    public static func warning(forOutput output: String?) -> String? {
+        guard let output, output != "-" else { return nil }
+        var info = stat()
+        if stat(output, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG { return nil }
+        guard isCommittable(output) else { return nil }
+        return "\(output) is inside a git work tree and not ignored: `git add` would commit these secrets; add it to .gitignore"
+    }
+
+    /// Settings that would make the commands above start a program the
+    /// repository chose (fsmonitor hooks, hooks, pagers, editors, askpass).
+    static let safetyOptions = [
+        "-c", "core.fsmonitor=false",
+        "-c", "core.hooksPath=/dev/null",
+        "-c", "core.pager=cat",
+        "-c", "core.editor=false",
+        "-c", "core.askPass=",
+        "-c", "core.sshCommand=false",
+        "-c", "credential.helper=",
+        "-c", "protocol.allow=never",
+    ]
+
     private static func run(_ arguments: [String]) -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = (["git"] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        guard posix_spawnp(&pid, "git", &actions, nil, argv, environ) == 0 else { return -1 }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { return -1 }
-        }
-        // WIFEXITED / WEXITSTATUS, spelled out: the macros are not imported.
-        return status & 0x7F == 0 ? (status >> 8) & 0xFF : -1
+        Git.status(arguments) ?? -1
+    }
+}
+
+/// git, run so that nothing a repository or the environment configures can
+/// start a program or see secretfill's key: by the absolute path
+/// `TrustedExecutable` finds (once per process), with only PATH, HOME and
+/// LANG from the environment, `GIT_CONFIG_NOSYSTEM=1`, no prompts, no
+/// optional locks, and `GitExposure.safetyOptions` on every call.
+public enum Git {
+    private static let executable: String? = TrustedExecutable.find("git")
+
+    private static var environment: ChildEnvironment {
+        var environment = ChildEnvironment.minimal()
+        environment.set("GIT_CONFIG_NOSYSTEM", "1")
+        environment.set("GIT_TERMINAL_PROMPT", "0")
+        environment.set("GIT_OPTIONAL_LOCKS", "0")
+        return environment
+    }
+
+    /// git's exit status; nil when there is no trusted git or it did not exit.
+    public static func status(_ arguments: [String]) -> Int32? {
+        guard let executable else { return nil }
+        return ChildProcess.run(executable, ["--no-pager"] + GitExposure.safetyOptions + arguments, environment: environment)
+    }
+
+    /// git's stdout when it exits 0 (at most 64 MiB); nil otherwise.
+    public static func output(_ arguments: [String]) -> [UInt8]? {
+        guard let executable else { return nil }
+        return ChildProcess.output(executable, ["--no-pager"] + GitExposure.safetyOptions + arguments, environment: environment)
     }
 }

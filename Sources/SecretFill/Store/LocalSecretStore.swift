@@ -13,6 +13,8 @@ import Darwin
 public final class LocalSecretStore: SecretStore {
     public let path: String
     private let key: StoreKey?
+    /// Seconds a change waits for another writer's lock before failing.
+    public var lockTimeout: Double = FileLock.defaultTimeout
     /// The file as last read, indexed lazily; reads never decode unused entries.
     private var cached: StoreFileIndex?
 
@@ -27,7 +29,7 @@ public final class LocalSecretStore: SecretStore {
         if FileIO.exists(path) { throw .storeExists(path: path) }
         do {
             try FileIO.makeDirectories(FileIO.split(path).directory)
-            try FileIO.createExclusively(path, with: StoreDocument(keyFingerprint: key.fingerprint).encoded())
+            try FileIO.createExclusively(path, with: StoreDocument(keyFingerprint: key.fingerprint).sealed(with: key).encoded())
         } catch {
             if error.code == EEXIST { throw .storeExists(path: path) }
             throw .io(error)
@@ -60,14 +62,23 @@ public final class LocalSecretStore: SecretStore {
     }
 
     public func set(_ values: [(name: String, value: SecretValue)], in scope: Scope) throws(StoreError) {
+        _ = try setReplacing(values, in: scope)
+    }
+
+    /// `set`, returning the names that already existed in `scope` (as found
+    /// under the lock), so `set` and `import` can say what they replaced.
+    public func setReplacing(_ values: [(name: String, value: SecretValue)], in scope: Scope) throws(StoreError) -> Set<String> {
+        var replaced: Set<String> = []
         try modify { document, key throws(StoreError) in
             let now = Self.timestamp()
             var entries = document[scope]
             for (name, value) in values {
+                if entries[name] != nil { replaced.insert(name) }
                 entries[name] = SealedEntry(sealed: ValueSealer.seal(value, name: name, scope: scope, key: key), updated: now)
             }
             document[scope] = entries
         }
+        return replaced
     }
 
     public func delete(_ name: String, in scope: Scope) throws(StoreError) {
@@ -78,16 +89,72 @@ public final class LocalSecretStore: SecretStore {
         }
     }
 
+    // MARK: Review and accept (secretfill store accept / upgrade)
+
+    /// The store as it is now, read without trusting its MAC (the key must
+    /// still be the one it was sealed with): what `accept` and `upgrade` show.
+    public func review() throws(StoreError) -> StoreReview {
+        let index = try readIndex(allowLegacy: true)
+        let key = try verifiedKey(fingerprint: index.keyFingerprint)
+        let document = try index.document()
+        let state: StoreReview.MACState
+        if index.version == StoreDocument.legacyVersion {
+            state = .legacy
+        } else if document.mac == nil {
+            state = .missing
+        } else {
+            state = StoreMAC.verify(document, key: key) ? .valid : .mismatch
+        }
+        var entries: [StoreReview.Entry] = []
+        for scope in StoreReview.order(document.scopes) {
+            for name in StoreCanonical.sortedByBytes(document[scope].keys) {
+                let opens = (try? ValueSealer.open(document[scope][name]!.sealed, name: name, scope: scope, key: key)) != nil
+                entries.append(.init(scope: scope, name: name, opens: opens))
+            }
+        }
+        return StoreReview(document: document, state: state, entries: entries)
+    }
+
+    /// Re-seals the store's MAC over exactly the content `reviewed` showed
+    /// (refused if the file changed since, or if any value does not open), and
+    /// writes it as the current version.
+    public func accept(_ reviewed: StoreReview) throws(StoreError) {
+        try modify(trusting: true) { document, key throws(StoreError) in
+            var current = document
+            current.mac = nil
+            var shown = reviewed.document
+            shown.mac = nil
+            guard current == shown else { throw .changedDuringReview(path: path) }
+            for scope in document.scopes {
+                for (name, entry) in document[scope] {
+                    _ = try ValueSealer.open(entry.sealed, name: name, scope: scope, key: key)
+                }
+            }
+        }
+    }
+
     // MARK: Internals
 
+    /// With a key, the file is trusted only once its key fingerprint and its
+    /// whole-file MAC check out; without one (check, list, which) only its shape is.
     private func index() throws(StoreError) -> StoreFileIndex {
         if let cached { return cached }
         let index = try readIndex()
+        if key != nil {
+            let key = try verifiedKey(fingerprint: index.keyFingerprint)
+            guard index.mac != nil else { throw .macMissing(path: path) }
+            guard StoreMAC.verify(mac: index.mac, canonical: try index.canonicalBytes(), key: key) else { throw .tampered(path: path) }
+        }
         cached = index
         return index
     }
 
-    private func readIndex() throws(StoreError) -> StoreFileIndex {
+    static func checkMAC(_ document: StoreDocument, key: StoreKey, path: String) throws(StoreError) {
+        guard document.mac != nil else { throw .macMissing(path: path) }
+        guard StoreMAC.verify(document, key: key) else { throw .tampered(path: path) }
+    }
+
+    private func readIndex(allowLegacy: Bool = false) throws(StoreError) -> StoreFileIndex {
         let bytes: [UInt8]
         do {
             bytes = try FileIO.readAll(path)
@@ -95,7 +162,7 @@ public final class LocalSecretStore: SecretStore {
             if error.code == ENOENT { throw .storeMissing(path: path) }
             throw .io(error)
         }
-        return try StoreFileIndex(bytes: bytes, path: path)
+        return try StoreFileIndex(bytes: bytes, path: path, allowLegacy: allowLegacy)
     }
 
     private func verifiedKey(fingerprint: String) throws(StoreError) -> StoreKey {
@@ -107,39 +174,36 @@ public final class LocalSecretStore: SecretStore {
     }
 
     /// Read-modify-write under the lock. `change` throwing leaves the file as it was.
-    private func modify(_ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
+    ///
+    /// A store path that is a symbolic link is followed for the lock and the
+    /// write alike: the lock is `TARGET.lock` and the target is replaced in its
+    /// own folder, so the link stays and every path to the store locks one file.
+    /// The MAC is checked first unless `trusting` (accept, upgrade: the caller
+    /// has reviewed the content); the result is always written with a fresh MAC.
+    private func modify(trusting: Bool = false,
+                        _ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
         if !FileIO.exists(path) { throw .storeMissing(path: path) }
+        let target: String
         let lock: FileLock
-        do { lock = try FileLock(path: path + ".lock") } catch { throw .io(error) }
-        defer { lock.unlock() }
-        removeStaleTemporaryFiles()
-        var document = try readIndex().document()
-        let key = try verifiedKey(fingerprint: document.keyFingerprint)
-        try change(&document, key)
-        let encoded = document.encoded()
         do {
-            try FileIO.replaceAtomically(path, with: encoded)
+            target = try FileIO.replacementTarget(path)
+            lock = try FileLock(path: target + ".lock", timeout: lockTimeout)
+        } catch { throw .io(error) }
+        defer { lock.unlock() }
+        FileIO.removeStaleTemporaryFiles(for: target, evenIfWriterRuns: true)
+        var document = try readIndex(allowLegacy: trusting).document()
+        let key = try verifiedKey(fingerprint: document.keyFingerprint)
+        if !trusting { try Self.checkMAC(document, key: key, path: path) }
+        try change(&document, key)
+        let encoded = document.sealed(with: key).encoded()
+        do {
+            try FileIO.replaceAtomically(target, with: encoded)
         } catch {
             throw .io(error)
         }
         // Read again on next use rather than re-parse here: a failure after a
         // successful write must not be reported as a failed change.
         cached = nil
-    }
-
-    /// Temporary files left by a writer that was killed. Only called with the
-    /// lock held, when no other writer can be mid-write.
-    private func removeStaleTemporaryFiles() {
-        let prefix = FileIO.temporaryPrefix(for: path)
-        let (directory, namePrefix) = FileIO.split(prefix)
-        guard let dir = opendir(directory) else { return }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name.hasPrefix(namePrefix) { unlink(directory + "/" + name) }
-        }
     }
 
     static func timestamp() -> String {

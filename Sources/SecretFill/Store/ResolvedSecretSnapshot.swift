@@ -32,7 +32,8 @@ public struct ResolvedSecretSnapshot: SecretStore, Sendable {
         return listings[scope]?.contains { $0.name == name } ?? false
     }
 
-    /// The scopes the server answered for (merge with main, where SecretDirectory gained this).
+    /// Only the scopes the server answered for (a remote "it exists in …"
+    /// hint cannot name scopes the request did not cover).
     public func allScopes() throws(StoreError) -> [Scope] {
         Array(Set(values.keys).union(listings.keys))
     }

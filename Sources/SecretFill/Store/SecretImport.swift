@@ -26,7 +26,20 @@ public enum SecretImport {
         path.lowercased().hasSuffix(".json") ? .json : .dotenv
     }
 
+    /// What an import would set, and the lines left out (empty values under `--skip-empty`).
+    public struct Parsed: Sendable {
+        public var entries: [(name: String, value: SecretValue)]
+        public var skippedEmpty: [Problem]
+    }
+
     public static func parse(_ bytes: [UInt8], format: Format) -> Result<[(name: String, value: SecretValue)], Problems> {
+        parse(bytes, format: format, skipEmpty: false).map(\.entries)
+    }
+
+    /// Every entry, or every problem. A value must be at least one byte, so
+    /// `NAME=` is refused naming its line, unless `skipEmpty` leaves it out
+    /// (listed in `skippedEmpty`, for a note).
+    public static func parse(_ bytes: [UInt8], format: Format, skipEmpty: Bool) -> Result<Parsed, Problems> {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return .failure(Problems(problems: [Problem(line: 1, message: "the file is not valid UTF-8")]))
         }
@@ -40,12 +53,18 @@ public enum SecretImport {
             (raw, problems) = jsonEntries(bytes)
         }
         var result: [(name: String, value: SecretValue)] = []
+        var skipped: [Problem] = []
         var firstLine: [String: Int] = [:]
         for entry in raw {
+            guard let value = entry.value else {
+                // A line without `=` is not quoted back: it may be a line of a value pasted loose.
+                problems.append(Problem(line: entry.line, message: "the line has no '=' (expected NAME=VALUE)"))
+                continue
+            }
             do {
                 try SecretInputError.checkName(entry.name)
-                guard let value = entry.value else {
-                    problems.append(Problem(line: entry.line, message: "the entry has no value (expected NAME=VALUE)"))
+                if value.isEmpty && skipEmpty {
+                    skipped.append(Problem(line: entry.line, message: "'\(entry.name)' has an empty value; left out (--skip-empty)"))
                     continue
                 }
                 result.append((entry.name, try SecretValue(validating: value)))
@@ -54,7 +73,8 @@ public enum SecretImport {
                 // A refused name is not quoted here: in a file it may be a line of a value.
                 let message: String
                 if case .invalidName = error { message = SecretName.ruleDescription } else { message = error.description }
-                problems.append(Problem(line: entry.line, message: subject + message))
+                let hint = error == .emptyValue ? " (or pass --skip-empty to leave empty values out)" : ""
+                problems.append(Problem(line: entry.line, message: subject + message + hint))
                 continue
             }
             if let first = firstLine[entry.name] {
@@ -64,13 +84,13 @@ public enum SecretImport {
             }
         }
         guard problems.isEmpty else { return .failure(Problems(problems: problems.sorted { $0.line < $1.line })) }
-        return .success(result)
+        return .success(Parsed(entries: result, skippedEmpty: skipped))
     }
 
     /// Entries of a JSON object in file order, with the line of each key,
     /// duplicates kept (so they can be reported), in one pass.
     private static func jsonEntries(_ bytes: [UInt8]) -> ([(line: Int, name: String, value: String?)], [Problem]) {
-        var reader = JSONBytes(bytes: bytes, path: "the file")
+        var reader = JSONBytes(bytes: bytes, path: "the file", plainDetails: true)
         var entries: [(line: Int, name: String, value: String?)] = []
         var problems: [Problem] = []
         var counted = (offset: 0, line: 1)
@@ -97,6 +117,10 @@ public enum SecretImport {
             reader.skipSpace()
             guard reader.atEnd else { throw StoreError.corrupt(path: "", detail: "") }
         } catch {
+            // The reader's details are fixed phrases (never the file's text).
+            if let error = error as? StoreError, case .corrupt(_, let detail) = error, !detail.isEmpty {
+                return (entries, [Problem(line: line(at: reader.position), message: "the file is not valid JSON: \(detail)")])
+            }
             return (entries, [Problem(line: line(at: reader.position), message: "the file is not valid JSON")])
         }
         return (entries, problems)
@@ -108,6 +132,12 @@ struct DotenvReader {
     private let s: [Unicode.Scalar]
     private var i = 0
     private var line = 1
+    /// Set when a quoted value never closes: the rest of the file is its body.
+    private var unclosedQuote = false
+    /// Expansion limits: each value at most SecretValue.maximumBytes as it
+    /// grows, all values together at most `totalLimit`, so nested `${…}`
+    /// (`L1=${L0}${L0}…`) stop early with the line instead of growing memory.
+    static let totalLimit = 64 << 20
 
     init(_ text: String) {
         s = Array(text.unicodeScalars)
@@ -117,7 +147,9 @@ struct DotenvReader {
         var entries: [(line: Int, name: String, value: String?)] = []
         var problems: [SecretImport.Problem] = []
         var defined: [String: String] = [:]
-        while true {
+        var failed: Set<String> = []
+        var total = 0
+        reading: while true {
             while i < s.count && s[i].properties.isWhitespace { advance() }
             guard i < s.count else { break }
             let start = line
@@ -126,13 +158,38 @@ struct DotenvReader {
                 continue
             }
             guard var binding = parseBinding() else {
+                if unclosedQuote {
+                    // Reported once, at the quote's line; what follows is its value, never read as entries.
+                    problems.append(.init(line: start, message: "a quoted value opened on this line is never closed; nothing after it was read"))
+                    break
+                }
                 problems.append(.init(line: start, message: "this line is not NAME=VALUE dotenv syntax"))
                 skipRestOfLine()
                 continue
             }
+            let subject = SecretName.isValid(binding.name) ? "'\(binding.name)' " : "the value "
             if let value = binding.value {
-                binding.value = Self.interpolate(value, defined: defined)
-                defined[binding.name] = binding.value
+                switch Self.interpolate(value, defined: defined, failed: failed, limit: SecretValue.maximumBytes) {
+                case .value(let expanded):
+                    total += expanded.utf8.count
+                    guard total <= Self.totalLimit else {
+                        problems.append(.init(line: start, message: "the file's values expand to more than \(Self.totalLimit >> 20) MiB in all; nothing after this line was read"))
+                        break reading
+                    }
+                    binding.value = expanded
+                    defined[binding.name] = expanded
+                    failed.remove(binding.name)
+                case .tooLarge:
+                    problems.append(.init(line: start, message: subject + "is more than 1 MiB with its ${…} references expanded (stopped there); \(SecretValue.ruleDescription)"))
+                    failed.insert(binding.name)
+                    defined[binding.name] = nil
+                    continue
+                case .usesFailed(let name):
+                    problems.append(.init(line: start, message: subject + "uses ${\(name)}, which could not be expanded"))
+                    failed.insert(binding.name)
+                    defined[binding.name] = nil
+                    continue
+                }
             }
             entries.append((start, binding.name, binding.value))
         }
@@ -211,7 +268,10 @@ struct DotenvReader {
             }
         }
         let close: Int
-        if j < s.count { close = j } else if let last = lastEscapedQuote { close = last } else { return nil }
+        if j < s.count { close = j } else if let last = lastEscapedQuote { close = last } else {
+            unclosedQuote = true
+            return nil
+        }
         let body = Array(s[(open + 1)..<close])
         for scalar in s[open...close] where scalar == "\n" { line += 1 }
         i = close + 1
@@ -243,10 +303,21 @@ struct DotenvReader {
         return String(out)
     }
 
-    /// `${NAME}` and `${NAME:-default}` against earlier entries only.
-    static func interpolate(_ value: String, defined: [String: String]) -> String {
+    enum Expansion {
+        case value(String)
+        /// The result would pass `limit` bytes of UTF-8.
+        case tooLarge
+        /// It refers to an earlier entry whose own expansion failed.
+        case usesFailed(String)
+    }
+
+    /// `${NAME}` and `${NAME:-default}` against earlier entries only, stopped
+    /// as soon as the result passes `limit` bytes.
+    static func interpolate(_ value: String, defined: [String: String], failed: Set<String> = [],
+                            limit: Int = SecretValue.maximumBytes) -> Expansion {
         let v = Array(value.unicodeScalars)
         var out = String.UnicodeScalarView()
+        var size = 0
         var k = 0
         outer: while k < v.count {
             if v[k] == "$", k + 1 < v.count, v[k + 1] == "{" {
@@ -261,15 +332,21 @@ struct DotenvReader {
                     fallback = d
                 }
                 if j < v.count && v[j] == "}" {
-                    out.append(contentsOf: (defined[name] ?? fallback ?? "").unicodeScalars)
+                    if failed.contains(name) { return .usesFailed(SecretName.isValid(name) ? name : "…") }
+                    let part = defined[name] ?? fallback ?? ""
+                    size += part.utf8.count
+                    guard size <= limit else { return .tooLarge }
+                    out.append(contentsOf: part.unicodeScalars)
                     k = j + 1
                     continue outer
                 }
             }
+            size += v[k].utf8.count
+            guard size <= limit else { return .tooLarge }
             out.append(v[k])
             k += 1
         }
-        return String(out)
+        return .value(String(out))
     }
 
     private func matches(_ word: String) -> Bool {

@@ -11,16 +11,21 @@ public struct SealedEntry: Sendable, Hashable {
     }
 }
 
-/// The store file's content: a format version, the key's fingerprint, and
-/// per scope the sealed values by name.
+/// The store file's content: a format version, the key's fingerprint, the
+/// MAC over the whole file (`StoreMAC`), and per scope the sealed values by name.
 ///
 /// The file is JSON laid out for review in git: names sorted, one secret per
 /// line, so a diff shows which names changed in which scope and nothing else.
 public struct StoreDocument: Sendable, Hashable {
     public static let format = "secretfill-store"
-    public static let version = 1
+    /// 2 added `mac`; version 1 stores are read only by `secretfill store upgrade`.
+    public static let version = 2
+    public static let legacyVersion = 1
 
     public var keyFingerprint: String
+    /// `hmac-sha256:<base64>` as read from the file (or set by `sealed(with:)`);
+    /// nil in a version 1 store.
+    public var mac: String?
     public var team: [String: SealedEntry] = [:]
     public var projects: [String: [String: SealedEntry]] = [:]
     public var clusters: [String: [String: SealedEntry]] = [:]
@@ -46,6 +51,13 @@ public struct StoreDocument: Sendable, Hashable {
         }
     }
 
+    /// Every scope holding at least one secret: team, projects, clusters.
+    public var scopes: [Scope] {
+        (team.isEmpty ? [] : [Scope.team])
+            + projects.keys.filter { !projects[$0]!.isEmpty }.map(Scope.project)
+            + clusters.keys.filter { !clusters[$0]!.isEmpty }.map(Scope.cluster)
+    }
+
     // MARK: Encoding
 
     public func encoded() -> [UInt8] {
@@ -53,6 +65,7 @@ public struct StoreDocument: Sendable, Hashable {
         out += "  \"format\": \"\(Self.format)\",\n"
         out += "  \"version\": \(Self.version),\n"
         out += "  \"keyFingerprint\": \(JSONText.quoted(keyFingerprint)),\n"
+        if let mac { out += "  \"mac\": \(JSONText.quoted(mac)),\n" }
         out += "  \"scopes\": {\n"
         out += "    \"team\": " + Self.encode(team, indent: "    ") + ",\n"
         out += "    \"project\": " + Self.encode(projects, indent: "    ") + ",\n"
@@ -84,7 +97,8 @@ public struct StoreDocument: Sendable, Hashable {
 
     /// Parses and checks a whole store file. Every shape error says what was
     /// expected where; nothing is ever repaired.
-    public static func decode(_ bytes: [UInt8], path: String) throws(StoreError) -> StoreDocument {
-        try StoreFileIndex(bytes: bytes, path: path).document()
+    /// The MAC is not checked here (that needs the key: `StoreMAC.verify`).
+    public static func decode(_ bytes: [UInt8], path: String, allowLegacy: Bool = false) throws(StoreError) -> StoreDocument {
+        try StoreFileIndex(bytes: bytes, path: path, allowLegacy: allowLegacy).document()
     }
 }

@@ -6,6 +6,14 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case storeExists(path: String)
     case keyExists(path: String)
     case corrupt(path: String, detail: String)
+    /// The `mac` does not match the content: changed outside secretfill.
+    case tampered(path: String)
+    /// A version 2 store without its `mac`.
+    case macMissing(path: String)
+    /// A version 1 store (no `mac`), written before the whole file was authenticated.
+    case legacyStore(path: String)
+    /// The file changed between `store accept`'s review and its confirmation.
+    case changedDuringReview(path: String)
     case keyMissing(path: String)
     /// No key anywhere, but the store exists: init would refuse, and a new
     /// key would not open it.
@@ -27,6 +35,18 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "a key file already exists at \(path); init never overwrites a key. Pass --use-existing-key to create the store with it"
         case .corrupt(let path, let detail):
             "the store at \(path) is not a valid secretfill store: \(detail). It was left as it is"
+        case .tampered(let path):
+            "the store at \(path) was changed outside secretfill: its \"mac\" does not match its content "
+                + "(a sealed value replaced or rolled back, an entry added or removed, or a hand edit), so nothing in it is trusted. "
+                + "If you edited it on purpose, review the change and run `secretfill store accept --store \(path)`"
+        case .macMissing(let path):
+            "the store at \(path) has no \"mac\", so secretfill cannot tell whether it was changed outside secretfill; it is refused. "
+                + "If you edited it on purpose, review the change and run `secretfill store accept --store \(path)`"
+        case .legacyStore(let path):
+            "the store at \(path) is a version 1 store, written before secretfill authenticated the whole file; "
+                + "run `secretfill store upgrade --store \(path)` once to review it and add its \"mac\""
+        case .changedDuringReview(let path):
+            "the store at \(path) changed while it was being reviewed; nothing was accepted. Run the command again"
         case .keyMissing(let path):
             "no key: set SECRETFILL_KEY (base64 of 32 bytes) or SECRETFILL_KEY_FILE, or create \(path) with `secretfill init`"
         case .keyMissingForStore(let path, let store):

@@ -24,7 +24,15 @@ final class StoreFileIndex {
         var sorted = true
     }
 
-    init(bytes: [UInt8], path: String) throws(StoreError) {
+    /// The `mac` field as written, nil in a version 1 store.
+    let mac: String?
+    /// The format version read (1 only when `allowLegacy`).
+    let version: Int
+
+    /// Checks the whole file's JSON and shape, refusing any key, scope, id or
+    /// name given twice (with both lines). `allowLegacy` admits a version 1
+    /// store (no `mac`), for `secretfill store upgrade` only.
+    init(bytes: [UInt8], path: String, allowLegacy: Bool = false) throws(StoreError) {
         self.bytes = bytes
         self.path = path
         var reader = JSONBytes(bytes: bytes, path: path)
@@ -33,12 +41,20 @@ final class StoreFileIndex {
         var format: String?
         var version: String?
         var fingerprint: String?
+        var mac: String?
         var found: [Scope: ScopeIndex]?
-        try reader.object(at: "the top") { key, reader throws(StoreError) in
+        var seen: [String: Int] = [:]
+        try reader.members(at: "the top") { keyRange, reader throws(StoreError) in
+            let key = try reader.decodeString(keyRange)
+            if let first = seen[key] {
+                throw .corrupt(path: path, detail: "the top-level key \(JSONText.quoted(Self.printable(key))) appears twice (lines \(Self.line(bytes, first)) and \(Self.line(bytes, keyRange.lowerBound)))")
+            }
+            seen[key] = keyRange.lowerBound
             switch key {
             case "format": format = try reader.string()
             case "version": version = try reader.number()
             case "keyFingerprint": fingerprint = try reader.string()
+            case "mac": mac = try reader.string()
             case "scopes": found = try Self.readScopes(&reader, path: path)
             default: _ = try reader.skipValue(depth: 0)
             }
@@ -48,8 +64,14 @@ final class StoreFileIndex {
         guard format == StoreDocument.format else {
             throw .corrupt(path: path, detail: "expected \"format\": \"\(StoreDocument.format)\"")
         }
-        guard version == String(StoreDocument.version) else {
-            throw .corrupt(path: path, detail: "expected \"version\": \(StoreDocument.version) (a newer secretfill may have written it)")
+        if version == String(StoreDocument.legacyVersion) {
+            guard allowLegacy else { throw .legacyStore(path: path) }
+            self.version = StoreDocument.legacyVersion
+        } else {
+            guard version == String(StoreDocument.version) else {
+                throw .corrupt(path: path, detail: "expected \"version\": \(StoreDocument.version) (a newer secretfill may have written it)")
+            }
+            self.version = StoreDocument.version
         }
         guard let fingerprint, fingerprint.hasPrefix("sha256:") else {
             throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
@@ -57,13 +79,34 @@ final class StoreFileIndex {
         guard let found else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
         keyFingerprint = fingerprint
         indexes = found
+        self.mac = mac
+    }
+
+    /// The 1-based line of a byte offset, for messages (computed only on error).
+    static func line(_ bytes: [UInt8], _ offset: Int) -> Int {
+        1 + bytes[..<min(offset, bytes.count)].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+    }
+
+    /// A key the file gave, for a message: shown only when it is a valid
+    /// name (names are not secret), else a placeholder.
+    static func printable(_ key: String) -> String {
+        SecretName.isValid(key) ? key : "…"
     }
 
     /// `{"team": {…}, "project": {id: {…}}, "cluster": {id: {…}}}`, indexed.
+    /// A kind or an id given twice is refused: JSON readers disagree on which
+    /// one wins, so a second `"team"` could hide the first from a reviewer.
     private static func readScopes(_ reader: inout JSONBytes, path: String) throws(StoreError) -> [Scope: ScopeIndex] {
         var found: [Scope: ScopeIndex] = [:]
+        var kinds: [String: Int] = [:]
+        let bytes = reader.bytes
         guard reader.peek == UInt8(ascii: "{") else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
-        try reader.object(at: "scopes") { kind, reader throws(StoreError) in
+        try reader.members(at: "scopes") { kindRange, reader throws(StoreError) in
+            let kind = try reader.decodeString(kindRange)
+            if let first = kinds[kind] {
+                throw .corrupt(path: path, detail: "scopes has \(JSONText.quoted(printable(kind))) twice (lines \(line(bytes, first)) and \(line(bytes, kindRange.lowerBound)))")
+            }
+            kinds[kind] = kindRange.lowerBound
             switch kind {
             case "team":
                 found[.team] = try readSecrets(&reader, scope: .team)
@@ -71,10 +114,16 @@ final class StoreFileIndex {
                 guard reader.peek == UInt8(ascii: "{") else {
                     throw .corrupt(path: path, detail: "expected an object of ids at scopes.\(kind)")
                 }
-                try reader.object(at: "scopes.\(kind)") { id, reader throws(StoreError) in
+                var ids: [String: Int] = [:]
+                try reader.members(at: "scopes.\(kind)") { idRange, reader throws(StoreError) in
+                    let id = try reader.decodeString(idRange)
                     do { try Scope.validateID(id) } catch {
                         throw .corrupt(path: path, detail: "scopes.\(kind) has an invalid id; \(Scope.idRuleDescription)")
                     }
+                    if let first = ids[id] {
+                        throw .corrupt(path: path, detail: "scopes.\(kind) has the id '\(id)' twice (lines \(line(bytes, first)) and \(line(bytes, idRange.lowerBound)))")
+                    }
+                    ids[id] = idRange.lowerBound
                     let scope: Scope = kind == "project" ? .project(id) : .cluster(id)
                     found[scope] = try readSecrets(&reader, scope: scope)
                 }
@@ -86,6 +135,7 @@ final class StoreFileIndex {
     }
 
     /// One scope's `{name: {…}}`: names checked, ranges noted, values skipped.
+    /// A name given twice anywhere in the scope is refused with both lines.
     private static func readSecrets(_ reader: inout JSONBytes, scope: Scope) throws(StoreError) -> ScopeIndex {
         let place = place(of: scope)
         let path = reader.path
@@ -94,18 +144,30 @@ final class StoreFileIndex {
         }
         var index = ScopeIndex()
         let bytes = reader.bytes
+        func twice(_ a: Range<Int>, _ b: Range<Int>) -> StoreError {
+            let name = String(decoding: bytes[a], as: UTF8.self)
+            let (first, second) = (min(a.lowerBound, b.lowerBound), max(a.lowerBound, b.lowerBound))
+            return .corrupt(path: path, detail: "\(place) has the name '\(name)' twice (lines \(line(bytes, first)) and \(line(bytes, second)))")
+        }
         try reader.objectRaw(at: place) { nameRange, valueRange throws(StoreError) in
             let valid = bytes.withUnsafeBufferPointer { SecretName.isValid(UnsafeBufferPointer(rebasing: $0[nameRange])) }
             guard valid else {
                 throw .corrupt(path: path, detail: "\(place) has an invalid secret name; \(SecretName.ruleDescription)")
             }
-            if let last = index.names.last {
+            if index.sorted, let last = index.names.last {
                 let order = compare(bytes, last, nameRange)
-                if order == 0 { throw .corrupt(path: path, detail: "\(place) has a name twice") }
+                if order == 0 { throw twice(last, nameRange) }
                 if order > 0 { index.sorted = false }
             }
             index.names.append(nameRange)
             index.values.append(valueRange)
+        }
+        if !index.sorted {
+            // Out of order (edited by hand): look for a repeat anywhere, not only beside.
+            let order = index.names.indices.sorted { compare(bytes, index.names[$0], index.names[$1]) < 0 }
+            for (a, b) in zip(order, order.dropFirst()) where compare(bytes, index.names[a], index.names[b]) == 0 {
+                throw twice(index.names[a], index.names[b])
+            }
         }
         return index
     }
@@ -137,11 +199,88 @@ final class StoreFileIndex {
     /// The whole document, every entry read (for rewrites).
     func document() throws(StoreError) -> StoreDocument {
         var document = StoreDocument(keyFingerprint: keyFingerprint)
+        document.mac = mac
         for scope in scopes {
             let entries = try entries(in: scope)
             document[scope] = entries
         }
         return document
+    }
+
+    /// `StoreCanonical.bytes(of: document())`, computed from the index
+    /// without building the document: names in the file's byte order (sorted
+    /// only when the file is not), each entry's `sealed` and `updated` copied
+    /// as bytes when they need no unescaping. The fast path for the mac check
+    /// on every keyed open; equal to the document's encoding by construction
+    /// (and checked so by tests and the store fuzz target).
+    func canonicalBytes() throws(StoreError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        StoreCanonical.appendHeader(&out, fingerprint: keyFingerprint)
+        func ordered(_ kind: Scope.Kind) -> [Scope] {
+            indexes.keys.filter { $0.kind == kind && !(indexes[$0]!.names.isEmpty) }
+                .sorted { ($0.id ?? "").utf8.lexicographicallyPrecedes(($1.id ?? "").utf8) }
+        }
+        let scopes = ordered(.team) + ordered(.project) + ordered(.cluster)
+        StoreCanonical.appendCount(&out, scopes.count)
+        for scope in scopes {
+            let index = indexes[scope]!
+            StoreCanonical.appendField(&out, scope.kind.rawValue.utf8)
+            StoreCanonical.appendField(&out, (scope.id ?? "").utf8)
+            StoreCanonical.appendCount(&out, index.names.count)
+            let order = index.sorted ? Array(index.names.indices)
+                : index.names.indices.sorted { Self.compare(bytes, index.names[$0], index.names[$1]) < 0 }
+            let scopePlace = Self.place(of: scope)
+            for i in order {
+                StoreCanonical.appendField(&out, bytes[index.names[i]])
+                try appendRawEntry(index.values[i], nameRange: index.names[i], scope: scope, scopePlace: scopePlace, to: &out)
+            }
+        }
+        return out
+    }
+
+    /// An entry's `sealed` then `updated` as canonical fields, with the same
+    /// checks as `parseEntry` (missing or repeated keys, non-strings, bad text).
+    private func appendRawEntry(_ range: Range<Int>, nameRange: Range<Int>, scope: Scope, scopePlace: String,
+                                to out: inout [UInt8]) throws(StoreError) {
+        var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
+        var sealed: Range<Int>?
+        var updated: Range<Int>?
+        var decodedSealed: [UInt8]?
+        var decodedUpdated: [UInt8]?
+        var seen: Set<String> = []
+        let path = self.path
+        let bytes = self.bytes
+        func place() -> String { "\(Self.place(of: scope)).\(String(decoding: bytes[nameRange], as: UTF8.self))" }
+        let sealedKey = Array("sealed".utf8), updatedKey = Array("updated".utf8)
+        try reader.members(at: scopePlace) { keyRange, reader throws(StoreError) in
+            // The two keys every entry has are told apart as raw bytes; others are decoded.
+            let raw = bytes[keyRange]
+            let key = raw.elementsEqual(sealedKey) ? "sealed" : raw.elementsEqual(updatedKey) ? "updated" : try reader.decodeString(keyRange)
+            guard seen.insert(key).inserted else {
+                throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(place())")
+            }
+            guard key == "sealed" || key == "updated" else {
+                _ = try reader.skipValue(depth: 0)
+                return
+            }
+            reader.skipSpace()
+            let start = reader.position
+            try reader.skipString()
+            let inner = (start + 1)..<(reader.position - 1)
+            // Plain printable ASCII: the bytes are the text. Anything else is decoded as parseEntry would.
+            let plain = bytes.withUnsafeBufferPointer { buffer in
+                for i in inner where buffer[i] < 0x20 || buffer[i] >= 0x80 || buffer[i] == 0x5C { return false }
+                return true
+            }
+            let decoded: [UInt8]? = plain ? nil : Array(try reader.decodeString(inner).utf8)
+            if key == "sealed" { sealed = inner; decodedSealed = decoded } else { updated = inner; decodedUpdated = decoded }
+        }
+        guard let sealed, let updated else {
+            throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(place())")
+        }
+        if let decodedSealed { StoreCanonical.appendField(&out, decodedSealed) } else { StoreCanonical.appendField(&out, bytes[sealed]) }
+        if let decodedUpdated { StoreCanonical.appendField(&out, decodedUpdated) } else { StoreCanonical.appendField(&out, bytes[updated]) }
     }
 
     // MARK: Internals
@@ -172,7 +311,12 @@ final class StoreFileIndex {
         var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
         var sealed: String?
         var updated: String?
+        var seen: Set<String> = []
+        let path = self.path
         try reader.object(at: "\(Self.place(of: scope)).\(name)") { key, reader throws(StoreError) in
+            guard seen.insert(key).inserted else {
+                throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(Self.place(of: scope)).\(name)")
+            }
             switch key {
             case "sealed": sealed = try reader.string()
             case "updated": updated = try reader.string()
@@ -221,12 +365,15 @@ struct JSONBytes {
     let bytes: [UInt8]
     let path: String
     var position = 0
+    /// Errors carry only the syntax problem (`expected a value`), for import's messages.
+    var plainDetails = false
     static let maximumDepth = 32
 
-    init(bytes: [UInt8], path: String, position: Int = 0) {
+    init(bytes: [UInt8], path: String, position: Int = 0, plainDetails: Bool = false) {
         self.bytes = bytes
         self.path = path
         self.position = position
+        self.plainDetails = plainDetails
     }
 
     var atEnd: Bool { position >= bytes.count }
@@ -248,7 +395,8 @@ struct JSONBytes {
     }
 
     func corrupt(_ detail: String) -> StoreError {
-        .corrupt(path: path, detail: "it is not valid JSON (\(detail) at byte \(position); truncated or edited by hand?)")
+        plainDetails ? .corrupt(path: path, detail: detail)
+            : .corrupt(path: path, detail: "it is not valid JSON (\(detail) at byte \(position); truncated or edited by hand?)")
     }
 
     /// `what` is built only when the byte is missing: building it on every
@@ -397,6 +545,23 @@ struct JSONBytes {
         return start..<position
     }
 
+    /// Four hex digits at `at` (no sign, no spaces), or nil.
+    private func hex4(at start: Int, before end: Int) -> UInt32? {
+        guard start + 4 <= end else { return nil }
+        var value: UInt32 = 0
+        for b in bytes[start..<(start + 4)] {
+            let digit: UInt8
+            switch b {
+            case 0x30...0x39: digit = b - 0x30
+            case 0x41...0x46: digit = b - 0x41 + 10
+            case 0x61...0x66: digit = b - 0x61 + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+
     private func unescape(_ range: Range<Int>) throws(StoreError) -> String {
         var out: [UInt8] = []
         var i = range.lowerBound
@@ -418,11 +583,21 @@ struct JSONBytes {
             case UInt8(ascii: "b"): out.append(0x08)
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
-                guard i + 4 <= range.upperBound, let code = UInt32(String(decoding: bytes[i..<(i + 4)], as: UTF8.self), radix: 16),
-                      let scalar = Unicode.Scalar(code)
-                else { throw corrupt("a broken \\u escape") }
-                out.append(contentsOf: Array(String(scalar).utf8))
+                guard let unit = hex4(at: i, before: range.upperBound) else { throw corrupt("a broken \\u escape") }
                 i += 4
+                var code = unit
+                if unit >= 0xD800 && unit <= 0xDBFF {
+                    // A high surrogate counts only with its low half next (`\ud83d\udd11`, as Python writes emoji).
+                    guard i + 2 <= range.upperBound, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                          let low = hex4(at: i + 2, before: range.upperBound), low >= 0xDC00 && low <= 0xDFFF
+                    else { throw corrupt("a \\u escape that is a lone UTF-16 surrogate (a high half without its low half)") }
+                    code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                } else if unit >= 0xDC00 && unit <= 0xDFFF {
+                    throw corrupt("a \\u escape that is a lone UTF-16 surrogate (a low half without its high half)")
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw corrupt("a broken \\u escape") }
+                out.append(contentsOf: Array(String(scalar).utf8))
             default:
                 throw corrupt("an unknown escape")
             }

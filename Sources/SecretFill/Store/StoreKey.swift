@@ -26,7 +26,8 @@ public struct StoreKey: Sendable {
     /// A fresh random key.
     public static func generate() -> (key: StoreKey, encoded: String) {
         let key = SymmetricKey(size: .bits256)
-        let bytes = key.withUnsafeBytes { Array($0) }
+        var bytes = key.withUnsafeBytes { Array($0) }
+        defer { for i in bytes.indices { bytes[i] = 0 } }
         // Cannot fail: the byte count is right by construction.
         let storeKey = try! StoreKey(bytes: bytes, source: "new key")
         return (storeKey, Data(bytes).base64EncodedString())
@@ -38,11 +39,36 @@ public struct StoreKey: Sendable {
         let utf8 = Array(text.utf8)
         let start = utf8.firstIndex { !isSpace($0) } ?? utf8.count
         let end = (utf8.lastIndex { !isSpace($0) } ?? -1) + 1
-        let trimmed = start < end ? String(decoding: utf8[start..<end], as: UTF8.self) : ""
-        guard let data = Data(base64Encoded: trimmed) else {
+        let body = start < end ? Array(utf8[start..<end]) : []
+        let isBase64: (UInt8) -> Bool = { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="): true
+            default: false
+            }
+        }
+        guard body.allSatisfy(isBase64) else {
             throw .keyUnreadable(source: source, detail: "it is not base64 text of 32 bytes")
         }
-        try self.init(bytes: Array(data), source: source)
+        let padding = body.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+        let characters = body.count - padding
+        if body.prefix(characters).contains(UInt8(ascii: "=")) || padding != (4 - characters % 4) % 4 {
+            throw .keyUnreadable(source: source, detail: "its '=' padding is wrong: the base64 of 32 bytes is 43 characters and one '=' (44 in all)")
+        }
+        guard var data = Data(base64Encoded: String(decoding: body, as: UTF8.self)) else {
+            throw .keyUnreadable(source: source, detail: "it is not base64 text of 32 bytes")
+        }
+        defer { data.resetBytes(in: 0..<data.count) }
+        var bytes = Array(data)
+        defer { for i in bytes.indices { bytes[i] = 0 } }
+        try self.init(bytes: bytes, source: source)
+    }
+
+    /// The key for the store file's MAC (`StoreMAC`), derived with HKDF-SHA256
+    /// so the raw key serves only AES-GCM and no key is used for two things.
+    var macKey: SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: Array("secretfill".utf8),
+                               info: Array("secretfill store mac v1".utf8), outputByteCount: 32)
     }
 
     /// `sha256:` and the first 16 bytes, hex, of a domain-separated hash.

@@ -24,8 +24,11 @@ public enum ValueSealer {
         do {
             guard let data = Data(base64Encoded: sealed) else { throw StoreError.cannotOpen(name: name, scope: scope) }
             let box = try AES.GCM.SealedBox(combined: data)
-            let plain = try AES.GCM.open(box, using: key.symmetricKey, authenticating: associatedData(name: name, scope: scope))
-            return try SecretValue(validating: Array(plain))
+            var plain = try AES.GCM.open(box, using: key.symmetricKey, authenticating: associatedData(name: name, scope: scope))
+            defer { plain.resetBytes(in: 0..<plain.count) }
+            var bytes = Array(plain)
+            defer { for i in bytes.indices { bytes[i] = 0 } }
+            return try SecretValue(validating: bytes)
         } catch {
             throw .cannotOpen(name: name, scope: scope)
         }

@@ -8,11 +8,14 @@ import Darwin
 
 /// The environment a program started by `secretfill exec` gets: the
 /// parent's (or, pristine, a few of its entries) minus secretfill's own
-/// credentials, with the env block's entries on top.
+/// credentials, with the env block's entries on top. (Tools secretfill runs
+/// for itself, such as git, get `ChildEnvironment`, which drops every
+/// `SECRETFILL_*`; exec keeps the rest because the user asked for the
+/// parent's environment.)
 ///
 /// Entries are kept as bytes (`NAME=value`), so the parent's entries reach
 /// the child exactly as secretfill received them, valid UTF-8 or not.
-public struct ChildEnvironment: Sendable, CustomStringConvertible, CustomReflectable {
+public struct ExecEnvironment: Sendable, CustomStringConvertible, CustomReflectable {
     /// secretfill's own credentials: a child never inherits them (unless
     /// the env block itself sets one, which is the user asking for it).
     public static let credentials: Set<String> = ["SECRETFILL_KEY", "SECRETFILL_KEY_FILE", "SECRETFILL_TOKEN"]
@@ -28,7 +31,7 @@ public struct ChildEnvironment: Sendable, CustomStringConvertible, CustomReflect
     public private(set) var entries: [[UInt8]]
 
     /// Its entries may hold values: it describes itself by names only.
-    public var description: String { "ChildEnvironment(\(names.joined(separator: ", ")))" }
+    public var description: String { "ExecEnvironment(\(names.joined(separator: ", ")))" }
     public var customMirror: Mirror { Mirror(self, children: ["names": names]) }
 
     /// The parent's entries (from `environ`), as raw bytes.
