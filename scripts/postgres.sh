@@ -4,6 +4,8 @@
 #                                     folder), starts it on a free loopback port,
 #                                     prints its URL (postgres://postgres@127.0.0.1:PORT/secretfill)
 #                                     on stdout and leaves DIR/url, DIR/pgdata.
+#   scripts/postgres.sh halt DIR      stops the server, keeps the cluster;
+#   scripts/postgres.sh resume DIR    starts it again on the same port.
 #   scripts/postgres.sh stop DIR      stops it and removes DIR.
 # PostgreSQL refuses to run as root: as root, initdb and pg_ctl run as the
 # unprivileged `postgres` user (Debian's package creates it).
@@ -56,6 +58,22 @@ case "${1:-}" in
     echo "postgres://postgres@127.0.0.1:$PORT/secretfill" >"$DIR/url"
     cat "$DIR/url"
     ;;
+  halt)
+    # Stops the server but keeps the cluster (tests of a database going away).
+    DIR=${2:?usage: scripts/postgres.sh halt DIR}
+    as_owner "$(bindir)/pg_ctl" -D "$DIR/pgdata" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    # Starts a halted cluster again on its port.
+    DIR=${2:?usage: scripts/postgres.sh resume DIR}
+    for fd in /proc/$$/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    PORT=$(cat "$DIR/port")
+    as_owner "$(bindir)/pg_ctl" -D "$DIR/pgdata" -l "$DIR/server.log" -w -t 30 \
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+    ;;
   stop)
     DIR=${2:?usage: scripts/postgres.sh stop DIR}
     BIN=$(bindir)
@@ -63,7 +81,7 @@ case "${1:-}" in
     rm -rf "$DIR"
     ;;
   *)
-    echo "usage: scripts/postgres.sh start [DIR] | stop DIR" >&2
+    echo "usage: scripts/postgres.sh start [DIR] | halt DIR | resume DIR | stop DIR" >&2
     exit 64
     ;;
 esac

@@ -157,4 +157,37 @@ struct RemoteVerbTests {
         #expect(w.run(["secrets", "delete", "team", "--name", "gone", "--purge"]).status == 0)
         #expect(w.run(["secrets", "history", "team", "--name", "gone"]).status == 2, "purged: no history")
     }
+
+    @Test("PostgreSQL stopped under a running server: exit 2 within 10 s, no hang; after it restarts the server serves again by itself")
+    func databaseRestart() throws {
+        let script = CLI.packageRoot.appendingPathComponent("scripts/postgres.sh").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("secretfill-restart-pg-\(UUID().uuidString.prefix(8))").path
+        let started = CLI.execute("/bin/bash", [script, "start", directory], environment: ProcessInfo.processInfo.environment)
+        try #require(started.status == 0, "\(started.stderr)")
+        defer { _ = CLI.execute("/bin/bash", [script, "stop", directory], environment: ProcessInfo.processInfo.environment) }
+        let url = started.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cli = try CLI()
+        let admin = try cli.createKeyDirect("admin", grants: ["admin"], database: url)
+        let server = try TestServer(cli: cli, database: url)
+        defer { server.stop() }
+        let remote = cli.remote(server, token: admin)
+        #expect(remote.run(["secrets", "set", "team", "--name", "a", "--value-stdin"], stdin: Array("v\n".utf8)).status == 0)
+        let env = ProcessInfo.processInfo.environment
+        #expect(CLI.execute("/bin/bash", [script, "halt", directory], environment: env).status == 0)
+        let start = Date()
+        let down = remote.run(["secrets", "list", "team"])
+        #expect(down.status == 2)
+        #expect(down.stderr.contains("database is unavailable"))
+        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(server.health().status == 503)
+        let restarted = CLI.execute("/bin/bash", [script, "resume", directory], environment: env)
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        var up = remote.run(["secrets", "list", "team"])
+        for _ in 0..<20 where up.status != 0 {
+            Thread.sleep(forTimeInterval: 0.5)
+            up = remote.run(["secrets", "list", "team"])
+        }
+        #expect(up.status == 0 && up.stdoutText == "a\n", "\(up.stderr)")
+        #expect(server.process.isRunning)
+    }
 }
