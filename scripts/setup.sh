@@ -11,6 +11,9 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 if [ "${1:-}" = "--tests" ]; then
   command -v dash >/dev/null 2>&1 || need_apt+=(dash)
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+  # The team-server tests: a real PostgreSQL (scripts/postgres.sh), pg_dump, curl.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+  command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

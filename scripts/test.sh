@@ -5,5 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
+bash scripts/browser.sh
 bash scripts/build.sh --tests
+# The team-server tests run against a real PostgreSQL: a throwaway cluster,
+# stopped when the tests end. (Without SECRETFILL_TEST_DATABASE_URL the suite
+# starts its own; if PostgreSQL cannot start, those tests fail, never skip.)
+PG_DIR=$(mktemp -d /tmp/secretfill-pg.XXXXXX)
+trap 'bash scripts/postgres.sh stop "$PG_DIR"' EXIT
+SECRETFILL_TEST_DATABASE_URL=$(bash scripts/postgres.sh start "$PG_DIR")
+export SECRETFILL_TEST_DATABASE_URL
 swift test --skip-build --disable-xctest "$@"

@@ -55,8 +55,11 @@ struct CheckCommand: ParsableCommand {
                 }
             }
             let configuration = storeOptions.configuration
+            // A team server: the names of the chain's scopes in one request (a names grant is enough).
+            let remote = try storeOptions.endpoint().map { try RemoteStores.names(chain.scopes, endpoint: $0) }
             let job = CheckJob(chain: chain, explains: explain) { () throws(StoreError) -> any SecretDirectory in
-                try configuration.openStore(needsKey: false)
+                if let remote { return remote }
+                return try configuration.openStore(needsKey: false)
             }
             let result = try job.check(sources)
             try OutputWriter.emit(Array(format.render(result, explain: explain).utf8), to: nil)

@@ -24,6 +24,9 @@ struct InitCommand: ParsableCommand {
     var useExistingKey = false
 
     func run() throws {
+        if try storeOptions.endpoint() != nil {
+            throw fail("init creates a local store file; it does not apply with --server (a team server's store is created by `secretfill serve`)", Exit.usage)
+        }
         let configuration = storeOptions.configuration
         try reportingErrors {
             if FileIO.exists(configuration.storePath) { throw StoreError.storeExists(path: configuration.storePath) }

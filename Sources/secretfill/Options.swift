@@ -1,5 +1,6 @@
 import ArgumentParser
 import SecretFill
+import SecretFillClient
 
 /// `--store`, shared by every command that touches the store.
 struct StoreOptions: ParsableArguments {
@@ -7,6 +8,12 @@ struct StoreOptions: ParsableArguments {
         "The store file. Default: $SECRETFILL_STORE, else ${XDG_CONFIG_HOME:-~/.config}/secretfill/store.json.",
         valueName: "path"))
     var store: String?
+
+    /// `--server`, `--token-file`, `--ca-file`: a team server instead of the file.
+    @OptionGroup var remote: ServerOptions
+
+    /// The team server to use instead of the store file, if one is given.
+    func endpoint() throws -> ServerEndpoint? { try remote.endpoint() }
 
     var configuration: StoreConfiguration {
         StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
@@ -51,6 +58,11 @@ struct SpecInputOptions: ParsableArguments {
         }
         try OutputWriter.checkWritable(output)
         let source = try SpecSource.read(spec)
+        if let endpoint = try storeOptions.endpoint() {
+            // One /v1/resolve for every name the spec references; the job then runs as it does locally.
+            let snapshot = try RemoteStores.forSpecs([source], chain: chain, endpoint: endpoint)
+            return (chain, source, { () throws(StoreError) -> any SecretStore in snapshot })
+        }
         let configuration = storeOptions.configuration
         return (chain, source, { () throws(StoreError) -> any SecretStore in try configuration.openStore(needsKey: true) })
     }

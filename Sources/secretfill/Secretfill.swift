@@ -27,6 +27,8 @@ struct Secretfill: ParsableCommand {
                    not open)
               64   usage error (bad flag, name or value, missing --id, -o onto
                    the spec, no --yes)
+              77   the team server refused the key (unknown, revoked, expired,
+                   or a grant missing)
               126  exec: the command was found but cannot be run
               127  exec: the command was not found
               128+N  killed by signal N: secretfill itself by a fatal signal (one
@@ -39,7 +41,7 @@ struct Secretfill: ParsableCommand {
             """,
         version: SecretFillVersion.string,
         subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self,
-                      SecretsCommand.self, StoreCommand.self]
+                      SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, AuditCommand.self]
     )
 
     /// ArgumentParser's `main`, after the process hardening (no core dumps,

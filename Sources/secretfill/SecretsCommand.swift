@@ -16,7 +16,7 @@ struct SecretsCommand: ParsableCommand {
               secretfill secrets which db_password --project pr-1
               secretfill secrets import team .env
             """,
-        subcommands: [Set.self, List.self, Delete.self, Which.self, Import.self]
+        subcommands: [Set.self, List.self, Delete.self, Which.self, Import.self, History.self, Rollback.self]
     )
 }
 
@@ -80,6 +80,12 @@ extension SecretsCommand {
                     throw fail("no value given: use --value-stdin, --value-file FILE or --value V", Exit.usage)
                 }
                 let secret = try SecretValue(validating: bytes)
+                if let endpoint = try storeOptions.endpoint() {
+                    let name = self.name
+                    let versions = try withClient(endpoint) { try await $0.set([(name, secret)], in: scope) }
+                    print("\((versions.first?.version ?? 1) > 1 ? "Updated" : "Set") \(scope) secret '\(name)'")
+                    return
+                }
                 let store = try lock.applied(to: storeOptions.configuration).openStore(needsKey: true)
                 let replaced = try store.setReplacing([(name, secret)], in: scope)
                 print("\(replaced.isEmpty ? "Set" : "Updated") \(scope) secret '\(name)'")
@@ -116,7 +122,11 @@ extension SecretsCommand {
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
-                let store = try storeOptions.configuration.openStore(needsKey: false)
+                let store: any SecretDirectory = if let endpoint = try storeOptions.endpoint() {
+                    try RemoteStores.names([scope], endpoint: endpoint)
+                } else {
+                    try storeOptions.configuration.openStore(needsKey: false)
+                }
                 let listing = try store.listing(of: scope)
                 if listing.isEmpty { Terminal.warn("secretfill: note: " + (try ScopeHints.emptyScope(scope, in: store))) }
                 switch format {
@@ -142,6 +152,8 @@ extension SecretsCommand {
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"), completion: ShellCompletion.secretNames)
         var name: String
+        @Flag(help: "On a team server: remove the history too (a delete is otherwise soft, its versions kept).")
+        var purge = false
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var lock: LockOptions
 
@@ -149,6 +161,17 @@ extension SecretsCommand {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
+                if let endpoint = try storeOptions.endpoint() {
+                    let (name, purge) = (self.name, self.purge)
+                    do {
+                        try withClient(endpoint, mapping: { failure in
+                            if case .notFound(let message) = failure { return fail(message, Exit.problems) }
+                            return nil
+                        }) { try await $0.delete(name, in: scope, purge: purge) }
+                    }
+                    print("\(purge ? "Purged" : "Deleted") \(scope) secret '\(name)'")
+                    return
+                }
                 try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).delete(name, in: scope)
                 print("Deleted \(scope) secret '\(name)'")
             }
@@ -176,7 +199,11 @@ extension SecretsCommand {
             try reportingErrors {
                 try SecretInputError.checkName(name)
                 let chain = try scopes.chain()
-                let store = try storeOptions.configuration.openStore(needsKey: false)
+                let store: any SecretDirectory = if let endpoint = try storeOptions.endpoint() {
+                    try RemoteStores.names(chain.scopes, endpoint: endpoint)
+                } else {
+                    try storeOptions.configuration.openStore(needsKey: false)
+                }
                 guard let found = try store.resolution(of: name, in: chain) else {
                     let elsewhere = try ScopeHints.elsewhere(name, outside: chain, in: store)
                     Terminal.warn("secretfill: '\(name)' does not resolve (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))")
@@ -227,6 +254,14 @@ extension SecretsCommand {
                 case .success(let parsed):
                     for note in parsed.skippedEmpty { Terminal.warn("\(label):\(note.line): note: \(note.message)") }
                     let entries = parsed.entries
+                    if let endpoint = try storeOptions.endpoint() {
+                        let versions = entries.isEmpty ? [] : try withClient(endpoint) { try await $0.set(entries, in: scope) }
+                        let replacedCount = versions.filter { $0.version > 1 }.count
+                        let names = entries.prefix(20).map(\.name).joined(separator: ", ")
+                        print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replacedCount) added, \(replacedCount) replaced): "
+                              + "\(names)\(entries.count > 20 ? ", …" : "")")
+                        return
+                    }
                     let replaced = entries.isEmpty ? []
                         : try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).setReplacing(entries, in: scope)
                     let names = entries.prefix(20).map(\.name).joined(separator: ", ")

@@ -1,0 +1,34 @@
+import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Seals values for the team server's database: AES-256-GCM under the
+/// store key, the associated data binding scope, scope id, name and version,
+/// so a row copied onto another name, scope or version fails to open.
+public enum VersionedSealer {
+    static func associatedData(name: String, scope: Scope, version: Int) -> [UInt8] {
+        Array("secretfill-server/v1|\(scope.kind.rawValue)|\(scope.id ?? "")|\(name)|\(version)".utf8)
+    }
+
+    /// The nonce, ciphertext and tag, as one byte string.
+    public static func seal(_ value: SecretValue, name: String, scope: Scope, version: Int, key: StoreKey) -> [UInt8] {
+        // AES-GCM sealing fails only on a wrong key size, which StoreKey rules out.
+        let box = try! AES.GCM.seal(Array(value.revealed.utf8), using: key.symmetricKey,
+                                    authenticating: associatedData(name: name, scope: scope, version: version))
+        return Array(box.combined!)
+    }
+
+    public static func open(_ sealed: [UInt8], name: String, scope: Scope, version: Int, key: StoreKey) throws(StoreError) -> SecretValue {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            let plain = try AES.GCM.open(box, using: key.symmetricKey,
+                                         authenticating: associatedData(name: name, scope: scope, version: version))
+            return try SecretValue(validating: Array(plain))
+        } catch {
+            throw .cannotOpen(name: name, scope: scope)
+        }
+    }
+}

@@ -1,0 +1,343 @@
+// The HTTP API's request and response bodies, as described in openapi.yaml
+// beside this file. Hand-written Codable types (see README, "Team server"):
+// the server and the client both use these, so they cannot drift apart.
+
+/// A scope on the wire: `{"scope": "team"|"project"|"cluster", "id": ID|null}`.
+public struct WireScope: Codable, Sendable, Hashable {
+    public var scope: String
+    public var id: String?
+
+    public init(scope: String, id: String?) {
+        self.scope = scope
+        self.id = id
+    }
+}
+
+/// `POST /v1/resolve`: every name a spec references, resolved in one request.
+public struct ResolveRequest: Codable, Sendable {
+    public var project: String?
+    public var cluster: String?
+    public var names: [String]
+
+    public init(project: String?, cluster: String?, names: [String]) {
+        self.project = project
+        self.cluster = cluster
+        self.names = names
+    }
+}
+
+public struct ResolvedSecret: Codable, Sendable {
+    public var value: String
+    public var scope: String
+    public var id: String?
+
+    enum CodingKeys: String, CodingKey { case value, scope, id }
+
+    /// `"id": null` for team, as the document says, rather than no key.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(value, forKey: .value)
+        try container.encode(scope, forKey: .scope)
+        try container.encode(id, forKey: .id)
+    }
+
+    public init(value: String, scope: String, id: String?) {
+        self.value = value
+        self.scope = scope
+        self.id = id
+    }
+}
+
+public struct ResolveResponse: Codable, Sendable {
+    public var secrets: [String: ResolvedSecret]
+    public var missing: [String]
+
+    public init(secrets: [String: ResolvedSecret], missing: [String]) {
+        self.secrets = secrets
+        self.missing = missing
+    }
+}
+
+/// `POST /v1/values`: every value in every scope of a chain, shadowed ones
+/// included (what `redact` must hide).
+public struct ValuesRequest: Codable, Sendable {
+    public var project: String?
+    public var cluster: String?
+
+    public init(project: String?, cluster: String?) {
+        self.project = project
+        self.cluster = cluster
+    }
+}
+
+public struct ScopedValue: Codable, Sendable {
+    public var name: String
+    public var value: String
+    public var scope: String
+    public var id: String?
+
+    public init(name: String, value: String, scope: String, id: String?) {
+        self.name = name
+        self.value = value
+        self.scope = scope
+        self.id = id
+    }
+}
+
+public struct ValuesResponse: Codable, Sendable {
+    public var values: [ScopedValue]
+
+    public init(values: [ScopedValue]) { self.values = values }
+}
+
+/// `POST /v1/names`: the names (never values) in each scope asked for.
+public struct NamesRequest: Codable, Sendable {
+    public var scopes: [WireScope]
+
+    public init(scopes: [WireScope]) { self.scopes = scopes }
+}
+
+public struct NameEntry: Codable, Sendable, Hashable {
+    public var name: String
+    public var updated: String
+
+    public init(name: String, updated: String) {
+        self.name = name
+        self.updated = updated
+    }
+}
+
+public struct ScopeNames: Codable, Sendable {
+    public var scope: String
+    public var id: String?
+    public var secrets: [NameEntry]
+
+    public init(scope: String, id: String?, secrets: [NameEntry]) {
+        self.scope = scope
+        self.id = id
+        self.secrets = secrets
+    }
+}
+
+public struct NamesResponse: Codable, Sendable {
+    public var scopes: [ScopeNames]
+
+    public init(scopes: [ScopeNames]) { self.scopes = scopes }
+}
+
+public struct NameValue: Codable, Sendable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// `POST /v1/secrets/set`: sets every pair or none (set and import).
+public struct SetRequest: Codable, Sendable {
+    public var scope: String
+    public var id: String?
+    public var secrets: [NameValue]
+
+    public init(scope: String, id: String?, secrets: [NameValue]) {
+        self.scope = scope
+        self.id = id
+        self.secrets = secrets
+    }
+}
+
+public struct NameVersion: Codable, Sendable {
+    public var name: String
+    public var version: Int
+
+    public init(name: String, version: Int) {
+        self.name = name
+        self.version = version
+    }
+}
+
+public struct SetResponse: Codable, Sendable {
+    public var versions: [NameVersion]
+
+    public init(versions: [NameVersion]) { self.versions = versions }
+}
+
+/// `POST /v1/secrets/delete`: soft unless `purge`.
+public struct DeleteRequest: Codable, Sendable {
+    public var scope: String
+    public var id: String?
+    public var name: String
+    public var purge: Bool?
+
+    public init(scope: String, id: String?, name: String, purge: Bool) {
+        self.scope = scope
+        self.id = id
+        self.name = name
+        self.purge = purge
+    }
+}
+
+/// `POST /v1/secrets/history`.
+public struct HistoryRequest: Codable, Sendable {
+    public var scope: String
+    public var id: String?
+    public var name: String
+
+    public init(scope: String, id: String?, name: String) {
+        self.scope = scope
+        self.id = id
+        self.name = name
+    }
+}
+
+public struct VersionEntry: Codable, Sendable {
+    public var version: Int
+    public var time: String
+    public var key: String
+    public var current: Bool
+
+    public init(version: Int, time: String, key: String, current: Bool) {
+        self.version = version
+        self.time = time
+        self.key = key
+        self.current = current
+    }
+}
+
+public struct HistoryResponse: Codable, Sendable {
+    public var name: String
+    /// True when the name is deleted (soft): its history remains.
+    public var deleted: Bool
+    public var versions: [VersionEntry]
+
+    public init(name: String, deleted: Bool, versions: [VersionEntry]) {
+        self.name = name
+        self.deleted = deleted
+        self.versions = versions
+    }
+}
+
+/// `POST /v1/secrets/rollback`: makes version N current again, as a new version.
+public struct RollbackRequest: Codable, Sendable {
+    public var scope: String
+    public var id: String?
+    public var name: String
+    public var version: Int
+
+    public init(scope: String, id: String?, name: String, version: Int) {
+        self.scope = scope
+        self.id = id
+        self.name = name
+        self.version = version
+    }
+}
+
+/// `POST /v1/keys`.
+public struct CreateKeyRequest: Codable, Sendable {
+    public var name: String
+    public var grants: [String]
+    /// Seconds from now, or null for a key that does not expire.
+    public var expiresIn: Int?
+
+    public init(name: String, grants: [String], expiresIn: Int?) {
+        self.name = name
+        self.grants = grants
+        self.expiresIn = expiresIn
+    }
+}
+
+public struct CreateKeyResponse: Codable, Sendable {
+    public var name: String
+    public var token: String
+
+    public init(name: String, token: String) {
+        self.name = name
+        self.token = token
+    }
+}
+
+public struct KeyEntry: Codable, Sendable {
+    public var name: String
+    public var grants: [String]
+    public var created: String
+    public var lastUsed: String?
+    public var expires: String?
+    public var revoked: String?
+
+    public init(name: String, grants: [String], created: String, lastUsed: String?, expires: String?, revoked: String?) {
+        self.name = name
+        self.grants = grants
+        self.created = created
+        self.lastUsed = lastUsed
+        self.expires = expires
+        self.revoked = revoked
+    }
+}
+
+public struct KeysResponse: Codable, Sendable {
+    public var keys: [KeyEntry]
+
+    public init(keys: [KeyEntry]) { self.keys = keys }
+}
+
+/// `POST /v1/keys/revoke`.
+public struct RevokeKeyRequest: Codable, Sendable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
+/// `POST /v1/audit`: entries oldest first, filtered.
+public struct AuditRequest: Codable, Sendable {
+    /// Only entries newer than this many seconds.
+    public var since: Int?
+    public var key: String?
+    public var secret: String?
+
+    public init(since: Int?, key: String?, secret: String?) {
+        self.since = since
+        self.key = key
+        self.secret = secret
+    }
+}
+
+public struct AuditEntry: Codable, Sendable {
+    public var time: String
+    public var key: String
+    public var action: String
+    public var scope: String
+    public var names: [String]
+    public var client: String
+    public var outcome: String
+
+    public init(time: String, key: String, action: String, scope: String, names: [String], client: String, outcome: String) {
+        self.time = time
+        self.key = key
+        self.action = action
+        self.scope = scope
+        self.names = names
+        self.client = client
+        self.outcome = outcome
+    }
+}
+
+public struct AuditResponse: Codable, Sendable {
+    public var entries: [AuditEntry]
+
+    public init(entries: [AuditEntry]) { self.entries = entries }
+}
+
+/// Every non-2xx answer: `{"error": MESSAGE, "reason": REASON}`, where
+/// REASON is `unauthenticated` (401), `denied` (403), `invalid` (400),
+/// `not_found` (404), `too_large` (413) or `unavailable` (503).
+public struct ErrorBody: Codable, Sendable {
+    public var error: String
+    public var reason: String
+
+    public init(error: String, reason: String) {
+        self.error = error
+        self.reason = reason
+    }
+}

@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOSSL
+import SecretFill
+import SecretFillAPI
+import Foundation
+
+/// Why a server request did not succeed, each with its exit status.
+public enum ClientFailure: Error, Sendable, CustomStringConvertible {
+    /// The server's access control refused: unknown, revoked or expired key, or a missing grant (exit 77).
+    case refused(String)
+    /// The server cannot be reached, timed out or answered 5xx (exit 2).
+    case unavailable(String)
+    /// The server said the request was malformed (exit 64).
+    case invalid(String)
+    /// A name, key or version that is not there (exit 2, as the local store says it).
+    case notFound(String)
+    /// Anything else the server said no to (exit 2).
+    case other(String)
+
+    public var description: String {
+        switch self {
+        case .refused(let m), .unavailable(let m), .invalid(let m), .notFound(let m), .other(let m): m
+        }
+    }
+}
+
+/// Where the server is and which key to use: `--server`/`SECRETFILL_SERVER`,
+/// `SECRETFILL_TOKEN` or `--token-file` (refused when group or others may read it).
+public struct ServerEndpoint: Sendable {
+    public let url: String
+    public let token: String?
+    public let caFile: String?
+
+    public init(url: String, token: String?, caFile: String?) {
+        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.token = token
+        self.caFile = caFile
+    }
+
+    public static func resolve(server: String?, tokenFile: String?, caFile: String?, environment: [String: String]) throws(ClientFailure) -> ServerEndpoint? {
+        guard let url = server ?? environment["SECRETFILL_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw .invalid("the server URL must start with http:// or https://, not '\(url)'")
+        }
+        var token: String?
+        if let tokenFile {
+            guard let mode = FileIO.permissions(of: tokenFile) else { throw .other("cannot read the token file \(tokenFile): it does not exist") }
+            guard mode & 0o077 == 0 else {
+                throw .other("the token file \(tokenFile) can be read by group or others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(tokenFile)")
+            }
+            let bytes: [UInt8]
+            do { bytes = try FileIO.readAll(tokenFile) } catch { throw .other("cannot read the token file \(tokenFile): \(error.description)") }
+            token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else if let inline = environment["SECRETFILL_TOKEN"], !inline.isEmpty {
+            token = inline.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return ServerEndpoint(url: url, token: token, caFile: caFile)
+    }
+}
+
+/// The CLI's side of the HTTP API: one JSON request per call, TLS
+/// verification on (`--ca-file` adds a CA), every request done within 10 s.
+public final class TeamClient: Sendable {
+    let endpoint: ServerEndpoint
+    let http: HTTPClient
+
+    public init(_ endpoint: ServerEndpoint) throws(ClientFailure) {
+        self.endpoint = endpoint
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        if let caFile = endpoint.caFile {
+            do {
+                let extra = try NIOSSLCertificate.fromPEMFile(caFile)
+                tls.trustRoots = .default
+                tls.additionalTrustRoots = [.certificates(extra)]
+            } catch {
+                throw .other("cannot read --ca-file \(caFile): it is not a PEM certificate file")
+            }
+        }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(5), read: .seconds(9)))
+        configuration.httpVersion = .http1Only
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    public func post<Body: Encodable, Answer: Decodable>(_ path: String, _ body: Body, as: Answer.Type = Answer.self) async throws(ClientFailure) -> Answer {
+        let where_ = "the secretfill server at \(endpoint.url)"
+        var request = HTTPClientRequest(url: endpoint.url + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        if let token = endpoint.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        do {
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        } catch {
+            throw .invalid("cannot encode the request")
+        }
+        let status: HTTPResponseStatus
+        let bytes: ByteBuffer
+        do {
+            let response = try await http.execute(request, timeout: .seconds(9))
+            status = response.status
+            bytes = try await response.body.collect(upTo: 64 << 20)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw .unavailable("\(where_) did not answer within 10 s")
+        } catch let error as NIOSSLError {
+            throw .unavailable("cannot reach \(where_): TLS failed (\(error)); for a private CA give --ca-file")
+        } catch {
+            throw .unavailable("cannot reach \(where_) (\(Self.describe(error)))")
+        }
+        let data = Data(bytes.readableBytesView)
+        if status == .ok {
+            do { return try JSONDecoder().decode(Answer.self, from: data) } catch {
+                throw .unavailable("\(where_) sent an answer this secretfill cannot read")
+            }
+        }
+        let message = (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error ?? "HTTP \(status.code)"
+        switch status.code {
+        case 401, 403: throw .refused(message)
+        case 400, 413: throw .invalid(message)
+        case 404: throw .notFound(message)
+        case 500...: throw .unavailable("\(where_) failed: \(message)")
+        default: throw .other(message)
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        return text.count <= 200 ? text : String(text.prefix(200))
+    }
+}

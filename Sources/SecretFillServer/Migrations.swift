@@ -1,0 +1,105 @@
+import SQLKit
+
+/// The schema, as numbered steps recorded in `schema_migrations`. A database
+/// whose schema is newer than the last step here is refused.
+enum Migrations {
+    struct Step: Sendable {
+        let version: Int
+        let summary: String
+        let statements: @Sendable (_ postgres: Bool) -> [String]
+    }
+
+    static let steps: [Step] = [
+        Step(version: 1, summary: "keys, secrets, versions, audit log") { postgres in
+            let autoID = postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+            return [
+                "CREATE TABLE server_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                """
+                CREATE TABLE api_keys (name TEXT PRIMARY KEY, token_digest TEXT NOT NULL UNIQUE, grants TEXT NOT NULL,
+                  created_at BIGINT NOT NULL, created_by TEXT NOT NULL, expires_at BIGINT, last_used_at BIGINT, revoked_at BIGINT)
+                """,
+                """
+                CREATE TABLE secrets (scope_kind TEXT NOT NULL, scope_id TEXT NOT NULL, name TEXT NOT NULL,
+                  current_version BIGINT NOT NULL, deleted BIGINT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL,
+                  PRIMARY KEY (scope_kind, scope_id, name))
+                """,
+                "CREATE INDEX secrets_by_name ON secrets (name)",
+                """
+                CREATE TABLE secret_versions (scope_kind TEXT NOT NULL, scope_id TEXT NOT NULL, name TEXT NOT NULL,
+                  version BIGINT NOT NULL, sealed TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL,
+                  PRIMARY KEY (scope_kind, scope_id, name, version))
+                """,
+                """
+                CREATE TABLE audit_log (id \(autoID), time BIGINT NOT NULL, key_name TEXT NOT NULL, action TEXT NOT NULL,
+                  scope TEXT NOT NULL, names TEXT NOT NULL, client TEXT NOT NULL, outcome TEXT NOT NULL)
+                """,
+                "CREATE INDEX audit_log_by_time ON audit_log (time)",
+            ]
+        },
+        // Issue 14 (web UI): browser sessions, shared by every server on the database.
+        // `id_digest` is the SHA-256 of the cookie's id; the id itself is stored nowhere.
+        Step(version: 2, summary: "web UI sessions") { _ in
+            [
+                """
+                CREATE TABLE sessions (id_digest TEXT PRIMARY KEY, key_name TEXT NOT NULL, csrf_token TEXT NOT NULL,
+                  created_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX sessions_by_key ON sessions (key_name)",
+            ]
+        },
+    ]
+
+    static var latest: Int { steps.last?.version ?? 0 }
+
+    struct TooNew: Error, CustomStringConvertible {
+        let found: Int
+        var description: String {
+            "the database schema is version \(found), newer than this secretfill knows (\(Migrations.latest)); upgrade secretfill"
+        }
+    }
+
+    struct KeyMismatch: Error, CustomStringConvertible {
+        let expected: String
+        let supplied: String
+        var description: String {
+            "the database was sealed with key \(expected), but the key given is \(supplied); use the team's store key"
+        }
+    }
+
+    /// Brings the schema up to date inside one transaction, serialised
+    /// between servers starting together (an advisory lock on PostgreSQL,
+    /// BEGIN IMMEDIATE on SQLite). Returns the versions applied.
+    @discardableResult
+    static func migrate(_ database: any ServerDatabase) async throws -> [Int] {
+        let postgres = database.isPostgres
+        return try await database.transaction { sql in
+            if postgres { try await sql.raw("SELECT pg_advisory_xact_lock(8470)").run() }
+            try await sql.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, summary TEXT NOT NULL)").run()
+            let rows = try await sql.raw("SELECT MAX(version) AS v FROM schema_migrations").all()
+            let current = try rows.first?.decodeNil(column: "v") == false ? try rows.first!.decode(column: "v", as: Int.self) : 0
+            guard current <= latest else { throw TooNew(found: current) }
+            var applied: [Int] = []
+            for step in steps where step.version > current {
+                for statement in step.statements(postgres) {
+                    try await sql.raw("\(unsafeRaw: statement)").run()
+                }
+                try await sql.raw("INSERT INTO schema_migrations (version, applied_at, summary) VALUES (\(bind: step.version), \(bind: Clock.nowMillis()), \(bind: step.summary))").run()
+                applied.append(step.version)
+            }
+            return applied
+        }
+    }
+
+    /// Records the store key's fingerprint on first use and refuses another key later.
+    static func checkKey(_ database: any ServerDatabase, fingerprint: String) async throws {
+        try await database.transaction { sql in
+            let rows = try await sql.raw("SELECT value FROM server_meta WHERE name = 'key_fingerprint'").all()
+            if let row = rows.first {
+                let stored = try row.decode(column: "value", as: String.self)
+                guard stored == fingerprint else { throw KeyMismatch(expected: stored, supplied: fingerprint) }
+            } else {
+                try await sql.raw("INSERT INTO server_meta (name, value) VALUES ('key_fingerprint', \(bind: fingerprint))").run()
+            }
+        }
+    }
+}

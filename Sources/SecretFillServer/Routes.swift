@@ -1,0 +1,322 @@
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SecretFill
+import SecretFillAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Per-request context: the client's address and, once known, the key name
+/// (for the one log line each request gets).
+public struct ServerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let client: String
+    let note: RequestNote
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        client = source.channel.remoteAddress?.ipAddress ?? "-"
+        note = RequestNote()
+    }
+
+    /// Bodies over 2 MiB are refused with 413.
+    public var maxUploadSize: Int { API.maximumBodyBytes }
+}
+
+final class RequestNote: Sendable {
+    private let box = NIOLockedValueBox<String?>(nil)
+    var keyName: String? {
+        get { box.withLockedValue { $0 } }
+        set { box.withLockedValue { $0 = newValue } }
+    }
+}
+
+public enum API {
+    public static let maximumBodyBytes = 2 << 20
+}
+
+/// One line per request: method, path, status, key name, time. Never a
+/// header, a body, a query string or a token.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = ServerRequestContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let status: Int
+        let response: Response
+        do {
+            response = try await next(request, context)
+            status = response.status.code
+        } catch let error as HTTPError {
+            status = error.status.code
+            log(request, context, status: status, start: start)
+            throw error
+        } catch {
+            log(request, context, status: 500, start: start)
+            throw error
+        }
+        log(request, context, status: status, start: start)
+        return response
+    }
+
+    /// `12.3`: tenths of a millisecond, without Foundation's formatter.
+    static func milliseconds(_ duration: Duration) -> String {
+        let tenths = duration.components.seconds * 10_000 + duration.components.attoseconds / 100_000_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+
+    func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let path = request.uri.path
+        let shownPath = path.utf8.count <= 200 && path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? path : "<\(path.utf8.count) bytes>"
+        logger.info("\(request.method.rawValue) \(shownPath) \(status) key=\(context.note.keyName ?? "-") \(Self.milliseconds(elapsed))ms",
+                    metadata: ["client": "\(context.client)"])
+    }
+}
+
+struct Routes {
+    let store: ServerStore
+    let health: HealthState
+    let logger: Logger
+
+    func install(on router: Router<ServerRequestContext>) {
+        router.get("/healthz") { _, _ -> Response in
+            let ok = await health.check(store)
+            return Response(status: ok ? .ok : .serviceUnavailable,
+                            headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: ok ? "ok" : "unavailable")))
+        }
+        router.post("/v1/resolve") { request, context in
+            await handle(request, context, action: "read") { (body: ResolveRequest, key) in
+                let chain = try Self.chain(project: body.project, cluster: body.cluster)
+                guard body.names.count <= 10_000 else { throw ServerRefusal.invalid("at most 10000 names per request") }
+                let (found, missing) = try await store.resolve(chain: chain, names: body.names, by: key, client: context.client)
+                var secrets: [String: ResolvedSecret] = [:]
+                for (name, entry) in found {
+                    secrets[name] = ResolvedSecret(value: entry.value.revealed, scope: entry.scope.kind.rawValue, id: entry.scope.id)
+                }
+                return ResolveResponse(secrets: secrets, missing: missing)
+            }
+        }
+        router.post("/v1/values") { request, context in
+            await handle(request, context, action: "read") { (body: ValuesRequest, key) in
+                let chain = try Self.chain(project: body.project, cluster: body.cluster)
+                let values = try await store.allValues(chain: chain, by: key, client: context.client)
+                return ValuesResponse(values: values.map { ScopedValue(name: $0.1, value: $0.2.revealed, scope: $0.0.kind.rawValue, id: $0.0.id) })
+            }
+        }
+        router.post("/v1/names") { request, context in
+            await handle(request, context, action: "list") { (body: NamesRequest, key) in
+                guard body.scopes.count <= 16 else { throw ServerRefusal.invalid("at most 16 scopes per request") }
+                let scopes = try body.scopes.map { try Self.scope($0.scope, $0.id) }
+                let listed = try await store.names(in: scopes, by: key, client: context.client)
+                return NamesResponse(scopes: listed.map { scope, entries in
+                    ScopeNames(scope: scope.kind.rawValue, id: scope.id, secrets: entries.map { NameEntry(name: $0.name, updated: $0.updated) })
+                })
+            }
+        }
+        router.post("/v1/secrets/set") { request, context in
+            await handle(request, context, action: "set") { (body: SetRequest, key) in
+                let scope = try Self.scope(body.scope, body.id)
+                var pairs: [(name: String, value: SecretValue)] = []
+                for entry in body.secrets {
+                    guard SecretName.isValid(entry.name) else { throw ServerRefusal.invalid("'\(ServerStore.shown(entry.name))': \(SecretName.ruleDescription)") }
+                    switch Result(catching: { () throws(SecretInputError) -> SecretValue in try SecretValue(validating: entry.value) }) {
+                    case .success(let value): pairs.append((entry.name, value))
+                    case .failure(let error): throw ServerRefusal.invalid("\(scope) secret '\(entry.name)': \(error.description)")
+                    }
+                }
+                let versions = try await store.set(pairs, in: scope, by: key, client: context.client)
+                return SetResponse(versions: versions.map { NameVersion(name: $0.0, version: $0.1) })
+            }
+        }
+        router.post("/v1/secrets/delete") { request, context in
+            await handle(request, context, action: "delete") { (body: DeleteRequest, key) in
+                let scope = try Self.scope(body.scope, body.id)
+                try await store.delete(body.name, in: scope, purge: body.purge ?? false, by: key, client: context.client)
+                return SetResponse(versions: [])
+            }
+        }
+        router.post("/v1/secrets/history") { request, context in
+            await handle(request, context, action: "history") { (body: HistoryRequest, key) in
+                try await store.history(of: body.name, in: try Self.scope(body.scope, body.id), by: key, client: context.client)
+            }
+        }
+        router.post("/v1/secrets/rollback") { request, context in
+            await handle(request, context, action: "rollback") { (body: RollbackRequest, key) in
+                let version = try await store.rollback(body.name, in: try Self.scope(body.scope, body.id), to: body.version, by: key, client: context.client)
+                return SetResponse(versions: [NameVersion(name: body.name, version: version)])
+            }
+        }
+        router.post("/v1/keys") { request, context in
+            await handle(request, context, action: "key.create") { (body: CreateKeyRequest, key) in
+                let token = try await store.createKey(name: body.name, grants: body.grants, expiresIn: body.expiresIn, by: key, client: context.client)
+                return CreateKeyResponse(name: body.name, token: token)
+            }
+        }
+        router.post("/v1/keys/list") { request, context in
+            await handle(request, context, action: "key.list") { (_: EmptyBody, key) in
+                KeysResponse(keys: try await store.listKeys(by: key, client: context.client))
+            }
+        }
+        router.post("/v1/keys/revoke") { request, context in
+            await handle(request, context, action: "key.revoke") { (body: RevokeKeyRequest, key) in
+                try await store.revokeKey(name: body.name, by: key, client: context.client)
+                return SetResponse(versions: [])
+            }
+        }
+        router.post("/v1/audit") { request, context in
+            await handle(request, context, action: "audit.read") { (body: AuditRequest, key) in
+                AuditResponse(entries: try await store.auditEntries(since: body.since, key: body.key, secret: body.secret, by: key, client: context.client))
+            }
+        }
+    }
+
+    struct EmptyBody: Decodable {}
+
+    /// Authenticates, decodes the body, runs `body`, and turns every refusal
+    /// and failure into a JSON error with the right status.
+    func handle<Body: Decodable, Answer: Encodable>(
+        _ request: Request, _ context: ServerRequestContext, action: String,
+        _ body: (Body, ActingKey) async throws -> Answer
+    ) async -> Response {
+        let key: ActingKey
+        do {
+            key = try await store.authenticate(token: Self.bearerToken(request))
+        } catch let refusal as ServerRefusal {
+            await store.recordRefusal(key: "-", action: action, scope: "-", names: [], client: context.client)
+            return Self.error(.unauthorized, refusal.description, reason: "unauthenticated")
+        } catch {
+            return failure(error)
+        }
+        context.note.keyName = key.name
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: API.maximumBodyBytes)
+        } catch {
+            return Self.error(.contentTooLarge, "the request body is over \(API.maximumBodyBytes) bytes", reason: "too_large")
+        }
+        let decoded: Body
+        do {
+            let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(bytes.readableBytesView)
+            decoded = try JSONDecoder().decode(Body.self, from: data)
+        } catch let error as DecodingError {
+            return Self.error(.badRequest, Self.describe(error), reason: "invalid")
+        } catch {
+            return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+        }
+        do {
+            let answer = try await body(decoded, key)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = try encoder.encode(answer)
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return failure(error)
+        }
+    }
+
+    func failure(_ error: any Error) -> Response {
+        switch error {
+        case let refusal as ServerRefusal:
+            switch refusal {
+            case .unauthenticated(let m): return Self.error(.unauthorized, m, reason: "unauthenticated")
+            case .denied(let m): return Self.error(.forbidden, m, reason: "denied")
+            case .invalid(let m): return Self.error(.badRequest, m, reason: "invalid")
+            case .notFound(let m): return Self.error(.notFound, m, reason: "not_found")
+            case .conflict(let m): return Self.error(.conflict, m, reason: "conflict")
+            }
+        case let input as SecretInputError:
+            return Self.error(.badRequest, input.description, reason: "invalid")
+        case let store as StoreError:
+            logger.error("a stored value could not be opened", metadata: ["error": "\(store.description)"])
+            return Self.error(.internalServerError, store.description, reason: "internal")
+        default:
+            // Only the error's type: a database error's text is not shown.
+            logger.error("the database is unavailable", metadata: ["error.type": "\(type(of: error))"])
+            return Self.error(.serviceUnavailable, "the server's database is unavailable; try again", reason: "unavailable")
+        }
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, reason: String) -> Response {
+        let data = (try? JSONEncoder().encode(ErrorBody(error: message, reason: reason))) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let text = context.codingPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
+            let shown = text.utf8.count <= 200 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) ? text : "<field>"
+            return shown.isEmpty ? "the body" : String(shown.drop(while: { $0 == "." }))
+        }
+        switch error {
+        case .typeMismatch(let type, let context): return "\(path(context)) must be \(Self.jsonType(type))"
+        case .valueNotFound(let type, let context): return "\(path(context)) must be \(Self.jsonType(type)), not null"
+        case .keyNotFound(let key, let context):
+            let prefix = path(context) == "the body" ? "" : path(context) + "."
+            let name = key.stringValue.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) ? key.stringValue : "<field>"
+            return "\(prefix)\(name) is missing"
+        case .dataCorrupted: return "the request body is not valid JSON"
+        @unknown default: return "the request body is not valid JSON"
+        }
+    }
+
+    static func jsonType(_ type: Any.Type) -> String {
+        if type == String.self { return "a string" }
+        if type == Int.self { return "a number" }
+        if type == Bool.self { return "true or false" }
+        if type is [Any].Type { return "an array" }
+        return "an object"
+    }
+
+    static func bearerToken(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix) else { return "" }
+        return String(header.dropFirst(prefix.count))
+    }
+
+    static func scope(_ kind: String, _ id: String?) throws -> Scope {
+        guard let parsed = Scope.Kind(rawValue: kind) else { throw ServerRefusal.invalid("scope must be team, project or cluster") }
+        do { return try Scope(kind: parsed, id: id) } catch { throw ServerRefusal.invalid(error.description) }
+    }
+
+    static func chain(project: String?, cluster: String?) throws -> ScopeChain {
+        do {
+            if let project { try Scope.validateID(project) }
+            if let cluster { try Scope.validateID(cluster) }
+        } catch {
+            throw ServerRefusal.invalid(error.description)
+        }
+        return ScopeChain(project: project, cluster: cluster)
+    }
+}
+
+/// Whether the database is reachable and migrated, for /healthz.
+final class HealthState: Sendable {
+    private let migrated = NIOLockedValueBox(false)
+
+    func markMigrated() { migrated.withLockedValue { $0 = true } }
+    var isMigrated: Bool { migrated.withLockedValue { $0 } }
+
+    func check(_ store: ServerStore) async -> Bool {
+        guard isMigrated else { return false }
+        let database = store.database
+        do {
+            try await withDeadline(seconds: 2) {
+                try await database.transaction { sql in try await sql.raw("SELECT 1 AS one").run() }
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+}

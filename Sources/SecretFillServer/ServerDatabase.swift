@@ -1,0 +1,166 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import PostgresNIO
+import SQLiteKit
+import SQLKit
+
+/// The SQL database under the server: PostgreSQL or SQLite behind one
+/// SQLKit interface, so every query is written once.
+protocol ServerDatabase: Sendable {
+    var isPostgres: Bool { get }
+    /// Runs `body` on one connection inside one transaction: committed when
+    /// it returns, rolled back when it throws.
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// Runs `body` on one connection, each statement committing on its own
+    /// (for reads that need no transaction: one round trip fewer each way).
+    func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// Keeps the connection pool working until cancelled (PostgreSQL's client needs it).
+    func run() async
+    func close() async
+}
+
+/// A database failure that is not the request's fault: 503, exit 2.
+struct DatabaseUnavailable: Error, CustomStringConvertible {
+    let detail: String
+    var description: String { "the database is unavailable (\(detail))" }
+}
+
+/// Runs `body`, giving up after `seconds`, so a stopped database answers
+/// 503 promptly instead of holding a request open.
+func withDeadline<R: Sendable>(seconds: Int, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    try await withThrowingTaskGroup(of: R?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+            throw DatabaseUnavailable(detail: "no answer within \(seconds) s")
+        }
+        return result
+    }
+}
+
+final class PostgresDatabaseBackend: ServerDatabase {
+    let client: PostgresClient
+    let logger: Logger
+    var isPostgres: Bool { true }
+
+    init(host: String, port: Int, user: String, password: String?, database: String, logger: Logger) {
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
+                                                         database: database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.maximumConnections = 24
+        configuration.options.minimumConnections = 0
+        self.logger = logger
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await client.withConnection { connection in
+            let sql = connection.sql(queryLogLevel: nil)
+            try await sql.raw("BEGIN").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await client.withConnection { connection in
+            try await body(connection.sql(queryLogLevel: nil))
+        }
+    }
+
+    func run() async { await client.run() }
+    func close() async {}
+}
+
+/// One SQLite connection; transactions take turns (SQLite has one writer).
+final class SQLiteDatabaseBackend: ServerDatabase {
+    let connection: SQLiteConnection
+    let turns = TurnLock()
+    var isPostgres: Bool { false }
+
+    init(connection: SQLiteConnection) {
+        self.connection = connection
+    }
+
+    static func open(path: String, logger: Logger) async throws -> SQLiteDatabaseBackend {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let sql = connection.sql(queryLogLevel: nil)
+        try await sql.raw("PRAGMA journal_mode=WAL").run()
+        try await sql.raw("PRAGMA busy_timeout=5000").run()
+        return SQLiteDatabaseBackend(connection: connection)
+    }
+
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await turns.withTurn {
+            let sql = self.connection.sql(queryLogLevel: nil)
+            try await sql.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await turns.withTurn { try await body(self.connection.sql(queryLogLevel: nil)) }
+    }
+
+    func run() async {
+        // Nothing runs in the background; wait to be cancelled.
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+
+    func close() async { try? await connection.close() }
+}
+
+/// Mutual exclusion for async code: one holder at a time, in arrival order.
+actor TurnLock {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if !busy { busy = true; return }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+    }
+
+    nonisolated func withTurn<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        await acquire()
+        do {
+            let result = try await body()
+            await release()
+            return result
+        } catch {
+            await release()
+            throw error
+        }
+    }
+}
+
+func openDatabase(_ location: DatabaseLocation, logger: Logger) async throws -> any ServerDatabase {
+    switch location {
+    case .postgres(let host, let port, let user, let password, let database):
+        return PostgresDatabaseBackend(host: host, port: port, user: user, password: password, database: database, logger: logger)
+    case .sqlite(let path):
+        return try await SQLiteDatabaseBackend.open(path: path, logger: logger)
+    }
+}

@@ -1,0 +1,444 @@
+import Logging
+import SecretFill
+import SecretFillAPI
+import SQLKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The key a request acts as, after its token was accepted.
+public struct ActingKey: Sendable, Hashable {
+    public let name: String
+    public let grants: GrantSet
+
+    /// `keys create --database`: whoever can write the database holds everything.
+    public static let databaseOwner = ActingKey(name: "(database)", grants: GrantSet([.admin]))
+}
+
+/// Why the server refused a request; each maps to one HTTP status.
+public enum ServerRefusal: Error, Sendable, CustomStringConvertible {
+    /// 401: no key, an unknown, revoked or expired one.
+    case unauthenticated(String)
+    /// 403: the key's grants do not allow it.
+    case denied(String)
+    /// 400: the request is malformed.
+    case invalid(String)
+    /// 404
+    case notFound(String)
+    /// 409
+    case conflict(String)
+
+    public var description: String {
+        switch self {
+        case .unauthenticated(let m), .denied(let m), .invalid(let m), .notFound(let m), .conflict(let m): m
+        }
+    }
+}
+
+/// The team's secrets, keys and audit log in the database. Every method
+/// checks grants first, writes its audit row in the same transaction as
+/// its work, and never puts a value or a token in an error or a log.
+public final class ServerStore: Sendable {
+    let database: any ServerDatabase
+    let key: StoreKey?
+    let logger: Logger
+    /// Seconds a request may wait for the database before it answers 503.
+    let deadline = 5
+    /// The most versions kept per name.
+    static let keptVersions = 10
+
+    init(database: any ServerDatabase, key: StoreKey?, logger: Logger) {
+        self.database = database
+        self.key = key
+        self.logger = logger
+    }
+
+    func run<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        let database = self.database
+        return try await withDeadline(seconds: deadline) { try await database.transaction(body) }
+    }
+
+    /// Like `run`, without a transaction: each statement commits on its own.
+    func runSession<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        let database = self.database
+        return try await withDeadline(seconds: deadline) { try await database.session(body) }
+    }
+
+    // MARK: keys
+
+    public func authenticate(token: String?) async throws -> ActingKey {
+        guard let token, !token.isEmpty else {
+            throw ServerRefusal.unauthenticated("no API key was given (set SECRETFILL_TOKEN or --token-file)")
+        }
+        let notAccepted = ServerRefusal.unauthenticated("the API key was not accepted (unknown to this server)")
+        guard APIToken.isWellFormed(token) else { throw notAccepted }
+        let digest = APIToken.digest(token)
+        struct Row: Sendable { let name, digest, grants: String; let expires, revoked, lastUsed: Int? }
+        let found = try await runSession { sql -> Row? in
+            let rows = try await sql.raw("SELECT name, token_digest, grants, expires_at, revoked_at, last_used_at FROM api_keys WHERE token_digest = \(bind: digest)").all()
+            guard let row = rows.first else { return nil }
+            return Row(name: try row.decode(column: "name", as: String.self),
+                       digest: try row.decode(column: "token_digest", as: String.self),
+                       grants: try row.decode(column: "grants", as: String.self),
+                       expires: try row.decode(column: "expires_at", as: Int?.self),
+                       revoked: try row.decode(column: "revoked_at", as: Int?.self),
+                       lastUsed: try row.decode(column: "last_used_at", as: Int?.self))
+        }
+        guard let found, APIToken.constantTimeEqual(found.digest, digest) else { throw notAccepted }
+        let now = Clock.nowMillis()
+        if let revoked = found.revoked {
+            throw ServerRefusal.unauthenticated("key '\(found.name)' was revoked at \(Clock.text(millis: revoked))")
+        }
+        if let expires = found.expires, expires <= now {
+            throw ServerRefusal.unauthenticated("key '\(found.name)' expired at \(Clock.text(millis: expires))")
+        }
+        let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
+        if found.lastUsed.map({ now - $0 > 60_000 }) ?? true {
+            let name = found.name
+            _ = try? await runSession { sql in
+                try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE name = \(bind: name)").run()
+            }
+        }
+        return ActingKey(name: found.name, grants: grants)
+    }
+
+    public func createKey(name: String, grants: [String], expiresIn: Int?, by actor: ActingKey, client: String) async throws -> String {
+        try await requireAdmin(actor, "create keys", action: "key.create", names: [name], client: client)
+        guard KeyName.isValid(name) else { throw ServerRefusal.invalid(KeyName.ruleDescription) }
+        guard !grants.isEmpty else { throw ServerRefusal.invalid("a key needs at least one --grant; \(Grant.ruleDescription)") }
+        let parsed: GrantSet
+        do { parsed = try GrantSet(parsing: grants) } catch { throw ServerRefusal.invalid(error.description) }
+        if let expiresIn, expiresIn <= 0 || expiresIn > 100 * 365 * 86_400 {
+            throw ServerRefusal.invalid(DurationText.ruleDescription)
+        }
+        let token = APIToken.generate()
+        let digest = APIToken.digest(token)
+        let now = Clock.nowMillis()
+        let expires = expiresIn.map { now + $0 * 1000 }
+        let grantText = parsed.grants.map(\.description).joined(separator: " ")
+        try await run { sql in
+            let existing = try await sql.raw("SELECT name FROM api_keys WHERE name = \(bind: name)").all()
+            guard existing.isEmpty else { throw ServerRefusal.conflict("a key named '\(name)' exists already (revoked keys keep their name)") }
+            try await sql.raw("""
+                INSERT INTO api_keys (name, token_digest, grants, created_at, created_by, expires_at, last_used_at, revoked_at)
+                VALUES (\(bind: name), \(bind: digest), \(bind: grantText), \(bind: now), \(bind: actor.name), \(bind: expires), NULL, NULL)
+                """).run()
+            try await Self.audit(sql, key: actor.name, action: "key.create", scope: "keys", names: [name], client: client, outcome: "ok")
+        }
+        return token
+    }
+
+    public func listKeys(by actor: ActingKey, client: String) async throws -> [KeyEntry] {
+        try await requireAdmin(actor, "list keys", action: "key.list", names: [], client: client)
+        return try await run { sql in
+            let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys").all()
+            try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
+            return try rows.map { row in
+                KeyEntry(name: try row.decode(column: "name", as: String.self),
+                         grants: try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init),
+                         created: Clock.text(millis: try row.decode(column: "created_at", as: Int.self)),
+                         lastUsed: try row.decode(column: "last_used_at", as: Int?.self).map(Clock.text(millis:)),
+                         expires: try row.decode(column: "expires_at", as: Int?.self).map(Clock.text(millis:)),
+                         revoked: try row.decode(column: "revoked_at", as: Int?.self).map(Clock.text(millis:)))
+            }.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        }
+    }
+
+    public func revokeKey(name: String, by actor: ActingKey, client: String) async throws {
+        try await requireAdmin(actor, "revoke keys", action: "key.revoke", names: [name], client: client)
+        guard KeyName.isValid(name) else { throw ServerRefusal.invalid(KeyName.ruleDescription) }
+        let now = Clock.nowMillis()
+        try await run { sql in
+            let rows = try await sql.raw("SELECT revoked_at FROM api_keys WHERE name = \(bind: name)").all()
+            guard let row = rows.first else { throw ServerRefusal.notFound("there is no key named '\(name)'") }
+            guard try row.decode(column: "revoked_at", as: Int?.self) == nil else {
+                throw ServerRefusal.notFound("key '\(name)' is revoked already")
+            }
+            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE name = \(bind: name)").run()
+            try await Self.audit(sql, key: actor.name, action: "key.revoke", scope: "keys", names: [name], client: client, outcome: "ok")
+        }
+    }
+
+    // MARK: secrets
+
+    /// Every name in `names`, resolved project > cluster > team.
+    public func resolve(chain: ScopeChain, names: [String], by actor: ActingKey, client: String) async throws
+        -> (found: [String: (scope: Scope, value: SecretValue)], missing: [String]) {
+        let unique = Array(Set(names)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        for name in unique where !SecretName.isValid(name) { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
+        try await require(actor, .read, in: chain.scopes, action: "read", scopeText: chain.description, names: unique, client: client)
+        let storeKey = try requireKey()
+        // The audit row is written (and committed) before any value is read:
+        // a read that cannot be audited is refused.
+        let rows: [(Scope, String, Int, String)] = try await runSession { sql in
+            try await Self.audit(sql, key: actor.name, action: "read", scope: chain.description, names: unique, client: client, outcome: "ok")
+            guard !unique.isEmpty else { return [] }
+            let result = try await sql.raw("""
+                SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
+                JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
+                WHERE s.deleted = 0 AND s.name IN (\(binds: unique)) AND \(Self.scopeCondition(chain.scopes, prefix: "s."))
+                """).all()
+            return try result.map { row in
+                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
+                 try row.decode(column: "name", as: String.self),
+                 try row.decode(column: "current_version", as: Int.self),
+                 try row.decode(column: "sealed", as: String.self))
+            }
+        }
+        var byName: [String: [Scope: (Int, String)]] = [:]
+        for (scope, name, version, sealed) in rows { byName[name, default: [:]][scope] = (version, sealed) }
+        var found: [String: (scope: Scope, value: SecretValue)] = [:]
+        var missing: [String] = []
+        for name in unique {
+            guard let candidates = byName[name], let scope = chain.scopes.first(where: { candidates[$0] != nil }) else {
+                missing.append(name)
+                continue
+            }
+            let (version, sealed) = candidates[scope]!
+            found[name] = (scope, try Self.open(sealed, name: name, scope: scope, version: version, key: storeKey))
+        }
+        return (found, missing)
+    }
+
+    /// Every current value in every scope of `chain` (for redact).
+    public func allValues(chain: ScopeChain, by actor: ActingKey, client: String) async throws -> [(Scope, String, SecretValue)] {
+        try await require(actor, .read, in: chain.scopes, action: "read", scopeText: chain.description, names: ["*"], client: client)
+        let storeKey = try requireKey()
+        let rows: [(Scope, String, Int, String)] = try await runSession { sql in
+            try await Self.audit(sql, key: actor.name, action: "read", scope: chain.description, names: ["*"], client: client, outcome: "ok")
+            let result = try await sql.raw("""
+                SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
+                JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
+                WHERE s.deleted = 0 AND \(Self.scopeCondition(chain.scopes, prefix: "s."))
+                """).all()
+            return try result.map { row in
+                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
+                 try row.decode(column: "name", as: String.self),
+                 try row.decode(column: "current_version", as: Int.self),
+                 try row.decode(column: "sealed", as: String.self))
+            }
+        }
+        return try rows.map { scope, name, version, sealed in
+            (scope, name, try Self.open(sealed, name: name, scope: scope, version: version, key: storeKey))
+        }
+    }
+
+    /// The names in each scope, sorted; no values.
+    public func names(in scopes: [Scope], by actor: ActingKey, client: String) async throws -> [(Scope, [SecretListing])] {
+        try await require(actor, .names, in: scopes, action: "list", scopeText: scopes.map(\.description).joined(separator: ", "), names: [], client: client)
+        guard !scopes.isEmpty else { return [] }
+        let rows: [(Scope, SecretListing)] = try await runSession { sql in
+            let result = try await sql.raw("SELECT scope_kind, scope_id, name, updated_at FROM secrets WHERE deleted = 0 AND \(Self.scopeCondition(scopes, prefix: ""))").all()
+            return try result.map { row in
+                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
+                 SecretListing(name: try row.decode(column: "name", as: String.self),
+                               updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self))))
+            }
+        }
+        return scopes.map { scope in
+            (scope, rows.filter { $0.0 == scope }.map(\.1).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) })
+        }
+    }
+
+    /// Sets every pair or none, each as a new version.
+    public func set(_ pairs: [(name: String, value: SecretValue)], in scope: Scope, by actor: ActingKey, client: String, action: String = "set") async throws -> [(String, Int)] {
+        var order: [String] = []
+        var latest: [String: SecretValue] = [:]
+        for (name, value) in pairs {
+            guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
+            if latest.updateValue(value, forKey: name) == nil { order.append(name) }
+        }
+        guard !order.isEmpty else { throw ServerRefusal.invalid("nothing to set") }
+        try await require(actor, .write, in: [scope], action: action, scopeText: scope.description, names: order, client: client)
+        let storeKey = try requireKey()
+        let values = order.map { ($0, latest[$0]!) }
+        let names = order
+        return try await run { sql in
+            var versions: [(String, Int)] = []
+            for (name, value) in values {
+                versions.append((name, try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey)))
+            }
+            try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: names, client: client, outcome: "ok")
+            return versions
+        }
+    }
+
+    public func delete(_ name: String, in scope: Scope, purge: Bool, by actor: ActingKey, client: String) async throws {
+        guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
+        let action = purge ? "purge" : "delete"
+        try await require(actor, .write, in: [scope], action: action, scopeText: scope.description, names: [name], client: client)
+        let (kind, id) = Self.columns(scope)
+        let now = Clock.nowMillis()
+        try await run { sql in
+            let rows = try await sql.raw("SELECT deleted FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all()
+            let live = try rows.first.map { try $0.decode(column: "deleted", as: Int.self) == 0 }
+            guard let live, purge || live else {
+                throw ServerRefusal.notFound(StoreError.notFound(name: name, scope: scope).description)
+            }
+            if purge {
+                try await sql.raw("DELETE FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
+                try await sql.raw("DELETE FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
+            } else {
+                try await sql.raw("UPDATE secrets SET deleted = 1, updated_at = \(bind: now), updated_by = \(bind: actor.name) WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
+            }
+            try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: [name], client: client, outcome: "ok")
+        }
+    }
+
+    public func history(of name: String, in scope: Scope, by actor: ActingKey, client: String) async throws -> HistoryResponse {
+        guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
+        try await require(actor, .write, in: [scope], action: "history", scopeText: scope.description, names: [name], client: client)
+        let (kind, id) = Self.columns(scope)
+        return try await run { sql in
+            let head = try await sql.raw("SELECT current_version, deleted FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all()
+            guard let row = head.first else { throw ServerRefusal.notFound(StoreError.notFound(name: name, scope: scope).description) }
+            let current = try row.decode(column: "current_version", as: Int.self)
+            let deleted = try row.decode(column: "deleted", as: Int.self) != 0
+            let rows = try await sql.raw("SELECT version, created_at, created_by FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) ORDER BY version").all()
+            try await Self.audit(sql, key: actor.name, action: "history", scope: scope.description, names: [name], client: client, outcome: "ok")
+            let versions = try rows.map { row in
+                let version = try row.decode(column: "version", as: Int.self)
+                return VersionEntry(version: version, time: Clock.text(millis: try row.decode(column: "created_at", as: Int.self)),
+                                    key: try row.decode(column: "created_by", as: String.self), current: version == current && !deleted)
+            }
+            return HistoryResponse(name: name, deleted: deleted, versions: versions)
+        }
+    }
+
+    /// Makes version `version` current again, as a new version.
+    public func rollback(_ name: String, in scope: Scope, to version: Int, by actor: ActingKey, client: String) async throws -> Int {
+        guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
+        guard version >= 1 else { throw ServerRefusal.invalid("versions are numbered from 1") }
+        try await require(actor, .write, in: [scope], action: "rollback", scopeText: scope.description, names: [name], client: client)
+        let storeKey = try requireKey()
+        let (kind, id) = Self.columns(scope)
+        return try await run { sql in
+            let rows = try await sql.raw("SELECT sealed FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version = \(bind: version)").all()
+            guard let row = rows.first else {
+                throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version) (the last \(Self.keptVersions) are kept)")
+            }
+            let value = try Self.open(try row.decode(column: "sealed", as: String.self), name: name, scope: scope, version: version, key: storeKey)
+            let new = try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey)
+            try await Self.audit(sql, key: actor.name, action: "rollback", scope: scope.description, names: [name], client: client, outcome: "ok")
+            return new
+        }
+    }
+
+    // MARK: audit
+
+    public func auditEntries(since seconds: Int?, key: String?, secret: String?, by actor: ActingKey, client: String) async throws -> [AuditEntry] {
+        try await requireAdmin(actor, "read the audit log", action: "audit.read", names: [], client: client)
+        if let key, !KeyName.isValid(key), key != "-" { throw ServerRefusal.invalid(KeyName.ruleDescription) }
+        if let secret, !SecretName.isValid(secret) { throw ServerRefusal.invalid(SecretName.ruleDescription) }
+        let since = seconds.map { Clock.nowMillis() - $0 * 1000 } ?? 0
+        return try await run { sql in
+            var query = SQLQueryString("SELECT time, key_name, action, scope, names, client, outcome FROM audit_log WHERE time >= \(bind: since)")
+            if let key { query = query + " AND key_name = \(bind: key)" }
+            if let secret {
+                let pattern = "%," + secret.replacing("\\", with: "\\\\").replacing("_", with: "\\_").replacing("%", with: "\\%") + ",%"
+                query = query + " AND (',' || names || ',') LIKE \(bind: pattern) ESCAPE '\\'"
+            }
+            query = query + " ORDER BY id"
+            return try await sql.raw(query).all().map { row in
+                let names = try row.decode(column: "names", as: String.self)
+                return AuditEntry(time: Clock.text(millis: try row.decode(column: "time", as: Int.self)),
+                                  key: try row.decode(column: "key_name", as: String.self),
+                                  action: try row.decode(column: "action", as: String.self),
+                                  scope: try row.decode(column: "scope", as: String.self),
+                                  names: names.isEmpty ? [] : names.split(separator: ",").map(String.init),
+                                  client: try row.decode(column: "client", as: String.self),
+                                  outcome: try row.decode(column: "outcome", as: String.self))
+            }
+        }
+    }
+
+    /// Records a refused request (best effort: the refusal stands either way).
+    public func recordRefusal(key: String, action: String, scope: String, names: [String], client: String) async {
+        do {
+            try await run { sql in
+                try await Self.audit(sql, key: key, action: action, scope: scope, names: names, client: client, outcome: "denied")
+            }
+        } catch {
+            logger.error("could not write the audit row of a refused request", metadata: ["action": "\(action)"])
+        }
+    }
+
+    // MARK: helpers
+
+    func require(_ actor: ActingKey, _ access: Access, in scopes: [Scope], action: String, scopeText: String, names: [String], client: String) async throws {
+        for scope in scopes where !actor.grants.allows(access, in: scope) {
+            await recordRefusal(key: actor.name, action: action, scope: scopeText, names: names, client: client)
+            throw ServerRefusal.denied("key '\(actor.name)' may not \(access.verb) \(scope) (its grants: \(actor.grants))")
+        }
+    }
+
+    func requireAdmin(_ actor: ActingKey, _ what: String, action: String, names: [String], client: String) async throws {
+        guard actor.grants.isAdmin else {
+            await recordRefusal(key: actor.name, action: action, scope: "keys", names: names, client: client)
+            throw ServerRefusal.denied("key '\(actor.name)' may not \(what): that needs an admin key (its grants: \(actor.grants))")
+        }
+    }
+
+    func requireKey() throws -> StoreKey {
+        guard let key else { throw DatabaseUnavailable(detail: "the server holds no store key") }
+        return key
+    }
+
+    static func writeVersion(_ sql: any SQLDatabase, name: String, value: SecretValue, scope: Scope, by keyName: String, key: StoreKey) async throws -> Int {
+        let (kind, id) = columns(scope)
+        let now = Clock.nowMillis()
+        let rows = try await sql.raw("""
+            INSERT INTO secrets (scope_kind, scope_id, name, current_version, deleted, updated_at, updated_by)
+            VALUES (\(bind: kind), \(bind: id), \(bind: name), 1, 0, \(bind: now), \(bind: keyName))
+            ON CONFLICT (scope_kind, scope_id, name) DO UPDATE SET current_version = secrets.current_version + 1,
+              deleted = 0, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+            RETURNING current_version
+            """).all()
+        guard let version = try rows.first?.decode(column: "current_version", as: Int.self) else {
+            throw DatabaseUnavailable(detail: "the database returned no version")
+        }
+        let sealed = Data(VersionedSealer.seal(value, name: name, scope: scope, version: version, key: key)).base64EncodedString()
+        try await sql.raw("""
+            INSERT INTO secret_versions (scope_kind, scope_id, name, version, sealed, created_at, created_by)
+            VALUES (\(bind: kind), \(bind: id), \(bind: name), \(bind: version), \(bind: sealed), \(bind: now), \(bind: keyName))
+            """).run()
+        try await sql.raw("DELETE FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version <= \(bind: version - keptVersions)").run()
+        return version
+    }
+
+    static func audit(_ sql: any SQLDatabase, key: String, action: String, scope: String, names: [String], client: String, outcome: String) async throws {
+        try await sql.raw("""
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
+            VALUES (\(bind: Clock.nowMillis()), \(bind: key), \(bind: action), \(bind: scope), \(bind: names.joined(separator: ",")), \(bind: client), \(bind: outcome))
+            """).run()
+    }
+
+    static func open(_ sealed: String, name: String, scope: Scope, version: Int, key: StoreKey) throws -> SecretValue {
+        guard let data = Data(base64Encoded: sealed) else { throw StoreError.cannotOpen(name: name, scope: scope) }
+        return try VersionedSealer.open(Array(data), name: name, scope: scope, version: version, key: key)
+    }
+
+    static func columns(_ scope: Scope) -> (String, String) { (scope.kind.rawValue, scope.id ?? "") }
+
+    static func scope(kind: String, id: String) throws -> Scope {
+        guard let kind = Scope.Kind(rawValue: kind) else { throw DatabaseUnavailable(detail: "a row has an unknown scope") }
+        return try Scope(kind: kind, id: kind == .team ? nil : id)
+    }
+
+    static func scopeCondition(_ scopes: [Scope], prefix: String) -> SQLQueryString {
+        var condition = SQLQueryString("(")
+        for (index, scope) in scopes.enumerated() {
+            let (kind, id) = columns(scope)
+            if index > 0 { condition = condition + " OR " }
+            condition = condition + "(\(unsafeRaw: prefix)scope_kind = \(bind: kind) AND \(unsafeRaw: prefix)scope_id = \(bind: id))"
+        }
+        return condition + ")"
+    }
+
+    /// A name as a refusal may show it: only if it is short printable ASCII.
+    static func shown(_ name: String) -> String {
+        name.utf8.count <= 128 && name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? name : "<\(name.utf8.count) bytes>"
+    }
+}

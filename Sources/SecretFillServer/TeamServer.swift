@@ -1,0 +1,206 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import SecretFill
+import SecretFillWebUI
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What `secretfill serve` was asked to do.
+public struct ServeOptions: Sendable {
+    public var database: DatabaseLocation
+    public var host: String
+    public var port: Int
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var insecureHTTP: Bool
+    public var logLevel: Logger.Level
+
+    public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level) {
+        self.database = database
+        self.host = host
+        self.port = port
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
+        self.insecureHTTP = insecureHTTP
+        self.logLevel = logLevel
+    }
+}
+
+/// A reason `serve` will not start, said plainly.
+public struct ServeRefusal: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum Listen {
+    /// `HOST:PORT`, `[::1]:PORT`.
+    public static func parse(_ text: String) throws(ServeRefusal) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ServeRefusal("--listen must be HOST:PORT (for example 127.0.0.1:8470), not '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ServeRefusal("--listen needs a host (for example 127.0.0.1:8470)") }
+        return (host, port)
+    }
+
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+public enum TeamServer {
+    /// The levels library code (Hummingbird, PostgresNIO) logs at: never
+    /// below info, so nothing a library traces (headers, query binds) reaches
+    /// the log even at `--log-level trace`.
+    static func libraryLogger(_ level: Logger.Level) -> Logger {
+        var logger = Logger(label: "secretfill.lib")
+        logger.logLevel = max(level, .info)
+        return logger
+    }
+
+    /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests
+    /// finish (up to 10 s), closes the pool, returns.
+    public static func serve(_ options: ServeOptions, key: StoreKey) async throws {
+        var logger = Logger(label: "secretfill")
+        logger.logLevel = options.logLevel
+        let libraryLogger = libraryLogger(options.logLevel)
+
+        let loopback = Listen.isLoopback(options.host)
+        let tls: TLSConfiguration?
+        switch (options.tlsCertificate, options.tlsKey) {
+        case (let cert?, let keyPath?):
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+                tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+            } catch {
+                throw ServeRefusal("cannot use --tls-cert \(cert) / --tls-key \(keyPath): \(type(of: error))")
+            }
+        case (nil, nil):
+            tls = nil
+        default:
+            throw ServeRefusal("--tls-cert and --tls-key go together")
+        }
+        if !loopback && tls == nil {
+            guard options.insecureHTTP else {
+                throw ServeRefusal("refusing to listen on \(options.host) without TLS: tokens and values would cross the network in clear; give --tls-cert FILE --tls-key FILE, or --insecure-http if something else encrypts the traffic")
+            }
+            logger.warning("serving plain HTTP on a non-loopback address (--insecure-http): tokens and values cross the network unencrypted")
+        }
+
+        let database = try await openDatabase(options.database, logger: libraryLogger)
+        let store = ServerStore(database: database, key: key, logger: logger)
+        let health = HealthState()
+        let router = Router(context: ServerRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
+        Routes(store: store, health: health, logger: logger).install(on: router)
+        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls != nil).addRoutes(to: router)
+
+        let scheme = tls == nil ? "http" : "https"
+        let server: HTTPServerBuilder
+        if let tls { server = try .tls(.http1(), tlsConfiguration: tls) } else { server = .http1() }
+        let app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+            services: [DatabaseService(database: database), MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? options.port
+                // Printed at every log level: scripts wait for this line.
+                let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
+                let line = Array("secretfill: serving on \(scheme)://\(shownHost):\(port) (database \(options.database))\n".utf8)
+                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            },
+            logger: libraryLogger
+        )
+        var configuration = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: libraryLogger)
+        configuration.maximumGracefulShutdownDuration = Duration.seconds(10)
+        configuration.maximumCancellationDuration = Duration.seconds(2)
+        try await ServiceGroup(configuration: configuration).run()
+        await database.close()
+        logger.notice("secretfill server stopped")
+    }
+}
+
+/// Keeps the database client's pool running for the server's lifetime.
+struct DatabaseService: Service {
+    let database: any ServerDatabase
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await database.run()
+        }
+    }
+}
+
+/// Migrates on start, retrying while the database is unreachable (healthz
+/// says 503 meanwhile); a schema newer than this binary, or another store
+/// key, stops the server.
+struct MigrationService: Service {
+    let database: any ServerDatabase
+    let key: StoreKey
+    let health: HealthState
+    let logger: Logger
+    let location: DatabaseLocation
+
+    func run() async throws {
+        var attempts = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let applied = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
+                try await Migrations.checkKey(database, fingerprint: key.fingerprint)
+                if !applied.isEmpty { logger.notice("database schema migrated to version \(Migrations.latest)") }
+                health.markMigrated()
+                break
+            } catch let error as Migrations.TooNew {
+                throw ServeRefusal(error.description)
+            } catch let error as Migrations.KeyMismatch {
+                throw ServeRefusal(error.description)
+            } catch {
+                attempts += 1
+                if attempts == 1 || attempts % 10 == 0 {
+                    logger.error("cannot reach the database \(location) yet; retrying", metadata: ["error.type": "\(type(of: error))"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        try? await gracefulShutdown()
+    }
+}
+
+/// `keys create … --database URL`: straight to the database, no server.
+public enum DirectDatabase {
+    public static func createKey(location: DatabaseLocation, name: String, grants: [String], expiresIn: Int?) async throws -> String {
+        let logger = TeamServer.libraryLogger(.notice)
+        let database = try await openDatabase(location, logger: logger)
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask {
+                await database.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            do {
+                _ = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
+            } catch is DatabaseUnavailable {
+                throw ServeRefusal("cannot reach the database \(location) within 10 s")
+            } catch let error as Migrations.TooNew {
+                throw ServeRefusal(error.description)
+            } catch {
+                throw ServeRefusal("cannot use the database \(location) (\(type(of: error)))")
+            }
+            let store = ServerStore(database: database, key: nil, logger: logger)
+            let token = try await store.createKey(name: name, grants: grants, expiresIn: expiresIn, by: .databaseOwner, client: "local")
+            await database.close()
+            return token
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import SecretFill
+import SecretFillAPI
+import SecretFillWebUI
+import SQLKit
+
+extension ServerRequestContext: WebUIRequestContext {
+    public var webUIClient: String { client }
+}
+
+/// The web UI's backend: the server's own store, keys, grants and audit log
+/// (so every page action is checked and audited as its API twin is), and
+/// browser sessions in the `sessions` table (migration 2), shared by every
+/// server on the database. A session row holds the SHA-256 digest of the
+/// cookie's id, never the id.
+struct ServerWebUIBackend: WebUIBackend {
+    let store: ServerStore
+
+    static func principal(_ key: ActingKey) -> WebUIPrincipal {
+        let grants = key.grants
+        return WebUIPrincipal(keyName: key.name, grants: grants.grants.map(\.description), isAdmin: grants.isAdmin) { access, scope in
+            grants.allows(access == .write ? .write : .names, in: scope)
+        }
+    }
+
+    static func acting(_ principal: WebUIPrincipal) -> ActingKey {
+        ActingKey(name: principal.keyName, grants: (try? GrantSet(parsing: principal.grants)) ?? GrantSet([]))
+    }
+
+    /// The server's refusals as the pages show them; anything else passes through (a 503 page).
+    static func mapped<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch let refusal as ServerRefusal {
+            switch refusal {
+            case .unauthenticated(let m), .denied(let m): throw WebUIRefusal.denied(m)
+            case .invalid(let m): throw WebUIRefusal.invalid(m)
+            case .notFound(let m): throw WebUIRefusal.notFound(m)
+            case .conflict(let m): throw WebUIRefusal.conflict(m)
+            }
+        }
+    }
+
+    func authenticate(token: String, client: String) async throws -> WebUIPrincipal? {
+        do {
+            return Self.principal(try await store.authenticate(token: token))
+        } catch is ServerRefusal {
+            await store.recordRefusal(key: "-", action: "session.start", scope: "-", names: [], client: client)
+            return nil
+        }
+    }
+
+    func createSession(idDigest: String, keyName: String, csrfToken: String, client: String) async throws {
+        let now = Clock.nowMillis()
+        try await store.run { sql in
+            try await sql.raw("""
+                INSERT INTO sessions (id_digest, key_name, csrf_token, created_at, last_seen_at)
+                VALUES (\(bind: idDigest), \(bind: keyName), \(bind: csrfToken), \(bind: now), \(bind: now))
+                """).run()
+            try await ServerStore.audit(sql, key: keyName, action: "session.start", scope: "-", names: [], client: client, outcome: "ok")
+        }
+    }
+
+    func session(idDigest: String, idleSeconds: Int) async throws -> WebUISession? {
+        let now = Clock.nowMillis()
+        struct Row: Sendable { let key, csrf, grants: String; let lastSeen: Int; let revoked, expires: Int? }
+        let found = try await store.runSession { sql -> Row? in
+            let rows = try await sql.raw("""
+                SELECT s.key_name, s.csrf_token, s.last_seen_at, k.grants, k.revoked_at, k.expires_at
+                FROM sessions s JOIN api_keys k ON k.name = s.key_name WHERE s.id_digest = \(bind: idDigest)
+                """).all()
+            guard let row = rows.first else { return nil }
+            return Row(key: try row.decode(column: "key_name", as: String.self), csrf: try row.decode(column: "csrf_token", as: String.self),
+                       grants: try row.decode(column: "grants", as: String.self), lastSeen: try row.decode(column: "last_seen_at", as: Int.self),
+                       revoked: try row.decode(column: "revoked_at", as: Int?.self), expires: try row.decode(column: "expires_at", as: Int?.self))
+        }
+        guard let found else { return nil }
+        let live = now - found.lastSeen < idleSeconds * 1000 && found.revoked == nil && (found.expires.map { $0 > now } ?? true)
+        guard live else {
+            _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE id_digest = \(bind: idDigest)").run() }
+            return nil
+        }
+        if now - found.lastSeen > 60_000 {
+            _ = try? await store.runSession { sql in
+                try await sql.raw("UPDATE sessions SET last_seen_at = \(bind: now) WHERE id_digest = \(bind: idDigest)").run()
+            }
+        }
+        let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
+        return WebUISession(principal: Self.principal(ActingKey(name: found.key, grants: grants)), csrfToken: found.csrf)
+    }
+
+    func deleteSession(idDigest: String, client: String) async throws {
+        try await store.run { sql in
+            let rows = try await sql.raw("SELECT key_name FROM sessions WHERE id_digest = \(bind: idDigest)").all()
+            try await sql.raw("DELETE FROM sessions WHERE id_digest = \(bind: idDigest)").run()
+            if let key = try rows.first?.decode(column: "key_name", as: String.self) {
+                try await ServerStore.audit(sql, key: key, action: "session.end", scope: "-", names: [], client: client, outcome: "ok")
+            }
+            // Sessions idle for 12 h are gone for good.
+            let stale = Clock.nowMillis() - WebUI.idleSeconds * 1000
+            try await sql.raw("DELETE FROM sessions WHERE last_seen_at < \(bind: stale)").run()
+        }
+    }
+
+    func secrets(in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> [WebUISecretRow] {
+        let actor = Self.acting(principal)
+        return try await Self.mapped {
+            try await store.require(actor, .names, in: [scope], action: "list", scopeText: scope.description, names: [], client: client)
+            let (kind, id) = ServerStore.columns(scope)
+            return try await store.runSession { sql in
+                try await sql.raw("SELECT name, updated_at, updated_by FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id)").all().map { row in
+                    WebUISecretRow(name: try row.decode(column: "name", as: String.self),
+                                   updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self)),
+                                   updatedBy: try row.decode(column: "updated_by", as: String.self))
+                }
+            }
+        }
+    }
+
+    func scopeIDs(_ kind: Scope.Kind, as principal: WebUIPrincipal, client: String) async throws -> [String] {
+        guard kind != .team else { return [] }
+        let ids = try await store.runSession { sql in
+            try await sql.raw("SELECT DISTINCT scope_id FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind.rawValue) ORDER BY scope_id").all()
+                .map { try $0.decode(column: "scope_id", as: String.self) }
+        }
+        return ids.filter { id in (try? Scope(kind: kind, id: id)).map { principal.may(.names, in: $0) } ?? false }
+    }
+
+    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
+        _ = try await Self.mapped { try await store.set([(name, value)], in: scope, by: Self.acting(principal), client: client) }
+    }
+
+    func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
+        try await Self.mapped { try await store.delete(name, in: scope, purge: false, by: Self.acting(principal), client: client) }
+    }
+
+    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+        try await Self.mapped {
+            try await store.listKeys(by: Self.acting(principal), client: client).map {
+                WebUIKeyRow(name: $0.name, grants: $0.grants, created: $0.created, lastUsed: $0.lastUsed, expires: $0.expires, revoked: $0.revoked)
+            }
+        }
+    }
+
+    func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {
+        let seconds: Int?
+        if let expires {
+            guard let parsed = DurationText.seconds(expires) else { throw WebUIRefusal.invalid(DurationText.ruleDescription) }
+            seconds = parsed
+        } else {
+            seconds = nil
+        }
+        return try await Self.mapped {
+            try await store.createKey(name: name, grants: grants, expiresIn: seconds, by: Self.acting(principal), client: client)
+        }
+    }
+
+    func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws {
+        try await Self.mapped {
+            try await store.revokeKey(name: name, by: Self.acting(principal), client: client)
+            // The revoked key's browser sessions end with it.
+            _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE key_name = \(bind: name)").run() }
+        }
+    }
+
+    func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow] {
+        try await Self.mapped {
+            try await store.auditEntries(since: nil, key: key, secret: secret, by: Self.acting(principal), client: client).reversed().map {
+                WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome)
+            }
+        }
+    }
+}

@@ -1,0 +1,528 @@
+import Hummingbird
+import HTTPTypes
+import Mustache
+import NIOCore
+import SecretFill
+
+/// A request context the pages can run in: it knows the client's address
+/// (for the audit log).
+public protocol WebUIRequestContext: RequestContext {
+    var webUIClient: String { get }
+}
+
+/// The web UI of `secretfill serve`: server-rendered pages over plain forms
+/// (no script; redirect after POST), a session cookie per sign-in, a CSRF
+/// token per session, and the backend's grant checks behind every action.
+/// No page, header, URL or redirect ever holds a secret value or a token,
+/// except the one page that shows a newly created key's token once.
+public struct WebUI: Sendable {
+    /// No script at all, styles and images from this server only, forms
+    /// only to this server, no framing.
+    public static let contentSecurityPolicy =
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    public static let sessionCookie = "sf_session"
+    /// The double-submit cookie the sign-in form is checked against (there is no session yet).
+    public static let signInCookie = "sf_signin"
+    /// Sessions end after this long without a request.
+    public static let idleSeconds = 12 * 3600
+    /// A form body may hold a 1 MiB value, percent-encoded.
+    static let maximumFormBytes = 4 << 20
+
+    let backend: any WebUIBackend
+    /// `Secure` on the cookies: set when serving TLS.
+    let secureCookies: Bool
+    let library: MustacheLibrary
+
+    public init(backend: any WebUIBackend, secureCookies: Bool) throws {
+        self.backend = backend
+        self.secureCookies = secureCookies
+        var library = MustacheLibrary()
+        for (name, text) in Templates.all { try library.register(text, named: name) }
+        self.library = library
+    }
+
+    /// Adds `/`, `/sign-in`, `/sign-out` and `/ui/...` to `router`, every
+    /// response with the security headers.
+    public func addRoutes<Context: WebUIRequestContext>(to router: Router<Context>) {
+        let group = router.group().add(middleware: SecurityHeadersMiddleware<Context>())
+        group.get("/") { request, _ in await self.home(request) }
+        group.post("/sign-in") { request, context in await self.signIn(request, context) }
+        group.post("/sign-out") { request, context in await self.signOut(request, context) }
+        group.get("/ui/style.css") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: Templates.stylesheet)))
+        }
+        group.get("/ui/open") { request, context in await self.openScope(request, context) }
+        for kind in Scope.Kind.allCases {
+            let base = kind == .team ? "/ui/team" : "/ui/\(kind.rawValue)/:id"
+            group.get(RouterPath(base)) { request, context in await self.withScope(kind, request, context) { await self.secretsPage($0, $1, request, context) } }
+            group.post(RouterPath(base + "/add")) { request, context in await self.withScope(kind, request, context) { await self.addSecret($0, $1, request, context) } }
+            group.get(RouterPath(base + "/delete")) { request, context in await self.withScope(kind, request, context) { await self.confirmDelete($0, $1, request, context) } }
+            group.post(RouterPath(base + "/delete")) { request, context in await self.withScope(kind, request, context) { await self.deleteSecret($0, $1, request, context) } }
+        }
+        group.get("/ui/keys") { request, context in await self.signedIn(request, context) { await self.keysPage($0, request, context) } }
+        group.post("/ui/keys/create") { request, context in await self.signedIn(request, context) { await self.createKey($0, request, context) } }
+        group.get("/ui/keys/revoke") { request, context in await self.signedIn(request, context) { await self.confirmRevoke($0, request, context) } }
+        group.post("/ui/keys/revoke") { request, context in await self.signedIn(request, context) { await self.revokeKey($0, request, context) } }
+        group.get("/ui/audit") { request, context in await self.signedIn(request, context) { await self.auditPage($0, request, context) } }
+    }
+
+    // MARK: sign-in and sessions
+
+    func home(_ request: Request) async -> Response {
+        if case .some = try? await currentSession(request) { return Self.redirect("/ui/team") }
+        return signInPage(status: .ok, error: nil)
+    }
+
+    func signInPage(status: HTTPResponse.Status, error: String?) -> Response {
+        let nonce = SessionTokens.random()
+        var data: [String: Any] = ["csrf": nonce]
+        if let error { data["error"] = error }
+        var response = render("sign-in", title: "Sign in", status: status, data: data, session: nil, nav: nil)
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.signInCookie, nonce, maxAge: 3600)))
+        return response
+    }
+
+    struct SignInForm: Decodable { var token: String?; var csrf: String? }
+
+    func signIn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
+        let form: SignInForm
+        switch await Self.form(SignInForm.self, request) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        // The form's nonce must match its cookie: another site cannot sign a browser in with its own key.
+        guard let nonce = Self.cookieValue(request, Self.signInCookie), let sent = form.csrf,
+              SessionTokens.isWellFormed(nonce), SessionTokens.constantTimeEqual(nonce, sent) else {
+            return message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
+        }
+        let token = form.token ?? ""
+        let principal: WebUIPrincipal?
+        do {
+            principal = token.isEmpty || token.utf8.count > 512 ? nil : try await backend.authenticate(token: token, client: context.webUIClient)
+        } catch {
+            return unavailable(session: nil)
+        }
+        guard let principal else { return signInPage(status: .unauthorized, error: "That key was not accepted") }
+        let id = SessionTokens.random()
+        do {
+            try await backend.createSession(idDigest: SessionTokens.digest(id), keyName: principal.keyName,
+                                            csrfToken: SessionTokens.random(), client: context.webUIClient)
+        } catch {
+            return unavailable(session: nil)
+        }
+        var response = Self.redirect("/ui/team")
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, id, maxAge: nil)))
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.signInCookie, "", maxAge: 0)))
+        return response
+    }
+
+    struct CSRFForm: Decodable { var csrf: String? }
+
+    func signOut<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
+        await signedIn(request, context) { session in
+            switch await Self.form(CSRFForm.self, request) {
+            case .failure(let box): return box.response
+            case .success(let form):
+                guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
+            }
+            guard let id = Self.cookieValue(request, Self.sessionCookie) else { return Self.redirect("/") }
+            do { try await backend.deleteSession(idDigest: SessionTokens.digest(id), client: context.webUIClient) } catch { return unavailable(session: session) }
+            var response = Self.redirect("/")
+            response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, "", maxAge: 0)))
+            return response
+        }
+    }
+
+    /// The session the request's cookie names, if it is live.
+    func currentSession(_ request: Request) async throws -> WebUISession? {
+        guard let id = Self.cookieValue(request, Self.sessionCookie), SessionTokens.isWellFormed(id) else { return nil }
+        return try await backend.session(idDigest: SessionTokens.digest(id), idleSeconds: Self.idleSeconds)
+    }
+
+    /// Runs `body` for a signed-in request; anything else goes to the sign-in page.
+    func signedIn<Context: WebUIRequestContext>(_ request: Request, _ context: Context, _ body: (WebUISession) async -> Response) async -> Response {
+        let session: WebUISession?
+        do { session = try await currentSession(request) } catch { return unavailable(session: nil) }
+        guard let session else {
+            var response = Self.redirect("/")
+            if Self.cookieValue(request, Self.sessionCookie) != nil {
+                response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, "", maxAge: 0)))
+            }
+            return response
+        }
+        return await body(session)
+    }
+
+    func cookie(_ name: String, _ value: String, maxAge: Int?) -> String {
+        var text = "\(name)=\(value); Path=/; HttpOnly; SameSite=Strict"
+        if let maxAge { text += "; Max-Age=\(maxAge)" }
+        if secureCookies { text += "; Secure" }
+        return text
+    }
+
+    static func cookieValue(_ request: Request, _ name: String) -> String? {
+        guard let value = request.cookies[name]?.value, !value.isEmpty else { return nil }
+        return value
+    }
+
+    static func csrfMatches(_ sent: String?, _ session: WebUISession) -> Bool {
+        guard let sent else { return false }
+        return SessionTokens.constantTimeEqual(sent, session.csrfToken)
+    }
+
+    func csrfRefusal(_ session: WebUISession) -> Response {
+        message(status: .forbidden, title: "Refused", "the form did not carry this session's token (CSRF); nothing was changed. Open the page again and retry", back: "/ui/team", session: session)
+    }
+
+    // MARK: scopes and secrets
+
+    func openScope<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
+        await signedIn(request, context) { session in
+            let kind = request.uri.queryParameters.get("kind").flatMap(Scope.Kind.init(rawValue:)) ?? .project
+            let id = request.uri.queryParameters.get("id") ?? ""
+            guard kind != .team else { return Self.redirect("/ui/team") }
+            do throws(SecretInputError) {
+                try Scope.validateID(id)
+            } catch {
+                return message(status: .badRequest, title: "Not a valid id", error.description, back: "/ui/team", session: session)
+            }
+            return Self.redirect("/ui/\(kind.rawValue)/\(id)")
+        }
+    }
+
+    func withScope<Context: WebUIRequestContext>(_ kind: Scope.Kind, _ request: Request, _ context: Context,
+                                                 _ body: (Scope, WebUISession) async -> Response) async -> Response {
+        await signedIn(request, context) { session in
+            let scope: Scope
+            do throws(SecretInputError) {
+                scope = try Scope(kind: kind, id: kind == .team ? nil : context.parameters.get("id"))
+            } catch {
+                return message(status: .badRequest, title: "Not a valid scope", error.description, back: "/ui/team", session: session)
+            }
+            return await body(scope, session)
+        }
+    }
+
+    static func base(_ scope: Scope) -> String {
+        switch scope {
+        case .team: "/ui/team"
+        case .project(let id): "/ui/project/\(id)"
+        case .cluster(let id): "/ui/cluster/\(id)"
+        }
+    }
+
+    func secretsPage<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context,
+                                                   status: HTTPResponse.Status = .ok, error: String? = nil, formName: String? = nil) async -> Response {
+        // The backend checks the grants (and audits a refusal); the pages only choose which forms to show.
+        let principal = session.principal
+        let rows: [WebUISecretRow]
+        var shadowed: Set<String> = []
+        do {
+            rows = try await backend.secrets(in: scope, as: principal, client: context.webUIClient)
+                .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            if scope != .team, principal.may(.names, in: .team) {
+                shadowed = Set(try await backend.secrets(in: .team, as: principal, client: context.webUIClient).map(\.name))
+            }
+        } catch {
+            return failure(error, session: session, back: nil)
+        }
+        let canWrite = principal.may(.write, in: scope)
+        var data: [String: Any] = [
+            "scopeTitle": Self.title(scope), "scopeText": scope.description, "base": Self.base(scope),
+            "canWrite": canWrite, "hasRows": !rows.isEmpty, "csrf": session.csrfToken, "formName": formName ?? "",
+            "rows": rows.map { row -> [String: Any] in
+                var entry: [String: Any] = ["name": row.name, "updated": row.updated, "updatedBy": row.updatedBy]
+                if shadowed.contains(row.name) { entry["shadows"] = "team" }
+                return entry
+            },
+        ]
+        if let error { data["error"] = error }
+        if let name = request.uri.queryParameters.get("set"), SecretName.isValid(name) {
+            data["notice"] = "Set \(scope) secret '\(name)'"
+        } else if let name = request.uri.queryParameters.get("deleted"), SecretName.isValid(name) {
+            data["notice"] = "Deleted \(scope) secret '\(name)'"
+        }
+        let nav = await navigation(session, context, current: scope == .team ? "team" : "")
+        return render("secrets", title: "\(Self.title(scope)) secrets", status: status, data: data, session: session, nav: nav)
+    }
+
+    static func title(_ scope: Scope) -> String {
+        switch scope {
+        case .team: "Team"
+        case .project(let id): "Project \(id)"
+        case .cluster(let id): "Cluster \(id)"
+        }
+    }
+
+    struct SecretForm: Decodable { var csrf: String?; var name: String?; var value: String? }
+
+    func addSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let form: SecretForm
+        switch await Self.form(SecretForm.self, request) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
+        let name = form.name ?? ""
+        let value: SecretValue
+        do throws(SecretInputError) {
+            try SecretInputError.checkName(name)
+            value = try SecretValue(validating: form.value ?? "")
+        } catch {
+            // The form comes back with the name (if it is one), never the value.
+            return await secretsPage(scope, session, request, context, status: .badRequest, error: error.description,
+                                     formName: name.utf8.count <= 256 ? name : "")
+        }
+        do {
+            try await backend.setSecret(name: name, value: value, in: scope, as: session.principal, client: context.webUIClient)
+        } catch {
+            return failure(error, session: session, back: Self.base(scope))
+        }
+        return Self.redirect("\(Self.base(scope))?set=\(name)")
+    }
+
+    func confirmDelete<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let name = request.uri.queryParameters.get("name").map { String($0) } ?? ""
+        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
+            return message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)
+        }
+        guard session.principal.may(.write, in: scope) else {
+            return message(status: .forbidden, title: "Not allowed", session.principal.refusal(.write, scope), back: Self.base(scope), session: session)
+        }
+        let data: [String: Any] = ["name": name, "scopeText": scope.description, "base": Self.base(scope), "csrf": session.csrfToken]
+        let nav = await navigation(session, context, current: "")
+        return render("confirm-delete", title: "Delete \(name)?", status: .ok, data: data, session: session, nav: nav)
+    }
+
+    func deleteSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let form: SecretForm
+        switch await Self.form(SecretForm.self, request) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
+        let name = form.name ?? ""
+        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
+            return message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)
+        }
+        do {
+            try await backend.deleteSecret(name: name, in: scope, as: session.principal, client: context.webUIClient)
+        } catch {
+            return failure(error, session: session, back: Self.base(scope))
+        }
+        return Self.redirect("\(Self.base(scope))?deleted=\(name)")
+    }
+
+    // MARK: keys and audit (admin)
+
+    func requireAdmin(_ session: WebUISession, _ what: String) -> Response? {
+        session.principal.isAdmin ? nil : message(status: .forbidden, title: "Not allowed", session.principal.adminRefusal(what), back: "/ui/team", session: session)
+    }
+
+    func keysPage<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context,
+                                                status: HTTPResponse.Status = .ok, error: String? = nil,
+                                                form: KeyForm? = nil) async -> Response {
+        let rows: [WebUIKeyRow]
+        do { rows = try await backend.keys(as: session.principal, client: context.webUIClient) } catch {
+            return failure(error, session: session, back: "/ui/team")
+        }
+        var data: [String: Any] = [
+            "csrf": session.csrfToken, "formName": form?.name ?? "", "formGrants": form?.grants ?? "", "formExpires": form?.expires ?? "",
+            "rows": rows.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }.map { row -> [String: Any] in
+                var entry: [String: Any] = ["name": row.name, "grants": row.grants, "created": row.created,
+                                            "lastUsed": row.lastUsed ?? "never", "expires": row.expires ?? "never"]
+                if let revoked = row.revoked { entry["revoked"] = revoked }
+                return entry
+            },
+        ]
+        if let error { data["error"] = error }
+        if let name = request.uri.queryParameters.get("revoked"), SecretName.isValid(name) { data["notice"] = "Revoked key '\(name)'" }
+        let nav = await navigation(session, context, current: "keys")
+        return render("keys", title: "API Keys", status: status, data: data, session: session, nav: nav)
+    }
+
+    struct KeyForm: Decodable { var csrf: String?; var name: String?; var grants: String?; var expires: String? }
+
+    func createKey<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let form: KeyForm
+        switch await Self.form(KeyForm.self, request) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
+        let name = form.name ?? ""
+        let grants = (form.grants ?? "").split(whereSeparator: \.isNewline)
+            .map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+        let expires = form.expires.map(\.trimmingSpaces).flatMap { $0.isEmpty ? nil : $0 }
+        let token: String
+        do {
+            token = try await backend.createKey(name: name, grants: grants, expires: expires, as: session.principal, client: context.webUIClient)
+        } catch let refusal as WebUIRefusal {
+            if case .denied = refusal { return failure(refusal, session: session, back: "/ui/keys") }
+            let status: HTTPResponse.Status = if case .conflict = refusal { .conflict } else { .badRequest }
+            let kept = KeyForm(csrf: nil, name: name.utf8.count <= 256 ? name : "", grants: form.grants.map { $0.utf8.count <= 4096 ? $0 : "" }, expires: expires)
+            return await keysPage(session, request, context, status: status, error: refusal.description, form: kept)
+        } catch {
+            return failure(error, session: session, back: "/ui/keys")
+        }
+        let nav = await navigation(session, context, current: "keys")
+        return render("key-created", title: "Created key \(name)", status: .ok, data: ["name": name, "token": token], session: session, nav: nav)
+    }
+
+    func confirmRevoke<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        if let refusal = requireAdmin(session, "revoke keys") { return refusal }
+        let name = request.uri.queryParameters.get("name").map { String($0) } ?? ""
+        guard SecretName.isValid(name) else {
+            return message(status: .badRequest, title: "Not a valid key name", "'\(name.prefix(64))' is not a key name; a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", back: "/ui/keys", session: session)
+        }
+        let nav = await navigation(session, context, current: "keys")
+        return render("confirm-revoke", title: "Revoke \(name)?", status: .ok, data: ["name": name, "csrf": session.csrfToken], session: session, nav: nav)
+    }
+
+    func revokeKey<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let form: KeyForm
+        switch await Self.form(KeyForm.self, request) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
+        let name = form.name ?? ""
+        do {
+            try await backend.revokeKey(name: name, as: session.principal, client: context.webUIClient)
+        } catch {
+            return failure(error, session: session, back: "/ui/keys")
+        }
+        return Self.redirect("/ui/keys?revoked=\(SecretName.isValid(name) ? name : "")")
+    }
+
+    func auditPage<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let key = request.uri.queryParameters.get("key").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let secret = request.uri.queryParameters.get("secret").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
+        var data: [String: Any] = ["filterKey": key ?? "", "filterSecret": secret ?? ""]
+        var status: HTTPResponse.Status = .ok
+        if let key, !SecretName.isValid(key) {
+            status = .badRequest
+            data["error"] = "'\(key.prefix(64))' is not a key name; a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters"
+            data["filterKey"] = ""
+        } else if let secret, !SecretName.isValid(secret) {
+            status = .badRequest
+            data["error"] = SecretInputError.invalidName(secret).description
+            data["filterSecret"] = ""
+        } else {
+            do {
+                let rows = try await backend.audit(key: key, secret: secret, as: session.principal, client: context.webUIClient)
+                data["rows"] = rows.map { ["time": $0.time, "key": $0.key, "action": $0.action, "scope": $0.scope,
+                                           "names": $0.names.joined(separator: ", "), "outcome": $0.outcome] }
+            } catch {
+                return failure(error, session: session, back: "/ui/team")
+            }
+        }
+        let nav = await navigation(session, context, current: "audit")
+        return render("audit", title: "Audit log", status: status, data: data, session: session, nav: nav)
+    }
+
+    // MARK: rendering
+
+    struct Navigation {
+        var projects: [String] = []
+        var clusters: [String] = []
+        var current = ""
+    }
+
+    /// The ids with secrets that the key may list (best effort: a failure leaves the links out).
+    func navigation<Context: WebUIRequestContext>(_ session: WebUISession, _ context: Context, current: String) async -> Navigation {
+        var nav = Navigation(current: current)
+        nav.projects = (try? await backend.scopeIDs(.project, as: session.principal, client: context.webUIClient)) ?? []
+        nav.clusters = (try? await backend.scopeIDs(.cluster, as: session.principal, client: context.webUIClient)) ?? []
+        return nav
+    }
+
+    func render(_ template: String, title: String, status: HTTPResponse.Status, data: [String: Any],
+                session: WebUISession?, nav: Navigation?) -> Response {
+        let content = library.render(data, withTemplate: template) ?? ""
+        var layout: [String: Any] = ["title": title, "content": content]
+        if let session {
+            layout["session"] = [
+                "csrf": session.csrfToken, "keyName": session.principal.keyName, "isAdmin": session.principal.isAdmin,
+                "projects": nav?.projects ?? [], "clusters": nav?.clusters ?? [],
+                "navTeam": nav?.current == "team", "navKeys": nav?.current == "keys", "navAudit": nav?.current == "audit",
+            ] as [String: Any]
+        }
+        let html = library.render(layout, withTemplate: "layout") ?? ""
+        return Response(status: status, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static var pageHeaders: HTTPFields {
+        var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
+        headers.append(contentsOf: SecurityHeadersMiddleware<BasicRequestContext>.headers)
+        return headers
+    }
+
+    func message(status: HTTPResponse.Status, title: String, _ text: String, back: String?, session: WebUISession?) -> Response {
+        var data: [String: Any] = ["title": title, "message": text]
+        if let back { data["back"] = back }
+        return render("message", title: title, status: status, data: data, session: session, nav: nil)
+    }
+
+    func unavailable(session: WebUISession?) -> Response {
+        message(status: .serviceUnavailable, title: "Unavailable", "the server's database is unavailable; try again", back: nil, session: session)
+    }
+
+    /// A backend failure as a page: refusals with their message, anything
+    /// else as 503 without detail (a database error's text is not shown).
+    func failure(_ error: any Error, session: WebUISession, back: String?) -> Response {
+        switch error {
+        case let refusal as WebUIRefusal:
+            switch refusal {
+            case .denied(let m): return message(status: .forbidden, title: "Not allowed", m, back: back, session: session)
+            case .invalid(let m): return message(status: .badRequest, title: "Refused", m, back: back, session: session)
+            case .notFound(let m): return message(status: .notFound, title: "Not found", m, back: back, session: session)
+            case .conflict(let m): return message(status: .conflict, title: "Refused", m, back: back, session: session)
+            }
+        case let input as SecretInputError:
+            return message(status: .badRequest, title: "Refused", input.description, back: back, session: session)
+        default:
+            return unavailable(session: session)
+        }
+    }
+
+    static func redirect(_ location: String) -> Response {
+        var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]
+        headers.append(contentsOf: SecurityHeadersMiddleware<BasicRequestContext>.headers)
+        return Response(status: .seeOther, headers: headers)
+    }
+
+    /// Decodes an `application/x-www-form-urlencoded` body; a body that is
+    /// too large or not a form is a page saying so (never echoing it).
+    static func form<Form: Decodable>(_ type: Form.Type, _ request: Request) async -> Result<Form, ResponseBox> {
+        let bytes: ByteBuffer
+        do { bytes = try await request.body.collect(upTo: maximumFormBytes) } catch {
+            return .failure(ResponseBox(plain(.contentTooLarge, "the form is over \(maximumFormBytes) bytes")))
+        }
+        let text = String(buffer: bytes)
+        do {
+            return .success(try URLEncodedFormDecoder().decode(Form.self, from: text))
+        } catch {
+            return .failure(ResponseBox(plain(.badRequest, "the form could not be read")))
+        }
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"]
+        headers.append(contentsOf: SecurityHeadersMiddleware<BasicRequestContext>.headers)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}
+
+/// A response carried as a `Result` failure.
+struct ResponseBox: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
+}

@@ -1,0 +1,161 @@
+import SecretFill
+
+/// What a signed-in key may do in a scope, as far as the pages care: list
+/// names, or also set and delete. (Values are never sent to the browser, so
+/// the pages have no use for `read`.)
+public enum WebUIAccess: Sendable, Hashable {
+    case names
+    case write
+
+    /// How a refusal names the action: `key 'ci' may not write to team`.
+    var verb: String {
+        switch self {
+        case .names: "list names in"
+        case .write: "write to"
+        }
+    }
+}
+
+/// The key a page acts as: its name, its grants as text (for refusals), and
+/// the server's own grant check.
+public struct WebUIPrincipal: Sendable {
+    public let keyName: String
+    public let grants: [String]
+    public let isAdmin: Bool
+    private let check: @Sendable (WebUIAccess, Scope) -> Bool
+
+    public init(keyName: String, grants: [String], isAdmin: Bool, allows check: @escaping @Sendable (WebUIAccess, Scope) -> Bool) {
+        self.keyName = keyName
+        self.grants = grants
+        self.isAdmin = isAdmin
+        self.check = check
+    }
+
+    public func may(_ access: WebUIAccess, in scope: Scope) -> Bool { isAdmin || check(access, scope) }
+
+    /// `key 'ci' may not write to team (its grants: team:names)`.
+    func refusal(_ access: WebUIAccess, _ scope: Scope) -> String {
+        "key '\(keyName)' may not \(access.verb) \(scope) (its grants: \(grants.isEmpty ? "none" : grants.joined(separator: ", ")))"
+    }
+
+    func adminRefusal(_ what: String) -> String {
+        "key '\(keyName)' may not \(what): that needs the admin grant (its grants: \(grants.isEmpty ? "none" : grants.joined(separator: ", ")))"
+    }
+}
+
+/// A signed-in browser session, as the server stored it.
+public struct WebUISession: Sendable {
+    public let principal: WebUIPrincipal
+    /// The per-session token every state-changing form must carry.
+    public let csrfToken: String
+
+    public init(principal: WebUIPrincipal, csrfToken: String) {
+        self.principal = principal
+        self.csrfToken = csrfToken
+    }
+}
+
+/// One name in a scope's list: never its value.
+public struct WebUISecretRow: Sendable, Hashable {
+    public let name: String
+    /// `2026-01-02T03:04:05Z`
+    public let updated: String
+    /// The key that made the current version.
+    public let updatedBy: String
+
+    public init(name: String, updated: String, updatedBy: String) {
+        self.name = name
+        self.updated = updated
+        self.updatedBy = updatedBy
+    }
+}
+
+/// One API key as the keys page shows it: never its token.
+public struct WebUIKeyRow: Sendable, Hashable {
+    public let name: String
+    public let grants: [String]
+    public let created: String
+    public let lastUsed: String?
+    public let expires: String?
+    public let revoked: String?
+
+    public init(name: String, grants: [String], created: String, lastUsed: String?, expires: String?, revoked: String?) {
+        self.name = name
+        self.grants = grants
+        self.created = created
+        self.lastUsed = lastUsed
+        self.expires = expires
+        self.revoked = revoked
+    }
+}
+
+/// One audit entry: names and places, never a value or a token.
+public struct WebUIAuditRow: Sendable, Hashable {
+    public let time: String
+    public let key: String
+    public let action: String
+    public let scope: String
+    public let names: [String]
+    public let outcome: String
+
+    public init(time: String, key: String, action: String, scope: String, names: [String], outcome: String) {
+        self.time = time
+        self.key = key
+        self.action = action
+        self.scope = scope
+        self.names = names
+        self.outcome = outcome
+    }
+}
+
+/// Why the server refused what a page asked. Messages hold names, ids and
+/// key names only.
+public enum WebUIRefusal: Error, Sendable, CustomStringConvertible {
+    /// 403: the key's grants do not allow it.
+    case denied(String)
+    /// 400: a bad name, id, grant or duration (the CLI's message).
+    case invalid(String)
+    /// 404
+    case notFound(String)
+    /// 409
+    case conflict(String)
+
+    public var description: String {
+        switch self {
+        case .denied(let m), .invalid(let m), .notFound(let m), .conflict(let m): m
+        }
+    }
+}
+
+/// Everything the pages need from `secretfill serve`: its keys, grants,
+/// store and audit log, and a sessions table in the same database (so two
+/// servers share sign-ins). Every call that acts on secrets or keys checks
+/// the principal's grants again and writes the audit row its CLI twin
+/// writes. Session ids reach the backend only as SHA-256 digests.
+public protocol WebUIBackend: Sendable {
+    /// The key a token belongs to, or nil when it is unknown, revoked or
+    /// expired (the page does not say which).
+    func authenticate(token: String, client: String) async throws -> WebUIPrincipal?
+
+    func createSession(idDigest: String, keyName: String, csrfToken: String, client: String) async throws
+    /// The live session with this digest, its last use moved to now; nil
+    /// when unknown, idle longer than `idleSeconds`, or its key is no longer
+    /// valid.
+    func session(idDigest: String, idleSeconds: Int) async throws -> WebUISession?
+    func deleteSession(idDigest: String, client: String) async throws
+
+    /// The names in `scope`, any order.
+    func secrets(in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> [WebUISecretRow]
+    /// The project or cluster ids that hold secrets and that `principal` may list.
+    func scopeIDs(_ kind: Scope.Kind, as principal: WebUIPrincipal, client: String) async throws -> [String]
+    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws
+    func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws
+
+    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow]
+    /// Returns the new token (shown once). `expires` is a duration like `90d`.
+    func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String
+    func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws
+
+    /// Newest first.
+    func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow]
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import SecretFill
+import SecretFillClient
+
+extension SecretsCommand {
+    static let localHasNoHistory = "the local store file keeps no history (only each name's current value); versions are kept by a team server (--server)"
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "history",
+            abstract: "List a secret's versions on a team server: number, time, key (never values).",
+            discussion: "The server keeps the last 10 versions of each name. Needs a write grant.")
+
+        @OptionGroup var target: ScopeArgument
+        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        var name: String
+        @OptionGroup var serverOptions: ServerOptions
+
+        func run() throws {
+            try reportingErrors {
+                let scope = try target.scope()
+                try SecretInputError.checkName(name)
+                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.failure) }
+                let name = self.name
+                let history = try withClient(endpoint) { try await $0.history(of: name, in: scope) }
+                for version in history.versions {
+                    print("\(version.version)  \(version.time)  \(version.key)\(version.current ? "  (current)" : "")")
+                }
+                if history.deleted { print("(deleted; \(scope) secret '\(name)' has no current value)") }
+            }
+        }
+    }
+
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rollback",
+            abstract: "Make an earlier version of a secret current again (as a new version).")
+
+        @OptionGroup var target: ScopeArgument
+        @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
+        var name: String
+        @Option(help: ArgumentHelp("The version to restore (see `secrets history`).", valueName: "n"))
+        var version: Int
+        @OptionGroup var serverOptions: ServerOptions
+
+        func run() throws {
+            try reportingErrors {
+                let scope = try target.scope()
+                try SecretInputError.checkName(name)
+                guard version >= 1 else { throw fail("--version must be 1 or more", Exit.usage) }
+                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.failure) }
+                let (name, version) = (self.name, self.version)
+                let new = try withClient(endpoint) { try await $0.rollback(name, in: scope, to: version) }
+                print("Rolled back \(scope) secret '\(name)' to version \(version) (now version \(new))")
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import SecretFill
+import SecretFillAPI
+import SecretFillClient
+import SecretFillServer
+
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Create, list and revoke the team server's API keys (admin).",
+        discussion: """
+            Grants: admin, team:ACCESS, project:ID:ACCESS, cluster:ID:ACCESS (ID may be *), where \
+            ACCESS is names (list, which, check), read (names and values: render, env, redact) or \
+            write (set, delete, import, history, rollback; names, never values).
+
+            Examples:
+              secretfill keys create admin --grant admin --database postgres://sf@db/secretfill
+              secretfill keys create ci-pr-1 --grant project:pr-1:read --grant team:read --expires 90d
+              secretfill keys list --format json
+              secretfill keys revoke ci-pr-1
+            """,
+        subcommands: [Create.self, List.self, Revoke.self])
+}
+
+extension KeysCommand {
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Create a key; prints its token once, alone on stdout.",
+            discussion: "The very first key: --database URL (or SECRETFILL_DATABASE_URL without --server) writes it straight to the database, no server and no key needed.")
+
+        @Argument(help: ArgumentHelp("The key's name: [A-Za-z_][A-Za-z0-9_.-]*.", valueName: "name"))
+        var name: String
+        @Option(name: .customLong("grant"), help: ArgumentHelp("A grant (repeatable).", valueName: "grant"))
+        var grants: [String] = []
+        @Option(help: ArgumentHelp("Lifetime: 90d, 12h, 30m or 45s (default: no expiry).", valueName: "duration"))
+        var expires: String?
+        @Option(help: ArgumentHelp("Write straight to this database instead of asking a server.", valueName: "url"))
+        var database: String?
+        @OptionGroup var serverOptions: ServerOptions
+
+        func run() throws {
+            guard KeyName.isValid(name) else { throw fail(KeyName.ruleDescription, Exit.usage) }
+            guard !grants.isEmpty else { throw fail("give at least one --grant; \(Grant.ruleDescription)", Exit.usage) }
+            do { _ = try GrantSet(parsing: grants) } catch { throw fail(error.description, Exit.usage) }
+            var seconds: Int?
+            if let expires {
+                guard let parsed = DurationText.seconds(expires) else { throw fail(DurationText.ruleDescription, Exit.usage) }
+                seconds = parsed
+            }
+            let token: String
+            let (name, grants, expiresIn) = (self.name, self.grants, seconds)
+            let endpoint = try serverOptions.endpoint()
+            let direct = database ?? (endpoint == nil ? processEnvironment["SECRETFILL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } : nil)
+            if let direct {
+                let location = try databaseLocation(direct)
+                do {
+                    token = try runBlocking { try await DirectDatabase.createKey(location: location, name: name, grants: grants, expiresIn: expiresIn) }
+                } catch let refusal as ServerRefusal {
+                    throw fail(refusal.description, Exit.failure)
+                } catch let error as ServeRefusal {
+                    throw fail(error.description, Exit.failure)
+                } catch {
+                    throw fail("cannot create the key in \(location): \(type(of: error))", Exit.failure)
+                }
+            } else {
+                guard let endpoint else {
+                    throw fail("keys create talks to a team server (--server URL with an admin key), or, for the first key, straight to the database (--database URL)", Exit.usage)
+                }
+                token = try withClient(endpoint) { try await $0.createKey(name: name, grants: grants, expiresIn: expiresIn) }
+            }
+            Terminal.warn("secretfill: created key '\(name)'; its token is printed once and will not be shown again")
+            print(token)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: name, grants, created, last used, expiry (never a token).")
+
+        @Option(help: "text or json.")
+        var format: Format = .text
+        @OptionGroup var serverOptions: ServerOptions
+
+        enum Format: String, ExpressibleByArgument { case text, json }
+
+        func run() throws {
+            let endpoint = try requireServer(serverOptions, for: "keys list")
+            let keys = try withClient(endpoint) { try await $0.listKeys() }
+            switch format {
+            case .text:
+                for key in keys {
+                    var line = "\(key.name)  \(key.grants.joined(separator: ","))  created \(key.created)  last used \(key.lastUsed ?? "never")  expires \(key.expires ?? "never")"
+                    if let revoked = key.revoked { line += "  revoked \(revoked)" }
+                    print(line)
+                }
+            case .json:
+                let items = keys.map { key in
+                    "  {\"name\": \(JSONText.quoted(key.name)), \"grants\": [\(key.grants.map(JSONText.quoted).joined(separator: ", "))], "
+                        + "\"created\": \(JSONText.quoted(key.created)), \"last_used\": \(JSONText.optional(key.lastUsed)), "
+                        + "\"expires\": \(JSONText.optional(key.expires)), \"revoked\": \(JSONText.optional(key.revoked))}"
+                }
+                print(items.isEmpty ? "[]" : "[\n" + items.joined(separator: ",\n") + "\n]")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a key: it is refused from then on.")
+
+        @Argument(help: ArgumentHelp("The key's name.", valueName: "name"))
+        var name: String
+        @OptionGroup var serverOptions: ServerOptions
+
+        func run() throws {
+            guard KeyName.isValid(name) else { throw fail(KeyName.ruleDescription, Exit.usage) }
+            let endpoint = try requireServer(serverOptions, for: "keys revoke")
+            let name = self.name
+            try withClient(endpoint) { try await $0.revokeKey(name: name) }
+            print("Revoked key '\(name)'")
+        }
+    }
+}

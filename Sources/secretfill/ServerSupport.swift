@@ -1,0 +1,90 @@
+import ArgumentParser
+import Dispatch
+import SecretFill
+import SecretFillAPI
+import SecretFillClient
+
+extension Exit {
+    /// The team server's access control refused (key unknown, revoked, expired, or missing a grant).
+    static let refused = ExitCode(77)
+}
+
+func fail(_ error: ClientFailure) -> ExitCode {
+    switch error {
+    case .refused(let m): fail(m, Exit.refused)
+    case .invalid(let m): fail(m, Exit.usage)
+    case .unavailable(let m), .notFound(let m), .other(let m): fail(m, Exit.failure)
+    }
+}
+
+/// `--server`, `--token-file` and `--ca-file`: a team server instead of the local file.
+struct ServerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A team server (`secretfill serve`) instead of the local store (default: $SECRETFILL_SERVER).", valueName: "url"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN.", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate.", valueName: "path"))
+    var caFile: String?
+
+    /// The server to use, or nil for the local store.
+    func endpoint() throws -> ServerEndpoint? {
+        do {
+            return try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, environment: processEnvironment)
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// Holds an async call's outcome for the thread that waits for it.
+private final class Outcome<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+/// Runs async work from a synchronous command and waits for it. Only the
+/// server and client paths use it: a local render starts no event loop.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let outcome = Outcome<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        do { outcome.result = .success(try await body()) } catch { outcome.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try outcome.result!.get()
+}
+
+/// Runs `body` with a client for `endpoint`, shut down afterwards; client
+/// failures become the documented message and exit status.
+func withClient<T: Sendable>(_ endpoint: ServerEndpoint, mapping: (ClientFailure) -> ExitCode? = { _ in nil },
+                             _ body: @escaping @Sendable (TeamClient) async throws -> T) throws -> T {
+    do {
+        return try runBlocking {
+            let client = try TeamClient(endpoint)
+            do {
+                let result = try await body(client)
+                await client.shutdown()
+                return result
+            } catch {
+                await client.shutdown()
+                throw error
+            }
+        }
+    } catch let error as ClientFailure {
+        throw mapping(error) ?? fail(error)
+    }
+}
+
+/// Like `withClient`, for commands that only exist on a server.
+func requireServer(_ options: ServerOptions, for verb: String) throws -> ServerEndpoint {
+    guard let endpoint = try options.endpoint() else {
+        throw fail("\(verb) talks to a team server: give --server URL (or SECRETFILL_SERVER) and an admin key (SECRETFILL_TOKEN or --token-file)", Exit.usage)
+    }
+    return endpoint
+}
+
+extension JSONText {
+    static func optional(_ text: String?) -> String { text.map(JSONText.quoted) ?? "null" }
+}

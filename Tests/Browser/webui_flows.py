@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""The web UI's flows in a real headless Chromium (JavaScript turned off),
+against a running `secretfill serve`. Run by Tests/CLITests/WebUIBrowserTests.swift:
+
+    webui_flows.py BASE_URL WRITE_TOKEN NAMES_TOKEN ADMIN_TOKEN CANARY SCREENSHOT_DIR
+
+Exits 0 when every check holds; otherwise prints each failed check (names
+and pages only, never a token or the canary) and exits 1.
+"""
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, write_token, names_token, admin_token, canary, shots = sys.argv[1:7]
+failures = []
+sources = []  # every page source seen, checked for the canary at the end
+
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+    return condition
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1100,760", "--no-first-run", "--disable-extensions"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    # Plain forms only: the pages must work with JavaScript off.
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    try:
+        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    except Exception:  # a slow first start of chromium on a busy machine: once more
+        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def navigate(driver, element):
+    """Clicks `element` and waits until the next page has replaced this one."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    # Errors while the old page goes away (its execution context, for one) mean "not yet".
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"})
+                                    .get("result", {}).get("value") == "complete")
+
+
+def seen(driver):
+    sources.append((driver.current_url, driver.page_source))
+    return driver.page_source
+
+
+def sign_in(driver, token):
+    driver.get(base + "/")
+    form = driver.find_element(By.CSS_SELECTOR, "form#sign-in")
+    form.find_element(By.CSS_SELECTOR, "input[name=token]").send_keys(token)
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    seen(driver)
+
+
+def add_secret(driver, name, value):
+    form = driver.find_element(By.CSS_SELECTOR, "form#add-secret")
+    value_field = form.find_element(By.CSS_SELECTOR, "[name=value]")
+    check(value_field.get_attribute("type") == "password", "the value field is type=password")
+    check(value_field.get_attribute("autocomplete") == "new-password", "the value field has autocomplete=new-password")
+    check(value_field.get_attribute("spellcheck") == "false", "the value field has spellcheck=false")
+    form.find_element(By.CSS_SELECTOR, "input[name=name]").send_keys(name)
+    value_field.send_keys(value)
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    return seen(driver)
+
+
+def rows(driver):
+    return [row.get_attribute("data-secret") for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-secret]")]
+
+
+def session_cookie(driver):
+    cookie = driver.get_cookie("sf_session")
+    return cookie
+
+
+def raw(method, path, cookie=None, body=None):
+    """A request outside the browser, for headers and forged forms."""
+    request = urllib.request.Request(base + path, method=method, data=body)
+    if cookie:
+        request.add_header("Cookie", "sf_session=" + cookie)
+    if body is not None:
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        response = opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        response = error
+    text = response.read().decode("utf-8", "replace")
+    sources.append((path, text))
+    return response.status, response.headers, text
+
+
+def expect_headers(path, cookie, signed_in=True):
+    status, headers, _ = raw("GET", path, cookie)
+    csp = headers.get("Content-Security-Policy", "")
+    check(("default-src 'none'" in csp or "default-src 'self'" in csp) and "frame-ancestors 'none'" in csp
+          and "unsafe-inline" not in csp, f"{path}: Content-Security-Policy")
+    check(headers.get("X-Content-Type-Options") == "nosniff", f"{path}: X-Content-Type-Options")
+    check(headers.get("Referrer-Policy") == "no-referrer", f"{path}: Referrer-Policy")
+    if signed_in:
+        check(headers.get("Cache-Control") == "no-store", f"{path}: Cache-Control no-store")
+    return status
+
+
+driver = browser()
+try:
+    # A bad key: the form again, no hint.
+    sign_in(driver, "sf_" + "x" * 43)
+    check("That key was not accepted" in driver.page_source, "a bad key gets 'That key was not accepted'")
+    check(driver.find_elements(By.CSS_SELECTOR, "form#sign-in"), "a bad key gets the sign-in form again")
+
+    # A write key: add in team, project and cluster scope.
+    sign_in(driver, write_token)
+    check(driver.current_url.endswith("/ui/team"), "signing in lands on /ui/team")
+    cookie = session_cookie(driver)
+    check(cookie is not None and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict" and cookie.get("path") == "/",
+          "the session cookie is HttpOnly, SameSite=Strict, Path=/")
+    check(write_token not in driver.current_url, "the token is not in the URL")
+    check(driver.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.cookie"}).get("result", {}).get("value", "") == "",
+          "the session cookie is not readable by script")
+    page = add_secret(driver, "db_password", canary)
+    check("Set team secret 'db_password'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Set team secret 'db_password'")
+    check("db_password" in rows(driver), "team lists db_password")
+    add_secret(driver, "shared_name", canary + "-team")
+
+    driver.get(base + "/ui/team")
+    form = driver.find_element(By.CSS_SELECTOR, "form#open-scope")
+    form.find_element(By.CSS_SELECTOR, "input[name=id]").send_keys("pr-1")
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    check(driver.current_url.endswith("/ui/project/pr-1"), "the open form goes to /ui/project/pr-1")
+    add_secret(driver, "api_token", canary + "-project")
+    check("Set project pr-1 secret 'api_token'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Set project pr-1 secret 'api_token'")
+    add_secret(driver, "shared_name", canary + "-project2")
+    shadow = driver.find_elements(By.CSS_SELECTOR, "tr[data-secret=shared_name] .shadow")
+    check(shadow and "team" in shadow[0].text, "project pr-1's shared_name notes that it shadows the team one")
+    check(sorted(rows(driver)) == rows(driver) == ["api_token", "shared_name"], "project pr-1 lists its names, sorted")
+
+    driver.get(base + "/ui/cluster/c-1")
+    seen(driver)
+    add_secret(driver, "kube_token", canary + "-cluster")
+    check("Set cluster c-1 secret 'kube_token'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Set cluster c-1 secret 'kube_token'")
+    check("kube_token" in rows(driver), "cluster c-1 lists kube_token")
+    check(driver.find_elements(By.CSS_SELECTOR, "nav a[href='/ui/project/pr-1']"), "the navigation links to project pr-1")
+
+    # Bad input: the CLI's message, the name kept, the value not.
+    driver.get(base + "/ui/team")
+    add_secret(driver, "9lives", canary + "-bad")
+    check("is not a valid secret name" in driver.page_source, "a bad name gets the CLI's message")
+    kept = driver.find_element(By.CSS_SELECTOR, "form#add-secret input[name=name]").get_attribute("value")
+    check(kept == "9lives", "the form keeps the refused name")
+    check(driver.find_element(By.CSS_SELECTOR, "form#add-secret [name=value]").get_attribute("value") == "", "the form does not keep the value")
+
+    # Delete through the confirmation page.
+    driver.get(base + "/ui/team")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-secret=db_password]").find_element(By.XPATH, ".//button[normalize-space()='Delete']"))
+    seen(driver)
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#confirm-delete button[type=submit]"))
+    seen(driver)
+    check("Deleted team secret 'db_password'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Deleted team secret 'db_password'")
+    check("db_password" not in rows(driver), "db_password is gone from the list")
+    driver.save_screenshot(shots + "/webui-team.png")
+
+    # A forged POST without the CSRF token changes nothing.
+    session = session_cookie(driver)["value"]
+    status, _, _ = raw("POST", "/ui/team/add", session, b"name=forged&value=forged-value")
+    check(status == 403, f"a POST without the CSRF token gets 403 (got {status})")
+    status, _, _ = raw("POST", "/ui/team/delete", session, b"name=shared_name&csrf=" + b"A" * 43)
+    check(status == 403, f"a POST with a wrong CSRF token gets 403 (got {status})")
+    driver.get(base + "/ui/team")
+    seen(driver)
+    check("forged" not in rows(driver) and "shared_name" in rows(driver), "the forged POSTs changed nothing")
+
+    # The headers on every page.
+    for path in ("/ui/team", "/ui/project/pr-1", "/ui/cluster/c-1", "/ui/team/delete?name=shared_name"):
+        check(expect_headers(path, session) == 200, f"{path} answers 200")
+    check(expect_headers("/ui/style.css", None, signed_in=False) == 200, "the stylesheet answers 200")
+    expect_headers("/", None, signed_in=False)
+
+    # Sign out; the old cookie no longer works.
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]"))
+    seen(driver)
+    check(driver.find_elements(By.CSS_SELECTOR, "form#sign-in"), "signing out shows the sign-in form")
+    status, headers, _ = raw("GET", "/ui/team", session)
+    check(status == 303 and headers.get("Location") == "/", f"the old cookie is refused after sign-out (got {status})")
+    driver.add_cookie({"name": "sf_session", "value": session, "path": "/"})
+    driver.get(base + "/ui/team")
+    seen(driver)
+    check(driver.find_elements(By.CSS_SELECTOR, "form#sign-in"), "the browser with the old cookie is sent to sign in")
+    driver.delete_all_cookies()
+
+    # A names key: lists, no forms; a forged form is refused with 403.
+    sign_in(driver, names_token)
+    check("shared_name" in rows(driver), "a names key sees the team's names")
+    check(not driver.find_elements(By.CSS_SELECTOR, "form#add-secret"), "a names key sees no add form")
+    check(not driver.find_elements(By.XPATH, "//button[normalize-space()='Delete']"), "a names key sees no Delete button")
+    names_session = session_cookie(driver)["value"]
+    csrf = driver.find_element(By.CSS_SELECTOR, "form#sign-out input[name=csrf]").get_attribute("value")
+    status, _, _ = raw("POST", "/ui/team/add", names_session, f"csrf={csrf}&name=sneaky&value=v".encode())
+    check(status == 403, f"a names key's forged add form gets 403 (got {status})")
+    status, _, _ = raw("GET", "/ui/keys", names_session)
+    check(status == 403, f"a names key gets 403 on /ui/keys (got {status})")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]"))
+    driver.delete_all_cookies()
+
+    # An admin key: the keys page, a new key shown once, revoke through confirmation, the audit page.
+    sign_in(driver, admin_token)
+    driver.get(base + "/ui/keys")
+    seen(driver)
+    form = driver.find_element(By.CSS_SELECTOR, "form#create-key")
+    form.find_element(By.CSS_SELECTOR, "[name=name]").send_keys("ci-deploy")
+    form.find_element(By.CSS_SELECTOR, "[name=grants]").send_keys("project:pr-1:read\nteam:names")
+    form.find_element(By.CSS_SELECTOR, "[name=expires]").send_keys("90d")
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    created = seen(driver)
+    token = driver.find_element(By.CSS_SELECTOR, "code#new-token").text
+    check(token.startswith("sf_") and len(token) == 46, "the new token is shown in code#new-token")
+    check("not shown again" in created, "the new token's page says it is not shown again")
+    driver.get(base + "/ui/keys")
+    keys_page = seen(driver)
+    check(token not in keys_page, "the keys page does not show the token again")
+    row = driver.find_elements(By.CSS_SELECTOR, "tr[data-key=ci-deploy]")
+    check(row and "project:pr-1:read" in row[0].text and "team:names" in row[0].text, "ci-deploy is listed with its grants")
+    check(driver.find_elements(By.CSS_SELECTOR, "tr[data-key=dev]"), "the write key is listed")
+    driver.save_screenshot(shots + "/webui-keys.png")
+    navigate(driver, row[0].find_element(By.XPATH, ".//button[normalize-space()='Revoke']"))
+    seen(driver)
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#confirm-revoke button[type=submit]"))
+    seen(driver)
+    check("Revoked key 'ci-deploy'" in driver.page_source, "the result says Revoked key 'ci-deploy'")
+    check("revoked" in driver.find_element(By.CSS_SELECTOR, "tr[data-key=ci-deploy]").text, "ci-deploy shows as revoked")
+    driver.get(base + "/ui/audit?key=dev")
+    seen(driver)
+    audit_rows = driver.find_elements(By.CSS_SELECTOR, "table#audit tbody tr")
+    check(len(audit_rows) >= 5, f"the audit page lists dev's actions (got {len(audit_rows)} rows)")
+    check(any("delete" in r.text for r in audit_rows), "the audit page lists dev's delete")
+    driver.get(base + "/ui/audit?secret=api_token")
+    seen(driver)
+    check(all("api_token" in r.text for r in driver.find_elements(By.CSS_SELECTOR, "table#audit tbody tr")), "the audit filter by secret name holds")
+    admin_session = session_cookie(driver)["value"]
+    for path in ("/ui/keys", "/ui/audit", "/ui/keys/revoke?name=dev"):
+        check(expect_headers(path, admin_session) == 200, f"{path} answers 200")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#sign-out button[type=submit]"))
+    driver.delete_all_cookies()
+    sign_in(driver, token)
+    check("That key was not accepted" in driver.page_source, "a revoked key is not accepted")
+finally:
+    driver.quit()
+
+for where, text in sources:
+    if canary in text:
+        failures.append(f"the canary value is in the page {where}")
+    for secret_token in (write_token, names_token, admin_token):
+        if secret_token in text:
+            failures.append(f"a sign-in token is in the page {where}")
+
+for failure in failures:
+    print("FAILED: " + failure)
+print(f"{len(sources)} pages checked, {len(failures)} failures")
+sys.exit(1 if failures else 0)
