@@ -84,9 +84,10 @@ pgbench -n -c 16 -j 2 -T "$SECONDS_PER_RUN" -f "$OUT/floor.sql" "$DB" >"$OUT/pgb
 
 # A small render, local and remote (the same secrets in both).
 printf 'env:\n  - name: A\n    value: secret:s00001\n  - name: B\n    value: secret:s00002\n' >"$OUT/small.yaml"
-"$BIN" init >/dev/null 2>&1 || true
+env -u SECRETFILL_SERVER "$BIN" init >/dev/null 2>&1 || true
 printf 's00001=value-1\ns00002=value-2\n' >"$OUT/small.env"
-"$BIN" secrets import team "$OUT/small.env" >/dev/null
+env -u SECRETFILL_SERVER "$BIN" secrets import team "$OUT/small.env" >/dev/null
+SECRETFILL_TOKEN=$WRITER "$BIN" secrets import team "$OUT/small.env" >/dev/null
 hyperfine -N --warmup 2 --runs 30 --export-json "$OUT/render.json" \
   -n local "env -u SECRETFILL_SERVER $BIN render $OUT/small.yaml" \
   -n remote "env SECRETFILL_TOKEN=$READER $BIN render $OUT/small.yaml" >/dev/null 2>&1 || echo '{"results": []}' >"$OUT/render.json"

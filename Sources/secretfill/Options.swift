@@ -9,11 +9,26 @@ struct StoreOptions: ParsableArguments {
         valueName: "path"))
     var store: String?
 
-    /// `--server`, `--token-file`, `--ca-file`: a team server instead of the file.
-    @OptionGroup var remote: ServerOptions
+    // `--server`, `--token-file`, `--ca-file`: a team server instead of the file.
+    // Declared here rather than as a nested ServerOptions group: each nested
+    // group multiplies ArgumentParser's debug-build validation of every command.
+    @Option(help: ArgumentHelp("A team server (`secretfill serve`) instead of the store file (default: $SECRETFILL_SERVER).", valueName: "url"))
+    var server: String?
+
+    @Option(help: ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN.", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate.", valueName: "path"))
+    var caFile: String?
 
     /// The team server to use instead of the store file, if one is given.
-    func endpoint() throws -> ServerEndpoint? { try remote.endpoint() }
+    func endpoint() throws -> ServerEndpoint? {
+        do {
+            return try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, environment: processEnvironment)
+        } catch {
+            throw fail(error)
+        }
+    }
 
     var configuration: StoreConfiguration {
         StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
