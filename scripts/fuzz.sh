@@ -23,6 +23,8 @@ common=(
   Sources/SecretFill/Store/Scope.swift
   Sources/SecretFill/IO/IOError.swift
   Sources/SecretFill/IO/FileIO.swift
+  Sources/SecretFill/IO/TemporaryFileGuard.swift
+  Sources/SecretFill/IO/FileKind.swift
   Sources/SecretFill/IO/JSONText.swift
 )
 crypto=()
