@@ -47,6 +47,7 @@ if [ "$target" = store ]; then
 elif [ "$target" = import ]; then
   sources=("${common[@]}"
     Sources/SecretFill/Store/StoreError.swift
+    Sources/SecretFill/Store/StoreCanonical.swift
     Sources/SecretFill/Store/StoreFileIndex.swift
     Sources/SecretFill/Store/SecretImport.swift
     Sources/SecretFill/Store/StoreDocument.swift
