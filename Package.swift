@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "secretfill", targets: ["secretfill"]),
+        .executable(name: "secretfill-team", targets: ["secretfill-team"]),
         .library(name: "SecretFill", targets: ["SecretFill"]),
     ],
     dependencies: [
@@ -85,13 +86,31 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        .executableTarget(
-            name: "secretfill",
+        // Every command's definition and its local work; the networking parts
+        // come in through `TeamComponents`, so this links no networking.
+        .target(
+            name: "SecretFillCLI",
             dependencies: [
                 "SecretFill",
+                "SecretFillAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // `secretfill`: the local program. It hands commands that talk to a
+        // team server to `secretfill-team` (see README, "Two programs").
+        .executableTarget(
+            name: "secretfill",
+            dependencies: ["SecretFillCLI"]
+        ),
+        // `secretfill-team`: the same commands with the server and the client.
+        .executableTarget(
+            name: "secretfill-team",
+            dependencies: [
+                "SecretFillCLI",
+                "SecretFill",
+                "SecretFillAPI",
                 "SecretFillServer",
                 "SecretFillClient",
-                "SecretFillAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -110,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["secretfill", "SecretFill"]
+            dependencies: ["secretfill", "secretfill-team", "SecretFill"]
         ),
     ],
     swiftLanguageModes: [.v6]

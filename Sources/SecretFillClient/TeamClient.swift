@@ -7,63 +7,9 @@ import SecretFill
 import SecretFillAPI
 import Foundation
 
-/// Why a server request did not succeed, each with its exit status.
-public enum ClientFailure: Error, Sendable, CustomStringConvertible {
-    /// The server's access control refused: unknown, revoked or expired key, or a missing grant (exit 77).
-    case refused(String)
-    /// The server cannot be reached, timed out or answered 5xx (exit 2).
-    case unavailable(String)
-    /// The server said the request was malformed (exit 64).
-    case invalid(String)
-    /// A name, key or version that is not there (exit 2, as the local store says it).
-    case notFound(String)
-    /// Anything else the server said no to (exit 2).
-    case other(String)
-
-    public var description: String {
-        switch self {
-        case .refused(let m), .unavailable(let m), .invalid(let m), .notFound(let m), .other(let m): m
-        }
-    }
-}
-
-/// Where the server is and which key to use: `--server`/`SECRETFILL_SERVER`,
-/// `SECRETFILL_TOKEN` or `--token-file` (refused when group or others may read it).
-public struct ServerEndpoint: Sendable {
-    public let url: String
-    public let token: String?
-    public let caFile: String?
-
-    public init(url: String, token: String?, caFile: String?) {
-        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
-        self.token = token
-        self.caFile = caFile
-    }
-
-    public static func resolve(server: String?, tokenFile: String?, caFile: String?, environment: [String: String]) throws(ClientFailure) -> ServerEndpoint? {
-        guard let url = server ?? environment["SECRETFILL_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            throw .invalid("the server URL must start with http:// or https://, not '\(url)'")
-        }
-        var token: String?
-        if let tokenFile {
-            guard let mode = FileIO.permissions(of: tokenFile) else { throw .other("cannot read the token file \(tokenFile): it does not exist") }
-            guard mode & 0o077 == 0 else {
-                throw .other("the token file \(tokenFile) can be read by group or others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(tokenFile)")
-            }
-            let bytes: [UInt8]
-            do { bytes = try FileIO.readAll(tokenFile) } catch { throw .other("cannot read the token file \(tokenFile): \(error.description)") }
-            token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        } else if let inline = environment["SECRETFILL_TOKEN"], !inline.isEmpty {
-            token = inline.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return ServerEndpoint(url: url, token: token, caFile: caFile)
-    }
-}
-
 /// The CLI's side of the HTTP API: one JSON request per call, TLS
 /// verification on (`--ca-file` adds a CA), every request done within 10 s.
-public final class TeamClient: Sendable {
+public final class TeamClient: TeamService {
     let endpoint: ServerEndpoint
     let http: HTTPClient
 

@@ -40,6 +40,7 @@ struct CLI {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("secretfill-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        ScratchFolders.removeAtExit(directory.path)
         key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         environment = [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
@@ -122,5 +123,28 @@ struct CLI {
 
     static func mode(_ path: String) -> Int? {
         (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil
+    }
+}
+
+/// Every test's private folder, removed when the test process ends (a test
+/// may hand its folder to a server still running in the background, so they
+/// are not removed one by one).
+enum ScratchFolders {
+    nonisolated(unsafe) private static var folders: [String] = []
+    private static let lock = NSLock()
+    private static let registered: Void = { atexit { ScratchFolders.removeAll() } }()
+
+    static func removeAtExit(_ path: String) {
+        _ = registered
+        lock.lock()
+        folders.append(path)
+        lock.unlock()
+    }
+
+    private static func removeAll() {
+        lock.lock()
+        let all = folders
+        lock.unlock()
+        for folder in all { try? FileManager.default.removeItem(atPath: folder) }
     }
 }

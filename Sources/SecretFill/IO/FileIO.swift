@@ -279,6 +279,26 @@ public enum FileIO {
         guard stat(path, &info) == 0 else { return nil }
         return info.st_mode & 0o7777
     }
+
+    /// The absolute path of this process's own executable, links resolved
+    /// (`/proc/self/exe` on Linux), or nil when the system does not say.
+    public static func ownExecutablePath() -> String? {
+        #if os(Linux)
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #elseif canImport(Darwin)
+        var size: UInt32 = 0
+        _ = _NSGetExecutablePath(nil, &size)
+        var buffer = [CChar](repeating: 0, count: Int(size) + 1)
+        guard _NSGetExecutablePath(&buffer, &size) == 0, let resolved = realpath(buffer, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+        #else
+        return nil
+        #endif
+    }
 }
 
 /// An exclusive `flock` on a lock file beside the file it guards, released

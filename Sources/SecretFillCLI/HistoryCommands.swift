@@ -1,6 +1,6 @@
 import ArgumentParser
 import SecretFill
-import SecretFillClient
+import SecretFillAPI
 
 extension SecretsCommand {
     static let localHasNoHistory = "the local store file keeps no history (only each name's current value); versions are kept by a team server (--server)"

@@ -1,7 +1,6 @@
 import ArgumentParser
 import SecretFill
 import SecretFillAPI
-import SecretFillClient
 
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,6 @@ import ArgumentParser
 import Dispatch
 import SecretFill
 import SecretFillAPI
-import SecretFillClient
 
 extension Exit {
     /// The team server's access control refused (key unknown, revoked, expired, or missing a grant).
@@ -29,12 +28,19 @@ struct ServerOptions: ParsableArguments {
     var caFile: String?
 
     /// The server to use, or nil for the local store.
-    func endpoint() throws -> ServerEndpoint? {
-        do {
-            return try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, environment: processEnvironment)
-        } catch {
-            throw fail(error)
-        }
+    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile) }
+
+    /// Whether a server is asked for (checked later, by `endpoint()`).
+    var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
+}
+
+/// `--server`, `--token-file`, `--ca-file` (with `SECRETFILL_SERVER` and
+/// `SECRETFILL_TOKEN`) as an endpoint, or nil for the local store.
+func serverEndpoint(server: String?, tokenFile: String?, caFile: String?) throws -> ServerEndpoint? {
+    do {
+        return try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, environment: processEnvironment)
+    } catch {
+        throw fail(error)
     }
 }
 
@@ -45,7 +51,7 @@ private final class Outcome<T>: @unchecked Sendable {
 
 /// Runs async work from a synchronous command and waits for it. Only the
 /// server and client paths use it: a local render starts no event loop.
-func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+package func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
     let outcome = Outcome<T>()
     let done = DispatchSemaphore(value: 0)
     Task.detached {
@@ -59,10 +65,11 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) 
 /// Runs `body` with a client for `endpoint`, shut down afterwards; client
 /// failures become the documented message and exit status.
 func withClient<T: Sendable>(_ endpoint: ServerEndpoint, mapping: (ClientFailure) -> ExitCode? = { _ in nil },
-                             _ body: @escaping @Sendable (TeamClient) async throws -> T) throws -> T {
+                             _ body: @escaping @Sendable (any TeamService) async throws -> T) throws -> T {
+    let components = try TeamComponents.required()
     do {
         return try runBlocking {
-            let client = try TeamClient(endpoint)
+            let client = try components.connect(endpoint)
             do {
                 let result = try await body(client)
                 await client.shutdown()

@@ -1,5 +1,5 @@
 import SecretFill
-import SecretFillClient
+import SecretFillAPI
 
 /// The in-memory stores the existing jobs run against when `--server` is
 /// given: one request each, so a remote render is the local render.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import SecretFill
-import SecretFillClient
+import SecretFillAPI
 
 /// `--store`, shared by every command that touches the store.
 struct StoreOptions: ParsableArguments {
@@ -22,13 +22,10 @@ struct StoreOptions: ParsableArguments {
     var caFile: String?
 
     /// The team server to use instead of the store file, if one is given.
-    func endpoint() throws -> ServerEndpoint? {
-        do {
-            return try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, environment: processEnvironment)
-        } catch {
-            throw fail(error)
-        }
-    }
+    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile) }
+
+    /// Whether a server is asked for (checked later, by `endpoint()`).
+    var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
 
     var configuration: StoreConfiguration {
         StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)

@@ -7,9 +7,8 @@ import Glibc
 import Darwin
 #endif
 
-@main
-struct Secretfill: ParsableCommand {
-    static let configuration = CommandConfiguration(
+package struct Secretfill: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "secretfill",
         abstract: "Fill `secret:<name>` references in deployment specs from an encrypted, scoped store.",
         discussion: """
@@ -44,12 +43,14 @@ struct Secretfill: ParsableCommand {
                       SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, AuditCommand.self]
     )
 
+    package init() {}
+
     /// ArgumentParser's `main`, after the process hardening (no core dumps,
     /// no crash output with memory in it: done before any key or value is in
     /// memory), with two changes to how a refused command line is reported:
     /// `ArgumentHints` for gradient's spellings and unknown commands, and
     /// control characters escaped in whatever is printed.
-    static func main() {
+    package static func main() {
         ProcessHardening.apply()
         let arguments = Array(CommandLine.arguments.dropFirst())
         var command: any ParsableCommand
@@ -67,6 +68,7 @@ struct Secretfill: ParsableCommand {
             }
             terminate(code.rawValue)
         }
+        if TeamHandoff.isNeeded(for: command) { TeamHandoff.execute() }
         do {
             try command.run()
         } catch {
@@ -84,21 +86,21 @@ private func terminate(_ code: Int32) -> Never {
 }
 
 /// Exit statuses, as documented in `secretfill --help`.
-enum Exit {
-    static let problems = ExitCode(1)
-    static let failure = ExitCode(2)
-    static let usage = ExitCode(64)
-    static let brokenPipe = ExitCode(141)
+package enum Exit {
+    package static let problems = ExitCode(1)
+    package static let failure = ExitCode(2)
+    package static let usage = ExitCode(64)
+    package static let brokenPipe = ExitCode(141)
 }
 
 /// Prints `secretfill: error: …` on stderr and returns the matching exit.
-func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCode {
+package func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCode {
     Terminal.warn("secretfill: error: \(message)")
     return code
 }
 
 /// A name that is not there is the input's problem (1); every other store error is 2.
-func fail(_ error: StoreError) -> ExitCode {
+package func fail(_ error: StoreError) -> ExitCode {
     if case .notFound = error { return fail(error.description, Exit.problems) }
     return fail(error.description, Exit.failure)
 }
@@ -137,4 +139,4 @@ func ignoreBrokenPipeSignal() {
 }
 
 /// This process's environment (read afresh: tests and exec change nothing in it).
-var processEnvironment: [String: String] { ChildEnvironment.current() }
+package var processEnvironment: [String: String] { ChildEnvironment.current() }

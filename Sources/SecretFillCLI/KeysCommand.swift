@@ -1,8 +1,6 @@
 import ArgumentParser
 import SecretFill
 import SecretFillAPI
-import SecretFillClient
-import SecretFillServer
 
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,16 +51,7 @@ extension KeysCommand {
             let endpoint = try serverOptions.endpoint()
             let direct = database ?? (endpoint == nil ? processEnvironment["SECRETFILL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } : nil)
             if let direct {
-                let location = try databaseLocation(direct)
-                do {
-                    token = try runBlocking { try await DirectDatabase.createKey(location: location, name: name, grants: grants, expiresIn: expiresIn) }
-                } catch let refusal as ServerRefusal {
-                    throw fail(refusal.description, Exit.failure)
-                } catch let error as ServeRefusal {
-                    throw fail(error.description, Exit.failure)
-                } catch {
-                    throw fail("cannot create the key in \(location): \(type(of: error))", Exit.failure)
-                }
+                token = try TeamComponents.required().createKeyInDatabase(direct, name, grants, expiresIn)
             } else {
                 guard let endpoint else {
                     throw fail("keys create talks to a team server (--server URL with an admin key), or, for the first key, straight to the database (--database URL)", Exit.usage)

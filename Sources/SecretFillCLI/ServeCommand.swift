@@ -1,0 +1,47 @@
+import ArgumentParser
+import SecretFill
+
+package struct ServeCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the team server: the store in PostgreSQL or SQLite, API keys, an audit log.",
+        discussion: """
+            Values are sealed with the store key (SECRETFILL_KEY, SECRETFILL_KEY_FILE or the \
+            default key file); the database holds ciphertext and token digests only. A \
+            non-loopback --listen needs --tls-cert and --tls-key, or --insecure-http. SIGTERM or \
+            SIGINT stops accepting, finishes requests in flight (up to 10 s) and exits 0.
+
+            Examples:
+              secretfill serve --database postgres://secretfill@db.internal/secretfill
+              secretfill serve --listen 0.0.0.0:8470 --tls-cert cert.pem --tls-key key.pem
+              secretfill keys create admin --grant admin --database sqlite:server.db
+            """)
+
+    @Option(help: ArgumentHelp(
+        "postgres://USER[:PASSWORD]@HOST[:PORT]/DB or sqlite:PATH (default: $SECRETFILL_DATABASE_URL, else sqlite: server.db beside the default store).",
+        valueName: "url"))
+    package var database: String?
+
+    @Option(help: ArgumentHelp("Address to listen on (port 0 picks a free one).", valueName: "host:port"))
+    package var listen: String = "127.0.0.1:8470"
+
+    @Option(help: ArgumentHelp("TLS certificate chain (PEM).", valueName: "file"))
+    package var tlsCert: String?
+
+    @Option(help: ArgumentHelp("TLS private key (PEM).", valueName: "file"))
+    package var tlsKey: String?
+
+    @Flag(help: "Allow plain HTTP on a non-loopback address (prints a warning).")
+    package var insecureHTTP = false
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    package var logLevel: String = "info"
+
+    package init() {}
+
+    /// The server itself is in `secretfill-team`, which this command is
+    /// handed to before it runs.
+    package func run() throws {
+        try TeamComponents.required().serve(self)
+    }
+}

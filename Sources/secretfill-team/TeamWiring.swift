@@ -1,0 +1,73 @@
+import ArgumentParser
+import Logging
+import SecretFill
+import SecretFillAPI
+import SecretFillCLI
+import SecretFillClient
+import SecretFillServer
+
+/// The networking parts the CLI library leaves out: the HTTP client, the
+/// server, and direct access to the server's database for the first key.
+enum TeamWiring {
+    static let components = TeamComponents(
+        connect: { (endpoint: ServerEndpoint) throws(ClientFailure) -> any TeamService in try TeamClient(endpoint) },
+        serve: TeamWiring.serve,
+        createKeyInDatabase: TeamWiring.createKeyInDatabase)
+
+    static func serve(_ command: ServeCommand) throws {
+        guard let level = Logger.Level(rawValue: command.logLevel) else {
+            throw fail("--log-level must be one of trace, debug, info, notice, warning, error, critical", Exit.usage)
+        }
+        let location = try databaseLocation(command.database)
+        let listenAt: (host: String, port: Int)
+        do { listenAt = try Listen.parse(command.listen) } catch { throw fail(error.description, Exit.usage) }
+        let key: StoreKey
+        do {
+            key = try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey()
+        } catch {
+            throw fail(error)
+        }
+        bootstrapLogging()
+        let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
+                                   tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level)
+        do {
+            try runBlocking { try await TeamServer.serve(options, key: key) }
+        } catch let error as ServeRefusal {
+            throw fail(error.description, Exit.failure)
+        } catch {
+            throw fail("the server stopped: \(type(of: error))", Exit.failure)
+        }
+    }
+
+    static func createKeyInDatabase(_ database: String, name: String, grants: [String], expiresIn: Int?) throws -> String {
+        let location = try databaseLocation(database)
+        do {
+            return try runBlocking { try await DirectDatabase.createKey(location: location, name: name, grants: grants, expiresIn: expiresIn) }
+        } catch let refusal as ServerRefusal {
+            throw fail(refusal.description, Exit.failure)
+        } catch let error as ServeRefusal {
+            throw fail(error.description, Exit.failure)
+        } catch {
+            throw fail("cannot create the key in \(location): \(type(of: error))", Exit.failure)
+        }
+    }
+
+    /// `--database`, else `SECRETFILL_DATABASE_URL`, else the default SQLite file.
+    static func databaseLocation(_ option: String?) throws -> DatabaseLocation {
+        let environment = processEnvironment
+        guard let text = option ?? environment["SECRETFILL_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            return DatabaseLocation.defaultLocation(environment: environment)
+        }
+        do { return try DatabaseLocation(parsing: text) } catch { throw fail(error.description, Exit.usage) }
+    }
+
+    private static let loggingOnce: Void = {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace
+            return handler
+        }
+    }()
+
+    static func bootstrapLogging() { _ = loggingOnce }
+}
