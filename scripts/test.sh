@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 bash scripts/browser.sh
+# schemathesis checks the server against its OpenAPI document (APIDocumentTests).
+SECRETFILL_SCHEMATHESIS=$(bash scripts/schemathesis.sh)
+export SECRETFILL_SCHEMATHESIS
 bash scripts/build.sh --tests
 # The team-server tests run against a real PostgreSQL: a throwaway cluster,
 # stopped when the tests end. (Without SECRETFILL_TEST_DATABASE_URL the suite

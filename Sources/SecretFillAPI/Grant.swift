@@ -121,7 +121,10 @@ public enum KeyName {
 
 /// `90d`, `12h`, `30m`, `45s` → seconds.
 public enum DurationText {
-    public static let ruleDescription = "a duration is a whole number followed by d, h, m or s (90d, 12h, 30m, 45s)"
+    public static let ruleDescription = "a duration is a whole number followed by d, h, m or s (90d, 12h, 30m, 45s), at most 100 years"
+
+    /// The longest duration anywhere in the API: 100 years, in seconds.
+    public static let maximumSeconds = 100 * 365 * 86_400
 
     public static func seconds(_ text: String) -> Int? {
         guard let unit = text.last, let number = Int(text.dropLast()), number > 0, text.dropLast().allSatisfy(\.isNumber) else { return nil }
@@ -134,6 +137,6 @@ public enum DurationText {
         default: return nil
         }
         let (result, overflow) = number.multipliedReportingOverflow(by: factor)
-        return overflow || result > 100 * 365 * 86_400 ? nil : result
+        return overflow || result > maximumSeconds ? nil : result
     }
 }

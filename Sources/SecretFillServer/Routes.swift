@@ -80,7 +80,32 @@ struct RequestLogMiddleware: RouterMiddleware {
     }
 }
 
+/// 405 with `Allow` for a path of the API asked with another method (an
+/// unknown path stays 404).
+struct MethodNotAllowedMiddleware: RouterMiddleware {
+    typealias Context = ServerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let allowed = Routes.methods[request.uri.path], request.method != allowed, !(allowed == .get && request.method == .head) {
+            var response = Routes.error(.methodNotAllowed, "\(request.uri.path) takes \(allowed.rawValue) only", reason: "invalid")
+            response.headers[.allow] = allowed.rawValue
+            return response
+        }
+        return try await next(request, context)
+    }
+}
+
 struct Routes {
+    /// Every path `install` serves, with its one method.
+    static let methods: [String: HTTPRequest.Method] = {
+        var methods: [String: HTTPRequest.Method] = ["/healthz": .get]
+        for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
+                     "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit"] {
+            methods[path] = .post
+        }
+        return methods
+    }()
+
     let store: ServerStore
     let health: HealthState
     let logger: Logger
@@ -178,7 +203,16 @@ struct Routes {
         }
     }
 
-    struct EmptyBody: Decodable {}
+    /// A body with nothing to say: no body, or a JSON object (anything else is refused).
+    struct EmptyBody: Decodable {
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        init(from decoder: any Decoder) throws { _ = try decoder.container(keyedBy: AnyKey.self) }
+    }
 
     /// Authenticates, decodes the body, runs `body`, and turns every refusal
     /// and failure into a JSON error with the right status.

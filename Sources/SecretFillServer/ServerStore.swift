@@ -110,7 +110,7 @@ public final class ServerStore: Sendable {
         guard !grants.isEmpty else { throw ServerRefusal.invalid("a key needs at least one --grant; \(Grant.ruleDescription)") }
         let parsed: GrantSet
         do { parsed = try GrantSet(parsing: grants) } catch { throw ServerRefusal.invalid(error.description) }
-        if let expiresIn, expiresIn <= 0 || expiresIn > 100 * 365 * 86_400 {
+        if let expiresIn, expiresIn <= 0 || expiresIn > DurationText.maximumSeconds {
             throw ServerRefusal.invalid(DurationText.ruleDescription)
         }
         let token = APIToken.generate()
@@ -155,6 +155,17 @@ public final class ServerStore: Sendable {
             guard let row = rows.first else { throw ServerRefusal.notFound("there is no key named '\(name)'") }
             guard try row.decode(column: "revoked_at", as: Int?.self) == nil else {
                 throw ServerRefusal.notFound("key '\(name)' is revoked already")
+            }
+            // Revoking the last admin key would leave nobody able to manage
+            // keys or read the audit log through the server.
+            let live = try await sql.raw("SELECT name, grants, expires_at FROM api_keys WHERE revoked_at IS NULL").all()
+            let admins = try live.filter { row in
+                let grants = try row.decode(column: "grants", as: String.self).split(separator: " ")
+                let expires = try row.decode(column: "expires_at", as: Int?.self)
+                return grants.contains("admin") && (expires.map { $0 > now } ?? true)
+            }.map { try $0.decode(column: "name", as: String.self) }
+            if admins == [name] {
+                throw ServerRefusal.conflict("key '\(name)' is the last admin key: create another admin key before revoking it")
             }
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE name = \(bind: name)").run()
             try await Self.audit(sql, key: actor.name, action: "key.revoke", scope: "keys", names: [name], client: client, outcome: "ok")
@@ -332,6 +343,9 @@ public final class ServerStore: Sendable {
         try await requireAdmin(actor, "read the audit log", action: "audit.read", names: [], client: client)
         if let key, !KeyName.isValid(key), key != "-" { throw ServerRefusal.invalid(KeyName.ruleDescription) }
         if let secret, !SecretName.isValid(secret) { throw ServerRefusal.invalid(SecretName.ruleDescription) }
+        if let seconds, seconds < 0 || seconds > DurationText.maximumSeconds {
+            throw ServerRefusal.invalid("since must be 0 to \(DurationText.maximumSeconds) seconds")
+        }
         let since = seconds.map { Clock.nowMillis() - $0 * 1000 } ?? 0
         return try await run { sql in
             var query = SQLQueryString("SELECT time, key_name, action, scope, names, client, outcome FROM audit_log WHERE time >= \(bind: since)")

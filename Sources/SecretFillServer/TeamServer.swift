@@ -102,6 +102,7 @@ public enum TeamServer {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
+        router.add(middleware: MethodNotAllowedMiddleware())
         Routes(store: store, health: health, logger: logger).install(on: router)
         try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls != nil).addRoutes(to: router)
 
