@@ -49,3 +49,33 @@ struct StoreFileIndexTests {
         #expect(try store.value(of: "missing", in: .project("p")) == nil)
     }
 }
+
+@Suite("Plain JSON text")
+struct PlainJSONTextTests {
+    static func naive(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        !bytes[range].contains { $0 < 0x20 || $0 >= 0x80 || $0 == 0x5C }
+    }
+
+    @Test("the eight-bytes-at-a-time test agrees with a byte loop, at every offset and length")
+    func agreesWithByteLoop() {
+        var generator = SystemRandomNumberGenerator()
+        let interesting: [UInt8] = [0x00, 0x1F, 0x20, 0x21, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xC3, 0xFF, 0x41, 0x2F]
+        var disagreements = 0
+        var plainSeen = 0
+        for _ in 0..<4000 {
+            let count = Int.random(in: 0...40, using: &generator)
+            var bytes = (0..<count).map { _ in UInt8.random(in: 0x20...0x7E, using: &generator) }.map { $0 == 0x5C ? 0x41 : $0 }
+            // Mostly plain text with at most two odd bytes, where carries between bytes could matter.
+            for _ in 0..<Int.random(in: 0...2, using: &generator) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = interesting.randomElement(using: &generator)!
+            }
+            let lower = Int.random(in: 0...count, using: &generator)
+            let range = lower..<Int.random(in: lower...count, using: &generator)
+            let fast = bytes.withUnsafeBufferPointer { PlainJSONText.isPlain($0, range) }
+            if fast != Self.naive(bytes, range) { disagreements += 1 }
+            if fast { plainSeen += 1 }
+        }
+        #expect(disagreements == 0)
+        #expect(plainSeen > 100 && plainSeen < 3900, "both answers occur: \(plainSeen)")
+    }
+}

@@ -248,16 +248,27 @@ final class StoreFileIndex {
         var updated: Range<Int>?
         var decodedSealed: [UInt8]?
         var decodedUpdated: [UInt8]?
-        var seen: Set<String> = []
+        // Repeated keys are refused. The two every entry has are tracked
+        // without a Set: this runs once per entry on every read of the store.
+        var seenSealed = false, seenUpdated = false
+        var seenOthers: Set<String> = []
         let path = self.path
         let bytes = self.bytes
         func place() -> String { "\(Self.place(of: scope)).\(String(decoding: bytes[nameRange], as: UTF8.self))" }
         let sealedKey = Array("sealed".utf8), updatedKey = Array("updated".utf8)
         try reader.members(at: scopePlace) { keyRange, reader throws(StoreError) in
-            // The two keys every entry has are told apart as raw bytes; others are decoded.
             let raw = bytes[keyRange]
-            let key = raw.elementsEqual(sealedKey) ? "sealed" : raw.elementsEqual(updatedKey) ? "updated" : try reader.decodeString(keyRange)
-            guard seen.insert(key).inserted else {
+            // Plain bytes for the two usual keys; anything else is decoded (an
+            // escaped spelling of "sealed" is still the key "sealed").
+            let key: String
+            if raw.elementsEqual(sealedKey) { key = "sealed" } else if raw.elementsEqual(updatedKey) { key = "updated" } else { key = try reader.decodeString(keyRange) }
+            let repeated: Bool
+            switch key {
+            case "sealed": repeated = seenSealed; seenSealed = true
+            case "updated": repeated = seenUpdated; seenUpdated = true
+            default: repeated = !seenOthers.insert(key).inserted
+            }
+            if repeated {
                 throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(place())")
             }
             guard key == "sealed" || key == "updated" else {
@@ -269,10 +280,7 @@ final class StoreFileIndex {
             try reader.skipString()
             let inner = (start + 1)..<(reader.position - 1)
             // Plain printable ASCII: the bytes are the text. Anything else is decoded as parseEntry would.
-            let plain = bytes.withUnsafeBufferPointer { buffer in
-                for i in inner where buffer[i] < 0x20 || buffer[i] >= 0x80 || buffer[i] == 0x5C { return false }
-                return true
-            }
+            let plain = bytes.withUnsafeBufferPointer { PlainJSONText.isPlain($0, inner) }
             let decoded: [UInt8]? = plain ? nil : Array(try reader.decodeString(inner).utf8)
             if key == "sealed" { sealed = inner; decodedSealed = decoded } else { updated = inner; decodedUpdated = decoded }
         }
@@ -604,5 +612,36 @@ struct JSONBytes {
         }
         guard let text = String(validating: out, as: UTF8.self) else { throw corrupt("invalid UTF-8 in a string") }
         return text
+    }
+}
+
+/// A JSON string's bytes that need no decoding.
+package enum PlainJSONText {
+    /// Whether `range` holds only printable ASCII other than `\\` (so the
+    /// JSON string's bytes are its text). Eight bytes at a time: this runs
+    /// over every sealed value on every read of the store.
+    package static func isPlain(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        guard let start = buffer.baseAddress else { return range.isEmpty }
+        let base = UnsafeRawPointer(start)
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // A high bit set, a byte below 0x20, or a byte equal to 0x5C:
+            // (x - 0x20…) & ~x has a byte's high bit set where x < 0x20 (for
+            // bytes below 0x80), and the same test on x ^ 0x5C… finds zeros.
+            let below = (word &- ones &* 0x20) & ~word
+            let backslash = word ^ (ones &* 0x5C)
+            let zero = (backslash &- ones) & ~backslash
+            if (word | below | zero) & highs != 0 { return false }
+            i += 8
+        }
+        while i < range.upperBound {
+            let byte = buffer[i]
+            if byte < 0x20 || byte >= 0x80 || byte == 0x5C { return false }
+            i += 1
+        }
+        return true
     }
 }
