@@ -41,6 +41,9 @@ struct ServerConcurrencyTests {
             return process
         }
 
+        /// The test's folder, once its servers and writers are gone (the last `defer`).
+        func removeFolder() { try? FileManager.default.removeItem(at: cli.directory) }
+
         func text(_ file: String) -> String {
             (try? String(contentsOfFile: cli.path(file), encoding: .utf8)) ?? ""
         }
@@ -84,6 +87,7 @@ struct ServerConcurrencyTests {
     func twoServersEightWriters() throws {
         let start = Date()
         let fixture = try Fixture()
+        defer { fixture.removeFolder() }
         let servers = [try TestServer(cli: fixture.cli, database: fixture.database),
                        try TestServer(cli: fixture.cli, database: fixture.database)]
         defer { for server in servers { server.stop() } }
@@ -160,6 +164,7 @@ struct ServerConcurrencyTests {
     func killNineDuringWrites() throws {
         let start = Date()
         let fixture = try Fixture()
+        defer { fixture.removeFolder() }
         var server = try TestServer(cli: fixture.cli, database: fixture.database)
         defer { server.stop() }
         // Each restart listens on the same address, as a restarted service does.
@@ -287,10 +292,12 @@ struct ServerConcurrencyTests {
     @Test("remote import and set say what happened: a deleted or purged name is added, a current one replaced; as on the local file", arguments: Backend.allCases)
     func importCounts(_ backend: Backend) throws {
         let fixture = try Fixture(backend)
+        defer { fixture.removeFolder() }
         let server = try TestServer(cli: fixture.cli, database: fixture.database)
         defer { server.stop() }
         let remote = fixture.cli.remote(server, token: fixture.writer)
         let local = try CLI().initialise()
+        defer { try? FileManager.default.removeItem(at: local.directory) }
         let file = fixture.cli.path("import.env")
         try Data("kept=1\nsoft=2\npurged=3\nfresh=4\n".utf8).write(to: URL(fileURLWithPath: file))
 
