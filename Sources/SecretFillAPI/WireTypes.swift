@@ -151,11 +151,20 @@ public struct SetRequest: Codable, Sendable {
 public struct NameVersion: Codable, Sendable {
     public var name: String
     public var version: Int
+    /// True when the write replaced a current value; false when the name was
+    /// new, deleted or purged. Absent from servers before it was added.
+    public var replaced: Bool?
 
-    public init(name: String, version: Int) {
+    public init(name: String, version: Int, replaced: Bool?) {
         self.name = name
         self.version = version
+        self.replaced = replaced
     }
+
+    /// Whether a current value was replaced: the server's word, or (from an
+    /// older server) the version number's guess, which counts a deleted name
+    /// set again as replaced.
+    public var replacedCurrent: Bool { replaced ?? (version > 1) }
 }
 
 public struct SetResponse: Codable, Sendable {

@@ -83,7 +83,7 @@ extension SecretsCommand {
                 if let endpoint = try storeOptions.endpoint() {
                     let name = self.name
                     let versions = try withClient(endpoint) { try await $0.set([(name, secret)], in: scope) }
-                    print("\((versions.first?.version ?? 1) > 1 ? "Updated" : "Set") \(scope) secret '\(name)'")
+                    print("\(versions.first?.replacedCurrent == true ? "Updated" : "Set") \(scope) secret '\(name)'")
                     return
                 }
                 let store = try lock.applied(to: storeOptions.configuration).openStore(needsKey: true)
@@ -256,7 +256,7 @@ extension SecretsCommand {
                     let entries = parsed.entries
                     if let endpoint = try storeOptions.endpoint() {
                         let versions = entries.isEmpty ? [] : try withClient(endpoint) { try await $0.set(entries, in: scope) }
-                        let replacedCount = versions.filter { $0.version > 1 }.count
+                        let replacedCount = versions.filter(\.replacedCurrent).count
                         let names = entries.prefix(20).map(\.name).joined(separator: ", ")
                         print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replacedCount) added, \(replacedCount) replaced): "
                               + "\(names)\(entries.count > 20 ? ", …" : "")")

@@ -158,7 +158,7 @@ struct Routes {
                     }
                 }
                 let versions = try await store.set(pairs, in: scope, by: key, client: context.client)
-                return SetResponse(versions: versions.map { NameVersion(name: $0.0, version: $0.1) })
+                return SetResponse(versions: versions.map { NameVersion(name: $0.name, version: $0.version, replaced: $0.replaced) })
             }
         }
         router.post("/v1/secrets/delete") { request, context in
@@ -175,8 +175,8 @@ struct Routes {
         }
         router.post("/v1/secrets/rollback") { request, context in
             await handle(request, context, action: "rollback") { (body: RollbackRequest, key) in
-                let version = try await store.rollback(body.name, in: try Self.scope(body.scope, body.id), to: body.version, by: key, client: context.client)
-                return SetResponse(versions: [NameVersion(name: body.name, version: version)])
+                let written = try await store.rollback(body.name, in: try Self.scope(body.scope, body.id), to: body.version, by: key, client: context.client)
+                return SetResponse(versions: [NameVersion(name: written.name, version: written.version, replaced: written.replaced)])
             }
         }
         router.post("/v1/keys") { request, context in

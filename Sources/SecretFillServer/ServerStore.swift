@@ -253,8 +253,16 @@ public final class ServerStore: Sendable {
         }
     }
 
+    /// What one write did to a name.
+    public struct Written: Sendable, Hashable {
+        public let name: String
+        public let version: Int
+        /// True when the name had a current value (it was not new, deleted or purged).
+        public let replaced: Bool
+    }
+
     /// Sets every pair or none, each as a new version.
-    public func set(_ pairs: [(name: String, value: SecretValue)], in scope: Scope, by actor: ActingKey, client: String, action: String = "set") async throws -> [(String, Int)] {
+    public func set(_ pairs: [(name: String, value: SecretValue)], in scope: Scope, by actor: ActingKey, client: String, action: String = "set") async throws -> [Written] {
         var order: [String] = []
         var latest: [String: SecretValue] = [:]
         for (name, value) in pairs {
@@ -267,9 +275,9 @@ public final class ServerStore: Sendable {
         let values = order.map { ($0, latest[$0]!) }
         let names = order
         return try await run { sql in
-            var versions: [(String, Int)] = []
+            var versions: [Written] = []
             for (name, value) in values {
-                versions.append((name, try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey)))
+                versions.append(try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey))
             }
             try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: names, client: client, outcome: "ok")
             return versions
@@ -319,7 +327,7 @@ public final class ServerStore: Sendable {
     }
 
     /// Makes version `version` current again, as a new version.
-    public func rollback(_ name: String, in scope: Scope, to version: Int, by actor: ActingKey, client: String) async throws -> Int {
+    public func rollback(_ name: String, in scope: Scope, to version: Int, by actor: ActingKey, client: String) async throws -> Written {
         guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         guard version >= 1 else { throw ServerRefusal.invalid("versions are numbered from 1") }
         try await require(actor, .write, in: [scope], action: "rollback", scopeText: scope.description, names: [name], client: client)
@@ -400,18 +408,26 @@ public final class ServerStore: Sendable {
         return key
     }
 
-    static func writeVersion(_ sql: any SQLDatabase, name: String, value: SecretValue, scope: Scope, by keyName: String, key: StoreKey) async throws -> Int {
+    /// Writes `value` as the name's next version. The upsert leaves `deleted`
+    /// as it was, so its RETURNING tells what the row held before: a new row
+    /// (version 1), a current value (deleted 0) or a deleted one; the row is
+    /// locked from then on, so a second statement can clear `deleted` without
+    /// a race. (PostgreSQL 15 cannot return the old row from an upsert.)
+    static func writeVersion(_ sql: any SQLDatabase, name: String, value: SecretValue, scope: Scope, by keyName: String, key: StoreKey) async throws -> Written {
         let (kind, id) = columns(scope)
         let now = Clock.nowMillis()
         let rows = try await sql.raw("""
             INSERT INTO secrets (scope_kind, scope_id, name, current_version, deleted, updated_at, updated_by)
             VALUES (\(bind: kind), \(bind: id), \(bind: name), 1, 0, \(bind: now), \(bind: keyName))
             ON CONFLICT (scope_kind, scope_id, name) DO UPDATE SET current_version = secrets.current_version + 1,
-              deleted = 0, updated_at = excluded.updated_at, updated_by = excluded.updated_by
-            RETURNING current_version
+              updated_at = excluded.updated_at, updated_by = excluded.updated_by
+            RETURNING current_version, deleted
             """).all()
-        guard let version = try rows.first?.decode(column: "current_version", as: Int.self) else {
-            throw DatabaseUnavailable(detail: "the database returned no version")
+        guard let row = rows.first else { throw DatabaseUnavailable(detail: "the database returned no version") }
+        let version = try row.decode(column: "current_version", as: Int.self)
+        let wasDeleted = try row.decode(column: "deleted", as: Int.self) != 0
+        if wasDeleted {
+            try await sql.raw("UPDATE secrets SET deleted = 0 WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
         }
         let sealed = Data(VersionedSealer.seal(value, name: name, scope: scope, version: version, key: key)).base64EncodedString()
         try await sql.raw("""
@@ -419,7 +435,7 @@ public final class ServerStore: Sendable {
             VALUES (\(bind: kind), \(bind: id), \(bind: name), \(bind: version), \(bind: sealed), \(bind: now), \(bind: keyName))
             """).run()
         try await sql.raw("DELETE FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version <= \(bind: version - keptVersions)").run()
-        return version
+        return Written(name: name, version: version, replaced: version > 1 && !wasDeleted)
     }
 
     static func audit(_ sql: any SQLDatabase, key: String, action: String, scope: String, names: [String], client: String, outcome: String) async throws {
