@@ -77,7 +77,11 @@ public final class TeamClient: TeamService {
         }
     }
 
+    /// A short reason for the person at the terminal (no NIO internals).
     static func describe(_ error: any Error) -> String {
+        if let error = error as? NIOCore.IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
+        if let error = error as? HTTPClientError, error == .remoteConnectionClosed { return "the server closed the connection" }
+        if let error = error as? ChannelError, error == .ioOnClosedChannel { return "the connection was closed" }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
         return text.count <= 200 ? text : String(text.prefix(200))
