@@ -109,12 +109,13 @@ WRITER=$(SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$ADMIN "$BIN" keys create write
 READER=$(SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$ADMIN "$BIN" keys create reader --grant team:read 2>/dev/null)
 
 log "loading 10,000 secrets"
-for chunk in $(seq 0 9); do
+# 250 names per request: a request must finish within the server's 5 s database deadline on a busy machine.
+for chunk in $(seq 0 39); do
   python3 - "$chunk" >"$OUT/set.json" <<'PY'
 import json, sys
 c = int(sys.argv[1])
 print(json.dumps({"scope": "team", "id": None,
-                  "secrets": [{"name": f"s{i:05d}", "value": f"value-{i}-" + "x" * 40} for i in range(c * 1000, c * 1000 + 1000)]}))
+                  "secrets": [{"name": f"s{i:05d}", "value": f"value-{i}-" + "x" * 40} for i in range(c * 250, c * 250 + 250)]}))
 PY
   curl -sf -H "Authorization: Bearer $WRITER" -H 'Content-Type: application/json' --data-binary @"$OUT/set.json" "$URL/v1/secrets/set" >/dev/null \
     || die "loading chunk $chunk failed"
@@ -171,6 +172,15 @@ for round in $(seq 1 "$RUNS"); do
   echo $(($(psql "$DB" -tAq -c 'SELECT count(*) FROM audit_log') - a0)) >"$OUT/audit.$round.txt"
   pgbench_run "$OUT/floor.sql" "$OUT/pgbench.$round.txt" "$SECONDS_PER_RUN"
   pgbench_run "$OUT/floor-full.sql" "$OUT/pgbench-full.$round.txt" "$SECONDS_PER_RUN"
+done
+
+# Where the server's time goes: the same 16 connections on a route that
+# touches no database (404) and on /healthz (one BEGIN; SELECT 1; COMMIT).
+PROBE_SECONDS=$((SECONDS_PER_RUN < 5 ? SECONDS_PER_RUN : 5))
+for probe in nope healthz; do
+  t0=$(cpu_ticks "$SERVER_PID")
+  wrk -t2 -c16 -d"${PROBE_SECONDS}s" --latency "$URL/$probe" >"$OUT/wrk-$probe.txt"
+  echo $(($(cpu_ticks "$SERVER_PID") - t0)) >"$OUT/cpu-$probe.txt"
 done
 
 # A small render, local and remote (the same two secrets in both).
@@ -249,6 +259,12 @@ L.append(f"| floor: pgbench -M prepared, audit insert + 10-row indexed select, 1
 L.append(f"| **ratio server / floor** | **{ratio:.2f}x** [{each([a / b for a, b in zip(rps, tps)], '%.2f')}] | ≥ 0.5x | {verdict(ratio >= 0.5)} |")
 L.append(f"| full floor: the key lookup by token digest too (all of a resolve's database work) | {med(tps_full):.0f} transactions/s [{each(tps_full)}] | (info) | |")
 L.append(f"| ratio server / full floor | {med(rps) / med(tps_full):.2f}x | (info) | |")
+for probe, label in (("nope", "probe: a route without database work (404)"), ("healthz", "probe: `/healthz` (BEGIN; SELECT 1; COMMIT)")):
+    w = read(f"wrk-{probe}.txt")
+    n = int(re.search(r"(\d+) requests in", w).group(1))
+    c = int(read(f"cpu-{probe}.txt")) / hz * 1e6 / n
+    prps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
+    L.append(f"| {label} | {prps:.0f} requests/s, p50 {ms(w, '50'):.2f} ms, p99 {ms(w, '99'):.2f} ms, server CPU {c:.0f} µs per request | (info) | |")
 lo, re_ = render["local"], render["remote"]
 L.append(f"| small render (2 references), local store | {lo['median'] * 1000:.1f} ms ({lo['min'] * 1000:.1f}–{lo['max'] * 1000:.1f}, n={len(lo['times'])}) | (info) | |")
 L.append(f"| small render, remote (`--server`, one `/v1/resolve`) | {re_['median'] * 1000:.1f} ms ({re_['min'] * 1000:.1f}–{re_['max'] * 1000:.1f}, n={len(re_['times'])}) | (info) | |")
