@@ -58,6 +58,19 @@ def cell(r):
     return s
 
 
+def kept_sections(path):
+    """Sections other scripts write into the report (bench/server.sh --write:
+    the Team server section), kept as they are when bench/run regenerates it."""
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError:
+        return []
+    begin, end = "<!-- team-server:begin -->", "<!-- team-server:end -->"
+    if begin not in text or end not in text:
+        return []
+    return [text[text.index(begin):text.index(end) + len(end)], ""]
+
+
 def main():
     results, out_md = sys.argv[1], sys.argv[2]
     runs = load_runs(results)
@@ -271,6 +284,7 @@ def main():
         for n in notes:
             L.append("- " + n)
         L.append("")
+    L += kept_sections(out_md)
     with open(out_md, "w", encoding="utf-8") as f:
         f.write("\n".join(L))
     print("wrote %s" % out_md)
