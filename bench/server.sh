@@ -24,7 +24,8 @@
 #
 # Environment: SECRETFILL_BIN (default: the newer of .build/release/secretfill
 # and .build-static/release/secretfill, else .build/debug/secretfill, which
-# the report marks as not representative). Writes bench/out/server/server.md
+# the report marks as not representative; each needs secretfill-team beside it).
+# Writes bench/out/server/server.md
 # and prints it. Exits non-zero when a step fails or any request errs; never
 # on a missed timing target.
 set -euo pipefail
@@ -54,7 +55,9 @@ BIN=${SECRETFILL_BIN:-}
 BUILD_KIND="given by SECRETFILL_BIN"
 if [ -z "$BIN" ]; then
   for candidate in "$ROOT/.build/release/secretfill" "$ROOT/.build-static/release/secretfill"; do
-    if [ -x "$candidate" ] && { [ -z "$BIN" ] || [ "$candidate" -nt "$BIN" ]; }; then BIN=$candidate; fi
+    # secretfill hands serve, keys and --server to secretfill-team beside it.
+    team="$(dirname "$candidate")/secretfill-team"
+    if [ -x "$candidate" ] && [ -x "$team" ] && { [ -z "$BIN" ] || [ "$team" -nt "$(dirname "$BIN")/secretfill-team" ]; }; then BIN=$candidate; fi
   done
   BUILD_KIND=release
   if [ -z "$BIN" ] && [ -x "$ROOT/.build/debug/secretfill" ]; then
@@ -64,6 +67,7 @@ if [ -z "$BIN" ]; then
   fi
 fi
 [ -n "$BIN" ] && [ -x "$BIN" ] || die "no secretfill binary (swift build -c release, or set SECRETFILL_BIN)"
+[ -x "$(dirname "$BIN")/secretfill-team" ] || die "no secretfill-team beside $BIN (swift build -c release builds both)"
 BIN=$(readlink -f "$BIN")
 log "binary: $BIN ($BUILD_KIND)"
 
