@@ -68,10 +68,10 @@ else
   seeds=(Fixtures/*.yaml Fixtures/golden/*.yaml)
 fi
 if [ "$typecheck" = 1 ]; then
-  exec swiftc -typecheck -parse-as-library -module-name SecretFillFuzz \
+  exec swiftc -typecheck -parse-as-library -module-name SecretFillFuzz -package-name secretfill \
     -I Sources/CYAML -Xcc -I/usr/include "${crypto[@]}" "${sources[@]}"
 fi
-swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name SecretFillFuzz \
+swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name SecretFillFuzz -package-name secretfill \
   -I Sources/CYAML -Xcc -I/usr/include -lyaml "${crypto[@]}" "${crypto_link[@]}" "${sources[@]}" -o "$out/fuzz-$target"
 [ "${#seeds[@]}" -gt 0 ] && cp "${seeds[@]}" "$out/corpus-$target/" 2>/dev/null || true
 [ -d "Fixtures/fuzz/$target" ] && cp "Fixtures/fuzz/$target"/* "$out/corpus-$target/" 2>/dev/null || true
