@@ -78,4 +78,21 @@ struct PlainJSONTextTests {
         #expect(disagreements == 0)
         #expect(plainSeen > 100 && plainSeen < 3900, "both answers occur: \(plainSeen)")
     }
+
+    @Test("the fast entry reader takes only the shape secretfill writes and leaves the rest to the general parser")
+    func sealedAndUpdatedShapes() {
+        func read(_ text: String) -> (String, String)? {
+            let bytes = Array(text.utf8)
+            guard let found = bytes.withUnsafeBufferPointer({ PlainJSONText.sealedAndUpdated($0, 0..<bytes.count) }) else { return nil }
+            return (String(decoding: bytes[found.sealed], as: UTF8.self), String(decoding: bytes[found.updated], as: UTF8.self))
+        }
+        #expect(read(#"{"sealed": "abc", "updated": "2026"}"#).map { [$0.0, $0.1] } == ["abc", "2026"])
+        #expect(read(" {\n\t\"updated\" :\"u\" ,\r\n \"sealed\":\"s\"\n} ").map { [$0.0, $0.1] } == ["s", "u"])
+        for refused in [#"{"sealed": "a\u0062", "updated": "u"}"#, #"{"sealed": "a", "sealed": "b"}"#,
+                        #"{"sealed": "a", "updated": "u", "x": 1}"#, #"{"sealed": "a", "updated": "u"} x"#,
+                        #"{"sealed": "a", "updated": 1}"#, #"{"seal\u0065d": "a", "updated": "u"}"#, #"{"sealed": "é", "updated": "u"}"#,
+                        #"{"sealed": "a", "updated": "u""#, "", "{"] {
+            #expect(read(refused) == nil, "\(refused)")
+        }
+    }
 }

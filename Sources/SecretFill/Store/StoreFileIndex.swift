@@ -243,6 +243,13 @@ final class StoreFileIndex {
     /// checks as `parseEntry` (missing or repeated keys, non-strings, bad text).
     private func appendRawEntry(_ range: Range<Int>, nameRange: Range<Int>, scope: Scope, scopePlace: String,
                                 to out: inout [UInt8]) throws(StoreError) {
+        // The shape secretfill writes, two plain strings, is read straight
+        // from the bytes; anything else takes the general path below.
+        if let fast = bytes.withUnsafeBufferPointer({ PlainJSONText.sealedAndUpdated($0, range) }) {
+            StoreCanonical.appendField(&out, bytes[fast.sealed])
+            StoreCanonical.appendField(&out, bytes[fast.updated])
+            return
+        }
         var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
         var sealed: Range<Int>?
         var updated: Range<Int>?
@@ -617,6 +624,42 @@ struct JSONBytes {
 
 /// A JSON string's bytes that need no decoding.
 package enum PlainJSONText {
+    /// `{"sealed": "…", "updated": "…"}` in either order, JSON whitespace
+    /// anywhere, both strings plain (`isPlain`), filling `range` exactly: the
+    /// ranges of the two strings' text. Nil for anything else, which the
+    /// caller then reads with the general (checking) parser.
+    package static func sealedAndUpdated(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (sealed: Range<Int>, updated: Range<Int>)? {
+        var i = range.lowerBound
+        let end = range.upperBound
+        func skipSpace() { while i < end, buffer[i] == 0x20 || buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x09 { i += 1 } }
+        func expect(_ byte: UInt8) -> Bool {
+            skipSpace()
+            guard i < end, buffer[i] == byte else { return false }
+            i += 1
+            return true
+        }
+        /// A plain string's text, `i` after its closing quote.
+        func string() -> Range<Int>? {
+            guard expect(0x22) else { return nil }
+            let start = i
+            guard let quote = memchr(buffer.baseAddress! + i, 0x22, end - i) else { return nil }
+            i = UnsafeRawPointer(buffer.baseAddress!).distance(to: UnsafeRawPointer(quote))
+            guard isPlain(buffer, start..<i) else { return nil }
+            i += 1
+            return start..<i - 1
+        }
+        func isKey(_ text: Range<Int>, _ key: StaticString) -> Bool {
+            text.count == key.utf8CodeUnitCount && memcmp(buffer.baseAddress! + text.lowerBound, key.utf8Start, text.count) == 0
+        }
+        guard expect(0x7B), let key1 = string(), expect(0x3A), let value1 = string(), expect(0x2C),
+              let key2 = string(), expect(0x3A), let value2 = string(), expect(0x7D) else { return nil }
+        skipSpace()
+        guard i == end else { return nil }
+        if isKey(key1, "sealed") && isKey(key2, "updated") { return (value1, value2) }
+        if isKey(key1, "updated") && isKey(key2, "sealed") { return (value2, value1) }
+        return nil
+    }
+
     /// Whether `range` holds only printable ASCII other than `\\` (so the
     /// JSON string's bytes are its text). Eight bytes at a time: this runs
     /// over every sealed value on every read of the store.
