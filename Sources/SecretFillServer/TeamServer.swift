@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import SecretFill
 import SecretFillWebUI
@@ -58,6 +59,17 @@ public enum Listen {
 }
 
 public enum TeamServer {
+    /// Makes NIO's event-loop threads Swift Concurrency's executor too, so a
+    /// request's handler, its database queries and its socket writes run on
+    /// the same threads instead of hopping between NIO's threads and the
+    /// concurrency pool's at every `await` (bench/server.sh: that hopping was
+    /// most of the server's CPU per request). Call it on the main thread,
+    /// before any async work starts: `serve` does, nothing else needs it.
+    @discardableResult
+    public static func takeOverConcurrencyPool() -> Bool {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
     /// The levels library code (Hummingbird, PostgresNIO) logs at: never
     /// below info, so nothing a library traces (headers, query binds) reaches
     /// the log even at `--log-level trace`.

@@ -30,6 +30,7 @@ enum TeamWiring {
         bootstrapLogging()
         let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
                                    tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level)
+        TeamServer.takeOverConcurrencyPool()
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }
         } catch let error as ServeRefusal {
