@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import PostgresKit
 import PostgresNIO
+import SecretFill
 import SQLiteKit
 import SQLKit
 
@@ -16,6 +17,11 @@ protocol ServerDatabase: Sendable {
     /// Runs `body` on one connection, each statement committing on its own
     /// (for reads that need no transaction: one round trip fewer each way).
     func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// The key whose token has this SHA-256 digest (every request asks it first).
+    func key(digest: String) async throws -> KeyRecord?
+    /// Writes `audit` and reads the current sealed values of `names` in
+    /// `chain`'s scopes, as one step: no value is read unless its audit row is written.
+    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord]
     /// Keeps the connection pool working until cancelled (PostgreSQL's client needs it).
     func run() async
     func close() async
@@ -63,8 +69,9 @@ final class PostgresDatabaseBackend: ServerDatabase {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
                                                          database: database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
-        configuration.options.maximumConnections = 24
-        configuration.options.minimumConnections = 0
+        configuration.options.maximumConnections = 16
+        configuration.options.minimumConnections = 16
+        configuration.options.keepAliveBehavior = nil
         self.logger = logger
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
@@ -88,6 +95,23 @@ final class PostgresDatabaseBackend: ServerDatabase {
         try await client.withConnection { connection in
             try await body(connection.sql(queryLogLevel: nil))
         }
+    }
+
+    func key(digest: String) async throws -> KeyRecord? {
+        var found: KeyRecord?
+        for try await row in try await client.execute(PostgresHotQueries.KeyByDigest(digest: digest)) {
+            found = KeyRecord(name: row.0, digest: row.1, grants: row.2, expires: row.3, revoked: row.4, lastUsed: row.5)
+        }
+        return found
+    }
+
+    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord] {
+        var records: [SealedRecord] = []
+        records.reserveCapacity(names.count)
+        for try await row in try await client.execute(PostgresHotQueries.AuditedRead(audit: audit, names: names, chain: chain)) {
+            records.append(SealedRecord(scope: try ServerStore.scope(kind: row.0, id: row.1), name: row.2, version: row.3, sealed: row.4))
+        }
+        return records
     }
 
     func run() async { await client.run() }

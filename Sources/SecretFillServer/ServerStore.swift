@@ -44,6 +44,7 @@ public final class ServerStore: Sendable {
     let database: any ServerDatabase
     let key: StoreKey?
     let logger: Logger
+    let keyCache = KeyCache()
     /// Seconds a request may wait for the database before it answers 503.
     let deadline = 5
     /// The most versions kept per name.
@@ -75,33 +76,34 @@ public final class ServerStore: Sendable {
         let notAccepted = ServerRefusal.unauthenticated("the API key was not accepted (unknown to this server)")
         guard APIToken.isWellFormed(token) else { throw notAccepted }
         let digest = APIToken.digest(token)
-        struct Row: Sendable { let name, digest, grants: String; let expires, revoked, lastUsed: Int? }
-        let found = try await runSession { sql -> Row? in
-            let rows = try await sql.raw("SELECT name, token_digest, grants, expires_at, revoked_at, last_used_at FROM api_keys WHERE token_digest = \(bind: digest)").all()
-            guard let row = rows.first else { return nil }
-            return Row(name: try row.decode(column: "name", as: String.self),
-                       digest: try row.decode(column: "token_digest", as: String.self),
-                       grants: try row.decode(column: "grants", as: String.self),
-                       expires: try row.decode(column: "expires_at", as: Int?.self),
-                       revoked: try row.decode(column: "revoked_at", as: Int?.self),
-                       lastUsed: try row.decode(column: "last_used_at", as: Int?.self))
-        }
-        guard let found, APIToken.constantTimeEqual(found.digest, digest) else { throw notAccepted }
         let now = Clock.nowMillis()
-        if let revoked = found.revoked {
-            throw ServerRefusal.unauthenticated("key '\(found.name)' was revoked at \(Clock.text(millis: revoked))")
+        let key: KeyCache.Entry
+        var looked = false
+        if let cached = keyCache.entry(digest: digest, now: now) {
+            key = cached
+        } else {
+            looked = true
+            let database = self.database
+            let found = try await withDeadline(seconds: deadline) { try await database.key(digest: digest) }
+            guard let found, APIToken.constantTimeEqual(found.digest, digest) else { throw notAccepted }
+            if let revoked = found.revoked {
+                throw ServerRefusal.unauthenticated("key '\(found.name)' was revoked at \(Clock.text(millis: revoked))")
+            }
+            let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
+            key = KeyCache.Entry(record: found, grants: grants, fetchedAt: now)
+            keyCache.keep(key)
         }
+        let found = key.record
         if let expires = found.expires, expires <= now {
             throw ServerRefusal.unauthenticated("key '\(found.name)' expired at \(Clock.text(millis: expires))")
         }
-        let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
-        if found.lastUsed.map({ now - $0 > 60_000 }) ?? true {
+        if looked, found.lastUsed.map({ now - $0 > 60_000 }) ?? true {
             let name = found.name
             _ = try? await runSession { sql in
                 try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE name = \(bind: name)").run()
             }
         }
-        return ActingKey(name: found.name, grants: grants)
+        return ActingKey(name: found.name, grants: key.grants)
     }
 
     public func createKey(name: String, grants: [String], expiresIn: Int?, by actor: ActingKey, client: String) async throws -> String {
@@ -170,6 +172,7 @@ public final class ServerStore: Sendable {
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE name = \(bind: name)").run()
             try await Self.audit(sql, key: actor.name, action: "key.revoke", scope: "keys", names: [name], client: client, outcome: "ok")
         }
+        keyCache.forget(name: name)
     }
 
     // MARK: secrets
@@ -183,32 +186,26 @@ public final class ServerStore: Sendable {
         let storeKey = try requireKey()
         // The audit row is written (and committed) before any value is read:
         // a read that cannot be audited is refused.
-        let rows: [(Scope, String, Int, String)] = try await runSession { sql in
-            try await Self.audit(sql, key: actor.name, action: "read", scope: chain.description, names: unique, client: client, outcome: "ok")
-            guard !unique.isEmpty else { return [] }
-            let result = try await sql.raw("""
-                SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
-                JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-                WHERE s.deleted = 0 AND s.name IN (\(binds: unique)) AND \(Self.scopeCondition(chain.scopes, prefix: "s."))
-                """).all()
-            return try result.map { row in
-                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
-                 try row.decode(column: "name", as: String.self),
-                 try row.decode(column: "current_version", as: Int.self),
-                 try row.decode(column: "sealed", as: String.self))
-            }
+        let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: unique,
+                                client: client, outcome: "ok")
+        let database = self.database
+        let rows = try await withDeadline(seconds: deadline) { try await database.auditedRead(audit, names: unique, in: chain) }
+        // The row of the first scope in the chain that has the name (project > cluster > team).
+        let scopes = chain.scopes
+        var best: [String: (rank: Int, row: SealedRecord)] = [:]
+        for row in rows {
+            guard let rank = scopes.firstIndex(of: row.scope) else { continue }
+            if let held = best[row.name], held.rank <= rank { continue }
+            best[row.name] = (rank, row)
         }
-        var byName: [String: [Scope: (Int, String)]] = [:]
-        for (scope, name, version, sealed) in rows { byName[name, default: [:]][scope] = (version, sealed) }
         var found: [String: (scope: Scope, value: SecretValue)] = [:]
         var missing: [String] = []
         for name in unique {
-            guard let candidates = byName[name], let scope = chain.scopes.first(where: { candidates[$0] != nil }) else {
+            guard let row = best[name]?.row else {
                 missing.append(name)
                 continue
             }
-            let (version, sealed) = candidates[scope]!
-            found[name] = (scope, try Self.open(sealed, name: name, scope: scope, version: version, key: storeKey))
+            found[name] = (row.scope, try Self.open(row.sealed, name: name, scope: row.scope, version: row.version, key: storeKey))
         }
         return (found, missing)
     }
@@ -439,10 +436,8 @@ public final class ServerStore: Sendable {
     }
 
     static func audit(_ sql: any SQLDatabase, key: String, action: String, scope: String, names: [String], client: String, outcome: String) async throws {
-        try await sql.raw("""
-            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
-            VALUES (\(bind: Clock.nowMillis()), \(bind: key), \(bind: action), \(bind: scope), \(bind: names.joined(separator: ",")), \(bind: client), \(bind: outcome))
-            """).run()
+        try await AuditRecord(time: Clock.nowMillis(), key: key, action: action, scope: scope, names: names, client: client, outcome: outcome)
+            .insert(into: sql)
     }
 
     static func open(_ sealed: String, name: String, scope: Scope, version: Int, key: StoreKey) throws -> SecretValue {

@@ -160,6 +160,34 @@ struct ServerConcurrencyTests {
         print("twoServersEightWriters: 328 sets by 8 concurrent writers in \(writeTime); whole test \(Self.seconds(since: start))")
     }
 
+    @Test("a key revoked through one server: refused by it at once, and by a second server on the database within about a second (its key cache)")
+    func revokeAcrossServers() throws {
+        let fixture = try Fixture()
+        defer { fixture.removeFolder() }
+        let admin = try fixture.cli.createKeyDirect("admin", grants: ["admin"], database: fixture.database)
+        let servers = [try TestServer(cli: fixture.cli, database: fixture.database),
+                       try TestServer(cli: fixture.cli, database: fixture.database)]
+        defer { for server in servers { server.stop() } }
+        let body = "{\"project\": null, \"cluster\": null, \"names\": [\"a\"]}"
+        // Both servers have just accepted the reader's key (and keep it).
+        for server in servers { #expect(server.post("/v1/resolve", body, token: fixture.reader).status == 200) }
+        let revoke = servers[0].post("/v1/keys/revoke", "{\"name\": \"reader\"}", token: admin)
+        try #require(revoke.status == 200, "revoke: \(revoke.status) \(revoke.body)")
+        let revokedAt = Date()
+        let here = servers[0].post("/v1/resolve", body, token: fixture.reader)
+        #expect(here.status == 401 && here.body.contains("key 'reader' was revoked"), "the revoking server: \(here.status)")
+        var refusedAfter: TimeInterval?
+        while Date().timeIntervalSince(revokedAt) < 10 {
+            let there = servers[1].post("/v1/resolve", body, token: fixture.reader)
+            if there.status == 401 { refusedAfter = Date().timeIntervalSince(revokedAt); break }
+            #expect(there.status == 200)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let after = try #require(refusedAfter, "the other server still accepts the revoked key 10 s later")
+        // One second of cache, plus a debug server's request time on a busy machine.
+        #expect(after < 3, "refused \(after) s after the revoke")
+    }
+
     @Test("kill -9 of the server in the middle of a write loop, 20 times: every set that exited 0 is there, whole; nothing half-written")
     func killNineDuringWrites() throws {
         let start = Date()

@@ -1,0 +1,137 @@
+import PostgresNIO
+import SecretFill
+import SQLKit
+
+/// One API key as authentication reads it.
+struct KeyRecord: Sendable {
+    let name, digest, grants: String
+    let expires, revoked, lastUsed: Int?
+}
+
+/// One current value as stored: sealed, with the scope and version its
+/// associated data binds.
+struct SealedRecord: Sendable {
+    let scope: Scope
+    let name: String
+    let version: Int
+    let sealed: String
+}
+
+/// One row of the audit log. Never a value, never a token.
+struct AuditRecord: Sendable {
+    let time: Int
+    let key, action, scope: String
+    let names: [String]
+    let client, outcome: String
+
+    /// The names as the `names` column holds them: comma-separated.
+    var namesColumn: String { names.joined(separator: ",") }
+
+    func insert(into sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
+            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome))
+            """).run()
+    }
+}
+
+/// The two queries every `POST /v1/resolve` makes, written once in SQLKit
+/// for every backend. PostgreSQL replaces them with prepared statements
+/// (`PostgresHotQueries`), measured with bench/server.sh.
+extension ServerDatabase {
+    func key(digest: String) async throws -> KeyRecord? {
+        try await session { sql in
+            let rows = try await sql.raw("SELECT name, token_digest, grants, expires_at, revoked_at, last_used_at FROM api_keys WHERE token_digest = \(bind: digest)").all()
+            guard let row = rows.first else { return nil }
+            return KeyRecord(name: try row.decode(column: "name", as: String.self),
+                             digest: try row.decode(column: "token_digest", as: String.self),
+                             grants: try row.decode(column: "grants", as: String.self),
+                             expires: try row.decode(column: "expires_at", as: Int?.self),
+                             revoked: try row.decode(column: "revoked_at", as: Int?.self),
+                             lastUsed: try row.decode(column: "last_used_at", as: Int?.self))
+        }
+    }
+
+    /// Writes `audit`, then reads the current sealed values of `names` in
+    /// `chain`'s scopes. The audit row commits before any value is read: a
+    /// read that cannot be audited reads nothing.
+    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord] {
+        try await session { sql in
+            try await audit.insert(into: sql)
+            guard !names.isEmpty else { return [] }
+            let result = try await sql.raw("""
+                SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
+                JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
+                WHERE s.deleted = 0 AND s.name IN (\(binds: names)) AND \(ServerStore.scopeCondition(chain.scopes, prefix: "s."))
+                """).all()
+            return try result.map { row in
+                SealedRecord(scope: try ServerStore.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
+                             name: try row.decode(column: "name", as: String.self),
+                             version: try row.decode(column: "current_version", as: Int.self),
+                             sealed: try row.decode(column: "sealed", as: String.self))
+            }
+        }
+    }
+}
+
+/// PostgreSQL's versions of the hot queries: prepared once per connection
+/// (PostgreSQL parses and plans them once, not per request), rows decoded
+/// by position, and the audit insert and the read in one statement (one
+/// round trip; the statement is atomic, so no row is returned unless the
+/// audit row is written).
+enum PostgresHotQueries {
+    struct KeyByDigest: PostgresPreparedStatement {
+        static let name = "secretfill_key_by_digest_1"
+        static let sql = "SELECT name, token_digest, grants, expires_at, revoked_at, last_used_at FROM api_keys WHERE token_digest = $1"
+        static var bindingDataTypes: [PostgresDataType] { [.text] }
+        typealias Row = (String, String, String, Int?, Int?, Int?)
+        let digest: String
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(digest)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    struct AuditedRead: PostgresPreparedStatement {
+        static let name = "secretfill_audited_read_1"
+        // The scalar subquery reads the audit CTE, so PostgreSQL runs the
+        // insert before it returns a row; were it to fail, the statement fails whole.
+        static let sql = """
+            WITH audit AS (
+              INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
+              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
+            SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
+            JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
+            WHERE (SELECT count(*) FROM audit) = 1 AND s.deleted = 0 AND s.name = ANY($8)
+              AND ((s.scope_kind = 'team' AND s.scope_id = '')
+                OR (s.scope_kind = 'project' AND s.scope_id = $9)
+                OR (s.scope_kind = 'cluster' AND s.scope_id = $10))
+            """
+        static var bindingDataTypes: [PostgresDataType] { [.int8, .text, .text, .text, .text, .text, .text, .textArray, .text, .text] }
+        typealias Row = (String, String, String, Int, String)
+        let audit: AuditRecord
+        let names: [String]
+        let chain: ScopeChain
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 10)
+            bindings.append(audit.time)
+            bindings.append(audit.key)
+            bindings.append(audit.action)
+            bindings.append(audit.scope)
+            bindings.append(audit.namesColumn)
+            bindings.append(audit.client)
+            bindings.append(audit.outcome)
+            bindings.append(names)
+            bindings.append(chain.project)
+            bindings.append(chain.cluster)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+}
