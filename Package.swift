@@ -127,6 +127,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        // Unit tests of the server's hot path (no server started; CLITests start real ones).
+        .testTarget(
+            name: "ServerUnitTests",
+            dependencies: ["SecretFillServer", "SecretFillAPI", "SecretFill"]
+        ),
         .testTarget(
             name: "CLITests",
             dependencies: ["secretfill", "secretfill-team", "SecretFill"]

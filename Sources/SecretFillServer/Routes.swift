@@ -247,11 +247,16 @@ struct Routes {
         }
         do {
             let answer = try await body(decoded, key)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let data = try encoder.encode(answer)
+            let buffer: ByteBuffer
+            if let written = answer as? any HandWrittenJSON {
+                buffer = ByteBuffer(string: written.jsonText)
+            } else {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                buffer = ByteBuffer(bytes: try encoder.encode(answer))
+            }
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                            body: .init(byteBuffer: buffer))
         } catch {
             return failure(error)
         }

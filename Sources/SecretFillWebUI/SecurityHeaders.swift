@@ -8,14 +8,8 @@ import HTTPTypes
 public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
-    public static var headers: HTTPFields {
-        [
-            .contentSecurityPolicy: WebUI.contentSecurityPolicy,
-            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-            HTTPField.Name("Referrer-Policy")!: "no-referrer",
-            HTTPField.Name("X-Frame-Options")!: "DENY",
-        ]
-    }
+    /// Made once (a generic type cannot hold a stored static): every response adds them.
+    public static var headers: HTTPFields { SecurityHeaderFields.all }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -28,4 +22,13 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
             throw error
         }
     }
+}
+
+enum SecurityHeaderFields {
+    static let all: HTTPFields = [
+        .contentSecurityPolicy: WebUI.contentSecurityPolicy,
+        HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+        HTTPField.Name("Referrer-Policy")!: "no-referrer",
+        HTTPField.Name("X-Frame-Options")!: "DENY",
+    ]
 }

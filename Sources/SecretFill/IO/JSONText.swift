@@ -4,6 +4,11 @@ public enum JSONText {
     /// `text` as a JSON string literal: quotes, backslashes and control
     /// characters escaped, U+2028 and U+2029 too (JavaScript readers).
     public static func quoted(_ text: String) -> String {
+        // Most text needs no escape: copy it whole (0xE2 starts U+2028 and
+        // U+2029, so text with it takes the scalar loop below).
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

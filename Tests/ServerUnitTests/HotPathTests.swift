@@ -1,0 +1,109 @@
+import Foundation
+import SecretFill
+import SecretFillAPI
+@testable import SecretFillServer
+import Testing
+
+/// The pieces of `POST /v1/resolve` that were rewritten for speed
+/// (bench/server.sh): each is checked against the general code it replaces.
+@Suite("Server hot path")
+struct HotPathTests {
+    /// Strings that need every kind of escape, and some that need none.
+    static let awkward: [String] = [
+        "", "plain", "a\"quote", "back\\slash", "line\nbreak", "tab\tcr\r", "\u{01}\u{1F}\u{7F}", "line\u{2028}sep\u{2029}",
+        "é ü ß 日本 🔑", "\u{E2}\u{80}", "ends with backslash \\", "</script>", String(repeating: "x", count: 5_000),
+    ]
+
+    /// The scalar loop `JSONText.quoted` had before its fast path.
+    static func referenceQuoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    @Test("JSONText.quoted writes exactly what the scalar loop wrote, for awkward and random text")
+    func quotedMatchesReference() {
+        var generator = SystemRandomNumberGenerator()
+        var samples = Self.awkward
+        let alphabet: [Unicode.Scalar] = ["a", "\"", "\\", "\n", "\u{0}", "\u{1F}", "\u{2028}", "\u{2029}", "\u{E9}", "\u{1F511}", " ", "/"]
+        for _ in 0..<500 {
+            var text = String.UnicodeScalarView()
+            for _ in 0..<Int.random(in: 0...12, using: &generator) { text.append(alphabet.randomElement(using: &generator)!) }
+            samples.append(String(text))
+        }
+        for text in samples {
+            #expect(JSONText.quoted(text) == Self.referenceQuoted(text), "\(Array(text.utf8))")
+        }
+    }
+
+    @Test("the hand-written resolve answer decodes to what was answered, for awkward values and names")
+    func resolveAnswerRoundTrips() throws {
+        var secrets: [String: ResolvedSecret] = [:]
+        for (index, value) in Self.awkward.enumerated() {
+            let scope = ["team", "project", "cluster"][index % 3]
+            secrets["name_\(index)"] = ResolvedSecret(value: value, scope: scope, id: scope == "team" ? nil : "id-\(index)")
+        }
+        for answer in [ResolveResponse(secrets: secrets, missing: ["gone", "also_gone"]), ResolveResponse(secrets: [:], missing: [])] {
+            let text = answer.jsonText
+            let decoded = try JSONDecoder().decode(ResolveResponse.self, from: Data(text.utf8))
+            #expect(decoded.missing == answer.missing)
+            #expect(decoded.secrets.count == answer.secrets.count)
+            for (name, secret) in answer.secrets {
+                let back = try #require(decoded.secrets[name])
+                #expect(back.value == secret.value && back.scope == secret.scope && back.id == secret.id, "\(name)")
+            }
+            // Team's id is written as null, as the OpenAPI document says, not left out.
+            if answer.secrets.values.contains(where: { $0.id == nil }) { #expect(text.contains("\"id\":null")) }
+            // The same JSON value JSONEncoder writes.
+            let encoded = try JSONEncoder().encode(answer)
+            let viaEncoder = try JSONSerialization.jsonObject(with: encoded) as? NSDictionary
+            let viaHand = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+            #expect(viaEncoder == viaHand)
+        }
+    }
+
+    static func record(_ name: String, digest: String) -> KeyRecord {
+        KeyRecord(name: name, digest: digest, grants: "team:read", expires: nil, revoked: nil, lastUsed: nil)
+    }
+
+    @Test("the key cache keeps an accepted key for one second, and forgets a revoked one at once")
+    func keyCache() throws {
+        let cache = KeyCache()
+        let grants = try GrantSet(parsing: ["team:read"])
+        cache.keep(.init(record: Self.record("ci", digest: "d1"), grants: grants, fetchedAt: 10_000))
+        cache.keep(.init(record: Self.record("dev", digest: "d2"), grants: grants, fetchedAt: 10_000))
+        #expect(cache.entry(digest: "d1", now: 10_000)?.record.name == "ci")
+        #expect(cache.entry(digest: "d1", now: 10_999)?.record.name == "ci")
+        #expect(cache.entry(digest: "d1", now: 11_000) == nil, "one second old: looked up again")
+        #expect(cache.entry(digest: "d1", now: 10_500) == nil, "expired entries are dropped, not revived")
+        // A clock that went back is not trusted either.
+        #expect(cache.entry(digest: "d2", now: 9_000) == nil)
+        cache.keep(.init(record: Self.record("dev", digest: "d2"), grants: grants, fetchedAt: 20_000))
+        cache.forget(name: "dev")
+        #expect(cache.entry(digest: "d2", now: 20_001) == nil)
+        #expect(cache.entry(digest: "unknown", now: 20_001) == nil)
+    }
+
+    @Test("the key cache stays bounded")
+    func keyCacheBounded() throws {
+        let cache = KeyCache()
+        let grants = try GrantSet(parsing: ["team:read"])
+        for index in 0..<(KeyCache.capacity + 10) {
+            cache.keep(.init(record: Self.record("k\(index)", digest: "d\(index)"), grants: grants, fetchedAt: 1_000))
+        }
+        #expect(cache.count <= KeyCache.capacity)
+        #expect(cache.entry(digest: "d\(KeyCache.capacity + 9)", now: 1_001) != nil, "the newest key is kept")
+    }
+}
