@@ -42,6 +42,7 @@ let package = Package(
             name: "SecretFillWebUI",
             dependencies: [
                 "SecretFill",
+                "SecretFillAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -267,7 +267,7 @@ public struct CreateKeyResponse: Codable, Sendable {
     }
 }
 
-public struct KeyEntry: Codable, Sendable {
+public struct KeyEntry: Codable, Sendable, Hashable {
     public var name: String
     public var grants: [String]
     public var created: String

@@ -60,6 +60,20 @@ func withDeadline<R: Sendable>(seconds: Int, _ body: @escaping @Sendable () asyn
     }
 }
 
+/// `begin`, `body`, COMMIT; ROLLBACK instead when `body` throws.
+private func inTransaction<R: Sendable>(_ sql: any SQLDatabase, begin: String,
+                                        _ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    try await sql.raw("\(unsafeRaw: begin)").run()
+    do {
+        let result = try await body(sql)
+        try await sql.raw("COMMIT").run()
+        return result
+    } catch {
+        try? await sql.raw("ROLLBACK").run()
+        throw error
+    }
+}
+
 final class PostgresDatabaseBackend: ServerDatabase {
     let client: PostgresClient
     let logger: Logger
@@ -78,16 +92,7 @@ final class PostgresDatabaseBackend: ServerDatabase {
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
-            let sql = connection.sql(queryLogLevel: nil)
-            try await sql.raw("BEGIN").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
+            try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", body)
         }
     }
 
@@ -138,16 +143,8 @@ final class SQLiteDatabaseBackend: ServerDatabase {
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await turns.withTurn {
-            let sql = self.connection.sql(queryLogLevel: nil)
-            try await sql.raw("BEGIN IMMEDIATE").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
-            }
+            // BEGIN IMMEDIATE takes the write lock at once, not at the first write.
+            try await inTransaction(self.connection.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", body)
         }
     }
 

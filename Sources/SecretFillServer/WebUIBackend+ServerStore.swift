@@ -134,11 +134,7 @@ struct ServerWebUIBackend: WebUIBackend {
     }
 
     func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
-        try await Self.mapped {
-            try await store.listKeys(by: Self.acting(principal), client: client).map {
-                WebUIKeyRow(name: $0.name, grants: $0.grants, created: $0.created, lastUsed: $0.lastUsed, expires: $0.expires, revoked: $0.revoked)
-            }
-        }
+        try await Self.mapped { try await store.listKeys(by: Self.acting(principal), client: client) }
     }
 
     func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {

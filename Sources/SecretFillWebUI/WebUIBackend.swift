@@ -1,4 +1,5 @@
 import SecretFill
+import SecretFillAPI
 
 /// What a signed-in key may do in a scope, as far as the pages care: list
 /// names, or also set and delete. (Values are never sent to the browser, so
@@ -70,24 +71,8 @@ public struct WebUISecretRow: Sendable, Hashable {
     }
 }
 
-/// One API key as the keys page shows it: never its token.
-public struct WebUIKeyRow: Sendable, Hashable {
-    public let name: String
-    public let grants: [String]
-    public let created: String
-    public let lastUsed: String?
-    public let expires: String?
-    public let revoked: String?
-
-    public init(name: String, grants: [String], created: String, lastUsed: String?, expires: String?, revoked: String?) {
-        self.name = name
-        self.grants = grants
-        self.created = created
-        self.lastUsed = lastUsed
-        self.expires = expires
-        self.revoked = revoked
-    }
-}
+/// One API key as the keys page shows it: never its token (the API's own type).
+public typealias WebUIKeyRow = KeyEntry
 
 /// One audit entry: names and places, never a value or a token.
 public struct WebUIAuditRow: Sendable, Hashable {

@@ -5,10 +5,15 @@ public enum JSONText {
     /// characters escaped, U+2028 and U+2029 too (JavaScript readers).
     public static func quoted(_ text: String) -> String {
         // Most text needs no escape: copy it whole (0xE2 starts U+2028 and
-        // U+2029, so text with it takes the scalar loop below).
+        // U+2029, so text with it takes the scalar-by-scalar path).
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }) {
             return "\"" + text + "\""
         }
+        return quotedScalarByScalar(text)
+    }
+
+    /// The general path: each scalar looked at (tests check `quoted` against it).
+    package static func quotedScalarByScalar(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
