@@ -83,6 +83,10 @@ final class PostgresDatabaseBackend: ServerDatabase {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
                                                          database: database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
+        // All 16 stay open and unpinged: the pool arms a timer (a task group
+        // and a Task.sleep) per hand-back of a connection above its minimum,
+        // and another for keep-alive; that was a third of a resolve's CPU
+        // (bench/server.sh). A connection PostgreSQL closes is still replaced.
         configuration.options.maximumConnections = 16
         configuration.options.minimumConnections = 16
         configuration.options.keepAliveBehavior = nil
