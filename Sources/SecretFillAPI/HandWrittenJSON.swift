@@ -17,8 +17,7 @@ extension ResolveResponse: HandWrittenJSON {
             out += JSONText.quoted(name)
         }
         out += "],\"secrets\":{"
-        for (index, name) in secrets.keys.sorted().enumerated() {
-            let secret = secrets[name]!
+        for (index, (name, secret)) in secrets.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { out += "," }
             out += JSONText.quoted(name)
             out += ":{\"id\":" + (secret.id.map(JSONText.quoted) ?? "null")

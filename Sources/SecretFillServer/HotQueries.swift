@@ -56,15 +56,22 @@ extension ServerDatabase {
     /// `chain`'s scopes. The audit row commits before any value is read: a
     /// read that cannot be audited reads nothing.
     func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord] {
+        try await sqlAuditedRead(audit, names: names, in: chain)
+    }
+
+    /// `auditedRead` in SQLKit, on every backend; `names` nil reads every
+    /// name (redact's `/v1/values`).
+    func sqlAuditedRead(_ audit: AuditRecord, names: [String]?, in chain: ScopeChain) async throws -> [SealedRecord] {
         try await session { sql in
             try await audit.insert(into: sql)
-            guard !names.isEmpty else { return [] }
-            let result = try await sql.raw("""
+            if names?.isEmpty == true { return [] }
+            var query = SQLQueryString("""
                 SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
                 JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-                WHERE s.deleted = 0 AND s.name IN (\(binds: names)) AND \(ServerStore.scopeCondition(chain.scopes, prefix: "s."))
-                """).all()
-            return try result.map { row in
+                WHERE s.deleted = 0 AND \(ServerStore.scopeCondition(chain.scopes, prefix: "s."))
+                """)
+            if let names { query = query + " AND s.name IN (\(binds: names))" }
+            return try await sql.raw(query).all().map { row in
                 SealedRecord(scope: try ServerStore.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
                              name: try row.decode(column: "name", as: String.self),
                              version: try row.decode(column: "current_version", as: Int.self),

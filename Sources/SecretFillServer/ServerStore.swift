@@ -214,22 +214,12 @@ public final class ServerStore: Sendable {
     public func allValues(chain: ScopeChain, by actor: ActingKey, client: String) async throws -> [(Scope, String, SecretValue)] {
         try await require(actor, .read, in: chain.scopes, action: "read", scopeText: chain.description, names: ["*"], client: client)
         let storeKey = try requireKey()
-        let rows: [(Scope, String, Int, String)] = try await runSession { sql in
-            try await Self.audit(sql, key: actor.name, action: "read", scope: chain.description, names: ["*"], client: client, outcome: "ok")
-            let result = try await sql.raw("""
-                SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
-                JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-                WHERE s.deleted = 0 AND \(Self.scopeCondition(chain.scopes, prefix: "s."))
-                """).all()
-            return try result.map { row in
-                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
-                 try row.decode(column: "name", as: String.self),
-                 try row.decode(column: "current_version", as: Int.self),
-                 try row.decode(column: "sealed", as: String.self))
-            }
-        }
-        return try rows.map { scope, name, version, sealed in
-            (scope, name, try Self.open(sealed, name: name, scope: scope, version: version, key: storeKey))
+        let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: ["*"],
+                                client: client, outcome: "ok")
+        let database = self.database
+        let rows = try await withDeadline(seconds: deadline) { try await database.sqlAuditedRead(audit, names: nil, in: chain) }
+        return try rows.map { row in
+            (row.scope, row.name, try Self.open(row.sealed, name: row.name, scope: row.scope, version: row.version, key: storeKey))
         }
     }
 
