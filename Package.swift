@@ -131,7 +131,15 @@ let package = Package(
         // Unit tests of the server's hot path (no server started; CLITests start real ones).
         .testTarget(
             name: "ServerUnitTests",
-            dependencies: ["SecretFillServer", "SecretFillAPI", "SecretFill"]
+            dependencies: [
+                "SecretFillServer",
+                "SecretFillAPI",
+                "SecretFill",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ]
         ),
         .testTarget(
             name: "CLITests",

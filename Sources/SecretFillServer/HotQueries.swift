@@ -1,3 +1,4 @@
+import NIOCore
 import PostgresNIO
 import SecretFill
 import SQLKit
@@ -55,8 +56,8 @@ extension ServerDatabase {
     /// Writes `audit`, then reads the current sealed values of `names` in
     /// `chain`'s scopes. The audit row commits before any value is read: a
     /// read that cannot be audited reads nothing.
-    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord] {
-        try await sqlAuditedRead(audit, names: names, in: chain)
+    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain, deadline: Int) async throws -> [SealedRecord] {
+        try await withDeadline(seconds: deadline) { try await sqlAuditedRead(audit, names: names, in: chain) }
     }
 
     /// `auditedRead` in SQLKit, on every backend; `names` nil reads every
@@ -136,6 +137,75 @@ enum PostgresHotQueries {
             bindings.append(names)
             bindings.append(chain.project)
             bindings.append(chain.cluster)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    /// One resolve to run in an `AuditedReadBatch`.
+    struct Read: Sendable {
+        let audit: AuditRecord
+        let names: [String]
+        let chain: ScopeChain
+        /// When to stop waiting for the database, and what it was in seconds.
+        let deadline: NIODeadline
+        let seconds: Int
+    }
+
+    /// `AuditedRead` for several resolves at once (`ReadBatcher`): one audit
+    /// row each, in the order given, and every row read tagged with the
+    /// position (from 1) of the resolve it answers. Each resolve's names are
+    /// looked up in its own scopes only. As in `AuditedRead`, no row comes
+    /// back unless every audit row is written.
+    struct AuditedReadBatch: PostgresPreparedStatement {
+        static let name = "secretfill_audited_read_batch_1"
+        // A resolve without a project or cluster sends '' for it; no secret
+        // is stored under an empty project or cluster id, and NULLIF makes
+        // the comparison false rather than a match.
+        static let sql = """
+            WITH req AS (
+              SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+                WITH ORDINALITY AS r(time, key_name, action, scope, names, client, outcome, project, cluster, ord)),
+            audit AS (
+              INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
+              SELECT time, key_name, action, scope, names, client, outcome FROM req ORDER BY ord RETURNING id),
+            wanted AS (SELECT * FROM unnest($10::int8[], $11::text[]) AS w(ord, name))
+            SELECT w.ord, s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM wanted w
+            JOIN req r ON r.ord = w.ord
+            JOIN secrets s ON s.name = w.name AND s.deleted = 0
+              AND ((s.scope_kind = 'team' AND s.scope_id = '')
+                OR (s.scope_kind = 'project' AND s.scope_id = NULLIF(r.project, ''))
+                OR (s.scope_kind = 'cluster' AND s.scope_id = NULLIF(r.cluster, '')))
+            JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
+            WHERE (SELECT count(*) FROM audit) = $12
+            """
+        static var bindingDataTypes: [PostgresDataType] {
+            [.int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .int8]
+        }
+        typealias Row = (Int, String, String, String, Int, String)
+        let reads: [Read]
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 12)
+            bindings.append(reads.map(\.audit.time))
+            bindings.append(reads.map(\.audit.key))
+            bindings.append(reads.map(\.audit.action))
+            bindings.append(reads.map(\.audit.scope))
+            bindings.append(reads.map(\.audit.namesColumn))
+            bindings.append(reads.map(\.audit.client))
+            bindings.append(reads.map(\.audit.outcome))
+            bindings.append(reads.map { $0.chain.project ?? "" })
+            bindings.append(reads.map { $0.chain.cluster ?? "" })
+            var owners: [Int] = []
+            var names: [String] = []
+            for (index, read) in reads.enumerated() {
+                owners.append(contentsOf: repeatElement(index + 1, count: read.names.count))
+                names.append(contentsOf: read.names)
+            }
+            bindings.append(owners)
+            bindings.append(names)
+            bindings.append(reads.count)
             return bindings
         }
 

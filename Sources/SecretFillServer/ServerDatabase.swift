@@ -20,8 +20,9 @@ protocol ServerDatabase: Sendable {
     /// The key whose token has this SHA-256 digest (every request asks it first).
     func key(digest: String) async throws -> KeyRecord?
     /// Writes `audit` and reads the current sealed values of `names` in
-    /// `chain`'s scopes, as one step: no value is read unless its audit row is written.
-    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord]
+    /// `chain`'s scopes, as one step: no value is read unless its audit row
+    /// is written. Gives up with `DatabaseUnavailable` after `deadline` seconds.
+    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain, deadline: Int) async throws -> [SealedRecord]
     /// Keeps the connection pool working until cancelled (PostgreSQL's client needs it).
     func run() async
     func close() async
@@ -41,10 +42,15 @@ struct DatabaseUnavailable: Error, CustomStringConvertible {
 /// dispatch source, woken and torn down on other threads) cost more server
 /// CPU per request than the query itself, and most of the latency tail.
 func withDeadline<R: Sendable>(seconds: Int, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    try await withDeadline(until: .now() + .seconds(Int64(seconds)), seconds: seconds, body)
+}
+
+/// `withDeadline(seconds:)` to an instant: `seconds` is what the error says.
+func withDeadline<R: Sendable>(until deadline: NIODeadline, seconds: Int, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
     try await withThrowingTaskGroup(of: R?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .seconds(Int64(seconds))) {}
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: deadline) {}
             try await withTaskCancellationHandler {
                 try await timer.futureResult.get()
             } onCancel: {
@@ -75,7 +81,26 @@ private func inTransaction<R: Sendable>(_ sql: any SQLDatabase, begin: String,
 }
 
 final class PostgresDatabaseBackend: ServerDatabase {
-    let client: PostgresClient
+    /// The connections of one event loop, and its resolves' batcher.
+    struct LoopPool: Sendable {
+        let loop: any EventLoop
+        let client: PostgresClient
+        let reads: ReadBatcher<PostgresHotQueries.Read, [SealedRecord]>
+    }
+
+    /// One pool per NIO event loop (one per core), each opening its
+    /// connections on its own loop, and each request using its own loop's
+    /// pool. One pool for all put every connection on one loop (PostgresNIO
+    /// opens them on `any()`, the loop it is asked from), so one thread did
+    /// every request's database work and decryption: 65% of the server's CPU,
+    /// with the other core idle a sixth of the time (bench/server.sh, perf).
+    let pools: [LoopPool]
+    /// Connections per server (spread over the pools), resolve statements at
+    /// once per server, and resolves in one statement at most (measured with
+    /// bench/server.sh; see BENCHMARKS.md).
+    static let connections = 16
+    static let readSlots = 4
+    static let largestBatch = 16
     let logger: Logger
     var isPostgres: Bool { true }
 
@@ -83,16 +108,42 @@ final class PostgresDatabaseBackend: ServerDatabase {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
                                                          database: database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
-        // All 16 stay open and unpinged: the pool arms a timer (a task group
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        // All stay open and unpinged: the pool arms a timer (a task group
         // and a Task.sleep) per hand-back of a connection above its minimum,
         // and another for keep-alive; that was a third of a resolve's CPU
         // (bench/server.sh). A connection PostgreSQL closes is still replaced.
-        configuration.options.maximumConnections = 16
-        configuration.options.minimumConnections = 16
+        let perLoop = max(1, (Self.connections + loops.count - 1) / loops.count)
+        configuration.options.maximumConnections = perLoop
+        configuration.options.minimumConnections = perLoop
         configuration.options.keepAliveBehavior = nil
+        // The batched resolve (`AuditedReadBatch`) takes arrays whose length
+        // PostgreSQL's custom plans are made for, so it would plan it anew at
+        // every execution: half a millisecond each, more than running it
+        // (bench/server.sh: 330 against 205 µs of PostgreSQL CPU per resolve).
+        // Every statement the server sends is an equality or index lookup,
+        // so a generic plan is the plan PostgreSQL would choose for the others.
+        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         self.logger = logger
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let slots = max(1, Self.readSlots / loops.count)
+        pools = loops.map { loop in
+            // An event loop is an event-loop group of one: the pool's connections all open on it.
+            let client = PostgresClient(configuration: configuration, eventLoopGroup: loop, backgroundLogger: logger)
+            return LoopPool(loop: loop, client: client, reads: ReadBatcher(slots: slots, largest: Self.largestBatch) { batch in
+                try await Self.auditedReads(batch, client: client)
+            })
+        }
     }
+
+    /// The pool of the event loop this runs on; the first one off the loops.
+    var pool: LoopPool {
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop {
+            for pool in pools where pool.loop === current { return pool }
+        }
+        return pools[0]
+    }
+
+    var client: PostgresClient { pool.client }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
@@ -114,16 +165,45 @@ final class PostgresDatabaseBackend: ServerDatabase {
         return found
     }
 
-    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain) async throws -> [SealedRecord] {
-        var records: [SealedRecord] = []
-        records.reserveCapacity(names.count)
-        for try await row in try await client.execute(PostgresHotQueries.AuditedRead(audit: audit, names: names, chain: chain)) {
-            records.append(SealedRecord(scope: try ServerStore.scope(kind: row.0, id: row.1), name: row.2, version: row.3, sealed: row.4))
-        }
-        return records
+    /// Resolves go through `reads`: alone when the database has a slot
+    /// free, together in one statement when it is busy.
+    func auditedRead(_ audit: AuditRecord, names: [String], in chain: ScopeChain, deadline: Int) async throws -> [SealedRecord] {
+        try await pool.reads.read(PostgresHotQueries.Read(audit: audit, names: names, chain: chain,
+                                                          deadline: .now() + .seconds(Int64(deadline)), seconds: deadline))
     }
 
-    func run() async { await client.run() }
+    /// Runs one statement for `batch`, given up at the earliest deadline
+    /// among its reads (a read that waited for a slot has less time left).
+    static func auditedReads(_ batch: [PostgresHotQueries.Read], client: PostgresClient) async throws -> [[SealedRecord]] {
+        let earliest = batch.min { $0.deadline < $1.deadline }!
+        return try await withDeadline(until: earliest.deadline, seconds: earliest.seconds) {
+            if batch.count == 1 {
+                let read = batch[0]
+                var records: [SealedRecord] = []
+                records.reserveCapacity(read.names.count)
+                for try await row in try await client.execute(PostgresHotQueries.AuditedRead(audit: read.audit, names: read.names, chain: read.chain)) {
+                    records.append(SealedRecord(scope: try ServerStore.scope(kind: row.0, id: row.1), name: row.2, version: row.3, sealed: row.4))
+                }
+                return [records]
+            }
+            var answers = batch.map { read -> [SealedRecord] in
+                var records: [SealedRecord] = []
+                records.reserveCapacity(read.names.count)
+                return records
+            }
+            for try await row in try await client.execute(PostgresHotQueries.AuditedReadBatch(reads: batch)) {
+                guard answers.indices.contains(row.0 - 1) else { throw DatabaseUnavailable(detail: "a batched read answered for an unknown request") }
+                answers[row.0 - 1].append(SealedRecord(scope: try ServerStore.scope(kind: row.1, id: row.2), name: row.3, version: row.4, sealed: row.5))
+            }
+            return answers
+        }
+    }
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for pool in pools { group.addTask { await pool.client.run() } }
+        }
+    }
     func close() async {}
 }
 

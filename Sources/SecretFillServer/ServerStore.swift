@@ -189,7 +189,7 @@ public final class ServerStore: Sendable {
         let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: unique,
                                 client: client, outcome: "ok")
         let database = self.database
-        let rows = try await withDeadline(seconds: deadline) { try await database.auditedRead(audit, names: unique, in: chain) }
+        let rows = try await database.auditedRead(audit, names: unique, in: chain, deadline: deadline)
         // The row of the first scope in the chain that has the name (project > cluster > team).
         let scopes = chain.scopes
         var best: [String: (rank: Int, row: SealedRecord)] = [:]
