@@ -20,7 +20,9 @@
 # Each statement commits on its own, as the server's do. A second, "full"
 # floor adds the API-key lookup by token digest that the server also runs
 # per request (all of its database work for one resolve); it is shown for
-# information, the ratio target is against the issue's floor.
+# information, the ratio target is against the issue's floor. PostgreSQL's
+# own CPU (its processes' ticks in /proc) is reported per resolve and per
+# floor transaction, beside the server's.
 #
 # Environment: SECRETFILL_BIN (default: the newer of .build/release/secretfill
 # and .build-static/release/secretfill, else .build/debug/secretfill, which
@@ -160,6 +162,15 @@ psql "$DB" -tAq -c "EXPLAIN $(sed -n 2p "$OUT/floor.sql")" >"$OUT/floor-plan.txt
 grep -qi 'index' "$OUT/floor-plan.txt" || die "the floor's select does not use an index: $(cat "$OUT/floor-plan.txt")"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# PostgreSQL's CPU: the postmaster with the backends it has reaped, plus its
+# live backends (the server's stay open; pgbench's exit when it does).
+PG_PID=$(head -1 "$PG/pgdata/postmaster.pid")
+pg_ticks() {
+  local t child
+  t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$PG_PID/stat")
+  for child in $(pgrep -P "$PG_PID"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
 pgbench_run() {  # pgbench_run SCRIPT OUTFILE SECONDS
   pgbench -n -M prepared -c 16 -j 2 -T "$3" -f "$1" "$DB" >"$2" 2>&1 || die "pgbench failed: $(tail -5 "$2")"
 }
@@ -169,12 +180,16 @@ pgbench_run "$OUT/floor.sql" "$OUT/pgbench-warmup.txt" 2
 for round in $(seq 1 "$RUNS"); do
   log "round $round/$RUNS: server (wrk ${SECONDS_PER_RUN} s), floor, full floor (pgbench ${SECONDS_PER_RUN} s each)"
   a0=$(psql "$DB" -tAq -c 'SELECT count(*) FROM audit_log')
-  t0=$(cpu_ticks "$SERVER_PID")
+  t0=$(cpu_ticks "$SERVER_PID"); g0=$(pg_ticks)
   wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve.lua" "$URL/v1/resolve" >"$OUT/wrk.$round.txt"
   echo $(($(cpu_ticks "$SERVER_PID") - t0)) >"$OUT/cpu.$round.txt"
+  echo $(($(pg_ticks) - g0)) >"$OUT/pgcpu.$round.txt"
   sleep 0.2   # let requests wrk gave up on at its deadline finish
   echo $(($(psql "$DB" -tAq -c 'SELECT count(*) FROM audit_log') - a0)) >"$OUT/audit.$round.txt"
+  g0=$(pg_ticks)
   pgbench_run "$OUT/floor.sql" "$OUT/pgbench.$round.txt" "$SECONDS_PER_RUN"
+  sleep 0.2   # pgbench's backends exit and are reaped
+  echo $(($(pg_ticks) - g0)) >"$OUT/pgcpu-floor.$round.txt"
   pgbench_run "$OUT/floor-full.sql" "$OUT/pgbench-full.$round.txt" "$SECONDS_PER_RUN"
 done
 
@@ -217,7 +232,7 @@ def ms(text, label):
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 rps, p50, p99, errors, cpu, unaudited = [], [], [], 0, [], 0
-tps, tps_full, pg_lat = [], [], []
+tps, tps_full, pg_lat, pg_cpu, pg_cpu_floor = [], [], [], [], []
 hz = os.sysconf("SC_CLK_TCK")
 for r in range(1, runs + 1):
     w = read(f"wrk.{r}.txt")
@@ -236,6 +251,9 @@ for r in range(1, runs + 1):
             raise SystemExit(f"{name}: {failed.group(1)} failed transactions")
         into.append(float(re.search(r"tps = ([\d.]+)", p).group(1)))
     pg_lat.append(float(re.search(r"latency average = ([\d.]+) ms", read(f"pgbench.{r}.txt")).group(1)))
+    pg_cpu.append(int(read(f"pgcpu.{r}.txt")) / hz * 1e6 / requests)
+    done = int(re.search(r"number of transactions actually processed: (\d+)", read(f"pgbench.{r}.txt")).group(1))
+    pg_cpu_floor.append(int(read(f"pgcpu-floor.{r}.txt")) / hz * 1e6 / done)
 render = {x["command"]: x for x in json.load(open(os.path.join(out, "render.json")))["results"]}
 ratio = med(rps) / med(tps)
 def each(xs, f="%.0f"): return ", ".join(f % x for x in xs)
@@ -259,7 +277,9 @@ L.append(f"| server latency p50 | {med(p50):.2f} ms [{each(p50, '%.2f')}] | (inf
 L.append(f"| server latency p99 | {med(p99):.2f} ms [{each(p99, '%.2f')}] | < 50 ms | {verdict(med(p99) < 50)} |")
 L.append(f"| failed requests (non-2xx, socket errors), answers without an audit row | {errors}, {unaudited} | 0, 0 | {verdict(errors == 0 and unaudited == 0)} |")
 L.append(f"| server CPU per request (user + system, from /proc) | {med(cpu):.0f} µs [{each(cpu)}] | (info) | |")
+L.append(f"| PostgreSQL CPU per request (its processes, from /proc) | {med(pg_cpu):.0f} µs [{each(pg_cpu)}] | (info) | |")
 L.append(f"| floor: pgbench -M prepared, audit insert + 10-row indexed select, 16 clients | {med(tps):.0f} transactions/s [{each(tps)}], average {med(pg_lat):.2f} ms | | |")
+L.append(f"| PostgreSQL CPU per floor transaction | {med(pg_cpu_floor):.0f} µs [{each(pg_cpu_floor)}] | (info) | |")
 L.append(f"| **ratio server / floor** | **{ratio:.2f}x** [{each([a / b for a, b in zip(rps, tps)], '%.2f')}] | ≥ 0.5x | {verdict(ratio >= 0.5)} |")
 L.append(f"| full floor: the key lookup by token digest too (all of a resolve's database work) | {med(tps_full):.0f} transactions/s [{each(tps_full)}] | (info) | |")
 L.append(f"| ratio server / full floor | {med(rps) / med(tps_full):.2f}x | (info) | |")
