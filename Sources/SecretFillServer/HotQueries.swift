@@ -170,24 +170,28 @@ enum PostgresHotQueries {
             audit AS (
               INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
               SELECT time, key_name, action, scope, names, client, outcome FROM req ORDER BY ord RETURNING id),
-            wanted AS (SELECT * FROM unnest($10::int8[], $11::text[]) AS w(ord, name))
-            SELECT w.ord, s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM wanted w
+            wanted AS (SELECT * FROM unnest($10::int8[], $11::text[], $12::int8[]) AS w(ord, name, pos))
+            SELECT w.ord, w.pos, CASE s.scope_kind WHEN 'project' THEN 0 WHEN 'cluster' THEN 1 ELSE 2 END, s.current_version, v.sealed
+            FROM wanted w
             JOIN req r ON r.ord = w.ord
             JOIN secrets s ON s.name = w.name AND s.deleted = 0
               AND ((s.scope_kind = 'team' AND s.scope_id = '')
                 OR (s.scope_kind = 'project' AND s.scope_id = NULLIF(r.project, ''))
                 OR (s.scope_kind = 'cluster' AND s.scope_id = NULLIF(r.cluster, '')))
             JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-            WHERE (SELECT count(*) FROM audit) = $12
+            WHERE (SELECT count(*) FROM audit) = $13
             """
         static var bindingDataTypes: [PostgresDataType] {
-            [.int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .int8]
+            [.int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .int8Array, .int8]
         }
-        typealias Row = (Int, String, String, String, Int, String)
+        /// The resolve's position (from 1), the name's position in its names
+        /// (from 0), its scope (0 project, 1 cluster, 2 team), version, sealed
+        /// value: numbers where the server already holds the text.
+        typealias Row = (Int, Int, Int, Int, String)
         let reads: [Read]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 12)
+            var bindings = PostgresBindings(capacity: 13)
             bindings.append(reads.map(\.audit.time))
             bindings.append(reads.map(\.audit.key))
             bindings.append(reads.map(\.audit.action))
@@ -199,12 +203,15 @@ enum PostgresHotQueries {
             bindings.append(reads.map { $0.chain.cluster ?? "" })
             var owners: [Int] = []
             var names: [String] = []
+            var positions: [Int] = []
             for (index, read) in reads.enumerated() {
                 owners.append(contentsOf: repeatElement(index + 1, count: read.names.count))
                 names.append(contentsOf: read.names)
+                positions.append(contentsOf: read.names.indices)
             }
             bindings.append(owners)
             bindings.append(names)
+            bindings.append(positions)
             bindings.append(reads.count)
             return bindings
         }

@@ -192,8 +192,18 @@ final class PostgresDatabaseBackend: ServerDatabase {
                 return records
             }
             for try await row in try await client.execute(PostgresHotQueries.AuditedReadBatch(reads: batch)) {
-                guard answers.indices.contains(row.0 - 1) else { throw DatabaseUnavailable(detail: "a batched read answered for an unknown request") }
-                answers[row.0 - 1].append(SealedRecord(scope: try ServerStore.scope(kind: row.1, id: row.2), name: row.3, version: row.4, sealed: row.5))
+                guard batch.indices.contains(row.0 - 1), batch[row.0 - 1].names.indices.contains(row.1) else {
+                    throw DatabaseUnavailable(detail: "a batched read answered for an unknown request")
+                }
+                let read = batch[row.0 - 1]
+                let scope: Scope
+                switch (row.2, read.chain.project, read.chain.cluster) {
+                case (0, let project?, _): scope = .project(project)
+                case (1, _, let cluster?): scope = .cluster(cluster)
+                case (2, _, _): scope = .team
+                default: throw DatabaseUnavailable(detail: "a batched read answered from a scope it was not asked for")
+                }
+                answers[row.0 - 1].append(SealedRecord(scope: scope, name: read.names[row.1], version: row.3, sealed: row.4))
             }
             return answers
         }

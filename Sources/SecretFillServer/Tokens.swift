@@ -23,10 +23,14 @@ public enum APIToken {
 
     /// Hex SHA-256 of the token's bytes, as stored in `api_keys.token_digest`.
     static func digest(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { b in
-            let s = String(b, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined()
+        let hex = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in SHA256.hash(data: Array(token.utf8)) {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// True when the two texts are equal, taking the same time for every

@@ -55,6 +55,14 @@ struct HotPathTests {
         }
     }
 
+    @Test("a token's digest is its SHA-256 in lowercase hex, as api_keys.token_digest and sha256sum write it")
+    func tokenDigest() {
+        #expect(APIToken.digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(APIToken.digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        let token = APIToken.generate()
+        #expect(APIToken.digest(token).utf8.count == 64 && APIToken.digest(token) == APIToken.digest(token))
+    }
+
     static func record(_ name: String, digest: String) -> KeyRecord {
         KeyRecord(name: name, digest: digest, grants: "team:read", expires: nil, revoked: nil, lastUsed: nil)
     }
