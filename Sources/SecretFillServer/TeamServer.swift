@@ -65,9 +65,10 @@ public enum TeamServer {
     /// concurrency pool's at every `await` (bench/server.sh: that hopping was
     /// most of the server's CPU per request). Call it on the main thread,
     /// before any async work starts: `serve` does, nothing else needs it.
+    /// See `EventLoopExecutor` for why this is not NIO's own take-over.
     @discardableResult
     public static func takeOverConcurrencyPool() -> Bool {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        EventLoopExecutor.install()
     }
 
     /// The levels library code (Hummingbird, PostgresNIO) logs at: never
