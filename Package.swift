@@ -118,7 +118,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SecretFillTests",
-            dependencies: ["SecretFill"]
+            dependencies: ["SecretFill", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "WebUITests",

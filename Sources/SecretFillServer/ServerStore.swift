@@ -432,7 +432,7 @@ public final class ServerStore: Sendable {
 
     static func open(_ sealed: String, name: String, scope: Scope, version: Int, key: StoreKey) throws -> SecretValue {
         guard let data = Data(base64Encoded: sealed) else { throw StoreError.cannotOpen(name: name, scope: scope) }
-        return try VersionedSealer.open(Array(data), name: name, scope: scope, version: version, key: key)
+        return try VersionedSealer.open(data, name: name, scope: scope, version: version, key: key)
     }
 
     static func columns(_ scope: Scope) -> (String, String) { (scope.kind.rawValue, scope.id ?? "") }

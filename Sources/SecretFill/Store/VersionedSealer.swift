@@ -9,9 +9,25 @@ import Foundation
 /// store key, the associated data binding scope, scope id, name and version,
 /// so a row copied onto another name, scope or version fails to open.
 public enum VersionedSealer {
+    /// `secretfill-server/v1|KIND|ID|NAME|VERSION` in UTF-8 (ID empty for
+    /// the team). Built byte by byte rather than through an interpolated
+    /// `String`: the server builds one per value it opens.
     static func associatedData(name: String, scope: Scope, version: Int) -> [UInt8] {
-        Array("secretfill-server/v1|\(scope.kind.rawValue)|\(scope.id ?? "")|\(name)|\(version)".utf8)
+        let kind = scope.kind.rawValue.utf8, id = (scope.id ?? "").utf8, digits = String(version).utf8
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.count + kind.count + id.count + name.utf8.count + digits.count + 3)
+        bytes.append(contentsOf: prefix)
+        bytes.append(contentsOf: kind)
+        bytes.append(UInt8(ascii: "|"))
+        bytes.append(contentsOf: id)
+        bytes.append(UInt8(ascii: "|"))
+        bytes.append(contentsOf: name.utf8)
+        bytes.append(UInt8(ascii: "|"))
+        bytes.append(contentsOf: digits)
+        return bytes
     }
+
+    private static let prefix = Array("secretfill-server/v1|".utf8)
 
     /// The nonce, ciphertext and tag, as one byte string.
     public static func seal(_ value: SecretValue, name: String, scope: Scope, version: Int, key: StoreKey) -> [UInt8] {
@@ -21,7 +37,7 @@ public enum VersionedSealer {
         return Array(box.combined!)
     }
 
-    public static func open(_ sealed: [UInt8], name: String, scope: Scope, version: Int, key: StoreKey) throws(StoreError) -> SecretValue {
+    public static func open(_ sealed: some DataProtocol, name: String, scope: Scope, version: Int, key: StoreKey) throws(StoreError) -> SecretValue {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
             let plain = try AES.GCM.open(box, using: key.symmetricKey,
