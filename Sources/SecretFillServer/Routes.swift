@@ -118,7 +118,7 @@ struct Routes {
                             body: .init(byteBuffer: ByteBuffer(string: ok ? "ok" : "unavailable")))
         }
         router.post("/v1/resolve") { request, context in
-            await handle(request, context, action: "read") { (body: ResolveRequest, key) in
+            await handle(request, context, action: "read", plain: ResolveRequest.plain) { (body: ResolveRequest, key) in
                 let chain = try Self.chain(project: body.project, cluster: body.cluster)
                 guard body.names.count <= 10_000 else { throw ServerRefusal.invalid("at most 10000 names per request") }
                 let (found, missing) = try await store.resolve(chain: chain, names: body.names, by: key, client: context.client)
@@ -216,8 +216,11 @@ struct Routes {
 
     /// Authenticates, decodes the body, runs `body`, and turns every refusal
     /// and failure into a JSON error with the right status.
+    /// `plain` reads the body without JSONDecoder when it can (nil: it
+    /// cannot, and JSONDecoder decides).
     func handle<Body: Decodable, Answer: Encodable>(
         _ request: Request, _ context: ServerRequestContext, action: String,
+        plain: ((UnsafeRawBufferPointer) -> Body?)? = nil,
         _ body: (Body, ActingKey) async throws -> Answer
     ) async -> Response {
         let key: ActingKey
@@ -237,13 +240,17 @@ struct Routes {
             return Self.error(.contentTooLarge, "the request body is over \(API.maximumBodyBytes) bytes", reason: "too_large")
         }
         let decoded: Body
-        do {
-            let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(bytes.readableBytesView)
-            decoded = try JSONDecoder().decode(Body.self, from: data)
-        } catch let error as DecodingError {
-            return Self.error(.badRequest, Self.describe(error), reason: "invalid")
-        } catch {
-            return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+        if let plain, let read = bytes.withUnsafeReadableBytes(plain) {
+            decoded = read
+        } else {
+            do {
+                let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(bytes.readableBytesView)
+                decoded = try JSONDecoder().decode(Body.self, from: data)
+            } catch let error as DecodingError {
+                return Self.error(.badRequest, Self.describe(error), reason: "invalid")
+            } catch {
+                return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+            }
         }
         do {
             let answer = try await body(decoded, key)
