@@ -11,19 +11,28 @@ public protocol HandWrittenJSON: Encodable {
 
 extension ResolveResponse: HandWrittenJSON {
     public var jsonText: String {
-        var out = "{\"missing\":["
+        var out = ""
+        // Room for the fixed text and each entry's quotes and keys: one allocation, not several.
+        out.reserveCapacity(32 + missing.reduce(0) { $0 + $1.utf8.count + 3 }
+            + secrets.reduce(0) { $0 + $1.key.utf8.count + $1.value.value.utf8.count + ($1.value.id?.utf8.count ?? 4) + 48 })
+        out += "{\"missing\":["
         for (index, name) in missing.enumerated() {
             if index > 0 { out += "," }
-            out += JSONText.quoted(name)
+            JSONText.appendQuoted(name, to: &out)
         }
         out += "],\"secrets\":{"
         for (index, (name, secret)) in secrets.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { out += "," }
-            out += JSONText.quoted(name)
-            out += ":{\"id\":" + (secret.id.map(JSONText.quoted) ?? "null")
-            out += ",\"scope\":" + JSONText.quoted(secret.scope)
-            out += ",\"value\":" + JSONText.quoted(secret.value) + "}"
+            JSONText.appendQuoted(name, to: &out)
+            out += ":{\"id\":"
+            if let id = secret.id { JSONText.appendQuoted(id, to: &out) } else { out += "null" }
+            out += ",\"scope\":"
+            JSONText.appendQuoted(secret.scope, to: &out)
+            out += ",\"value\":"
+            JSONText.appendQuoted(secret.value, to: &out)
+            out += "}"
         }
-        return out + "}}"
+        out += "}}"
+        return out
     }
 }

@@ -123,6 +123,7 @@ struct Routes {
                 guard body.names.count <= 10_000 else { throw ServerRefusal.invalid("at most 10000 names per request") }
                 let (found, missing) = try await store.resolve(chain: chain, names: body.names, by: key, client: context.client)
                 var secrets: [String: ResolvedSecret] = [:]
+                secrets.reserveCapacity(found.count)
                 for (name, entry) in found {
                     secrets[name] = ResolvedSecret(value: entry.value.revealed, scope: entry.scope.kind.rawValue, id: entry.scope.id)
                 }

@@ -180,7 +180,7 @@ public final class ServerStore: Sendable {
     /// Every name in `names`, resolved project > cluster > team.
     public func resolve(chain: ScopeChain, names: [String], by actor: ActingKey, client: String) async throws
         -> (found: [String: (scope: Scope, value: SecretValue)], missing: [String]) {
-        let unique = Array(Set(names)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let unique = Self.sortedUnique(names)
         for name in unique where !SecretName.isValid(name) { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         try await require(actor, .read, in: chain.scopes, action: "read", scopeText: chain.description, names: unique, client: client)
         let storeKey = try requireKey()
@@ -193,12 +193,14 @@ public final class ServerStore: Sendable {
         // The row of the first scope in the chain that has the name (project > cluster > team).
         let scopes = chain.scopes
         var best: [String: (rank: Int, row: SealedRecord)] = [:]
+        best.reserveCapacity(unique.count)
         for row in rows {
             guard let rank = scopes.firstIndex(of: row.scope) else { continue }
             if let held = best[row.name], held.rank <= rank { continue }
             best[row.name] = (rank, row)
         }
         var found: [String: (scope: Scope, value: SecretValue)] = [:]
+        found.reserveCapacity(best.count)
         var missing: [String] = []
         for name in unique {
             guard let row = best[name]?.row else {
@@ -208,6 +210,17 @@ public final class ServerStore: Sendable {
             found[name] = (row.scope, try Self.open(row.sealed, name: name, scope: row.scope, version: row.version, key: storeKey))
         }
         return (found, missing)
+    }
+
+    /// `names` without repeats, in byte order; as they are when they already
+    /// are (what a client that sorts sends), without building a set.
+    static func sortedUnique(_ names: [String]) -> [String] {
+        var ascending = true
+        for index in names.indices.dropFirst() where !names[index - 1].utf8.lexicographicallyPrecedes(names[index].utf8) {
+            ascending = false
+            break
+        }
+        return ascending ? names : Array(Set(names)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// Every current value in every scope of `chain` (for redact).

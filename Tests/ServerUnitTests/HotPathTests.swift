@@ -55,6 +55,18 @@ struct HotPathTests {
         }
     }
 
+    @Test("a resolve's names are deduplicated and put in byte order, whether or not they came sorted")
+    func sortedUnique() {
+        var generator = SystemRandomNumberGenerator()
+        let pool = ["a", "B", "_x", "a1", "a_", "Z9", "db_password", "DB_PASSWORD", "é", "aa"]
+        var cases: [[String]] = [[], ["a"], ["a", "a"], ["a", "b"], ["b", "a"], ["B", "a", "B"], pool, pool.sorted()]
+        for _ in 0..<300 { cases.append((0..<Int.random(in: 0...8, using: &generator)).map { _ in pool.randomElement(using: &generator)! }) }
+        for names in cases {
+            let reference = Array(Set(names)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            #expect(ServerStore.sortedUnique(names) == reference, "\(names)")
+        }
+    }
+
     @Test("a token's digest is its SHA-256 in lowercase hex, as api_keys.token_digest and sha256sum write it")
     func tokenDigest() {
         #expect(APIToken.digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

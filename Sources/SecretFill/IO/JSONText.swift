@@ -4,12 +4,23 @@ public enum JSONText {
     /// `text` as a JSON string literal: quotes, backslashes and control
     /// characters escaped, U+2028 and U+2029 too (JavaScript readers).
     public static func quoted(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 2)
+        appendQuoted(text, to: &out)
+        return out
+    }
+
+    /// `quoted(text)` appended to `out`, without a string of its own.
+    public static func appendQuoted(_ text: String, to out: inout String) {
         // Most text needs no escape: copy it whole (0xE2 starts U+2028 and
         // U+2029, so text with it takes the scalar-by-scalar path).
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }) {
-            return "\"" + text + "\""
+            out += "\""
+            out += text
+            out += "\""
+        } else {
+            out += quotedScalarByScalar(text)
         }
-        return quotedScalarByScalar(text)
     }
 
     /// The general path: each scalar looked at (tests check `quoted` against it).
