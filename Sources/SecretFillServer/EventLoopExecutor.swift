@@ -10,9 +10,9 @@ import Darwin
 /// request's handler, its database queries and its socket writes run on
 /// the threads that do the request's I/O.
 ///
-/// Why not NIO's own `NIOSingletons.unsafeTryInstallSingletonPosixEventLoop
-/// GroupAsConcurrencyGlobalExecutor()`: it runs each job as the event
-/// loop's *serial executor*. Code that is not isolated to an actor runs on
+/// Why not NIO's own take-over (`NIOSingletons.unsafeTryInstall…
+/// AsConcurrencyGlobalExecutor()`): it runs each job as the event loop's
+/// *serial executor*. Code that is not isolated to an actor runs on
 /// the *generic* executor, so at every point where such code has to be on
 /// it (after most `await`s, at the start of many async functions), the
 /// runtime sees another executor than the one it needs and sends the task
