@@ -36,6 +36,7 @@ if [ "$target" = store ]; then
   sources=("${common[@]}"
     Sources/SecretFill/Store/StoreError.swift
     Sources/SecretFill/Store/StoreKey.swift
+    Sources/SecretFill/IO/HexText.swift
     Sources/SecretFill/Store/StoreDocument.swift
     Sources/SecretFill/Store/StoreCanonical.swift
     Sources/SecretFill/Store/StoreMAC.swift

@@ -8,7 +8,7 @@ import NIOConcurrencyHelpers
 /// every slot busy waits, and when a statement ends, its slot goes to the
 /// reads that waited, up to `largest` of them in one statement.
 /// (bench/server.sh: much of PostgreSQL's work is per statement, not per
-/// resolve; sharing took its CPU per resolve from about 300 to 160–190 µs.)
+/// resolve; sharing took its CPU per resolve from about 300 to 140–190 µs.)
 ///
 /// Each request keeps its own answer, and `run` must answer the requests in
 /// the order it was given them. When a statement fails, every request in

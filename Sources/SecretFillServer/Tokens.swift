@@ -1,4 +1,5 @@
 import Crypto
+import SecretFill
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -23,14 +24,7 @@ public enum APIToken {
 
     /// Hex SHA-256 of the token's bytes, as stored in `api_keys.token_digest`.
     static func digest(_ token: String) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in SHA256.hash(data: Array(token.utf8)) {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        HexText.lowercase(SHA256.hash(data: Array(token.utf8)))
     }
 
     /// True when the two texts are equal, taking the same time for every

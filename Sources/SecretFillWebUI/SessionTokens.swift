@@ -1,4 +1,5 @@
 import Crypto
+import SecretFill
 
 /// Random session ids and CSRF tokens, and the digests a session id is
 /// stored as. Nothing here is ever logged.
@@ -11,10 +12,7 @@ enum SessionTokens {
 
     /// Hex SHA-256: what the database holds instead of the session id.
     static func digest(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined()
+        HexText.lowercase(SHA256.hash(data: Array(text.utf8)))
     }
 
     /// Whether the text could be one of ours (checked before any lookup).

@@ -77,9 +77,6 @@ public struct StoreKey: Sendable {
         hasher.update(data: Array("secretfill key fingerprint v1\n".utf8))
         hasher.update(data: bytes)
         let digest = hasher.finalize()
-        return "sha256:" + digest.prefix(16).map { b in
-            let s = String(b, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined()
+        return "sha256:" + HexText.lowercase(digest.prefix(16))
     }
 }
