@@ -1,4 +1,9 @@
 import SecretFill
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Why a server request did not succeed, each with its exit status.
 public enum ClientFailure: Error, Sendable, CustomStringConvertible {
@@ -21,16 +26,20 @@ public enum ClientFailure: Error, Sendable, CustomStringConvertible {
 }
 
 /// Where the server is and which key to use: `--server`/`SECRETFILL_SERVER`,
-/// `SECRETFILL_TOKEN` or `--token-file` (refused when group or others may read it).
+/// `SECRETFILL_TOKEN` or `--token-file` (refused when group or others may
+/// read it, when another user owns it, or when it is not a regular file).
 public struct ServerEndpoint: Sendable {
     public let url: String
     public let token: String?
     public let caFile: String?
+    /// True when `--insecure-http` let a token go to a non-loopback host in clear (the CLI warns).
+    public let plainHTTPToRemoteHost: Bool
 
-    public init(url: String, token: String?, caFile: String?) {
+    public init(url: String, token: String?, caFile: String?, plainHTTPToRemoteHost: Bool = false) {
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.token = token
         self.caFile = caFile
+        self.plainHTTPToRemoteHost = plainHTTPToRemoteHost
     }
 
     /// The server URL asked for (`--server`, else a non-empty `SECRETFILL_SERVER`), unchecked.
@@ -38,24 +47,91 @@ public struct ServerEndpoint: Sendable {
         server ?? environment["SECRETFILL_SERVER"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    public static func resolve(server: String?, tokenFile: String?, caFile: String?, environment: [String: String]) throws(ClientFailure) -> ServerEndpoint? {
+    public static func resolve(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool = false,
+                               environment: [String: String]) throws(ClientFailure) -> ServerEndpoint? {
         guard let url = requestedURL(server: server, environment: environment) else { return nil }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             throw .invalid("the server URL must start with http:// or https://, not '\(url)'")
         }
+        var plainToRemote = false
+        if url.hasPrefix("http://") {
+            let host = Self.host(of: url)
+            if !Self.isLiteralLoopback(host) {
+                // Checked before anything is read or sent: the token would cross the network in clear.
+                guard insecureHTTP else {
+                    throw .invalid("refusing to send the API key to \(Self.shown(host)) over plain http://: it would cross the network in clear; use https:// (the server's --tls-cert), or give --insecure-http if something else encrypts the link")
+                }
+                plainToRemote = true
+            }
+        }
         var token: String?
         if let tokenFile {
-            guard let mode = FileIO.permissions(of: tokenFile) else { throw .other("cannot read the token file \(tokenFile): it does not exist") }
-            guard mode & 0o077 == 0 else {
-                throw .other("the token file \(tokenFile) can be read by group or others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(tokenFile)")
-            }
-            let bytes: [UInt8]
-            do { bytes = try FileIO.readAll(tokenFile) } catch { throw .other("cannot read the token file \(tokenFile): \(error.description)") }
-            token = trimmed(bytes)
+            token = try readTokenFile(tokenFile)
         } else if let inline = environment["SECRETFILL_TOKEN"], !inline.isEmpty {
             token = trimmed(Array(inline.utf8))
         }
-        return ServerEndpoint(url: url, token: token, caFile: caFile)
+        return ServerEndpoint(url: url, token: token, caFile: caFile, plainHTTPToRemoteHost: plainToRemote)
+    }
+
+    /// The host of `scheme://[userinfo@]host[:port][/...]`, brackets kept off an IPv6 literal.
+    public static func host(of url: String) -> String {
+        guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else { return "" }
+        let start = url.index(colon, offsetBy: 3)
+        var authority = url[start...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return String(authority) }
+            return String(authority[authority.index(after: authority.startIndex)..<close])
+        }
+        return String(authority.prefix { $0 != ":" })
+    }
+
+    /// Loopback by its spelling alone: `localhost`, `::1` or an IPv4 literal
+    /// in 127.0.0.0/8. A name that resolves to 127.0.0.1 does not count
+    /// (resolution can change, and the check must hold before any lookup).
+    public static func isLiteralLoopback(_ host: String) -> Bool {
+        let lowered = host.lowercased()
+        if lowered == "localhost" || lowered == "::1" || lowered == "0:0:0:0:0:0:0:1" { return true }
+        let parts = lowered.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "127" else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
+        }
+    }
+
+    static func shown(_ host: String) -> String {
+        host.utf8.count <= 253 && host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? host : "<host>"
+    }
+
+    /// The token in `path`: a regular file of yours that group and others
+    /// cannot read. A FIFO or device is refused before it is opened (a read
+    /// could block forever), as is a file another user owns.
+    static func readTokenFile(_ path: String) throws(ClientFailure) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { throw .other("cannot read the token file \(path): it does not exist") }
+            throw .other("cannot read the token file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFDIR: "a directory"
+            case S_IFIFO: "a FIFO"
+            case S_IFCHR, S_IFBLK: "a device"
+            case S_IFSOCK: "a socket"
+            default: "not a regular file"
+            }
+            throw .other("the token file \(path) is \(kind), not a regular file; write the API key into a file of its own (mode 0600)")
+        }
+        let mode = info.st_mode & 0o7777
+        guard mode & 0o077 == 0 else {
+            throw .other("the token file \(path) can be read by group or others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(path)")
+        }
+        guard info.st_uid == geteuid() else {
+            throw .other("the token file \(path) is owned by uid \(info.st_uid), not by you (uid \(geteuid())); a token file must be your own (make your own copy, mode 0600)")
+        }
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readAll(path) } catch { throw .other("cannot read the token file \(path): \(error.description)") }
+        return trimmed(bytes)
     }
 
     /// The token without surrounding ASCII whitespace (a file's final newline).
@@ -83,7 +159,8 @@ public protocol TeamService: Sendable {
     func createKey(name: String, grants: [String], expiresIn: Int?) async throws(ClientFailure) -> String
     func listKeys() async throws(ClientFailure) -> [KeyEntry]
     func revokeKey(name: String) async throws(ClientFailure)
-    func audit(since: Int?, key: String?, secret: String?) async throws(ClientFailure) -> [AuditEntry]
+    /// The newest `limit` entries, newest first, and whether older ones exist.
+    func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
     /// Closes the connections; call once, last.
     func shutdown() async
 }

@@ -298,17 +298,23 @@ public struct RevokeKeyRequest: Codable, Sendable {
     public init(name: String) { self.name = name }
 }
 
-/// `POST /v1/audit`: entries oldest first, filtered.
+/// `POST /v1/audit`: one page of entries, newest first, filtered.
 public struct AuditRequest: Codable, Sendable {
     /// Only entries newer than this many seconds.
     public var since: Int?
     public var key: String?
     public var secret: String?
+    /// Entries in the page: 1 to 1000, default 100.
+    public var limit: Int?
+    /// The `next` cursor of the page before: entries older than those.
+    public var before: String?
 
-    public init(since: Int?, key: String?, secret: String?) {
+    public init(since: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil) {
         self.since = since
         self.key = key
         self.secret = secret
+        self.limit = limit
+        self.before = before
     }
 }
 
@@ -317,11 +323,15 @@ public struct AuditEntry: Codable, Sendable {
     public var key: String
     public var action: String
     public var scope: String
+    /// At most the first 100 names the request gave, then `+N more`.
     public var names: [String]
     public var client: String
     public var outcome: String
+    /// How many requests the entry stands for, when more than one (refusals
+    /// before authentication: one entry per client address per second).
+    public var count: Int?
 
-    public init(time: String, key: String, action: String, scope: String, names: [String], client: String, outcome: String) {
+    public init(time: String, key: String, action: String, scope: String, names: [String], client: String, outcome: String, count: Int? = nil) {
         self.time = time
         self.key = key
         self.action = action
@@ -329,13 +339,20 @@ public struct AuditEntry: Codable, Sendable {
         self.names = names
         self.client = client
         self.outcome = outcome
+        self.count = count
     }
 }
 
 public struct AuditResponse: Codable, Sendable {
+    /// Newest first.
     public var entries: [AuditEntry]
+    /// The cursor for the next (older) page, as `before`; absent on the last page.
+    public var next: String?
 
-    public init(entries: [AuditEntry]) { self.entries = entries }
+    public init(entries: [AuditEntry], next: String? = nil) {
+        self.entries = entries
+        self.next = next
+    }
 }
 
 /// Every non-2xx answer: `{"error": MESSAGE, "reason": REASON}`, where
@@ -349,4 +366,14 @@ public struct ErrorBody: Codable, Sendable {
         self.error = error
         self.reason = reason
     }
+}
+
+/// What one request may carry (the OpenAPI document's `maxItems`): enough
+/// for any spec or import, small enough that no request can make the
+/// server, its database or its audit log do unbounded work.
+public enum APILimits {
+    /// Names in one `POST /v1/resolve`; a client with more sends several.
+    public static let resolveNames = 1_000
+    /// Secrets in one `POST /v1/secrets/set`; `secrets import --batch` splits larger imports.
+    public static let setSecrets = 1_000
 }

@@ -22,8 +22,11 @@ struct StoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate.", valueName: "path"))
     var caFile: String?
 
+    @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so)."))
+    var insecureHTTP = false
+
     /// The team server to use instead of the store file, if one is given.
-    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile) }
+    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP) }
 
     /// Whether a server is asked for (checked later, by `endpoint()`).
     var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }

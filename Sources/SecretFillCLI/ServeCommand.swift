@@ -8,8 +8,10 @@ package struct ServeCommand: ParsableCommand {
         discussion: """
             Values are sealed with the store key (SECRETFILL_KEY, SECRETFILL_KEY_FILE or the \
             default key file); the database holds ciphertext and token digests only. A \
-            non-loopback --listen needs --tls-cert and --tls-key, or --insecure-http. SIGTERM or \
-            SIGINT stops accepting, finishes requests in flight (up to 10 s) and exits 0.
+            non-loopback --listen needs --tls-cert and --tls-key, or --insecure-http. SIGTERM, \
+            SIGINT or SIGQUIT stops accepting, finishes requests in flight (up to 10 s) and exits 0. \
+            A request's head must arrive within 10 s of its first byte, and an idle connection \
+            is closed after 60 s.
 
             Examples:
               secretfill serve --database postgres://secretfill@db.internal/secretfill
@@ -36,6 +38,21 @@ package struct ServeCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     package var logLevel: String = "info"
+
+    @Option(help: ArgumentHelp(
+        "Requests a second per API key (per client address for requests no key was accepted for yet); over it: 429 with Retry-After. 0: no limit.",
+        valueName: "n"))
+    package var rateLimit: Int = 200
+
+    @Option(help: ArgumentHelp(
+        "Connections open at once; one more is accepted and closed at once (default: the descriptor limit, raised to its hard maximum, less 128).",
+        valueName: "n"))
+    package var maxConnections: Int?
+
+    package func validate() throws {
+        guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more requests a second") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+    }
 
     package init() {}
 

@@ -27,8 +27,11 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate.", valueName: "path"))
     var caFile: String?
 
+    @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so)."))
+    var insecureHTTP = false
+
     /// The server to use, or nil for the local store.
-    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile) }
+    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP) }
 
     /// Whether a server is asked for (checked later, by `endpoint()`).
     var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
@@ -36,12 +39,18 @@ struct ServerOptions: ParsableArguments {
 
 /// `--server`, `--token-file`, `--ca-file` (with `SECRETFILL_SERVER` and
 /// `SECRETFILL_TOKEN`) as an endpoint, or nil for the local store.
-func serverEndpoint(server: String?, tokenFile: String?, caFile: String?) throws -> ServerEndpoint? {
+func serverEndpoint(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool) throws -> ServerEndpoint? {
+    let endpoint: ServerEndpoint?
     do {
-        return try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, environment: processEnvironment)
+        endpoint = try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP,
+                                              environment: processEnvironment)
     } catch {
         throw fail(error)
     }
+    if let endpoint, endpoint.plainHTTPToRemoteHost {
+        Terminal.warn("secretfill: warning: --insecure-http: the API key and the values go to \(endpoint.url) over plain HTTP, unencrypted")
+    }
+    return endpoint
 }
 
 /// Holds an async call's outcome for the thread that waits for it.

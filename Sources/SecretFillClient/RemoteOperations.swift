@@ -7,16 +7,23 @@ extension TeamClient {
 
     /// One `/v1/resolve` request for every name, answered as an in-memory
     /// store the local jobs run against unchanged.
+    /// A spec with more names than one request may carry (`APILimits.resolveNames`) takes one request per thousand.
     public func resolveSnapshot(names: [String], in chain: ScopeChain) async throws(ClientFailure) -> ResolvedSecretSnapshot {
-        let answer: ResolveResponse = try await post("/v1/resolve", ResolveRequest(project: chain.project, cluster: chain.cluster, names: names))
         var snapshot = ResolvedSecretSnapshot()
-        for (name, entry) in answer.secrets {
-            guard let kind = Scope.Kind(rawValue: entry.scope), let scope = try? Scope(kind: kind, id: entry.id),
-                  let value = try? SecretValue(validating: entry.value) else {
-                throw .unavailable("the server sent an unreadable answer for '\(name)'")
+        var start = names.startIndex
+        repeat {
+            let end = min(names.endIndex, start + APILimits.resolveNames)
+            let part = Array(names[start..<end])
+            let answer: ResolveResponse = try await post("/v1/resolve", ResolveRequest(project: chain.project, cluster: chain.cluster, names: part))
+            for (name, entry) in answer.secrets {
+                guard let kind = Scope.Kind(rawValue: entry.scope), let scope = try? Scope(kind: kind, id: entry.id),
+                      let value = try? SecretValue(validating: entry.value) else {
+                    throw .unavailable("the server sent an unreadable answer for '\(name)'")
+                }
+                snapshot.add(name, value: value, from: scope)
             }
-            snapshot.add(name, value: value, from: scope)
-        }
+            start = end
+        } while start < names.endIndex
         return snapshot
     }
 
@@ -85,8 +92,18 @@ extension TeamClient {
         let _: SetResponse = try await post("/v1/keys/revoke", RevokeKeyRequest(name: name))
     }
 
-    public func audit(since: Int?, key: String?, secret: String?) async throws(ClientFailure) -> [AuditEntry] {
-        let answer: AuditResponse = try await post("/v1/audit", AuditRequest(since: since, key: key, secret: secret))
-        return answer.entries
+    /// The newest `limit` entries, newest first, a page of at most 1000 at a time;
+    /// `more` is true when older entries exist beyond them.
+    public func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
+        var entries: [AuditEntry] = []
+        var before: String?
+        while true {
+            let page = min(1_000, limit - entries.count)
+            let answer: AuditResponse = try await post("/v1/audit", AuditRequest(since: since, key: key, secret: secret, limit: page, before: before))
+            entries += answer.entries
+            guard let next = answer.next else { return (entries, false) }
+            if entries.count >= limit { return (entries, true) }
+            before = next
+        }
     }
 }

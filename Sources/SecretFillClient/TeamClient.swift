@@ -27,7 +27,7 @@ public final class TeamClient: TeamService {
             }
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(5), read: .seconds(9)))
+                                                     timeout: .init(connect: .seconds(5), read: .seconds(Int64(Self.requestSeconds))))
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -51,11 +51,19 @@ public final class TeamClient: TeamService {
         let status: HTTPResponseStatus
         let bytes: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .seconds(9))
-            status = response.status
-            bytes = try await response.body.collect(upTo: 64 << 20)
+            // One deadline for the whole exchange, the body included: a
+            // server that trickles a byte every few seconds is given up at
+            // 10 s, not 10 s after each read.
+            let http = self.http
+            let request = request
+            (status, bytes) = try await Self.within(seconds: Self.requestSeconds) {
+                let response = try await http.execute(request, deadline: .now() + .seconds(Int64(Self.requestSeconds)))
+                return (response.status, try await response.body.collect(upTo: 64 << 20))
+            }
+        } catch is RequestTimedOut {
+            throw .unavailable("\(where_) did not answer within \(Self.requestSeconds) s")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw .unavailable("\(where_) did not answer within 10 s")
+            throw .unavailable("\(where_) did not answer within \(Self.requestSeconds) s")
         } catch let error as NIOSSLError {
             throw .unavailable("cannot reach \(where_): TLS failed (\(error)); for a private CA give --ca-file")
         } catch {
@@ -74,6 +82,26 @@ public final class TeamClient: TeamService {
         case 404: throw .notFound(message)
         case 500...: throw .unavailable("\(where_) failed: \(message)")
         default: throw .other(message)
+        }
+    }
+
+    /// Seconds a whole request may take, from connecting to the last byte of the answer.
+    static let requestSeconds = 10
+
+    struct RequestTimedOut: Error {}
+
+    /// Runs `body`, cancelling it after `seconds` (AsyncHTTPClient's own
+    /// deadline stops at the answer's head; its body can still trickle).
+    static func within<R: Sendable>(seconds: Int, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else { throw RequestTimedOut() }
+            return result
         }
     }
 

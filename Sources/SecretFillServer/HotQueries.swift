@@ -24,14 +24,25 @@ struct AuditRecord: Sendable {
     let key, action, scope: String
     let names: [String]
     let client, outcome: String
+    /// How many requests this row stands for (refusals before authentication are counted per address and second).
+    var repeats: Int = 1
 
-    /// The names as the `names` column holds them: comma-separated.
-    var namesColumn: String { names.joined(separator: ",") }
+    /// Names kept in one row: a request naming more is recorded with its
+    /// first ones and `+N more`, so no request can write a large row.
+    static let keptNames = 100
+
+    /// The names as the `names` column holds them: comma-separated, at most
+    /// `keptNames` of them, then `+N more` (not a valid secret name, so a
+    /// filter by name never matches it).
+    var namesColumn: String {
+        guard names.count > Self.keptNames else { return names.joined(separator: ",") }
+        return names.prefix(Self.keptNames).joined(separator: ",") + ",+\(names.count - Self.keptNames) more"
+    }
 
     func insert(into sql: any SQLDatabase) async throws {
         try await sql.raw("""
-            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
-            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome))
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats)
+            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome), \(bind: repeats))
             """).run()
     }
 }

@@ -47,6 +47,11 @@ enum Migrations {
                 "CREATE INDEX sessions_by_key ON sessions (key_name)",
             ]
         },
+        // Issue 23: refusals before authentication are audited one row per
+        // address and second, with the number of requests it stands for.
+        Step(version: 3, summary: "audit rows count repeated refusals") { _ in
+            ["ALTER TABLE audit_log ADD COLUMN repeats BIGINT NOT NULL DEFAULT 1"]
+        },
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

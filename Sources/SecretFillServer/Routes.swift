@@ -112,15 +112,18 @@ struct Routes {
 
     func install(on router: Router<ServerRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
-            let ok = await health.check(store)
-            return Response(status: ok ? .ok : .serviceUnavailable,
-                            headers: [.contentType: "text/plain; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: ok ? "ok" : "unavailable")))
+            await healthAnswer(head: false)
+        }
+        // A load balancer's HEAD gets GET's status and headers, without the body.
+        router.head("/healthz") { _, _ -> Response in
+            await healthAnswer(head: true)
         }
         router.post("/v1/resolve") { request, context in
             await handle(request, context, action: "read", plain: ResolveRequest.plain) { (body: ResolveRequest, key) in
                 let chain = try Self.chain(project: body.project, cluster: body.cluster)
-                guard body.names.count <= 10_000 else { throw ServerRefusal.invalid("at most 10000 names per request") }
+                guard body.names.count <= APILimits.resolveNames else {
+                    throw ServerRefusal.tooLarge("at most \(APILimits.resolveNames) names per request (this one has \(body.names.count)); send the rest in another request")
+                }
                 let (found, missing) = try await store.resolve(chain: chain, names: body.names, by: key, client: context.client)
                 var secrets: [String: ResolvedSecret] = [:]
                 secrets.reserveCapacity(found.count)
@@ -150,6 +153,9 @@ struct Routes {
         router.post("/v1/secrets/set") { request, context in
             await handle(request, context, action: "set") { (body: SetRequest, key) in
                 let scope = try Self.scope(body.scope, body.id)
+                guard body.secrets.count <= APILimits.setSecrets else {
+                    throw ServerRefusal.tooLarge("at most \(APILimits.setSecrets) secrets per request (this one has \(body.secrets.count)); `secretfill secrets import --batch` sends larger imports in batches")
+                }
                 var pairs: [(name: String, value: SecretValue)] = []
                 for entry in body.secrets {
                     guard SecretName.isValid(entry.name) else { throw ServerRefusal.invalid("'\(ServerStore.shown(entry.name))': \(SecretName.ruleDescription)") }
@@ -199,9 +205,19 @@ struct Routes {
         }
         router.post("/v1/audit") { request, context in
             await handle(request, context, action: "audit.read") { (body: AuditRequest, key) in
-                AuditResponse(entries: try await store.auditEntries(since: body.since, key: body.key, secret: body.secret, by: key, client: context.client))
+                let page = try await store.auditEntries(since: body.since, key: body.key, secret: body.secret, limit: body.limit,
+                                                        before: body.before, by: key, client: context.client)
+                return AuditResponse(entries: page.entries, next: page.next)
             }
         }
+    }
+
+    func healthAnswer(head: Bool) async -> Response {
+        let ok = await health.check(store)
+        let text = ok ? "ok" : "unavailable"
+        return Response(status: ok ? .ok : .serviceUnavailable,
+                        headers: [.contentType: "text/plain; charset=utf-8", .contentLength: "\(text.utf8.count)"],
+                        body: head ? .init() : .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// A body with nothing to say: no body, or a JSON object (anything else is refused).
@@ -228,7 +244,8 @@ struct Routes {
         do {
             key = try await store.authenticate(token: Self.bearerToken(request))
         } catch let refusal as ServerRefusal {
-            await store.recordRefusal(key: "-", action: action, scope: "-", names: [], client: context.client)
+            // Counted per address and second, written without the body.
+            store.refusals.note(client: context.client, action: action)
             return Self.error(.unauthorized, refusal.description, reason: "unauthenticated")
         } catch {
             return failure(error)
@@ -279,6 +296,7 @@ struct Routes {
             case .invalid(let m): return Self.error(.badRequest, m, reason: "invalid")
             case .notFound(let m): return Self.error(.notFound, m, reason: "not_found")
             case .conflict(let m): return Self.error(.conflict, m, reason: "conflict")
+            case .tooLarge(let m): return Self.error(.contentTooLarge, m, reason: "too_large")
             }
         case let input as SecretInputError:
             return Self.error(.badRequest, input.description, reason: "invalid")

@@ -6,6 +6,9 @@ import PostgresNIO
 import SecretFill
 import SQLiteKit
 import SQLKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The SQL database under the server: PostgreSQL or SQLite behind one
 /// SQLKit interface, so every query is written once.
@@ -113,13 +116,25 @@ final class PostgresDatabaseBackend: ServerDatabase {
                                                          database: database, tls: .disable)
         configuration.options.connectTimeout = .seconds(3)
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
-        // All stay open and unpinged: the pool arms a timer (a task group
-        // and a Task.sleep) per hand-back of a connection above its minimum,
-        // and another for keep-alive; that was a third of a resolve's CPU
-        // (bench/server.sh). A connection PostgreSQL closes is still replaced.
+        // No minimum: PostgresNIO 1.33.2's pool traps (SIGILL) when
+        // PostgreSQL comes back after a restart while requests are queued
+        // and its minimum is above 2: recovery asks for one connection per
+        // waiting request, and the next lease's
+        // `precondition(minimumConcurrentConnections <= stats.active)` in
+        // `createNewDemandConnectionIfPossible` fails (ConnectionPoolModule,
+        // PoolStateMachine.swift's handleAvailableConnection and
+        // PoolStateMachine+ConnectionGroup.swift). With no minimum every
+        // connection is a demand connection: opened when a request needs
+        // one, up to the maximum, and kept for a day once open, so under
+        // load they all stay open as before. The cost is the idle timer the
+        // pool arms when a connection goes back unused (bench/server.sh in
+        // BENCHMARKS.md measured it). Unpinged: keep-alive arms another
+        // timer per hand-back. A request waiting for a connection while the
+        // database is down is answered 503 by our own deadline.
         let perLoop = max(1, (Self.connections + loops.count - 1) / loops.count)
         configuration.options.maximumConnections = perLoop
-        configuration.options.minimumConnections = perLoop
+        configuration.options.minimumConnections = 0
+        configuration.options.connectionIdleTimeout = .seconds(86_400)
         configuration.options.keepAliveBehavior = nil
         // The batched resolve (`AuditedReadBatch`) takes arrays whose length
         // PostgreSQL's custom plans are made for, so it would plan it anew at
@@ -231,11 +246,31 @@ final class SQLiteDatabaseBackend: ServerDatabase {
     }
 
     static func open(path: String, logger: Logger) async throws -> SQLiteDatabaseBackend {
+        try createPrivately(path)
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         let sql = connection.sql(queryLogLevel: nil)
         try await sql.raw("PRAGMA journal_mode=WAL").run()
         try await sql.raw("PRAGMA busy_timeout=5000").run()
         return SQLiteDatabaseBackend(connection: connection)
+    }
+
+    /// Creates the database file mode 0600 before SQLite opens it, and
+    /// narrows an existing one (and its `-wal`/`-shm`) of ours to 0600:
+    /// SQLite creates the `-wal` and `-shm` files with the database file's
+    /// mode, so values sealed or not, key digests and the audit log stay
+    /// the owner's whatever the umask or the folder.
+    static func createPrivately(_ path: String) throws {
+        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if descriptor < 0 {
+            let reason = String(cString: strerror(errno))
+            throw ServeRefusal("cannot open the SQLite database \(path): \(reason)")
+        }
+        _ = fchmod(descriptor, 0o600)
+        Glibc.close(descriptor)
+        for suffix in ["-wal", "-shm"] {
+            var info = stat()
+            if stat(path + suffix, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o077 != 0 { _ = chmod(path + suffix, 0o600) }
+        }
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {

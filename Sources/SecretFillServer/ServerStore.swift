@@ -29,10 +29,12 @@ public enum ServerRefusal: Error, Sendable, CustomStringConvertible {
     case notFound(String)
     /// 409
     case conflict(String)
+    /// 413: more items than one request may carry.
+    case tooLarge(String)
 
     public var description: String {
         switch self {
-        case .unauthenticated(let m), .denied(let m), .invalid(let m), .notFound(let m), .conflict(let m): m
+        case .unauthenticated(let m), .denied(let m), .invalid(let m), .notFound(let m), .conflict(let m), .tooLarge(let m): m
         }
     }
 }
@@ -47,13 +49,25 @@ public final class ServerStore: Sendable {
     let keyCache = KeyCache()
     /// Seconds a request may wait for the database before it answers 503.
     let deadline = 5
+    /// How long another admin key must still be valid for a revoke of an admin key to go ahead.
+    static let adminLastingMillis = 24 * 3600 * 1000
     /// The most versions kept per name.
     static let keptVersions = 10
+
+    /// Refusals before authentication, one audit row per address and second.
+    let refusals: RefusalAudit
 
     init(database: any ServerDatabase, key: StoreKey?, logger: Logger) {
         self.database = database
         self.key = key
         self.logger = logger
+        refusals = RefusalAudit { [database, logger] record in
+            do {
+                try await withDeadline(seconds: 5) { try await database.transaction { sql in try await record.insert(into: sql) } }
+            } catch {
+                logger.error("could not write the audit row of refused requests", metadata: ["client": "\(record.client)", "count": "\(record.repeats)"])
+            }
+        }
     }
 
     func run<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
@@ -152,22 +166,39 @@ public final class ServerStore: Sendable {
         try await requireAdmin(actor, "revoke keys", action: "key.revoke", names: [name], client: client)
         guard KeyName.isValid(name) else { throw ServerRefusal.invalid(KeyName.ruleDescription) }
         let now = Clock.nowMillis()
+        let lockAdmins = database.isPostgres
         try await run { sql in
+            // Two revokes at once must not both see the other admin alive:
+            // PostgreSQL takes a lock that writers of api_keys wait for (it
+            // conflicts with itself, so the second revoke reads after the
+            // first commits); SQLite's BEGIN IMMEDIATE already has one writer.
+            if lockAdmins { try await sql.raw("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE").run() }
             let rows = try await sql.raw("SELECT revoked_at FROM api_keys WHERE name = \(bind: name)").all()
             guard let row = rows.first else { throw ServerRefusal.notFound("there is no key named '\(name)'") }
             guard try row.decode(column: "revoked_at", as: Int?.self) == nil else {
                 throw ServerRefusal.notFound("key '\(name)' is revoked already")
             }
             // Revoking the last admin key would leave nobody able to manage
-            // keys or read the audit log through the server.
+            // keys or read the audit log through the server. Only admin keys
+            // that will still work in 24 h count as another admin: one about
+            // to expire would leave the team locked out tomorrow.
             let live = try await sql.raw("SELECT name, grants, expires_at FROM api_keys WHERE revoked_at IS NULL").all()
-            let admins = try live.filter { row in
-                let grants = try row.decode(column: "grants", as: String.self).split(separator: " ")
+            let lasting = now + Self.adminLastingMillis
+            var targetIsAdmin = false
+            var otherAdmins = 0
+            for row in live {
+                let admin = try row.decode(column: "grants", as: String.self).split(separator: " ").contains("admin")
+                guard admin else { continue }
                 let expires = try row.decode(column: "expires_at", as: Int?.self)
-                return grants.contains("admin") && (expires.map { $0 > now } ?? true)
-            }.map { try $0.decode(column: "name", as: String.self) }
-            if admins == [name] {
-                throw ServerRefusal.conflict("key '\(name)' is the last admin key: create another admin key before revoking it")
+                if try row.decode(column: "name", as: String.self) == name {
+                    // An expired admin key manages nothing: revoking it changes nothing.
+                    targetIsAdmin = expires.map { $0 > now } ?? true
+                } else if expires.map({ $0 > lasting }) ?? true {
+                    otherAdmins += 1
+                }
+            }
+            if targetIsAdmin && otherAdmins == 0 {
+                throw ServerRefusal.conflict("key '\(name)' is the last admin key: create another admin key before revoking it (admin keys that expire within 24 h do not count)")
             }
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE name = \(bind: name)").run()
             try await Self.audit(sql, key: actor.name, action: "key.revoke", scope: "keys", names: [name], client: client, outcome: "ok")
@@ -347,33 +378,72 @@ public final class ServerStore: Sendable {
 
     // MARK: audit
 
-    public func auditEntries(since seconds: Int?, key: String?, secret: String?, by actor: ActingKey, client: String) async throws -> [AuditEntry] {
+    /// Entries on one page of the audit log, unless the request says otherwise, and the most one page may hold.
+    public static let auditPageDefault = 100
+    public static let auditPageMaximum = 1_000
+    /// Characters of a row's `names` read back: rows written before names
+    /// were capped per row (10,000 names, 1.3 MB) are cut here, so a page
+    /// of the log takes bounded memory whatever the log holds.
+    static let auditNamesRead = 16_384
+
+    /// One page of the audit log, newest first: at most `limit` entries
+    /// older than the entry `before` names (the previous page's `next`),
+    /// and the cursor of the page after it (nil when this is the last).
+    public func auditEntries(since seconds: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil,
+                             by actor: ActingKey, client: String) async throws -> (entries: [AuditEntry], next: String?) {
         try await requireAdmin(actor, "read the audit log", action: "audit.read", names: [], client: client)
         if let key, !KeyName.isValid(key), key != "-" { throw ServerRefusal.invalid(KeyName.ruleDescription) }
         if let secret, !SecretName.isValid(secret) { throw ServerRefusal.invalid(SecretName.ruleDescription) }
         if let seconds, seconds < 0 || seconds > DurationText.maximumSeconds {
             throw ServerRefusal.invalid("since must be 0 to \(DurationText.maximumSeconds) seconds")
         }
+        let limit = limit ?? Self.auditPageDefault
+        guard (1...Self.auditPageMaximum).contains(limit) else {
+            throw ServerRefusal.invalid("limit must be 1 to \(Self.auditPageMaximum) entries a page")
+        }
+        var beforeID: Int?
+        if let before {
+            guard let id = Int(before), id > 0, before.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                throw ServerRefusal.invalid("before must be the next cursor of an earlier page")
+            }
+            beforeID = id
+        }
         let since = seconds.map { Clock.nowMillis() - $0 * 1000 } ?? 0
-        return try await run { sql in
-            var query = SQLQueryString("SELECT time, key_name, action, scope, names, client, outcome FROM audit_log WHERE time >= \(bind: since)")
+        let kept = Self.auditNamesRead
+        let beforeCursor = beforeID
+        let rows: [(id: Int, entry: AuditEntry)] = try await run { sql in
+            var query = SQLQueryString("""
+                SELECT id, time, key_name, action, scope, substr(names, 1, \(unsafeRaw: String(kept))) AS names_head, length(names) AS names_length,
+                  client, outcome, repeats FROM audit_log WHERE time >= \(bind: since)
+                """)
             if let key { query = query + " AND key_name = \(bind: key)" }
             if let secret {
                 let pattern = "%," + secret.replacing("\\", with: "\\\\").replacing("_", with: "\\_").replacing("%", with: "\\%") + ",%"
                 query = query + " AND (',' || names || ',') LIKE \(bind: pattern) ESCAPE '\\'"
             }
-            query = query + " ORDER BY id"
+            if let beforeCursor { query = query + " AND id < \(bind: beforeCursor)" }
+            query = query + " ORDER BY id DESC LIMIT \(unsafeRaw: String(limit + 1))"
             return try await sql.raw(query).all().map { row in
-                let names = try row.decode(column: "names", as: String.self)
-                return AuditEntry(time: Clock.text(millis: try row.decode(column: "time", as: Int.self)),
-                                  key: try row.decode(column: "key_name", as: String.self),
-                                  action: try row.decode(column: "action", as: String.self),
-                                  scope: try row.decode(column: "scope", as: String.self),
-                                  names: names.isEmpty ? [] : names.split(separator: ",").map(String.init),
-                                  client: try row.decode(column: "client", as: String.self),
-                                  outcome: try row.decode(column: "outcome", as: String.self))
+                var names = try row.decode(column: "names_head", as: String.self).split(separator: ",").map(String.init)
+                if try row.decode(column: "names_length", as: Int.self) > kept, !names.isEmpty {
+                    names.removeLast()
+                    names.append("+more")
+                }
+                let repeats = try row.decode(column: "repeats", as: Int.self)
+                return (try row.decode(column: "id", as: Int.self),
+                        AuditEntry(time: Clock.text(millis: try row.decode(column: "time", as: Int.self)),
+                                   key: try row.decode(column: "key_name", as: String.self),
+                                   action: try row.decode(column: "action", as: String.self),
+                                   scope: try row.decode(column: "scope", as: String.self),
+                                   names: names,
+                                   client: try row.decode(column: "client", as: String.self),
+                                   outcome: try row.decode(column: "outcome", as: String.self),
+                                   count: repeats > 1 ? repeats : nil))
             }
         }
+        let page = rows.prefix(limit)
+        let next = rows.count > limit ? page.last.map { String($0.id) } : nil
+        return (page.map(\.entry), next)
     }
 
     /// Records a refused request (best effort: the refusal stands either way).

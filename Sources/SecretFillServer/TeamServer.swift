@@ -23,8 +23,13 @@ public struct ServeOptions: Sendable {
     public var tlsKey: String?
     public var insecureHTTP: Bool
     public var logLevel: Logger.Level
+    /// Requests per second per key (per client address before a key is accepted); 0: no limit.
+    public var rateLimit: Int
+    /// Connections open at once; nil: derived from the descriptor limit.
+    public var maximumConnections: Int?
 
-    public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level) {
+    public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level,
+                rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil) {
         self.database = database
         self.host = host
         self.port = port
@@ -32,7 +37,11 @@ public struct ServeOptions: Sendable {
         self.tlsKey = tlsKey
         self.insecureHTTP = insecureHTTP
         self.logLevel = logLevel
+        self.rateLimit = rateLimit
+        self.maximumConnections = maximumConnections
     }
+
+    public static let defaultRateLimit = 200
 }
 
 /// A reason `serve` will not start, said plainly.
@@ -93,7 +102,9 @@ public enum TeamServer {
         case (let cert?, let keyPath?):
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-                tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+                var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+                TLSPolicy.apply(to: &configuration)
+                tls = configuration
             } catch {
                 throw ServeRefusal("cannot use --tls-cert \(cert) / --tls-key \(keyPath): \(type(of: error))")
             }
@@ -109,19 +120,24 @@ public enum TeamServer {
             logger.warning("serving plain HTTP on a non-loopback address (--insecure-http): tokens and values cross the network unencrypted")
         }
 
+        let softLimit = DescriptorBudget.raiseSoftLimit()
+        let maximumConnections = options.maximumConnections ?? DescriptorBudget.defaultMaximumConnections(softLimit: softLimit)
+        if maximumConnections + DescriptorBudget.reserved > softLimit {
+            logger.warning("--max-connections \(maximumConnections) leaves fewer than \(DescriptorBudget.reserved) of the \(softLimit) descriptors this process may open for the database and files")
+        }
         let database = try await openDatabase(options.database, logger: libraryLogger)
         let store = ServerStore(database: database, key: key, logger: logger)
         let health = HealthState()
-        let router = Router(context: ServerRequestContext.self)
-        router.add(middleware: RequestLogMiddleware(logger: logger))
-        router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
-        router.add(middleware: MethodNotAllowedMiddleware())
-        Routes(store: store, health: health, logger: logger).install(on: router)
-        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls != nil).addRoutes(to: router)
+        let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil)
+        let limits = ConnectionLimits(maximumConnections: maximumConnections)
+        let count = ConnectionCount(maximum: maximumConnections)
 
         let scheme = tls == nil ? "http" : "https"
-        let server: HTTPServerBuilder
-        if let tls { server = try .tls(.http1(), tlsConfiguration: tls) } else { server = .http1() }
+        let server = HTTPServerBuilder { responder in
+            let http = GuardedHTTP1Channel(responder: responder, limits: limits, count: count)
+            if let tls { return try TLSChannel(http, tlsConfiguration: tls) }
+            return http
+        }
         let app = Application(
             router: router,
             server: server,
@@ -136,12 +152,31 @@ public enum TeamServer {
             },
             logger: libraryLogger
         )
-        var configuration = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: libraryLogger)
+        var configuration = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
         configuration.maximumGracefulShutdownDuration = Duration.seconds(10)
         configuration.maximumCancellationDuration = Duration.seconds(2)
         try await ServiceGroup(configuration: configuration).run()
+        await store.refusals.flushAll()
         await database.close()
         logger.notice("secretfill server stopped")
+    }
+}
+
+extension TeamServer {
+    /// Every route of the API and the web page, with the middleware in the
+    /// order each request meets it: the log line, the security headers (and
+    /// HSTS under TLS), the rate limit (before any database work), 405 for
+    /// a known path asked with another method.
+    static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool) throws -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
+        if tls { router.add(middleware: StrictTransportSecurityMiddleware()) }
+        if rateLimit > 0 { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rateLimit), keyCache: store.keyCache)) }
+        router.add(middleware: MethodNotAllowedMiddleware())
+        Routes(store: store, health: health, logger: logger).install(on: router)
+        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls).addRoutes(to: router)
+        return router
     }
 }
 

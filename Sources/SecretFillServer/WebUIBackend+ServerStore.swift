@@ -33,7 +33,7 @@ struct ServerWebUIBackend: WebUIBackend {
         } catch let refusal as ServerRefusal {
             switch refusal {
             case .unauthenticated(let m), .denied(let m): throw WebUIRefusal.denied(m)
-            case .invalid(let m): throw WebUIRefusal.invalid(m)
+            case .invalid(let m), .tooLarge(let m): throw WebUIRefusal.invalid(m)
             case .notFound(let m): throw WebUIRefusal.notFound(m)
             case .conflict(let m): throw WebUIRefusal.conflict(m)
             }
@@ -158,11 +158,12 @@ struct ServerWebUIBackend: WebUIBackend {
         }
     }
 
-    func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow] {
+    func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try await Self.mapped {
-            try await store.auditEntries(since: nil, key: key, secret: secret, by: Self.acting(principal), client: client).reversed().map {
-                WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome)
-            }
+            let page = try await store.auditEntries(since: nil, key: key, secret: secret, before: before, by: Self.acting(principal), client: client)
+            return (page.entries.map {
+                WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome, count: $0.count)
+            }, page.next)
         }
     }
 }

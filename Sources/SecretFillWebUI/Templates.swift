@@ -167,10 +167,11 @@ enum Templates {
         <thead><tr><th>Time</th><th>Key</th><th>Action</th><th>Scope</th><th>Names</th><th>Outcome</th></tr></thead>
         <tbody>
         {{#rows}}
-        <tr><td>{{time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="{{outcome}}">{{outcome}}</td></tr>
+        <tr><td>{{time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="{{outcome}}">{{outcome}}{{#count}} ×{{count}}{{/count}}</td></tr>
         {{/rows}}
         </tbody>
         </table>
+        {{#older}}<p><a id="older" href="{{older}}">Older entries</a></p>{{/older}}
 
         """
 

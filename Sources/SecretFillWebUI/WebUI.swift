@@ -23,10 +23,17 @@ public struct WebUI: Sendable {
     public static let sessionCookie = "sf_session"
     /// The double-submit cookie the sign-in form is checked against (there is no session yet).
     public static let signInCookie = "sf_signin"
+    /// Under TLS both cookies carry this prefix: the browser then accepts
+    /// them only with `Secure`, `Path=/` and no `Domain`, so neither a
+    /// sibling subdomain nor a plain-HTTP page can plant one.
+    public static let hostPrefix = "__Host-"
     /// Sessions end after this long without a request.
     public static let idleSeconds = 12 * 3600
-    /// A form body may hold a 1 MiB value, percent-encoded.
-    static let maximumFormBytes = 4 << 20
+    /// Forms sent before anyone is signed in (sign-in): small, so a flood
+    /// of them costs nothing before the nonce is checked.
+    static let signInFormLimits = FormLimits(bytes: 8 << 10, fields: 4)
+    /// Forms behind the sign-in: a 1 MiB value and room for the rest.
+    static let formLimits = FormLimits(bytes: (1 << 20) + (16 << 10), fields: 20)
 
     let backend: any WebUIBackend
     /// `Secure` on the cookies: set when serving TLS.
@@ -44,7 +51,11 @@ public struct WebUI: Sendable {
     /// Adds `/`, `/sign-in`, `/sign-out` and `/ui/...` to `router`, every
     /// response with the security headers.
     public func addRoutes<Context: WebUIRequestContext>(to router: Router<Context>) {
+        let refusal = message(status: .forbidden, title: "Refused",
+                              "this form was sent from another site or port, not from this server's own pages; nothing was changed. Open the page on this server and retry",
+                              back: "/", session: nil)
         let group = router.group().add(middleware: SecurityHeadersMiddleware<Context>())
+            .add(middleware: SameOriginPostMiddleware<Context>(secure: secureCookies, refusal: refusal))
         group.get("/") { request, _ in await self.home(request) }
         group.post("/sign-in") { request, context in await self.signIn(request, context) }
         group.post("/sign-out") { request, context in await self.signOut(request, context) }
@@ -87,12 +98,12 @@ public struct WebUI: Sendable {
 
     func signIn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
         let form: SignInForm
-        switch await Self.form(SignInForm.self, request) {
+        switch await readForm(SignInForm.self, request, limits: Self.signInFormLimits) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
         // The form's nonce must match its cookie: another site cannot sign a browser in with its own key.
-        guard let nonce = Self.cookieValue(request, Self.signInCookie), let sent = form.csrf,
+        guard let nonce = cookieValue(request, Self.signInCookie), let sent = form.csrf,
               SessionTokens.isWellFormed(nonce), SessionTokens.constantTimeEqual(nonce, sent) else {
             return message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
         }
@@ -121,12 +132,12 @@ public struct WebUI: Sendable {
 
     func signOut<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
         await signedIn(request, context) { session in
-            switch await Self.form(CSRFForm.self, request) {
+            switch await readForm(CSRFForm.self, request) {
             case .failure(let box): return box.response
             case .success(let form):
                 guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
             }
-            guard let id = Self.cookieValue(request, Self.sessionCookie) else { return Self.redirect("/") }
+            guard let id = cookieValue(request, Self.sessionCookie) else { return Self.redirect("/") }
             do { try await backend.deleteSession(idDigest: SessionTokens.digest(id), client: context.webUIClient) } catch { return unavailable(session: session) }
             var response = Self.redirect("/")
             response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, "", maxAge: 0)))
@@ -136,7 +147,7 @@ public struct WebUI: Sendable {
 
     /// The session the request's cookie names, if it is live.
     func currentSession(_ request: Request) async throws -> WebUISession? {
-        guard let id = Self.cookieValue(request, Self.sessionCookie), SessionTokens.isWellFormed(id) else { return nil }
+        guard let id = cookieValue(request, Self.sessionCookie), SessionTokens.isWellFormed(id) else { return nil }
         return try await backend.session(idDigest: SessionTokens.digest(id), idleSeconds: Self.idleSeconds)
     }
 
@@ -146,7 +157,7 @@ public struct WebUI: Sendable {
         do { session = try await currentSession(request) } catch { return unavailable(session: nil) }
         guard let session else {
             var response = Self.redirect("/")
-            if Self.cookieValue(request, Self.sessionCookie) != nil {
+            if cookieValue(request, Self.sessionCookie) != nil {
                 response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, "", maxAge: 0)))
             }
             return response
@@ -154,15 +165,20 @@ public struct WebUI: Sendable {
         return await body(session)
     }
 
+    /// A cookie as this server names it: `__Host-` prefixed under TLS.
+    func cookieName(_ name: String) -> String { secureCookies ? Self.hostPrefix + name : name }
+
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> String {
-        var text = "\(name)=\(value); Path=/; HttpOnly; SameSite=Strict"
+        var text = "\(cookieName(name))=\(value); Path=/; HttpOnly; SameSite=Strict"
         if let maxAge { text += "; Max-Age=\(maxAge)" }
         if secureCookies { text += "; Secure" }
         return text
     }
 
-    static func cookieValue(_ request: Request, _ name: String) -> String? {
-        guard let value = request.cookies[name]?.value, !value.isEmpty else { return nil }
+    /// The value of cookie `name` (by this server's name for it: a plain
+    /// `sf_session` is not read under TLS, where only `__Host-` ones count).
+    func cookieValue(_ request: Request, _ name: String) -> String? {
+        guard let value = request.cookies[cookieName(name)]?.value, !value.isEmpty else { return nil }
         return value
     }
 
@@ -259,7 +275,7 @@ public struct WebUI: Sendable {
 
     func addSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: SecretForm
-        switch await Self.form(SecretForm.self, request) {
+        switch await readForm(SecretForm.self, request) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
@@ -297,7 +313,7 @@ public struct WebUI: Sendable {
 
     func deleteSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: SecretForm
-        switch await Self.form(SecretForm.self, request) {
+        switch await readForm(SecretForm.self, request) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
@@ -346,7 +362,7 @@ public struct WebUI: Sendable {
 
     func createKey<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: KeyForm
-        switch await Self.form(KeyForm.self, request) {
+        switch await readForm(KeyForm.self, request) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
@@ -382,7 +398,7 @@ public struct WebUI: Sendable {
 
     func revokeKey<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: KeyForm
-        switch await Self.form(KeyForm.self, request) {
+        switch await readForm(KeyForm.self, request) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
@@ -410,10 +426,24 @@ public struct WebUI: Sendable {
             data["error"] = SecretInputError.invalidName(secret).description
             data["filterSecret"] = ""
         } else {
+            let before = request.uri.queryParameters.get("before").map { String($0) }.flatMap { text in
+                text.utf8.count <= 20 && !text.isEmpty && text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) ? text : nil
+            }
             do {
-                let rows = try await backend.audit(key: key, secret: secret, as: session.principal, client: context.webUIClient)
-                data["rows"] = rows.map { ["time": $0.time, "key": $0.key, "action": $0.action, "scope": $0.scope,
-                                           "names": $0.names.joined(separator: ", "), "outcome": $0.outcome] }
+                let page = try await backend.audit(key: key, secret: secret, before: before, as: session.principal, client: context.webUIClient)
+                data["rows"] = page.rows.map { row -> [String: Any] in
+                    var entry: [String: Any] = ["time": row.time, "key": row.key, "action": row.action, "scope": row.scope,
+                                                "names": row.names.joined(separator: ", "), "outcome": row.outcome]
+                    if let count = row.count { entry["count"] = count }
+                    return entry
+                }
+                if let next = page.next {
+                    // Key and secret names are [A-Za-z0-9_.-]: nothing in the link needs escaping.
+                    var link = "/ui/audit?before=\(next)"
+                    if let key { link += "&key=\(key)" }
+                    if let secret { link += "&secret=\(secret)" }
+                    data["older"] = link
+                }
             } catch {
                 return failure(error, session: session, back: "/ui/team")
             }
@@ -493,18 +523,36 @@ public struct WebUI: Sendable {
         return Response(status: .seeOther, headers: headers)
     }
 
+    /// How large a form may be, in bytes and in fields.
+    struct FormLimits: Sendable {
+        let bytes: Int
+        let fields: Int
+    }
+
     /// Decodes an `application/x-www-form-urlencoded` body; a body that is
-    /// too large or not a form is a page saying so (never echoing it).
-    static func form<Form: Decodable>(_ type: Form.Type, _ request: Request) async -> Result<Form, ResponseBox> {
-        let bytes: ByteBuffer
-        do { bytes = try await request.body.collect(upTo: maximumFormBytes) } catch {
-            return .failure(ResponseBox(plain(.contentTooLarge, "the form is over \(maximumFormBytes) bytes")))
+    /// too large, has too many fields or is not a form is a page saying so
+    /// (never echoing it). A declared length over the limit is refused
+    /// before any of the body is read, and fields are counted before the
+    /// form is decoded, so an oversized form costs next to nothing.
+    func readForm<Form: Decodable>(_ type: Form.Type, _ request: Request, limits: FormLimits = WebUI.formLimits) async -> Result<Form, ResponseBox> {
+        let tooLarge = ResponseBox(message(status: .contentTooLarge, title: "Form too large",
+                                           "the form is over \(limits.bytes) bytes or \(limits.fields) fields, more than this page ever sends; nothing was changed (for a value of about 1 MiB, use `secretfill secrets set --value-file`)",
+                                           back: "/", session: nil))
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limits.bytes {
+            return .failure(tooLarge)
         }
+        let bytes: ByteBuffer
+        do { bytes = try await request.body.collect(upTo: limits.bytes) } catch {
+            return .failure(tooLarge)
+        }
+        var fields = bytes.readableBytes == 0 ? 0 : 1
+        for byte in bytes.readableBytesView where byte == UInt8(ascii: "&") { fields += 1 }
+        guard fields <= limits.fields else { return .failure(tooLarge) }
         let text = String(buffer: bytes)
         do {
             return .success(try URLEncodedFormDecoder().decode(Form.self, from: text))
         } catch {
-            return .failure(ResponseBox(plain(.badRequest, "the form could not be read")))
+            return .failure(ResponseBox(Self.plain(.badRequest, "the form could not be read")))
         }
     }
 
@@ -524,5 +572,33 @@ struct ResponseBox: Error {
 extension StringProtocol {
     var trimmingSpaces: String {
         String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
+}
+
+/// Refuses every POST that a browser says came from another origin: `Origin`
+/// must be this server's own (`http[s]://` + the request's `Host`), or,
+/// without `Origin`, `Sec-Fetch-Site` must be `same-origin`. A page on
+/// another port or site can then neither sign a browser in (login CSRF,
+/// with the attacker's key or a nonce the server gave the attacker) nor
+/// post a form with a stolen CSRF token. A request with neither header is
+/// not from a current browser and is left to the nonce and CSRF checks.
+struct SameOriginPostMiddleware<Context: RequestContext>: RouterMiddleware {
+    let secure: Bool
+    let refusal: Response
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post, !Self.isSameOrigin(request, secure: secure) else { return try await next(request, context) }
+        return refusal
+    }
+
+    static func isSameOrigin(_ request: Request, secure: Bool) -> Bool {
+        if let origin = request.headers[.origin] {
+            guard let host = request.head.authority else { return false }
+            return origin.lowercased() == (secure ? "https://" : "http://") + host.lowercased()
+        }
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!] {
+            return site == "same-origin"
+        }
+        return true
     }
 }

@@ -82,8 +82,11 @@ public struct WebUIAuditRow: Sendable, Hashable {
     public let scope: String
     public let names: [String]
     public let outcome: String
+    /// Requests the row stands for, when more than one.
+    public var count: Int?
 
-    public init(time: String, key: String, action: String, scope: String, names: [String], outcome: String) {
+    public init(time: String, key: String, action: String, scope: String, names: [String], outcome: String, count: Int? = nil) {
+        self.count = count
         self.time = time
         self.key = key
         self.action = action
@@ -142,5 +145,7 @@ public protocol WebUIBackend: Sendable {
     func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws
 
     /// Newest first.
-    func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow]
+    /// One page of the audit log, newest first (100 entries), older than
+    /// the cursor `before`; `next` is the cursor of the page after it.
+    func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
 }

@@ -29,7 +29,8 @@ enum TeamWiring {
         }
         bootstrapLogging()
         let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
-                                   tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level)
+                                   tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level,
+                                   rateLimit: command.rateLimit, maximumConnections: command.maxConnections)
         TeamServer.takeOverConcurrencyPool()
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }

@@ -89,9 +89,9 @@ actor FakeBackend: WebUIBackend {
         sessions = sessions.filter { $0.value.key != name }
     }
 
-    func audit(key: String?, secret: String?, as principal: WebUIPrincipal, client: String) async throws -> [WebUIAuditRow] {
+    func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try requireAdmin(principal)
-        return auditLog.filter { (key == nil || $0.key == key) && (secret == nil || $0.names.contains(secret!)) }
+        return (auditLog.filter { (key == nil || $0.key == key) && (secret == nil || $0.names.contains(secret!)) }, nil)
     }
 
     /// A key row with a hostile name, as a server that did not check names might hold.

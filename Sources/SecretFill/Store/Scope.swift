@@ -50,13 +50,15 @@ public enum Scope: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public static let idRuleDescription = "a scope id must match [A-Za-z0-9_.-]+ and be at most 128 characters"
+    public static let idRuleDescription = "a scope id must match [A-Za-z0-9_.-]+ and be at most 128 characters, and may not be . or .."
 
     public static func validateID(_ id: String) throws(SecretInputError) {
         let ok = !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy {
             SecretName.isLetter($0) || SecretName.isDigit($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
         }
-        guard ok else { throw .invalidID(id) }
+        // `.` and `..` would name another page once a browser or a proxy
+        // normalises the path (`/ui/project/..` is `/ui/`): refused everywhere.
+        guard ok, id != ".", id != ".." else { throw .invalidID(id) }
     }
 }
 
