@@ -21,7 +21,7 @@ struct AuditCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Only entries newer than this: 90d, 12h, 30m, 45s.", valueName: "duration"))
     var since: String?
-    @Option(help: ArgumentHelp("Only this key's entries.", valueName: "name"))
+    @Option(help: ArgumentHelp("Only this key's entries (- for requests refused before a key was accepted).", valueName: "name"))
     var key: String?
     @Option(help: ArgumentHelp("Only entries naming this secret.", valueName: "name"))
     var secret: String?
@@ -39,7 +39,7 @@ struct AuditCommand: ParsableCommand {
             guard let parsed = DurationText.seconds(since) else { throw fail(DurationText.ruleDescription, Exit.usage) }
             seconds = parsed
         }
-        if let key, !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
+        if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
         if let secret { do { try SecretInputError.checkName(secret) } catch { throw fail(error) } }
         guard (1...100_000).contains(limit) else { throw fail("--limit must be 1 to 100000 entries", Exit.usage) }
         let endpoint = try requireServer(serverOptions, for: "audit")

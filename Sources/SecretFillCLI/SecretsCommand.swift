@@ -1,5 +1,6 @@
 import ArgumentParser
 import SecretFill
+import SecretFillAPI
 
 struct SecretsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -238,6 +239,8 @@ extension SecretsCommand {
         var format: SecretImport.Format?
         @Flag(help: "Leave out entries whose value is empty (NAME=), with a note naming each line, instead of refusing the file.")
         var skipEmpty = false
+        @Flag(help: "With --server: send an import of more than 1000 secrets in batches of 1000, each all or nothing (without it, such an import is refused before anything is sent).")
+        var batch = false
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var lock: LockOptions
 
@@ -255,7 +258,20 @@ extension SecretsCommand {
                     for note in parsed.skippedEmpty { Terminal.warn("\(label):\(note.line): note: \(note.message)") }
                     let entries = parsed.entries
                     if let endpoint = try storeOptions.endpoint() {
-                        let versions = entries.isEmpty ? [] : try withClient(endpoint) { try await $0.set(entries, in: scope) }
+                        let limit = APILimits.setSecrets
+                        if entries.count > limit && !batch {
+                            throw fail("\(label) has \(entries.count) secrets; a team server takes at most \(limit) in one all-or-nothing request, so nothing was sent: give --batch to send them in batches of \(limit), each all or nothing, or split the file", Exit.usage)
+                        }
+                        let batches = stride(from: 0, to: entries.count, by: limit).map { Array(entries[$0..<min(entries.count, $0 + limit)]) }
+                        var versions: [NameVersion] = []
+                        for (index, part) in batches.enumerated() {
+                            do {
+                                versions += try withClient(endpoint) { try await $0.set(part, in: scope) }
+                            } catch let exit as ExitCode where index > 0 {
+                                Terminal.warn("secretfill: the first \(index) batch(es), \(index * limit) of \(entries.count) secrets, were imported; batch \(index + 1) and the rest were not")
+                                throw exit
+                            }
+                        }
                         let replacedCount = versions.filter(\.replacedCurrent).count
                         let names = entries.prefix(20).map(\.name).joined(separator: ", ")
                         print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replacedCount) added, \(replacedCount) replaced): "

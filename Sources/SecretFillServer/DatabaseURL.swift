@@ -1,10 +1,31 @@
 import SecretFill
 
-/// Where `serve` keeps the team's store: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+/// Where `serve` keeps the team's store: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=MODE&sslrootcert=FILE]`
 /// or `sqlite:PATH`. Its description never shows the password.
 public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
-    case postgres(host: String, port: Int, user: String, password: String?, database: String)
+    case postgres(host: String, port: Int, user: String, password: String?, database: String, tls: PostgresTLS = PostgresTLS())
     case sqlite(path: String)
+
+    /// libpq's `sslmode` and `sslrootcert`, with libpq's meanings: `disable`
+    /// (never TLS), `allow` and `prefer` (TLS when the server offers it,
+    /// unverified; the default), `require` (TLS or no connection, unverified),
+    /// `verify-ca` (TLS, the certificate chains to `sslrootcert`, else the
+    /// system's roots), `verify-full` (and it names the host).
+    public struct PostgresTLS: Sendable, Hashable {
+        public enum Mode: String, Sendable, CaseIterable {
+            case disable, allow, prefer, require
+            case verifyCA = "verify-ca"
+            case verifyFull = "verify-full"
+        }
+
+        public var mode: Mode = .prefer
+        public var rootCertificate: String?
+
+        public init(mode: Mode = .prefer, rootCertificate: String? = nil) {
+            self.mode = mode
+            self.rootCertificate = rootCertificate
+        }
+    }
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public let detail: String
@@ -32,7 +53,27 @@ public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
         guard let slash = hostPart.firstIndex(of: "/") else { throw ParseError(detail: "no /DB part") }
         let hostPort = hostPart[..<slash]
         var database = String(hostPart[hostPart.index(after: slash)...])
-        if let query = database.firstIndex(of: "?") { database = String(database[..<query]) }
+        var tls = PostgresTLS()
+        if let query = database.firstIndex(of: "?") {
+            for pair in database[database.index(after: query)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = String(parts[0])
+                let value = parts.count > 1 ? Self.percentDecoded(parts[1]) : ""
+                switch name {
+                case "sslmode":
+                    guard let mode = PostgresTLS.Mode(rawValue: value) else {
+                        throw ParseError(detail: "sslmode must be one of \(PostgresTLS.Mode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(value.prefix(32))'")
+                    }
+                    tls.mode = mode
+                case "sslrootcert":
+                    guard !value.isEmpty else { throw ParseError(detail: "sslrootcert needs a file") }
+                    tls.rootCertificate = value
+                default:
+                    throw ParseError(detail: "unknown parameter '\(name.prefix(32))': only sslmode and sslrootcert are understood")
+                }
+            }
+            database = String(database[..<query])
+        }
         guard !database.isEmpty else { throw ParseError(detail: "no database name") }
         let user: String
         let password: String?
@@ -55,7 +96,7 @@ public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw ParseError(detail: "no host") }
-        self = .postgres(host: host, port: port, user: user, password: password, database: database)
+        self = .postgres(host: host, port: port, user: user, password: password, database: database, tls: tls)
     }
 
     /// `sqlite:` + `server.db` beside the default store.
@@ -65,7 +106,8 @@ public enum DatabaseLocation: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .postgres(let host, let port, let user, _, let database): "postgres://\(user)@\(host):\(port)/\(database)"
+        case .postgres(let host, let port, let user, _, let database, let tls):
+            "postgres://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)\(tls.mode == .prefer ? "" : "?sslmode=\(tls.mode.rawValue)")"
         case .sqlite(let path): "sqlite:\(path)"
         }
     }

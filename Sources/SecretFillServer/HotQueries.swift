@@ -39,6 +39,16 @@ struct AuditRecord: Sendable {
         return names.prefix(Self.keptNames).joined(separator: ",") + ",+\(names.count - Self.keptNames) more"
     }
 
+    /// Writes the row and returns its id.
+    func insertReturningID(into sql: any SQLDatabase) async throws -> Int? {
+        let rows = try await sql.raw("""
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats)
+            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome), \(bind: repeats))
+            RETURNING id
+            """).all()
+        return try rows.first?.decode(column: "id", as: Int.self)
+    }
+
     func insert(into sql: any SQLDatabase) async throws {
         try await sql.raw("""
             INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats)

@@ -2,14 +2,15 @@ import Logging
 import NIOConcurrencyHelpers
 
 /// Requests refused before any key was accepted (401), audited one row per
-/// client address per second with a count, and never with their body: a
-/// flood of bad tokens from one address costs one audit write a second,
-/// not one each, so it cannot fill the audit log.
+/// client address per second, never with their body: the first refusal of
+/// an address's second is written at once (so the log keeps its order), the
+/// ones after it in the same second only add to that row's count, written
+/// when the second ends. A flood of bad tokens from one address costs at
+/// most two small writes a second, so it cannot fill the audit log.
 final class RefusalAudit: Sendable {
     struct Pending {
-        let action: String
-        let time: Int
         var count: Int
+        var id: Int?
     }
 
     /// Addresses tracked at once; past this, the rest share one row under `overflowClient`.
@@ -18,16 +19,18 @@ final class RefusalAudit: Sendable {
     static let windowMillis = 1_000
 
     private let pending = NIOLockedValueBox<[String: Pending]>([:])
-    let write: @Sendable (AuditRecord) async -> Void
+    /// Writes a row and returns its id (nil when it could not be written).
+    let insert: @Sendable (AuditRecord) async -> Int?
+    /// Sets the count of the row with this id.
+    let setCount: @Sendable (_ id: Int, _ count: Int) async -> Void
 
-    init(write: @escaping @Sendable (AuditRecord) async -> Void) {
-        self.write = write
+    init(insert: @escaping @Sendable (AuditRecord) async -> Int?, setCount: @escaping @Sendable (Int, Int) async -> Void) {
+        self.insert = insert
+        self.setCount = setCount
     }
 
-    /// Counts one refused request from `client`; the first of its second
-    /// starts the window, at whose end one row with the count is written.
-    func note(client: String, action: String) {
-        let now = Clock.nowMillis()
+    /// Records one refused request from `client`.
+    func note(client: String, action: String) async {
         let started: String? = pending.withLockedValue { pending in
             var address = client
             if pending[address] == nil && pending.count >= Self.trackedAddresses { address = Self.overflowClient }
@@ -35,26 +38,33 @@ final class RefusalAudit: Sendable {
                 pending[address]!.count += 1
                 return nil
             }
-            pending[address] = Pending(action: action, time: now, count: 1)
+            pending[address] = Pending(count: 1, id: nil)
             return address
         }
         guard let address = started else { return }
+        let id = await insert(AuditRecord(time: Clock.nowMillis(), key: "-", action: action, scope: "-", names: [], client: address, outcome: "denied"))
+        pending.withLockedValue { $0[address]?.id = id }
         Task {
             try? await Task.sleep(for: .milliseconds(Self.windowMillis))
-            await flush(address)
+            await flush(address, action: action)
         }
     }
 
-    /// Writes the row of `address`'s window and ends the window.
-    func flush(_ address: String) async {
-        guard let entry = pending.withLockedValue({ $0.removeValue(forKey: address) }) else { return }
-        await write(AuditRecord(time: entry.time, key: "-", action: entry.action, scope: "-", names: [], client: address,
-                                outcome: "denied", repeats: entry.count))
+    /// Ends `address`'s window, writing its count when more than one request came.
+    func flush(_ address: String, action: String) async {
+        guard let entry = pending.withLockedValue({ $0.removeValue(forKey: address) }), entry.count > 1 else { return }
+        if let id = entry.id {
+            await setCount(id, entry.count)
+        } else {
+            var record = AuditRecord(time: Clock.nowMillis(), key: "-", action: action, scope: "-", names: [], client: address, outcome: "denied")
+            record.repeats = entry.count - 1
+            _ = await insert(record)
+        }
     }
 
-    /// Windows not yet written (for tests and shutdown).
+    /// Windows not yet written (at shutdown).
     func flushAll() async {
         let addresses = pending.withLockedValue { Array($0.keys) }
-        for address in addresses { await flush(address) }
+        for address in addresses { await flush(address, action: "-") }
     }
 }

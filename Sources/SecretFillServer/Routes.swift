@@ -245,7 +245,7 @@ struct Routes {
             key = try await store.authenticate(token: Self.bearerToken(request))
         } catch let refusal as ServerRefusal {
             // Counted per address and second, written without the body.
-            store.refusals.note(client: context.client, action: action)
+            await store.refusals.note(client: context.client, action: action)
             return Self.error(.unauthorized, refusal.description, reason: "unauthenticated")
         } catch {
             return failure(error)
@@ -300,6 +300,9 @@ struct Routes {
             }
         case let input as SecretInputError:
             return Self.error(.badRequest, input.description, reason: "invalid")
+        case let rolledBack as WriteRolledBack:
+            logger.error("a transaction ran past its deadline and was rolled back", metadata: ["seconds": "\(rolledBack.seconds)"])
+            return Self.error(.serviceUnavailable, "the server's \(rolledBack.description)", reason: "unavailable")
         case let store as StoreError:
             logger.error("a stored value could not be opened", metadata: ["error": "\(store.description)"])
             return Self.error(.internalServerError, store.description, reason: "internal")

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresKit
 import PostgresNIO
 import SecretFill
@@ -17,6 +18,12 @@ protocol ServerDatabase: Sendable {
     /// Runs `body` on one connection inside one transaction: committed when
     /// it returns, rolled back when it throws.
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// Like `transaction`, rolled back instead of committed once `deadline`
+    /// has passed (`WriteRolledBack`), so that a request answered "failed"
+    /// has changed nothing. On PostgreSQL every statement is also given up
+    /// by the server itself at the deadline (`statement_timeout`,
+    /// `lock_timeout`): a statement waiting for a lock is cancelled, not waited for.
+    func transaction<R: Sendable>(until deadline: NIODeadline, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     /// Runs `body` on one connection, each statement committing on its own
     /// (for reads that need no transaction: one round trip fewer each way).
     func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
@@ -69,16 +76,34 @@ func withDeadline<R: Sendable>(until deadline: NIODeadline, seconds: Int, _ body
     }
 }
 
-/// `begin`, `body`, COMMIT; ROLLBACK instead when `body` throws.
-private func inTransaction<R: Sendable>(_ sql: any SQLDatabase, begin: String,
+/// A transaction that ran past its deadline and was rolled back: nothing it did was kept.
+struct WriteRolledBack: Error, CustomStringConvertible {
+    let seconds: Int
+    var description: String { "the database did not finish within \(seconds) s, so the change was rolled back: nothing was written; try again" }
+}
+
+/// `begin`, `body`, COMMIT; ROLLBACK instead when `body` throws or, with a
+/// `deadline`, when it has passed by the time `body` returns. PostgreSQL
+/// then also cancels any statement still running at the deadline.
+private func inTransaction<R: Sendable>(_ sql: any SQLDatabase, begin: String, deadline: NIODeadline? = nil, postgres: Bool = false,
                                         _ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
     try await sql.raw("\(unsafeRaw: begin)").run()
     do {
+        if let deadline, postgres {
+            let millis = max(1, (deadline - .now()).nanoseconds / 1_000_000)
+            try await sql.raw("SELECT set_config('statement_timeout', \(bind: String(millis)), true), set_config('lock_timeout', \(bind: String(millis)), true)").run()
+        }
         let result = try await body(sql)
+        if let deadline, deadline < .now() { throw WriteRolledBack(seconds: ServerStore.writeSeconds) }
         try await sql.raw("COMMIT").run()
         return result
     } catch {
         try? await sql.raw("ROLLBACK").run()
+        if deadline != nil, let error = error as? PSQLError, error.code == .server,
+           let state = error.serverInfo?[.sqlState], state == "57014" || state == "55P03" {
+            // query_canceled (statement_timeout) or lock_not_available (lock_timeout): the deadline, not a fault.
+            throw WriteRolledBack(seconds: ServerStore.writeSeconds)
+        }
         throw error
     }
 }
@@ -111,9 +136,39 @@ final class PostgresDatabaseBackend: ServerDatabase {
     let logger: Logger
     var isPostgres: Bool { true }
 
-    init(host: String, port: Int, user: String, password: String?, database: String, logger: Logger) {
+    /// libpq's sslmode as a TLS configuration and whether it is required
+    /// (nil: no TLS). `require` never falls back to plain text: a server
+    /// without TLS is refused.
+    static func tlsSettings(_ setting: DatabaseLocation.PostgresTLS) throws -> (configuration: TLSConfiguration, required: Bool)? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        switch setting.mode {
+        case .disable:
+            return nil
+        case .allow, .prefer, .require:
+            configuration.certificateVerification = .none
+            return (configuration, setting.mode == .require)
+        case .verifyCA, .verifyFull:
+            configuration.certificateVerification = setting.mode == .verifyFull ? .fullVerification : .noHostnameVerification
+            if let file = setting.rootCertificate {
+                do {
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+                } catch {
+                    throw ServeRefusal("cannot read sslrootcert \(file): it is not a PEM certificate file")
+                }
+            }
+            return (configuration, true)
+        }
+    }
+
+    static func tls(_ setting: DatabaseLocation.PostgresTLS) throws -> PostgresClient.Configuration.TLS {
+        guard let (configuration, required) = try tlsSettings(setting) else { return .disable }
+        return required ? .require(configuration) : .prefer(configuration)
+    }
+
+    init(host: String, port: Int, user: String, password: String?, database: String, tls: PostgresClient.Configuration.TLS, logger: Logger) {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
-                                                         database: database, tls: .disable)
+                                                         database: database, tls: tls)
         configuration.options.connectTimeout = .seconds(3)
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         // No minimum: PostgresNIO 1.33.2's pool traps (SIGILL) when
@@ -166,6 +221,12 @@ final class PostgresDatabaseBackend: ServerDatabase {
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
             try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", body)
+        }
+    }
+
+    func transaction<R: Sendable>(until deadline: NIODeadline, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await client.withConnection { connection in
+            try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", deadline: deadline, postgres: true, body)
         }
     }
 
@@ -280,6 +341,12 @@ final class SQLiteDatabaseBackend: ServerDatabase {
         }
     }
 
+    func transaction<R: Sendable>(until deadline: NIODeadline, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await turns.withTurn {
+            try await inTransaction(self.connection.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", deadline: deadline, body)
+        }
+    }
+
     func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await turns.withTurn { try await body(self.connection.sql(queryLogLevel: nil)) }
     }
@@ -321,9 +388,82 @@ actor TurnLock {
 
 func openDatabase(_ location: DatabaseLocation, logger: Logger) async throws -> any ServerDatabase {
     switch location {
-    case .postgres(let host, let port, let user, let password, let database):
-        return PostgresDatabaseBackend(host: host, port: port, user: user, password: password, database: database, logger: logger)
+    case .postgres(let host, let port, let user, let password, let database, let tls):
+        return PostgresDatabaseBackend(host: host, port: port, user: user, password: password, database: database,
+                                       tls: try PostgresDatabaseBackend.tls(tls), logger: logger)
     case .sqlite(let path):
         return try await SQLiteDatabaseBackend.open(path: path, logger: logger)
+    }
+}
+
+/// One connection made and closed before the pool starts, so that a
+/// mistake in the URL is named at once (PostgresNIO's pool retries every
+/// failure and says only that it gave up, 60 s later).
+enum PostgresProbe {
+    /// Why PostgreSQL cannot be used, said plainly; never the password.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        /// True for mistakes that retrying cannot fix (a wrong password, a missing database, no TLS for sslmode=require).
+        let permanent: Bool
+    }
+
+    static func check(_ location: DatabaseLocation, logger: Logger) async throws(Failure) {
+        guard case .postgres(let host, let port, let user, let password, let database, let tls) = location else { return }
+        let where_ = "PostgreSQL at \(host):\(port)"
+        let connectionTLS: PostgresConnection.Configuration.TLS
+        do {
+            if let (configuration, required) = try PostgresDatabaseBackend.tlsSettings(tls) {
+                let context = try NIOSSLContext(configuration: configuration)
+                connectionTLS = required ? .require(context) : .prefer(context)
+            } else {
+                connectionTLS = .disable
+            }
+        } catch let refusal as ServeRefusal {
+            throw Failure(description: refusal.description, permanent: true)
+        } catch {
+            throw Failure(description: "cannot set up TLS for \(where_) (\(type(of: error)))", permanent: true)
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: connectionTLS)
+        configuration.options.connectTimeout = .seconds(3)
+        do {
+            let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
+                                                                  id: 0, logger: logger)
+            try? await connection.close()
+        } catch {
+            throw describe(error, where_: where_, user: user, database: database, tls: tls)
+        }
+    }
+
+    static func describe(_ error: any Error, where_: String, user: String, database: String, tls: DatabaseLocation.PostgresTLS) -> Failure {
+        guard let error = error as? PSQLError else {
+            return Failure(description: "cannot connect to \(where_) (\(type(of: error)))", permanent: false)
+        }
+        switch error.code {
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            switch state {
+            case "28P01": return Failure(description: "\(where_) refused the login: password authentication failed for user \"\(user)\"", permanent: true)
+            case "28000": return Failure(description: "\(where_) refused the login of user \"\(user)\" (no pg_hba.conf entry allows it, or the role does not exist)", permanent: true)
+            case "3D000": return Failure(description: "\(where_) has no database \"\(database)\" (create it: CREATE DATABASE \(database) OWNER \(user))", permanent: true)
+            case "57P03": return Failure(description: "\(where_) is starting up or shutting down", permanent: false)
+            case "53300": return Failure(description: "\(where_) has too many connections", permanent: false)
+            default: return Failure(description: "\(where_) refused the connection (SQLSTATE \(state.prefix(5)))", permanent: !state.hasPrefix("08") && !state.hasPrefix("57"))
+            }
+        case .sslUnsupported:
+            return Failure(description: "\(where_) does not offer TLS, and sslmode=\(tls.mode.rawValue) requires it: nothing was sent in clear (turn ssl on in PostgreSQL, or use sslmode=prefer)", permanent: true)
+        case .connectionError:
+            if let underlying = error.underlying as? NIOSSLError {
+                return Failure(description: "TLS with \(where_) failed (\(underlying)); check sslrootcert and the server's certificate", permanent: true)
+            }
+            if let underlying = error.underlying, String(describing: underlying).contains("connectTimeout") {
+                return Failure(description: "\(where_) did not answer within 3 s", permanent: false)
+            }
+            if let underlying = error.underlying, String(describing: underlying).lowercased().contains("refused") {
+                return Failure(description: "\(where_) refused the connection (is PostgreSQL running and listening there?)", permanent: false)
+            }
+            return Failure(description: "cannot connect to \(where_)", permanent: false)
+        default:
+            return Failure(description: "cannot log in to \(where_) (\(error.code))", permanent: true)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import SecretFill
 import SecretFillAPI
 import SQLKit
@@ -61,18 +62,37 @@ public final class ServerStore: Sendable {
         self.database = database
         self.key = key
         self.logger = logger
-        refusals = RefusalAudit { [database, logger] record in
+        refusals = RefusalAudit(insert: { [database, logger] record in
             do {
-                try await withDeadline(seconds: 5) { try await database.transaction { sql in try await record.insert(into: sql) } }
+                return try await withDeadline(seconds: 5) { try await database.transaction { sql in try await record.insertReturningID(into: sql) } }
             } catch {
-                logger.error("could not write the audit row of refused requests", metadata: ["client": "\(record.client)", "count": "\(record.repeats)"])
+                logger.error("could not write the audit row of a refused request", metadata: ["client": "\(record.client)"])
+                return nil
             }
-        }
+        }, setCount: { [database, logger] id, count in
+            do {
+                try await withDeadline(seconds: 5) {
+                    try await database.transaction { sql in try await sql.raw("UPDATE audit_log SET repeats = \(bind: count) WHERE id = \(bind: id)").run() }
+                }
+            } catch {
+                logger.error("could not count refused requests in the audit log", metadata: ["count": "\(count)"])
+            }
+        })
     }
 
+    /// Seconds a transaction may take before it is rolled back instead of
+    /// committed: well inside the CLI's 10 s, so that an answer the CLI
+    /// calls a failure never hides a write that happened.
+    static let writeSeconds = 4
+
+    /// Runs `body` in one transaction, committed only if it finished within
+    /// `writeSeconds`. The answer comes within `deadline` + 2 s even when the
+    /// database does not answer; a transaction still running then is rolled
+    /// back when it ends (it can no longer reach its COMMIT in time).
     func run<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let database = self.database
-        return try await withDeadline(seconds: deadline) { try await database.transaction(body) }
+        let commitBy = NIODeadline.now() + .seconds(Int64(Self.writeSeconds))
+        return try await withDeadline(seconds: deadline + 2) { try await database.transaction(until: commitBy, body) }
     }
 
     /// Like `run`, without a transaction: each statement commits on its own.

@@ -125,6 +125,13 @@ public enum TeamServer {
         if maximumConnections + DescriptorBudget.reserved > softLimit {
             logger.warning("--max-connections \(maximumConnections) leaves fewer than \(DescriptorBudget.reserved) of the \(softLimit) descriptors this process may open for the database and files")
         }
+        do {
+            try await PostgresProbe.check(options.database, logger: libraryLogger)
+        } catch {
+            // A mistake in the URL stops the start; a database not up yet is waited for (healthz says 503 meanwhile).
+            if error.permanent { throw ServeRefusal("cannot use the database \(options.database): \(error.description)") }
+            logger.warning("cannot reach the database yet; retrying", metadata: ["reason": "\(error.description)"])
+        }
         let database = try await openDatabase(options.database, logger: libraryLogger)
         let store = ServerStore(database: database, key: key, logger: logger)
         let health = HealthState()
@@ -230,6 +237,11 @@ struct MigrationService: Service {
 public enum DirectDatabase {
     public static func createKey(location: DatabaseLocation, name: String, grants: [String], expiresIn: Int?) async throws -> String {
         let logger = TeamServer.libraryLogger(.notice)
+        do {
+            try await PostgresProbe.check(location, logger: logger)
+        } catch {
+            throw ServeRefusal("cannot use the database \(location): \(error.description)")
+        }
         let database = try await openDatabase(location, logger: logger)
         return try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {

@@ -44,7 +44,7 @@ struct ServerWebUIBackend: WebUIBackend {
         do {
             return Self.principal(try await store.authenticate(token: token))
         } catch is ServerRefusal {
-            await store.recordRefusal(key: "-", action: "session.start", scope: "-", names: [], client: client)
+            await store.refusals.note(client: client, action: "session.start")
             return nil
         }
     }

@@ -27,6 +27,7 @@ public struct WebUI: Sendable {
     /// them only with `Secure`, `Path=/` and no `Domain`, so neither a
     /// sibling subdomain nor a plain-HTTP page can plant one.
     public static let hostPrefix = "__Host-"
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
     /// Sessions end after this long without a request.
     public static let idleSeconds = 12 * 3600
     /// Forms sent before anyone is signed in (sign-in): small, so a flood
@@ -577,7 +578,7 @@ extension StringProtocol {
 
 /// Refuses every POST that a browser says came from another origin: `Origin`
 /// must be this server's own (`http[s]://` + the request's `Host`), or,
-/// without `Origin`, `Sec-Fetch-Site` must be `same-origin`. A page on
+/// without it (or when it is `null`), `Sec-Fetch-Site` must be `same-origin`. A page on
 /// another port or site can then neither sign a browser in (login CSRF,
 /// with the attacker's key or a nonce the server gave the attacker) nor
 /// post a form with a stolen CSRF token. A request with neither header is
@@ -592,13 +593,16 @@ struct SameOriginPostMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func isSameOrigin(_ request: Request, secure: Bool) -> Bool {
-        if let origin = request.headers[.origin] {
+        // The pages' `Referrer-Policy: no-referrer` makes a browser send
+        // `Origin: null` even for its own forms: then `Sec-Fetch-Site` decides.
+        if let origin = request.headers[.origin], origin != "null" {
             guard let host = request.head.authority else { return false }
             return origin.lowercased() == (secure ? "https://" : "http://") + host.lowercased()
         }
-        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!] {
+        if let site = request.headers[WebUI.secFetchSite] {
             return site == "same-origin"
         }
         return true
     }
+
 }

@@ -103,6 +103,50 @@ func backendWithKeys() async -> FakeBackend {
 }
 
 @Suite struct WebUIRouterTests {
+    @Test func postsFromAnotherOriginAreRefusedBeforeAnythingElse() async throws {
+        let backend = await backendWithKeys()
+        try await makeApp(backend, secure: false).test(.router) { client in
+            var browser = Browser()
+            let home = try await client.execute(uri: "/", method: .get)
+            browser.take(home)
+            let nonce = try #require(Browser.csrf(String(buffer: home.body)))
+            let body = formBody([("csrf", nonce), ("token", writeToken)])
+            // A page on another port (or site) posting the sign-in form: refused, whatever nonce it carries.
+            for headers: HTTPFields in [[.origin: "http://127.0.0.1:9999"], [.origin: "https://evil.example"],
+                                        [.origin: "null", HTTPField.Name("Sec-Fetch-Site")!: "same-site"],
+                                        [HTTPField.Name("Sec-Fetch-Site")!: "cross-site"]] {
+                let refused = try await client.execute(uri: "/sign-in", method: .post, headers: browser.cookieHeader + formType + headers, body: body)
+                #expect(refused.status == .forbidden, "\(headers)")
+                #expect(String(buffer: refused.body).contains("another site or port"))
+                #expect(refused.headers[values: .setCookie].isEmpty)
+            }
+            #expect(await backend.sessionCount == 0)
+            // The browser's own form: Origin null (the pages' no-referrer policy) with Sec-Fetch-Site same-origin.
+            let own = try await client.execute(uri: "/sign-in", method: .post,
+                                               headers: browser.cookieHeader + formType + [.origin: "null", HTTPField.Name("Sec-Fetch-Site")!: "same-origin"],
+                                               body: body)
+            #expect(own.status == .seeOther)
+            #expect(await backend.sessionCount == 1)
+        }
+    }
+
+    @Test func oversizedFormsAreRefusedWith413() async throws {
+        let backend = await backendWithKeys()
+        try await makeApp(backend, secure: false).test(.router) { client in
+            var browser = Browser()
+            let home = try await client.execute(uri: "/", method: .get)
+            browser.take(home)
+            let nonce = try #require(Browser.csrf(String(buffer: home.body)))
+            let large = formBody([("csrf", nonce), ("token", String(repeating: "a", count: 9000))])
+            let refused = try await client.execute(uri: "/sign-in", method: .post, headers: browser.cookieHeader + formType, body: large)
+            #expect(refused.status == .contentTooLarge)
+            #expect(String(buffer: refused.body).contains("Form too large"))
+            let many = ByteBuffer(string: (0..<50).map { "f\($0)=1" }.joined(separator: "&"))
+            #expect(try await client.execute(uri: "/sign-in", method: .post, headers: browser.cookieHeader + formType, body: many).status == .contentTooLarge)
+            #expect(await backend.sessionCount == 0)
+        }
+    }
+
     @Test func signInSetsASessionCookieWithTheFlagsAndSignOutEndsIt() async throws {
         let backend = await backendWithKeys()
         try await makeApp(backend, secure: true).test(.router) { client in
@@ -115,8 +159,11 @@ func backendWithKeys() async -> FakeBackend {
                                                     body: formBody([("csrf", nonce), ("token", writeToken)]))
             #expect(response.status == .seeOther)
             #expect(response.headers[.location] == "/ui/team")
-            let setCookie = response.headers[values: .setCookie].first { $0.hasPrefix("sf_session=") } ?? ""
+            // Under TLS the cookie is `__Host-` prefixed: Secure, Path=/ and no Domain, so no neighbour can plant one.
+            let setCookie = response.headers[values: .setCookie].first { $0.hasPrefix("__Host-sf_session=") } ?? ""
             for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] { #expect(setCookie.contains(flag), "\(flag)") }
+            #expect(!setCookie.lowercased().contains("domain="))
+            #expect(response.headers[values: .setCookie].allSatisfy { !$0.hasPrefix("sf_session=") })
             #expect(!setCookie.contains(writeToken))
             #expect(await backend.sessionCount == 1)
             browser.take(response)
