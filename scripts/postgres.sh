@@ -7,6 +7,10 @@
 #   scripts/postgres.sh halt DIR      stops the server, keeps the cluster;
 #   scripts/postgres.sh resume DIR    starts it again on the same port.
 #   scripts/postgres.sh stop DIR      stops it and removes DIR.
+# With SECRETFILL_PG_SSL=1, start also turns TLS on (ssl=on) with a
+# certificate it makes for 127.0.0.1 and localhost, signed by a CA it makes
+# (DIR/root.crt, for sslrootcert=), and logs each connection (log_connections),
+# so a test can see that a connection used TLS.
 # PostgreSQL refuses to run as root: as root, initdb and pg_ctl run as the
 # unprivileged `postgres` user (Debian's package creates it).
 set -euo pipefail
@@ -43,10 +47,23 @@ case "${1:-}" in
     chmod 700 "$DIR"
     as_owner "$BIN/initdb" -D "$DIR/pgdata" -U postgres --auth=trust --no-sync -E UTF8 >"$DIR/initdb.log" 2>&1 \
       || { cat "$DIR/initdb.log" >&2; exit 2; }
+    EXTRA=""
+    if [ "${SECRETFILL_PG_SSL:-}" = 1 ]; then
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=secretfill test CA" \
+        -keyout "$DIR/root.key" -out "$DIR/root.crt" >/dev/null 2>&1
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$DIR/pgdata/server.key" -out "$DIR/server.csr" >/dev/null 2>&1
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$DIR/san.ext"
+      openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/root.crt" -CAkey "$DIR/root.key" -CAcreateserial -days 2 \
+        -extfile "$DIR/san.ext" -out "$DIR/pgdata/server.crt" >/dev/null 2>&1
+      chmod 600 "$DIR/pgdata/server.key"
+      if [ "$(id -u)" = 0 ]; then chown postgres "$DIR/pgdata/server.key" "$DIR/pgdata/server.crt"; chmod 644 "$DIR/root.crt"; fi
+      EXTRA="-c ssl=on -c log_connections=on"
+    fi
+    echo "$EXTRA" >"$DIR/extra"
     for attempt in 1 2 3 4 5; do
       PORT=$(free_port)
       if as_owner "$BIN/pg_ctl" -D "$DIR/pgdata" -l "$DIR/server.log" -w -t 30 \
-           -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null 2>&1; then
+           -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 $EXTRA" start >/dev/null 2>&1; then
         break
       fi
       PORT=""
@@ -71,8 +88,9 @@ case "${1:-}" in
       if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
     PORT=$(cat "$DIR/port")
+    EXTRA=$(cat "$DIR/extra" 2>/dev/null || true)
     as_owner "$(bindir)/pg_ctl" -D "$DIR/pgdata" -l "$DIR/server.log" -w -t 30 \
-      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+      -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 $EXTRA" start >/dev/null
     ;;
   stop)
     DIR=${2:?usage: scripts/postgres.sh stop DIR}

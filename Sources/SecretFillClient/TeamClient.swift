@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -17,6 +18,9 @@ public final class TeamClient: TeamService {
         self.endpoint = endpoint
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .fullVerification
+        // TLS 1.2 at least, and on 1.2 only ECDHE with AEAD ciphers (no CBC, no SHA-1).
+        tls.minimumTLSVersion = .tlsv12
+        tls.cipherSuites = "ECDHE+AESGCM:ECDHE+CHACHA20"
         if let caFile = endpoint.caFile {
             do {
                 let extra = try NIOSSLCertificate.fromPEMFile(caFile)
@@ -30,6 +34,31 @@ public final class TeamClient: TeamService {
                                                      timeout: .init(connect: .seconds(5), read: .seconds(Int64(Self.requestSeconds))))
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.tls = tls
+    }
+
+    let tls: TLSConfiguration
+    /// Whether the server's certificate was found to name the URL's host (`CertificateNames`).
+    private let namesChecked = NIOLockedValueBox(false)
+
+    /// Once per client, before its first request to an https:// URL that names a host.
+    func checkCertificateNames(where_: String) async throws(ClientFailure) {
+        guard endpoint.url.hasPrefix("https://"), !namesChecked.withLockedValue({ $0 }) else { return }
+        let host = ServerEndpoint.host(of: endpoint.url)
+        guard CertificateNames.isDNSName(host) else { return }
+        let port = Self.port(of: endpoint.url) ?? 443
+        try await CertificateNames.check(host: host, port: port, tls: tls, where_: where_)
+        namesChecked.withLockedValue { $0 = true }
+    }
+
+    /// The port of `scheme://host:port/...`, if the URL gives one.
+    static func port(of url: String) -> Int? {
+        guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else { return nil }
+        var authority = url[url.index(colon, offsetBy: 3)...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        if let close = authority.lastIndex(of: "]") { authority = authority[authority.index(after: close)...] }
+        guard let portColon = authority.lastIndex(of: ":") else { return nil }
+        return Int(authority[authority.index(after: portColon)...])
     }
 
     public func shutdown() async {
@@ -48,6 +77,7 @@ public final class TeamClient: TeamService {
         } catch {
             throw .invalid("cannot encode the request")
         }
+        try await checkCertificateNames(where_: where_)
         let status: HTTPResponseStatus
         let bytes: ByteBuffer
         do {
