@@ -24,7 +24,8 @@
 # own CPU (its processes' ticks in /proc) is reported per resolve and per
 # floor transaction, beside the server's.
 #
-# Environment: SECRETFILL_BIN (default: the newer of .build/release/secretfill
+# Environment: SECRETFILL_SERVE_ARGS (extra arguments for `serve`, split on
+# spaces; `--rate-limit 0` measures what the rate limit costs), SECRETFILL_BIN (default: the newer of .build/release/secretfill
 # and .build-static/release/secretfill, else .build/debug/secretfill, which
 # the report marks as not representative; each needs secretfill-team beside it).
 # Writes bench/out/server/server.md
@@ -100,7 +101,8 @@ export SECRETFILL_KEY
 unset SECRETFILL_SERVER SECRETFILL_TOKEN SECRETFILL_PROJECT SECRETFILL_CLUSTER
 ADMIN=$("$BIN" keys create admin --grant admin --database "$DB" 2>"$OUT/keys.err") || die "keys create --database failed: $(cat "$OUT/keys.err")"
 
-"$BIN" serve --database "$DB" --listen 127.0.0.1:0 --log-level warning 2>"$OUT/serve.log" &
+# shellcheck disable=SC2086
+"$BIN" serve --database "$DB" --listen 127.0.0.1:0 --log-level warning ${SECRETFILL_SERVE_ARGS:-} 2>"$OUT/serve.log" &
 SERVER_PID=$!
 URL=
 for _ in $(seq 1 300); do
