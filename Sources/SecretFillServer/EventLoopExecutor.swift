@@ -1,3 +1,4 @@
+import Atomics
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -27,26 +28,64 @@ import Darwin
 /// the enqueuing thread is on (`any()` keeps to the current loop), so no
 /// thread hop is added either. Actor jobs run as before: an actor's job
 /// takes the actor's own executor whatever it is started on.
+///
+/// Held to the standard of NIO's own take-over
+/// (`PosixSingletons+ConcurrencyTakeOver.swift`): a compiler-version gate
+/// (the hook's type is the runtime's private business and may change), a
+/// compare-and-swap install that never overwrites a hook someone else set,
+/// each unsafe step labelled, and the result returned, logged at start
+/// (`serve` says whether it is installed) and checked by a test.
 enum EventLoopExecutor {
     /// What the runtime calls to enqueue a job on the global executor; the
     /// second argument is the executor it would have used.
     typealias EnqueueHook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
 
-    nonisolated(unsafe) private static var installed = false
+    private static let called = ManagedAtomic(false)
     /// The task executor jobs run on; made once, not per job.
     private static let taskExecutor = globalConcurrentExecutor.asUnownedTaskExecutor()
 
+    /// Why the hook is or is not in place, for the start-up log line.
+    enum Outcome: Sendable, Equatable, CustomStringConvertible {
+        case installed
+        /// This compiler is newer than the versions the hook's type was checked against.
+        case unsupportedCompiler
+        /// The runtime exports no `swift_task_enqueueGlobal_hook`.
+        case noHook
+        /// Another hook was set first (NIO's, or anyone's): left as it is.
+        case alreadySet
+
+        var description: String {
+            switch self {
+            case .installed: "installed: tasks run on NIO's event loops as the generic executor"
+            case .unsupportedCompiler: "not installed: this compiler is newer than the hook was checked with; tasks use Swift's own pool"
+            case .noHook: "not installed: the Swift runtime has no enqueue hook; tasks use Swift's own pool"
+            case .alreadySet: "not installed: another enqueue hook was set first and is left in place"
+            }
+        }
+    }
+
     /// Installs the hook. Call it once, on the main thread, before any
-    /// async work starts. False when the runtime has no hook to set or
-    /// another one is already set (then nothing changes).
-    static func install() -> Bool {
-        precondition(!installed, "EventLoopExecutor.install() must be called once")
-        installed = true
-        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "swift_task_enqueueGlobal_hook") else { return false }
-        let slot = symbol.assumingMemoryBound(to: UnsafeRawPointer?.self)
-        guard slot.pointee == nil else { return false }
-        slot.pointee = hookEntryPoint()
-        return true
+    /// async work starts.
+    static func install() -> Outcome {
+        precondition(called.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged,
+                     "EventLoopExecutor.install() must be called once")
+        // The hook's type was checked against Swift 6.0 to 6.3's runtime
+        // (swift/stdlib/public/Concurrency/GlobalExecutor.cpp); NIO gates its own at the same place.
+        #if compiler(<6.6)
+        // Unsafe 1: the exported variable is taken to hold a pointer to an
+        // `EnqueueHook`, which the runtime does not formally promise.
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "swift_task_enqueueGlobal_hook") else { return .noHook }
+        let slot = UnsafeAtomic<UnsafeRawPointer?>(at: symbol.assumingMemoryBound(to: UnsafeRawPointer?.AtomicRepresentation.self))
+        // Unsafe 2 and 3: the closure below is taken to be a plain function
+        // pointer, and that pointer to be storable as a raw pointer.
+        let entry = hookEntryPoint()
+        // Unsafe 4: a compare-and-swap protects only against others who
+        // also compare and swap; a plain write elsewhere could still race.
+        guard slot.compareExchange(expected: nil, desired: entry, ordering: .sequentiallyConsistent).exchanged else { return .alreadySet }
+        return .installed
+        #else
+        return .unsupportedCompiler
+        #endif
     }
 
     /// Runs `job` on the event loop the caller is on (any loop, off them).

@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -77,8 +78,13 @@ public enum TeamServer {
     /// See `EventLoopExecutor` for why this is not NIO's own take-over.
     @discardableResult
     public static func takeOverConcurrencyPool() -> Bool {
-        EventLoopExecutor.install()
+        let outcome = EventLoopExecutor.install()
+        executorOutcome.withLockedValue { $0 = outcome }
+        return outcome == .installed
     }
+
+    /// What `takeOverConcurrencyPool` did, for the start-up log line.
+    static let executorOutcome = NIOLockedValueBox<EventLoopExecutor.Outcome?>(nil)
 
     /// The levels library code (Hummingbird, PostgresNIO) logs at: never
     /// below info, so nothing a library traces (headers, query binds) reaches
@@ -120,6 +126,9 @@ public enum TeamServer {
             logger.warning("serving plain HTTP on a non-loopback address (--insecure-http): tokens and values cross the network unencrypted")
         }
 
+        if let outcome = executorOutcome.withLockedValue({ $0 }) {
+            logger.notice("concurrency executor hook \(outcome)")
+        }
         let softLimit = DescriptorBudget.raiseSoftLimit()
         let maximumConnections = options.maximumConnections ?? DescriptorBudget.defaultMaximumConnections(softLimit: softLimit)
         if maximumConnections + DescriptorBudget.reserved > softLimit {
@@ -135,7 +144,8 @@ public enum TeamServer {
         let database = try await openDatabase(options.database, logger: libraryLogger)
         let store = ServerStore(database: database, key: key, logger: logger)
         let health = HealthState()
-        let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil)
+        let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
+                                     opaqueOriginAllowed: tls == nil && !loopback)
         let limits = ConnectionLimits(maximumConnections: maximumConnections)
         let count = ConnectionCount(maximum: maximumConnections)
 
@@ -174,7 +184,8 @@ extension TeamServer {
     /// order each request meets it: the log line, the security headers (and
     /// HSTS under TLS), the rate limit (before any database work), 405 for
     /// a known path asked with another method.
-    static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool) throws -> Router<ServerRequestContext> {
+    static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool,
+                            opaqueOriginAllowed: Bool = false) throws -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
@@ -182,7 +193,7 @@ extension TeamServer {
         if rateLimit > 0 { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rateLimit), keyCache: store.keyCache)) }
         router.add(middleware: MethodNotAllowedMiddleware())
         Routes(store: store, health: health, logger: logger).install(on: router)
-        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls).addRoutes(to: router)
+        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed).addRoutes(to: router)
         return router
     }
 }

@@ -41,9 +41,16 @@ public struct WebUI: Sendable {
     let secureCookies: Bool
     let library: MustacheLibrary
 
-    public init(backend: any WebUIBackend, secureCookies: Bool) throws {
+    /// Whether a POST with `Origin: null` and no `Sec-Fetch-Site` is let
+    /// through to the CSRF checks: only when serving plain HTTP to other
+    /// hosts (`--insecure-http`), where browsers send no fetch metadata and
+    /// the pages' no-referrer policy makes their own forms' Origin `null`.
+    let opaqueOriginAllowed: Bool
+
+    public init(backend: any WebUIBackend, secureCookies: Bool, opaqueOriginAllowed: Bool = false) throws {
         self.backend = backend
         self.secureCookies = secureCookies
+        self.opaqueOriginAllowed = opaqueOriginAllowed
         var library = MustacheLibrary()
         for (name, text) in Templates.all { try library.register(text, named: name) }
         self.library = library
@@ -56,7 +63,7 @@ public struct WebUI: Sendable {
                               "this form was sent from another site or port, not from this server's own pages; nothing was changed. Open the page on this server and retry",
                               back: "/", session: nil)
         let group = router.group().add(middleware: SecurityHeadersMiddleware<Context>())
-            .add(middleware: SameOriginPostMiddleware<Context>(secure: secureCookies, refusal: refusal))
+            .add(middleware: SameOriginPostMiddleware<Context>(secure: secureCookies, opaqueOriginAllowed: opaqueOriginAllowed, refusal: refusal))
         group.get("/") { request, _ in await self.home(request) }
         group.post("/sign-in") { request, context in await self.signIn(request, context) }
         group.post("/sign-out") { request, context in await self.signOut(request, context) }
@@ -585,24 +592,32 @@ extension StringProtocol {
 /// not from a current browser and is left to the nonce and CSRF checks.
 struct SameOriginPostMiddleware<Context: RequestContext>: RouterMiddleware {
     let secure: Bool
+    let opaqueOriginAllowed: Bool
     let refusal: Response
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .post, !Self.isSameOrigin(request, secure: secure) else { return try await next(request, context) }
+        guard request.method == .post, !Self.isSameOrigin(request, secure: secure, opaqueOriginAllowed: opaqueOriginAllowed) else {
+            return try await next(request, context)
+        }
         return refusal
     }
 
-    static func isSameOrigin(_ request: Request, secure: Bool) -> Bool {
-        // The pages' `Referrer-Policy: no-referrer` makes a browser send
-        // `Origin: null` even for its own forms: then `Sec-Fetch-Site` decides.
-        if let origin = request.headers[.origin], origin != "null" {
+    static func isSameOrigin(_ request: Request, secure: Bool, opaqueOriginAllowed: Bool) -> Bool {
+        let origin = request.headers[.origin]
+        if let origin, origin != "null" {
             guard let host = request.head.authority else { return false }
             return origin.lowercased() == (secure ? "https://" : "http://") + host.lowercased()
         }
+        // The pages' `Referrer-Policy: no-referrer` makes a browser send
+        // `Origin: null` even for its own forms: then `Sec-Fetch-Site` decides.
         if let site = request.headers[WebUI.secFetchSite] {
             return site == "same-origin"
         }
+        // `null` with no fetch metadata: a sandboxed or no-referrer page of
+        // another site in a browser without fetch metadata, or (over plain
+        // HTTP to another host, where browsers send none) this server's own.
+        if origin == "null" { return opaqueOriginAllowed }
+        // Neither header: not a browser (curl, a script); the CSRF and nonce checks still apply.
         return true
     }
-
 }

@@ -49,4 +49,13 @@ struct ServerRulesTests {
         #expect(team.server.post("/v1/keys/list", "[null, null]", token: team.admin).status == 400)
         #expect(team.server.post("/v1/keys/list", "{}", token: team.admin).status == 200)
     }
+
+    @Test("serve says at start whether its concurrency executor hook is installed, and on this toolchain it is")
+    func executorHookIsReported() throws {
+        let team = try ServerTests.Team(.sqlite)
+        defer { team.server.stop() }
+        // EventLoopExecutor installs with a compiler-version gate and a compare-and-swap;
+        // a toolchain that changes the hook makes this line say why it was not installed.
+        #expect(team.server.log.contains("concurrency executor hook installed: tasks run on NIO's event loops"), "\(team.server.log)")
+    }
 }
