@@ -25,7 +25,7 @@ extension KeysCommand {
         static let configuration = CommandConfiguration(
             commandName: "create",
             abstract: "Create a key; prints its token once, alone on stdout.",
-            discussion: "The very first key: --database URL (or SECRETFILL_DATABASE_URL without --server) writes it straight to the database, no server and no key needed.")
+            discussion: "The very first key: without --server (or SECRETFILL_SERVER) it is written straight to the database serve uses (--database URL, else SECRETFILL_DATABASE_URL, else sqlite: server.db beside the default store), no server and no key needed.")
 
         @Argument(help: ArgumentHelp("The key's name: [A-Za-z_][A-Za-z0-9_.-]*.", valueName: "name"))
         var name: String
@@ -48,15 +48,12 @@ extension KeysCommand {
             }
             let token: String
             let (name, grants, expiresIn) = (self.name, self.grants, seconds)
-            let endpoint = try serverOptions.endpoint()
-            let direct = database ?? (endpoint == nil ? processEnvironment["SECRETFILL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } : nil)
-            if let direct {
-                token = try TeamComponents.required().createKeyInDatabase(direct, name, grants, expiresIn)
-            } else {
-                guard let endpoint else {
-                    throw fail("keys create talks to a team server (--server URL with an admin key), or, for the first key, straight to the database (--database URL)", Exit.usage)
-                }
+            if let endpoint = try serverOptions.endpoint(), database == nil {
                 token = try withClient(endpoint) { try await $0.createKey(name: name, grants: grants, expiresIn: expiresIn) }
+            } else {
+                // No server: straight to the database `serve` would use (--database,
+                // else SECRETFILL_DATABASE_URL, else server.db beside the default store).
+                token = try TeamComponents.required().createKeyInDatabase(database, name, grants, expiresIn)
             }
             Terminal.warn("secretfill: created key '\(name)'; its token is printed once and will not be shown again")
             print(token)

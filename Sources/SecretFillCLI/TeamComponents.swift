@@ -20,11 +20,12 @@ package struct TeamComponents: Sendable {
     package var serve: @Sendable (ServeCommand) throws -> Void
     /// `keys create --database URL`: the first key, straight into the
     /// database; returns its token.
-    package var createKeyInDatabase: @Sendable (_ database: String, _ name: String, _ grants: [String], _ expiresIn: Int?) throws -> String
+    /// The first key, straight to a database: `database` as given, or nil for `serve`'s default.
+    package var createKeyInDatabase: @Sendable (_ database: String?, _ name: String, _ grants: [String], _ expiresIn: Int?) throws -> String
 
     package init(connect: @escaping @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService,
                  serve: @escaping @Sendable (ServeCommand) throws -> Void,
-                 createKeyInDatabase: @escaping @Sendable (String, String, [String], Int?) throws -> String) {
+                 createKeyInDatabase: @escaping @Sendable (String?, String, [String], Int?) throws -> String) {
         self.connect = connect
         self.serve = serve
         self.createKeyInDatabase = createKeyInDatabase

@@ -172,7 +172,20 @@ public enum TeamServer {
         var configuration = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
         configuration.maximumGracefulShutdownDuration = Duration.seconds(10)
         configuration.maximumCancellationDuration = Duration.seconds(2)
-        try await ServiceGroup(configuration: configuration).run()
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch let error as NIOCore.IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            await database.close()
+            let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
+            switch error.errnoCode {
+            case EADDRINUSE: throw ServeRefusal("\(shownHost):\(options.port) is already in use (another server?); give --listen HOST:PORT with a free port")
+            case EACCES: throw ServeRefusal("may not listen on \(shownHost):\(options.port): ports below 1024 need privileges; use a higher port")
+            default: throw ServeRefusal("cannot listen on \(shownHost):\(options.port): this machine has no such address")
+            }
+        } catch {
+            await database.close()
+            throw error
+        }
         await store.refusals.flushAll()
         await database.close()
         logger.notice("secretfill server stopped")

@@ -41,7 +41,7 @@ enum TeamWiring {
         }
     }
 
-    static func createKeyInDatabase(_ database: String, name: String, grants: [String], expiresIn: Int?) throws -> String {
+    static func createKeyInDatabase(_ database: String?, name: String, grants: [String], expiresIn: Int?) throws -> String {
         let location = try databaseLocation(database)
         do {
             return try runBlocking { try await DirectDatabase.createKey(location: location, name: name, grants: grants, expiresIn: expiresIn) }
@@ -58,7 +58,11 @@ enum TeamWiring {
     static func databaseLocation(_ option: String?) throws -> DatabaseLocation {
         let environment = processEnvironment
         guard let text = option ?? environment["SECRETFILL_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-            return DatabaseLocation.defaultLocation(environment: environment)
+            // The default file's folder is the store's: made as `init` makes it (0700) when missing.
+            let location = DatabaseLocation.defaultLocation(environment: environment)
+            let folder = StoreConfiguration.defaultDirectory(environment: environment)
+            try? FileIO.makeDirectories(folder)
+            return location
         }
         do { return try DatabaseLocation(parsing: text) } catch { throw fail(error.description, Exit.usage) }
     }

@@ -58,4 +58,34 @@ struct ServerRulesTests {
         // a toolchain that changes the hook makes this line say why it was not installed.
         #expect(team.server.log.contains("concurrency executor hook installed: tasks run on NIO's event loops"), "\(team.server.log)")
     }
+
+    @Test("keys create with neither --server nor --database writes the first key to serve's default database, which serve then uses")
+    func firstKeyOnTheDefaultDatabase() throws {
+        let cli = try CLI().initialise()
+        var environment = cli.environment
+        environment.removeValue(forKey: "SECRETFILL_DATABASE_URL")
+        environment.removeValue(forKey: "SECRETFILL_SERVER")
+        var local = cli
+        local.environment = environment
+        let created = local.run(["keys", "create", "admin", "--grant", "admin"])
+        #expect(created.status == 0, "\(created.allOutput)")
+        let token = created.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let defaultFile = (environment["XDG_CONFIG_HOME"].map { $0 + "/secretfill" } ?? "") + "/server.db"
+        #expect(FileManager.default.fileExists(atPath: defaultFile), "\(defaultFile)")
+        #expect(CLI.mode(defaultFile) == 0o600)
+        let server = try TestServer(cli: local, database: "sqlite:" + defaultFile)
+        defer { server.stop() }
+        #expect(server.post("/v1/keys/list", "{}", token: token).status == 200)
+    }
+
+    @Test("serve on a port already in use says so, naming the address, and exits 2")
+    func busyPortIsNamed() throws {
+        let team = try ServerTests.Team(.sqlite)
+        defer { team.server.stop() }
+        let port = String(team.server.url.split(separator: ":").last ?? "")
+        let second = team.cli.run(["serve", "--database", "sqlite:" + team.cli.path("other.db"), "--listen", "127.0.0.1:\(port)"])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("127.0.0.1:\(port) is already in use"), "\(second.stderr)")
+        #expect(!second.stderr.contains("IOError") && !second.stderr.contains("fatal signal"), "\(second.stderr)")
+    }
 }
