@@ -239,7 +239,7 @@ extension SecretsCommand {
         var format: SecretImport.Format?
         @Flag(help: "Leave out entries whose value is empty (NAME=), with a note naming each line, instead of refusing the file.")
         var skipEmpty = false
-        @Flag(help: "With --server: send an import of more than 1000 secrets in batches of 1000, each all or nothing (without it, such an import is refused before anything is sent).")
+        @Flag(help: "With --server: send an import of more than 250 secrets in batches of 250, each all or nothing (without it, such an import is refused before anything is sent).")
         var batch = false
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var lock: LockOptions

@@ -83,16 +83,17 @@ public final class ServerStore: Sendable {
     /// Seconds a transaction may take before it is rolled back instead of
     /// committed: well inside the CLI's 10 s, so that an answer the CLI
     /// calls a failure never hides a write that happened.
-    static let writeSeconds = 4
+    static let writeSeconds = 6
 
     /// Runs `body` in one transaction, committed only if it finished within
-    /// `writeSeconds`. The answer comes within `deadline` + 2 s even when the
-    /// database does not answer; a transaction still running then is rolled
-    /// back when it ends (it can no longer reach its COMMIT in time).
+    /// `writeSeconds`. The answer comes within `writeSeconds` + 2 s (inside
+    /// the CLI's 10 s) even when the database does not answer; a transaction
+    /// still running then is rolled back when it ends (it can no longer reach
+    /// its COMMIT in time).
     func run<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let database = self.database
         let commitBy = NIODeadline.now() + .seconds(Int64(Self.writeSeconds))
-        return try await withDeadline(seconds: deadline + 2) { try await database.transaction(until: commitBy, body) }
+        return try await withDeadline(seconds: Self.writeSeconds + 2) { try await database.transaction(until: commitBy, body) }
     }
 
     /// Like `run`, without a transaction: each statement commits on its own.

@@ -102,7 +102,7 @@ def raw(method, path, cookie=None, body=None):
 
     opener = urllib.request.build_opener(NoRedirect)
     try:
-        response = opener.open(request, timeout=10)
+        response = opener.open(request, timeout=30)
     except urllib.error.HTTPError as error:
         response = error
     text = response.read().decode("utf-8", "replace")

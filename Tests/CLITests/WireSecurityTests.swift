@@ -169,7 +169,7 @@ struct WireSecurityTests {
         #expect(!history.stdoutText.contains("2  "), "\(history.stdoutText)")
     }
 
-    @Test("secrets import of more than 1000 names: refused before sending without --batch; --batch sends batches of 1000", arguments: Backend.allCases)
+    @Test("secrets import of more than 250 names: refused before sending without --batch; --batch sends batches of 250", arguments: Backend.allCases)
     func importBatches(_ backend: Backend) throws {
         let team = try ServerTests.Team(backend)
         defer { team.server.stop() }
@@ -179,7 +179,7 @@ struct WireSecurityTests {
         let remote = team.cli.remote(team.server, token: writer)
         let refused = remote.run(["secrets", "import", "team", file])
         #expect(refused.status == 64, "\(refused.allOutput)")
-        #expect(refused.stderr.contains("has 1001 secrets; a team server takes at most 1000"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("has 1001 secrets; a team server takes at most 250"), "\(refused.stderr)")
         #expect(team.server.log.components(separatedBy: "POST /v1/secrets/set").count == 1, "nothing was sent")
         let batched = remote.run(["secrets", "import", "team", file, "--batch"])
         #expect(batched.status == 0, "\(batched.allOutput)")
