@@ -73,12 +73,26 @@ public struct ServerEndpoint: Sendable {
         return ServerEndpoint(url: url, token: token, caFile: caFile, plainHTTPToRemoteHost: plainToRemote)
     }
 
-    /// The host of `scheme://[userinfo@]host[:port][/...]`, brackets kept off an IPv6 literal.
-    public static func host(of url: String) -> String {
+    /// `host[:port]` of `scheme://[userinfo@]host[:port][/...]`.
+    static func authority(of url: String) -> Substring {
         guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else { return "" }
         let start = url.index(colon, offsetBy: 3)
-        var authority = url[start...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let authority = url[start...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard let at = authority.lastIndex(of: "@") else { return authority }
+        return authority[authority.index(after: at)...]
+    }
+
+    /// The port the URL gives, if any.
+    public static func port(of url: String) -> Int? {
+        var authority = authority(of: url)
+        if let close = authority.lastIndex(of: "]") { authority = authority[authority.index(after: close)...] }
+        guard let colon = authority.lastIndex(of: ":") else { return nil }
+        return Int(authority[authority.index(after: colon)...])
+    }
+
+    /// The host of `scheme://[userinfo@]host[:port][/...]`, brackets kept off an IPv6 literal.
+    public static func host(of url: String) -> String {
+        let authority = authority(of: url)
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else { return String(authority) }
             return String(authority[authority.index(after: authority.startIndex)..<close])

@@ -46,20 +46,11 @@ public final class TeamClient: TeamService {
         guard endpoint.url.hasPrefix("https://"), !namesChecked.withLockedValue({ $0 }) else { return }
         let host = ServerEndpoint.host(of: endpoint.url)
         guard CertificateNames.isDNSName(host) else { return }
-        let port = Self.port(of: endpoint.url) ?? 443
+        let port = ServerEndpoint.port(of: endpoint.url) ?? 443
         try await CertificateNames.check(host: host, port: port, tls: tls, where_: where_)
         namesChecked.withLockedValue { $0 = true }
     }
 
-    /// The port of `scheme://host:port/...`, if the URL gives one.
-    static func port(of url: String) -> Int? {
-        guard let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") else { return nil }
-        var authority = url[url.index(colon, offsetBy: 3)...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        if let close = authority.lastIndex(of: "]") { authority = authority[authority.index(after: close)...] }
-        guard let portColon = authority.lastIndex(of: ":") else { return nil }
-        return Int(authority[authority.index(after: portColon)...])
-    }
 
     public func shutdown() async {
         try? await http.shutdown()

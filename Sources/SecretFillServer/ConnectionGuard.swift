@@ -64,7 +64,6 @@ final class ConnectionCount: Sendable {
     }
 
     func release() { open.withLockedValue { $0 -= 1 } }
-    var current: Int { open.withLockedValue { $0 } }
 }
 
 struct ConnectionCapReached: Error {}

@@ -308,7 +308,7 @@ struct Routes {
             return Self.error(.internalServerError, store.description, reason: "internal")
         default:
             // Only the error's type: a database error's text is not shown.
-            logger.error("the database is unavailable", metadata: ["error.type": "\(type(of: error))"])
+            logger.error("the database is unavailable", metadata: ["reason": "\(ErrorWords.describe(error))"])
             return Self.error(.serviceUnavailable, "the server's database is unavailable; try again", reason: "unavailable")
         }
     }

@@ -421,7 +421,7 @@ enum PostgresProbe {
         } catch let refusal as ServeRefusal {
             throw Failure(description: refusal.description, permanent: true)
         } catch {
-            throw Failure(description: "cannot set up TLS for \(where_) (\(type(of: error)))", permanent: true)
+            throw Failure(description: "cannot set up TLS for \(where_): \(ErrorWords.describe(error))", permanent: true)
         }
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: connectionTLS)
         configuration.options.connectTimeout = .seconds(3)
@@ -436,7 +436,7 @@ enum PostgresProbe {
 
     static func describe(_ error: any Error, where_: String, user: String, database: String, tls: DatabaseLocation.PostgresTLS) -> Failure {
         guard let error = error as? PSQLError else {
-            return Failure(description: "cannot connect to \(where_) (\(type(of: error)))", permanent: false)
+            return Failure(description: "cannot connect to \(where_): \(ErrorWords.describe(error))", permanent: false)
         }
         switch error.code {
         case .server:

@@ -112,7 +112,7 @@ public enum TeamServer {
                 TLSPolicy.apply(to: &configuration)
                 tls = configuration
             } catch {
-                throw ServeRefusal("cannot use --tls-cert \(cert) / --tls-key \(keyPath): \(type(of: error))")
+                throw ServeRefusal("cannot use --tls-cert \(cert) / --tls-key \(keyPath): \(ErrorWords.describe(error))")
             }
         case (nil, nil):
             tls = nil
@@ -248,7 +248,7 @@ struct MigrationService: Service {
             } catch {
                 attempts += 1
                 if attempts == 1 || attempts % 10 == 0 {
-                    logger.error("cannot reach the database \(location) yet; retrying", metadata: ["error.type": "\(type(of: error))"])
+                    logger.error("cannot reach the database \(location) yet; retrying", metadata: ["reason": "\(ErrorWords.describe(error))"])
                 }
                 try? await Task.sleep(for: .seconds(1))
             }
@@ -280,7 +280,7 @@ public enum DirectDatabase {
             } catch let error as Migrations.TooNew {
                 throw ServeRefusal(error.description)
             } catch {
-                throw ServeRefusal("cannot use the database \(location) (\(type(of: error)))")
+                throw ServeRefusal("cannot use the database \(location): \(ErrorWords.describe(error))")
             }
             let store = ServerStore(database: database, key: nil, logger: logger)
             let token = try await store.createKey(name: name, grants: grants, expiresIn: expiresIn, by: .databaseOwner, client: "local")

@@ -37,7 +37,7 @@ enum TeamWiring {
         } catch let error as ServeRefusal {
             throw fail(error.description, Exit.failure)
         } catch {
-            throw fail("the server stopped: \(type(of: error))", Exit.failure)
+            throw fail("the server stopped: \(ErrorWords.describe(error))", Exit.failure)
         }
     }
 
@@ -50,7 +50,7 @@ enum TeamWiring {
         } catch let error as ServeRefusal {
             throw fail(error.description, Exit.failure)
         } catch {
-            throw fail("cannot create the key in \(location): \(type(of: error))", Exit.failure)
+            throw fail("cannot create the key in \(location): \(ErrorWords.describe(error))", Exit.failure)
         }
     }
 

@@ -98,7 +98,7 @@ struct WireSecurityTests {
         for cipher in ["ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA", "AES128-SHA", "AES128-GCM-SHA256"] {
             #expect(handshake(["-tls1_2", "-cipher", cipher]) != 0, "\(cipher) is refused")
         }
-        let headers = CLI.execute("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/stdout", "--max-time", "10", "--cacert", folder + "/ca.crt",
+        let headers = CLI.execute("/usr/bin/curl", ["-s", "-D", "-", "-o", "-", "--max-time", "10", "--cacert", folder + "/ca.crt",
                                                     "https://localhost:\(named.port)/healthz"], environment: environment).stdoutText.lowercased()
         #expect(headers.contains("strict-transport-security: max-age=31536000"), "\(headers)")
     }
