@@ -11,6 +11,10 @@
 # certificate it makes for 127.0.0.1 and localhost, signed by a CA it makes
 # (DIR/root.crt, for sslrootcert=), and logs each connection (log_connections),
 # so a test can see that a connection used TLS.
+# With SECRETFILL_PG_PASSWORD=PW, logins over TCP need a password
+# (scram-sha-256): start creates the role sf with password PW, owning the
+# database secretfill, and prints postgres://sf@127.0.0.1:PORT/secretfill
+# (no password in it: the tests give it by PGPASSWORD or ~/.pgpass).
 # PostgreSQL refuses to run as root: as root, initdb and pg_ctl run as the
 # unprivileged `postgres` user (Debian's package creates it).
 set -euo pipefail
@@ -45,7 +49,9 @@ case "${1:-}" in
     mkdir -p "$DIR"
     if [ "$(id -u)" = 0 ]; then chown postgres "$DIR"; fi
     chmod 700 "$DIR"
-    as_owner "$BIN/initdb" -D "$DIR/pgdata" -U postgres --auth=trust --no-sync -E UTF8 >"$DIR/initdb.log" 2>&1 \
+    AUTH="--auth=trust"
+    if [ -n "${SECRETFILL_PG_PASSWORD:-}" ]; then AUTH="--auth-local=trust --auth-host=scram-sha-256"; fi
+    as_owner "$BIN/initdb" -D "$DIR/pgdata" -U postgres $AUTH --no-sync -E UTF8 >"$DIR/initdb.log" 2>&1 \
       || { cat "$DIR/initdb.log" >&2; exit 2; }
     EXTRA=""
     if [ "${SECRETFILL_PG_SSL:-}" = 1 ]; then
@@ -69,10 +75,20 @@ case "${1:-}" in
       PORT=""
     done
     if [ -z "$PORT" ]; then cat "$DIR/server.log" >&2; exit 2; fi
-    as_owner "$BIN/../bin/createdb" -h 127.0.0.1 -p "$PORT" -U postgres secretfill 2>/dev/null \
-      || as_owner psql -h 127.0.0.1 -p "$PORT" -U postgres -c "CREATE DATABASE secretfill" >/dev/null
     echo "$PORT" >"$DIR/port"
-    echo "postgres://postgres@127.0.0.1:$PORT/secretfill" >"$DIR/url"
+    if [ -n "${SECRETFILL_PG_PASSWORD:-}" ]; then
+      # Password logins over TCP: the role sf (password $SECRETFILL_PG_PASSWORD) owns the
+      # database secretfill, made as README's *Team server* says, through the socket.
+      as_owner psql -h "$DIR" -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -v pw="$SECRETFILL_PG_PASSWORD" >/dev/null <<'SQL'
+CREATE ROLE sf LOGIN PASSWORD :'pw';
+CREATE DATABASE secretfill OWNER sf;
+SQL
+      echo "postgres://sf@127.0.0.1:$PORT/secretfill" >"$DIR/url"
+    else
+      as_owner "$BIN/../bin/createdb" -h 127.0.0.1 -p "$PORT" -U postgres secretfill 2>/dev/null \
+        || as_owner psql -h 127.0.0.1 -p "$PORT" -U postgres -c "CREATE DATABASE secretfill" >/dev/null
+      echo "postgres://postgres@127.0.0.1:$PORT/secretfill" >"$DIR/url"
+    fi
     cat "$DIR/url"
     ;;
   halt)

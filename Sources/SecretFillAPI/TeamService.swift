@@ -26,7 +26,7 @@ public enum ClientFailure: Error, Sendable, CustomStringConvertible {
 }
 
 /// Where the server is and which key to use: `--server`/`SECRETFILL_SERVER`,
-/// `SECRETFILL_TOKEN` or `--token-file` (refused when group or others may
+/// `--token-file`, `SECRETFILL_TOKEN` or `SECRETFILL_TOKEN_FILE` (a file is refused when group or others may
 /// read it, when another user owns it, or when it is not a regular file).
 public struct ServerEndpoint: Sendable {
     public let url: String
@@ -64,13 +64,17 @@ public struct ServerEndpoint: Sendable {
                 plainToRemote = true
             }
         }
+        func given(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        // The key: --token-file, else SECRETFILL_TOKEN, else SECRETFILL_TOKEN_FILE.
         var token: String?
         if let tokenFile {
             token = try readTokenFile(tokenFile)
-        } else if let inline = environment["SECRETFILL_TOKEN"], !inline.isEmpty {
+        } else if let inline = given("SECRETFILL_TOKEN") {
             token = trimmed(Array(inline.utf8))
+        } else if let path = given("SECRETFILL_TOKEN_FILE") {
+            token = try readTokenFile(path)
         }
-        return ServerEndpoint(url: url, token: token, caFile: caFile, plainHTTPToRemoteHost: plainToRemote)
+        return ServerEndpoint(url: url, token: token, caFile: caFile ?? given("SECRETFILL_CA_FILE"), plainHTTPToRemoteHost: plainToRemote)
     }
 
     /// `host[:port]` of `scheme://[userinfo@]host[:port][/...]`.

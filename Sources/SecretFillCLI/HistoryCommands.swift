@@ -5,11 +5,18 @@ import SecretFillAPI
 extension SecretsCommand {
     static let localHasNoHistory = "the local store file keeps no history (only each name's current value); versions are kept by a team server (--server)"
 
+    /// A name or version the server does not have is a problem in the input
+    /// (exit 1), as for `delete`; other failures keep their own codes.
+    static func missingIsAProblem(_ failure: ClientFailure) -> ExitCode? {
+        if case .notFound(let message) = failure { return fail(message, Exit.problems) }
+        return nil
+    }
+
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "history",
             abstract: "List a secret's versions on a team server: number, time, key (never values).",
-            discussion: "The server keeps the last 10 versions of each name. Needs a write grant.")
+            discussion: "The server keeps the last 10 versions of each name. Needs a write grant. Exit 1 when the server has no such name in the scope; 64 without --server (the local store file keeps no history).")
 
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
@@ -20,9 +27,9 @@ extension SecretsCommand {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
-                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.failure) }
+                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.usage) }
                 let name = self.name
-                let history = try withClient(endpoint) { try await $0.history(of: name, in: scope) }
+                let history = try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.history(of: name, in: scope) }
                 for version in history.versions {
                     print("\(version.version)  \(version.time)  \(version.key)\(version.current ? "  (current)" : "")")
                 }
@@ -34,7 +41,8 @@ extension SecretsCommand {
     struct Rollback: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rollback",
-            abstract: "Make an earlier version of a secret current again (as a new version).")
+            abstract: "Make an earlier version of a secret current again (as a new version).",
+            discussion: "Needs a write grant. Exit 1 when the server has no such name or version (only the last 10 are kept); 64 without --server.")
 
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
@@ -48,9 +56,9 @@ extension SecretsCommand {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
                 guard version >= 1 else { throw fail("--version must be 1 or more", Exit.usage) }
-                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.failure) }
+                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.usage) }
                 let (name, version) = (self.name, self.version)
-                let new = try withClient(endpoint) { try await $0.rollback(name, in: scope, to: version) }
+                let new = try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.rollback(name, in: scope, to: version) }
                 print("Rolled back \(scope) secret '\(name)' to version \(version) (now version \(new))")
             }
         }

@@ -165,10 +165,7 @@ extension SecretsCommand {
                 if let endpoint = try storeOptions.endpoint() {
                     let (name, purge) = (self.name, self.purge)
                     do {
-                        try withClient(endpoint, mapping: { failure in
-                            if case .notFound(let message) = failure { return fail(message, Exit.problems) }
-                            return nil
-                        }) { try await $0.delete(name, in: scope, purge: purge) }
+                        try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.delete(name, in: scope, purge: purge) }
                     }
                     print("\(purge ? "Purged" : "Deleted") \(scope) secret '\(name)'")
                     return

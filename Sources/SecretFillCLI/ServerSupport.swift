@@ -21,10 +21,10 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A team server (`secretfill serve`) instead of the local store (default: $SECRETFILL_SERVER).", valueName: "url"))
     var server: String?
 
-    @Option(help: ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN.", valueName: "path"))
+    @Option(help: ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN, else the file $SECRETFILL_TOKEN_FILE.", valueName: "path"))
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate.", valueName: "path"))
+    @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate (default: $SECRETFILL_CA_FILE).", valueName: "path"))
     var caFile: String?
 
     @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so)."))

@@ -368,23 +368,3 @@ struct Routes {
     }
 }
 
-/// Whether the database is reachable and migrated, for /healthz.
-final class HealthState: Sendable {
-    private let migrated = NIOLockedValueBox(false)
-
-    func markMigrated() { migrated.withLockedValue { $0 = true } }
-    var isMigrated: Bool { migrated.withLockedValue { $0 } }
-
-    func check(_ store: ServerStore) async -> Bool {
-        guard isMigrated else { return false }
-        let database = store.database
-        do {
-            try await withDeadline(seconds: 2) {
-                try await database.transaction { sql in try await sql.raw("SELECT 1 AS one").run() }
-            }
-            return true
-        } catch {
-            return false
-        }
-    }
-}

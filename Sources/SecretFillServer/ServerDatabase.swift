@@ -462,6 +462,8 @@ enum PostgresProbe {
                 return Failure(description: "\(where_) refused the connection (is PostgreSQL running and listening there?)", permanent: false)
             }
             return Failure(description: "cannot connect to \(where_)", permanent: false)
+        case .authMechanismRequiresPassword:
+            return Failure(description: "\(where_) asks for a password for user \"\(user)\" and none was given: put it in the URL, in PGPASSWORD or in ~/.pgpass (mode 0600)", permanent: true)
         default:
             return Failure(description: "cannot log in to \(where_) (\(error.code))", permanent: true)
         }

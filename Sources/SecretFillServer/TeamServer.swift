@@ -95,6 +95,18 @@ public enum TeamServer {
         return logger
     }
 
+    /// PostgresNIO's pool: its lines (each connection attempt, a lease
+    /// before `run()`) only at `--log-level debug` or trace. At other levels
+    /// the server's own lines say what matters, once: the probe names a
+    /// mistake in the URL, the migration loop says the database cannot be
+    /// reached (at the first attempt and every tenth), and a request that
+    /// cannot reach it answers 503 in the request log.
+    static func poolLogger(_ level: Logger.Level) -> Logger {
+        var logger = Logger(label: "secretfill.db")
+        logger.logLevel = level <= .debug ? .debug : .critical
+        return logger
+    }
+
     /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests
     /// finish (up to 10 s), closes the pool, returns.
     public static func serve(_ options: ServeOptions, key: StoreKey) async throws {
@@ -134,14 +146,20 @@ public enum TeamServer {
         if maximumConnections + DescriptorBudget.reserved > softLimit {
             logger.warning("--max-connections \(maximumConnections) leaves fewer than \(DescriptorBudget.reserved) of the \(softLimit) descriptors this process may open for the database and files")
         }
+        // When the database answers now, the listener opens only after the
+        // schema is migrated and the store key checked, so a wrong key stops
+        // the start before "serving on …". A database not up yet is waited
+        // for with the listener open (healthz says 503 meanwhile).
+        var databaseAnswered = true
         do {
-            try await PostgresProbe.check(options.database, logger: libraryLogger)
+            try await PostgresProbe.check(options.database, logger: poolLogger(options.logLevel))
         } catch {
-            // A mistake in the URL stops the start; a database not up yet is waited for (healthz says 503 meanwhile).
+            // A mistake in the URL stops the start.
             if error.permanent { throw ServeRefusal("cannot use the database \(options.database): \(error.description)") }
             logger.warning("cannot reach the database yet; retrying", metadata: ["reason": "\(error.description)"])
+            databaseAnswered = false
         }
-        let database = try await openDatabase(options.database, logger: libraryLogger)
+        let database = try await openDatabase(options.database, logger: poolLogger(options.logLevel))
         let store = ServerStore(database: database, key: key, logger: logger)
         let health = HealthState()
         let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
@@ -155,21 +173,24 @@ public enum TeamServer {
             if let tls { return try TLSChannel(http, tlsConfiguration: tls) }
             return http
         }
-        let app = Application(
+        let app = AfterMigration(waits: databaseAnswered, health: health, service: Application(
             router: router,
             server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
-            services: [DatabaseService(database: database), MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
-                // Printed at every log level: scripts wait for this line.
                 let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
-                let line = Array("secretfill: serving on \(scheme)://\(shownHost):\(port) (database \(options.database))\n".utf8)
-                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+                health.listening(line: "secretfill: serving on \(scheme)://\(shownHost):\(port) (database \(options.database))\n")
             },
             logger: libraryLogger
-        )
-        var configuration = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
+        ))
+        // Started in this order, stopped in reverse: the listener first, the pool last.
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: DatabaseService(database: database)),
+            .init(service: MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)),
+            .init(service: app),
+        ]
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
         configuration.maximumGracefulShutdownDuration = Duration.seconds(10)
         configuration.maximumCancellationDuration = Duration.seconds(2)
         do {
@@ -208,6 +229,24 @@ extension TeamServer {
         Routes(store: store, health: health, logger: logger).install(on: router)
         try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed).addRoutes(to: router)
         return router
+    }
+}
+
+/// Runs `service` (the HTTP listener) once the schema is migrated and the
+/// store key checked, when `waits`; at once otherwise.
+struct AfterMigration<Wrapped: Service>: Service {
+    let waits: Bool
+    let health: HealthState
+    let service: Wrapped
+
+    func run() async throws {
+        if waits {
+            while !health.isMigrated {
+                // Cancelled when the migration stops the server (a wrong key): the listener never opens.
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        try await service.run()
     }
 }
 
@@ -260,7 +299,7 @@ struct MigrationService: Service {
 /// `keys create … --database URL`: straight to the database, no server.
 public enum DirectDatabase {
     public static func createKey(location: DatabaseLocation, name: String, grants: [String], expiresIn: Int?) async throws -> String {
-        let logger = TeamServer.libraryLogger(.notice)
+        let logger = TeamServer.poolLogger(.notice)
         do {
             try await PostgresProbe.check(location, logger: logger)
         } catch {

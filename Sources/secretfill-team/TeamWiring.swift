@@ -24,6 +24,8 @@ enum TeamWiring {
         let key: StoreKey
         do {
             key = try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey()
+        } catch .keyMissing(let path) {
+            throw fail("no store key: the server seals values with one. Create it with `secretfill init --key-only` (it writes \(path)), or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
         } catch {
             throw fail(error)
         }
@@ -64,7 +66,12 @@ enum TeamWiring {
             try? FileIO.makeDirectories(folder)
             return location
         }
-        do { return try DatabaseLocation(parsing: text) } catch { throw fail(error.description, Exit.usage) }
+        let parsed: DatabaseLocation
+        do { parsed = try DatabaseLocation(parsing: text) } catch { throw fail(error.description, Exit.usage) }
+        // No password in the URL: PGPASSWORD, else ~/.pgpass (or PGPASSFILE), as libpq reads them.
+        let filled = PostgresPassword.fill(parsed, environment: environment)
+        for warning in filled.warnings { Terminal.warn("secretfill: warning: \(warning)") }
+        return filled.location
     }
 
     private static let loggingOnce: Void = {
