@@ -121,7 +121,7 @@ public enum KeyName {
 
 /// `90d`, `12h`, `30m`, `45s` → seconds.
 public enum DurationText {
-    public static let ruleDescription = "a duration is a whole number followed by d, h, m or s (90d, 12h, 30m, 45s), at most 100 years"
+    public static let ruleDescription = "a duration is a whole number followed by w, d, h, m or s (2w, 90d, 12h, 30m, 45s), at most 100 years"
 
     /// The longest duration anywhere in the API: 100 years, in seconds.
     public static let maximumSeconds = 100 * 365 * 86_400
@@ -130,6 +130,7 @@ public enum DurationText {
         guard let unit = text.last, let number = Int(text.dropLast()), number > 0, text.dropLast().allSatisfy(\.isNumber) else { return nil }
         let factor: Int
         switch unit {
+        case "w": factor = 7 * 86_400
         case "d": factor = 86_400
         case "h": factor = 3_600
         case "m": factor = 60

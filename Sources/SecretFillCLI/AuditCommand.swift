@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ArgumentParser
 import SecretFill
 import SecretFillAPI
@@ -16,10 +21,11 @@ struct AuditCommand: ParsableCommand {
 
             Examples:
               secretfill audit --since 24h
+              secretfill audit --since 2026-12-01 --limit 1000
               secretfill audit --key ci-pr-1 --format json | jq .
             """)
 
-    @Option(help: ArgumentHelp("Only entries newer than this: 90d, 12h, 30m, 45s.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Only entries newer than this: a duration back from now (2w, 90d, 12h, 30m, 45s), a date (2026-12-01, from midnight UTC) or an RFC 3339 time (2026-12-01T09:30:00Z).", valueName: "when"))
     var since: String?
     @Option(help: ArgumentHelp("Only this key's entries (- for requests refused before a key was accepted).", valueName: "name"))
     var key: String?
@@ -27,16 +33,14 @@ struct AuditCommand: ParsableCommand {
     var secret: String?
     @Option(help: ArgumentHelp("Show the newest N entries (1 to 100000), oldest of them first.", valueName: "n"))
     var limit: Int = 100
-    @Option(help: "text or json (JSON Lines).")
-    var format: Format = .text
+    @Option(help: ArgumentHelp("table (a header and aligned columns; the default on a terminal), text (one line per entry; the default otherwise) or json (JSON Lines).", valueName: "format"))
+    var format: ListFormat?
     @OptionGroup var serverOptions: ServerOptions
-
-    enum Format: String, ExpressibleByArgument { case text, json }
 
     func run() throws {
         var seconds: Int?
         if let since {
-            guard let parsed = DurationText.seconds(since) else { throw fail(DurationText.ruleDescription, Exit.usage) }
+            guard let parsed = SinceText.secondsBefore(Int(time(nil)), since) else { throw fail(SinceText.ruleDescription + " in the past", Exit.usage) }
             seconds = parsed
         }
         if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
@@ -45,11 +49,16 @@ struct AuditCommand: ParsableCommand {
         let endpoint = try requireServer(serverOptions, for: "audit")
         let (key, secret, since, limit) = (self.key, self.secret, seconds, self.limit)
         let (entries, more) = try withClient(endpoint) { try await $0.audit(since: since, key: key, secret: secret, limit: limit) }
+        let format = ListFormat.resolved(self.format)
+        var table = TextTable("TIME", "KEY", "ACTION", "OUTCOME", "SCOPE", "NAMES", "CLIENT", "COUNT")
         for entry in entries.reversed() {
+            let names = entry.names.isEmpty ? "-" : entry.names.joined(separator: ",")
             switch format {
             case .text:
                 let count = entry.count.map { "  x\($0)" } ?? ""
-                print("\(entry.time)  \(entry.key)  \(entry.action)  \(entry.outcome)  \(entry.scope)  \(entry.names.isEmpty ? "-" : entry.names.joined(separator: ","))  \(entry.client)\(count)")
+                print("\(entry.time)  \(entry.key)  \(entry.action)  \(entry.outcome)  \(entry.scope)  \(names)  \(entry.client)\(count)")
+            case .table:
+                table.add(entry.time, entry.key, entry.action, entry.outcome, entry.scope, names, entry.client, entry.count.map { "x\($0)" } ?? "")
             case .json:
                 let count = entry.count.map { ", \"count\": \($0)" } ?? ""
                 print("{\"time\": \(JSONText.quoted(entry.time)), \"key\": \(JSONText.quoted(entry.key)), \"action\": \(JSONText.quoted(entry.action)), "
@@ -57,6 +66,7 @@ struct AuditCommand: ParsableCommand {
                     + "\"client\": \(JSONText.quoted(entry.client)), \"outcome\": \(JSONText.quoted(entry.outcome))\(count)}")
             }
         }
+        if format == .table { print(entries.isEmpty ? "(no entries)" : table.rendered()) }
         if more {
             Terminal.warn("secretfill: showing the newest \(entries.count) entries; older ones exist (--limit N shows more)")
         }

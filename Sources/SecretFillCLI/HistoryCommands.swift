@@ -21,6 +21,8 @@ extension SecretsCommand {
         @OptionGroup var target: ScopeArgument
         @Option(help: ArgumentHelp("The secret's name.", valueName: "name"))
         var name: String
+        @Option(help: ListFormat.help)
+        var format: ListFormat?
         @OptionGroup var serverOptions: ServerOptions
 
         func run() throws {
@@ -30,8 +32,23 @@ extension SecretsCommand {
                 guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.usage) }
                 let name = self.name
                 let history = try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.history(of: name, in: scope) }
-                for version in history.versions {
-                    print("\(version.version)  \(version.time)  \(version.key)\(version.current ? "  (current)" : "")")
+                switch ListFormat.resolved(format) {
+                case .text:
+                    for version in history.versions {
+                        print("\(version.version)  \(version.time)  \(version.key)\(version.current ? "  (current)" : "")")
+                    }
+                case .table:
+                    var table = TextTable("VERSION", "TIME", "KEY", "")
+                    for version in history.versions {
+                        table.add(String(version.version), version.time, version.key, version.current ? "(current)" : "")
+                    }
+                    print(table.rendered())
+                case .json:
+                    let versions = history.versions.map { version in
+                        "{\"version\": \(version.version), \"time\": \(JSONText.quoted(version.time)), \"key\": \(JSONText.quoted(version.key)), \"current\": \(version.current)}"
+                    }
+                    print("{\"scope\": \(JSONText.quoted(scope.kind.rawValue)), \"id\": \(JSONText.optional(scope.id)), \"name\": \(JSONText.quoted(name)), \"deleted\": \(history.deleted), \"versions\": [\(versions.joined(separator: ", "))]}")
+                    return
                 }
                 if history.deleted { print("(deleted; \(scope) secret '\(name)' has no current value)") }
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SecretFill
+import SecretFillAPI
 
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,6 +42,9 @@ struct InitCommand: ParsableCommand {
     }
 
     func run() throws {
+        if ServerEndpoint.requestedURL(server: nil, environment: processEnvironment) != nil {
+            throw fail("init creates a local store file; it does not apply with SECRETFILL_SERVER set (a team server's store is created by `secretfill serve`; its key by `init --key-only` without SECRETFILL_SERVER)", Exit.usage)
+        }
         let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
         if keyOnly { return try createKeyOnly(configuration) }
         try reportingErrors {

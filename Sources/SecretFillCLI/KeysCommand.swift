@@ -31,7 +31,7 @@ extension KeysCommand {
         var name: String
         @Option(name: .customLong("grant"), help: ArgumentHelp("A grant (repeatable).", valueName: "grant"))
         var grants: [String] = []
-        @Option(help: ArgumentHelp("Lifetime: 90d, 12h, 30m or 45s (default: no expiry).", valueName: "duration"))
+        @Option(help: ArgumentHelp("Lifetime: 2w, 90d, 12h, 30m or 45s (default: no expiry).", valueName: "duration"))
         var expires: String?
         @Option(help: ArgumentHelp("Write straight to this database instead of asking a server.", valueName: "url"))
         var database: String?
@@ -61,24 +61,29 @@ extension KeysCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: name, grants, created, last used, expiry (never a token).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: name, grants, created, last used, expiry (never a token).",
+                                                         discussion: "Last used is recorded at most once a minute per key, so it may lag by up to 60 s.")
 
-        @Option(help: "text or json.")
-        var format: Format = .text
+        @Option(help: ListFormat.help)
+        var format: ListFormat?
         @OptionGroup var serverOptions: ServerOptions
-
-        enum Format: String, ExpressibleByArgument { case text, json }
 
         func run() throws {
             let endpoint = try requireServer(serverOptions, for: "keys list")
             let keys = try withClient(endpoint) { try await $0.listKeys() }
-            switch format {
+            switch ListFormat.resolved(format) {
             case .text:
                 for key in keys {
                     var line = "\(key.name)  \(key.grants.joined(separator: ","))  created \(key.created)  last used \(key.lastUsed ?? "never")  expires \(key.expires ?? "never")"
                     if let revoked = key.revoked { line += "  revoked \(revoked)" }
                     print(line)
                 }
+            case .table:
+                var table = TextTable("NAME", "GRANTS", "CREATED", "LAST USED", "EXPIRES", "REVOKED")
+                for key in keys {
+                    table.add(key.name, key.grants.joined(separator: ","), key.created, key.lastUsed ?? "never", key.expires ?? "never", key.revoked ?? "-")
+                }
+                print(keys.isEmpty ? "(no keys)" : table.rendered())
             case .json:
                 let items = keys.map { key in
                     "  {\"name\": \(JSONText.quoted(key.name)), \"grants\": [\(key.grants.map(JSONText.quoted).joined(separator: ", "))], "

@@ -11,12 +11,12 @@ struct ExecEnvironmentTests {
 
     @Test("credentials are dropped, the block wins, the parent's order and bytes are kept")
     func inherited() {
-        var parent = Self.entries(["PATH=/bin", "SECRETFILL_KEY=k", "A=parent", "SECRETFILL_KEY_FILE=/k", "SECRETFILL_TOKEN=t", "A=second", "NOEQUALS"])
+        var parent = Self.entries(["PATH=/bin", "SECRETFILL_KEY=k", "A=parent", "SECRETFILL_KEY_FILE=/k", "SECRETFILL_TOKEN=t", "SECRETFILL_TOKEN_FILE=/t", "A=second", "NOEQUALS"])
         parent.append([0x42, 0x3D, 0xFF, 0xFE]) // B=<invalid UTF-8>, passed as it is
         let environment = ExecEnvironment(parent: parent, block: [Self.variable("A", "block"), Self.variable("C", "c")], pristine: false)
         #expect(environment.entries == Self.entries(["PATH=/bin"]) + [[0x42, 0x3D, 0xFF, 0xFE]] + Self.entries(["A=block", "C=c"]))
         #expect(environment.value(of: "A") == "block")
-        #expect(environment.value(of: "SECRETFILL_KEY") == nil)
+        #expect(environment.value(of: "SECRETFILL_KEY") == nil && environment.value(of: "SECRETFILL_TOKEN_FILE") == nil)
         // A block may pass a credential on purpose.
         let asked = ExecEnvironment(parent: parent, block: [Self.variable("SECRETFILL_TOKEN", "for-the-child")], pristine: false)
         #expect(asked.value(of: "SECRETFILL_TOKEN") == "for-the-child")
