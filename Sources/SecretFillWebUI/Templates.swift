@@ -85,7 +85,7 @@ enum Templates {
         {{#rows}}
         <tr data-secret="{{name}}">
         <td class="name">{{name}}{{#shadows}} <span class="shadow">shadows the {{shadows}} secret of that name</span>{{/shadows}}</td>
-        <td>{{#updated}}{{> time}}{{/updated}}</td>
+        <td class="when">{{#updated}}{{> time}}{{/updated}}</td>
         <td>{{updatedBy}}</td>
         <td class="actions">{{#canWrite}}<a class="history" href="{{base}}/history?name={{name}}">History</a> <form method="get" action="{{base}}/delete"><input type="hidden" name="name" value="{{name}}"><button type="submit">Delete</button></form>{{/canWrite}}</td>
         </tr>
@@ -158,7 +158,7 @@ enum Templates {
         {{#rows}}
         <tr data-version="{{version}}">
         <td>{{version}}{{#current}} <span class="current">current</span>{{/current}}</td>
-        <td>{{#time}}{{> time}}{{/time}}</td>
+        <td class="when">{{#time}}{{> time}}{{/time}}</td>
         <td>{{key}}</td>
         <td>{{#canRollBack}}<form method="get" action="{{base}}/rollback"><input type="hidden" name="name" value="{{name}}"><input type="hidden" name="version" value="{{version}}"><button type="submit">Roll back</button></form>{{/canRollBack}}</td>
         </tr>
@@ -206,10 +206,10 @@ enum Templates {
         <tr data-key="{{name}}">
         <td class="name">{{name}}</td>
         <td class="grants">{{#grants}}<code>{{.}}</code> {{/grants}}</td>
-        <td>{{#created}}{{> time}}{{/created}}</td>
-        <td>{{#lastUsed}}{{> time}}{{/lastUsed}}</td>
-        <td>{{#expires}}{{> time}}{{/expires}}</td>
-        <td>{{#revoked}}revoked {{revoked}}{{/revoked}}{{^revoked}}{{#expired}}expired{{/expired}}{{^expired}}<form method="get" action="/ui/keys/revoke"><input type="hidden" name="name" value="{{name}}"><button type="submit">Revoke</button></form>{{/expired}}{{/revoked}}</td>
+        <td class="when">{{#created}}{{> time}}{{/created}}</td>
+        <td class="when">{{#lastUsed}}{{> time}}{{/lastUsed}}</td>
+        <td class="when">{{#expires}}{{> time}}{{/expires}}</td>
+        <td class="when">{{#revoked}}revoked {{revoked}}{{/revoked}}{{^revoked}}{{#expired}}expired{{/expired}}{{^expired}}<form method="get" action="/ui/keys/revoke"><input type="hidden" name="name" value="{{name}}"><button type="submit">Revoke</button></form>{{/expired}}{{/revoked}}</td>
         </tr>
         {{/rows}}
         </tbody>
@@ -264,7 +264,7 @@ enum Templates {
         <thead><tr><th>Time (UTC)</th><th>Key</th><th>Action</th><th>Scope</th><th>Names</th><th>Client</th><th>Outcome</th></tr></thead>
         <tbody>
         {{#rows}}
-        <tr><td>{{#time}}{{> time}}{{/time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="client">{{client}}</td><td class="{{outcome}}">{{outcome}}{{#count}} ×{{count}}{{/count}}</td></tr>
+        <tr><td class="when">{{#time}}{{> time}}{{/time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="client">{{client}}</td><td class="{{outcome}}">{{outcome}}{{#count}} ×{{count}}{{/count}}</td></tr>
         {{/rows}}
         </tbody>
         </table>
@@ -293,11 +293,13 @@ enum Templates {
           max-height: 60vh; overflow-y: auto; padding: .5em .8em; background: Canvas; border: 1px solid var(--line); white-space: nowrap; }
         #open-scope input[name=id] { width: 8em; }
         #sign-out { margin-left: auto; white-space: nowrap; }
-        main { padding: 1em 1.2em; max-width: 64em; }
+        main { padding: 1em 1.2em; max-width: 72em; }
         .scroll { overflow-x: auto; max-width: 100%; }
         table { border-collapse: collapse; width: 100%; margin: 1em 0; }
         td.actions a.history { margin-right: .6em; }
         td.actions form { display: inline; }
+        td.when { white-space: normal; }
+        td.when time, .ago { white-space: nowrap; }
         .ago, .current { opacity: .75; font-size: .9em; }
         label.check { display: flex; gap: .4em; align-items: center; }
         form#audit-filter, form#scope-filter { display: flex; flex-wrap: wrap; gap: .4em 1.2em; align-items: center; }

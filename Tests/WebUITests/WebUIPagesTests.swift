@@ -194,7 +194,7 @@ extension WebUIRouterTests {
             #expect(team.contains("<time datetime=\"2026-01-01T00:00:00Z\">2026-01-01 00:00:00 UTC</time> <span class=\"ago\">("))
             let keys = String(buffer: try await client.execute(uri: "/ui/keys", method: .get, headers: browser.cookieHeader).body)
             #expect(keys.contains("<time datetime=\"2026-01-01T00:00:00Z\">2026-01-01 00:00:00 UTC</time>"))
-            #expect(keys.contains("<td>never</td>"))
+            #expect(keys.contains("<td class=\"when\">never</td>"))
         }
     }
 
