@@ -1,3 +1,4 @@
+import Foundation
 import SecretFill
 @testable import SecretFillWebUI
 
@@ -20,6 +21,9 @@ actor FakeBackend: WebUIBackend {
         keysByToken[token] = Key(name: name, grants: grants)
         keyRows.append(WebUIKeyRow(name: name, grants: grants, created: "2026-01-01T00:00:00Z", lastUsed: nil, expires: nil, revoked: nil))
     }
+
+    /// Now, as the server writes times: `2026-01-02T03:04:05Z`.
+    static func now() -> String { isoTime(WebUITime.nowSeconds()) }
 
     func stored(_ name: String, in scope: Scope) -> SecretValue? { secrets[scope]?[name] }
     var sessionCount: Int { sessions.count }
@@ -60,14 +64,14 @@ actor FakeBackend: WebUIBackend {
         guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
         secrets[scope, default: [:]][name] = value
         versions[scope, default: [:]][name, default: []].append((value, principal.keyName))
-        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "set", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "set", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
     }
 
     func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
         guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
         guard secrets[scope]?[name] != nil else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
         secrets[scope]?[name] = nil
-        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
     }
 
     func requireAdmin(_ principal: WebUIPrincipal) throws {
@@ -89,7 +93,7 @@ actor FakeBackend: WebUIBackend {
         guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
         guard let kept = versions[scope]?[name] else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
         let live = secrets[scope]?[name] != nil
-        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "history", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "history", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
         return WebUIHistory(name: name, deleted: !live, versions: kept.enumerated().map { index, entry in
             WebUIVersionRow(version: index + 1, time: "2026-01-01T00:00:0\(min(index, 9))Z", key: entry.key, current: live && index == kept.count - 1)
         })
@@ -103,7 +107,7 @@ actor FakeBackend: WebUIBackend {
         let value = kept[version - 1].value
         secrets[scope, default: [:]][name] = value
         versions[scope, default: [:]][name, default: []].append((value, principal.keyName))
-        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "rollback", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "rollback", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
         return kept.count + 1
     }
 
