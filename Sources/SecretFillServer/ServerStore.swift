@@ -167,11 +167,16 @@ public final class ServerStore: Sendable {
         return token
     }
 
-    public func listKeys(by actor: ActingKey, client: String) async throws -> [KeyEntry] {
+    /// The keys, never a token. `audited` writes the `key.list` row the
+    /// API's listing writes; the web page's view of the keys passes false
+    /// (a refusal is audited either way).
+    public func listKeys(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [KeyEntry] {
         try await requireAdmin(actor, "list keys", action: "key.list", names: [], client: client)
         return try await run { sql in
             let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys").all()
-            try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
+            if audited {
+                try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
+            }
             return try rows.map { row in
                 KeyEntry(name: try row.decode(column: "name", as: String.self),
                          grants: try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init),

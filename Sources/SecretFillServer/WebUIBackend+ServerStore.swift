@@ -125,6 +125,53 @@ struct ServerWebUIBackend: WebUIBackend {
         return ids.filter { id in (try? Scope(kind: kind, id: id)).map { principal.may(.names, in: $0) } ?? false }
     }
 
+    func secretScopes(as principal: WebUIPrincipal, client: String) async throws -> [WebUIScopeCount] {
+        let counts = try await store.runSession { sql in
+            try await sql.raw("SELECT scope_kind, scope_id, COUNT(*) AS n FROM secrets WHERE deleted = 0 GROUP BY scope_kind, scope_id").all().map { row in
+                (try row.decode(column: "scope_kind", as: String.self), try row.decode(column: "scope_id", as: String.self),
+                 try row.decode(column: "n", as: Int.self))
+            }
+        }
+        var out: [WebUIScopeCount] = []
+        var team = 0
+        for (kind, id, count) in counts {
+            guard let scope = try? ServerStore.scope(kind: kind, id: id) else { continue }
+            if scope == .team { team = count; continue }
+            if principal.may(.names, in: scope) { out.append(WebUIScopeCount(scope: scope, count: count)) }
+        }
+        if principal.may(.names, in: .team) { out.insert(WebUIScopeCount(scope: .team, count: team), at: 0) }
+        return out
+    }
+
+    func secretExists(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
+        let actor = Self.acting(principal)
+        return try await Self.mapped {
+            try await store.require(actor, .names, in: [scope], action: "list", scopeText: scope.description, names: [name], client: client)
+            let (kind, id) = ServerStore.columns(scope)
+            return try await store.runSession { sql in
+                try await !sql.raw("SELECT 1 AS one FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all().isEmpty
+            }
+        }
+    }
+
+    func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
+        try await Self.mapped { try await store.set([(name, value)], in: scope, by: Self.acting(principal), client: client) }.first?.replaced ?? false
+    }
+
+    func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory {
+        let found = try await Self.mapped { try await store.history(of: name, in: scope, by: Self.acting(principal), client: client) }
+        return WebUIHistory(name: found.name, deleted: found.deleted,
+                            versions: found.versions.map { WebUIVersionRow(version: $0.version, time: $0.time, key: $0.key, current: $0.current) })
+    }
+
+    func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int {
+        try await Self.mapped { try await store.rollback(name, in: scope, to: version, by: Self.acting(principal), client: client) }.version
+    }
+
+    func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+        try await Self.mapped { try await store.listKeys(by: Self.acting(principal), client: client, audited: false) }
+    }
+
     func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
         _ = try await Self.mapped { try await store.set([(name, value)], in: scope, by: Self.acting(principal), client: client) }
     }
@@ -159,10 +206,15 @@ struct ServerWebUIBackend: WebUIBackend {
     }
 
     func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+        try await audit(key: key, secret: secret, sinceSeconds: nil, before: before, as: principal, client: client)
+    }
+
+    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try await Self.mapped {
-            let page = try await store.auditEntries(since: nil, key: key, secret: secret, before: before, by: Self.acting(principal), client: client)
+            let page = try await store.auditEntries(since: sinceSeconds, key: key, secret: secret, before: before, by: Self.acting(principal), client: client)
             return (page.entries.map {
-                WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome, count: $0.count)
+                WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome,
+                              count: $0.count, client: $0.client)
             }, page.next)
         }
     }

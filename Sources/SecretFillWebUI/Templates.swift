@@ -7,7 +7,13 @@ enum Templates {
     static let all: [String: String] = [
         "layout": layout, "sign-in": signIn, "secrets": secrets, "confirm-delete": confirmDelete,
         "keys": keys, "key-created": keyCreated, "confirm-revoke": confirmRevoke, "audit": audit, "message": message,
+        "time": time, "secrets-index": secretsIndex, "history": history, "confirm-rollback": confirmRollback, "confirm-replace": confirmReplace,
     ]
+
+    /// One time (a section over `WebUITime.fields`): UTC, with a relative hint.
+    static let time = """
+        {{#known}}<time datetime="{{iso}}">{{utc}}</time>{{#ago}} <span class="ago">({{ago}})</span>{{/ago}}{{/known}}{{^known}}{{utc}}{{/known}}
+        """
 
     static let layout = """
         <!DOCTYPE html>
@@ -25,13 +31,20 @@ enum Templates {
         {{#session}}
         <nav>
         <a href="/ui/team"{{#navTeam}} aria-current="page"{{/navTeam}}>Team</a>
+        <a href="/ui/secrets"{{#navSecrets}} aria-current="page"{{/navSecrets}}>Secrets</a>
+        <details class="menu" id="menu-projects"><summary{{#navProjects}} class="current"{{/navProjects}}>Projects</summary><div class="menu-list">
         {{#projects}}<a href="/ui/project/{{.}}">project {{.}}</a>{{/projects}}
+        <a href="/ui/secrets?kind=project">{{#moreProjects}}All {{projectCount}} projects{{/moreProjects}}{{^moreProjects}}All projects{{/moreProjects}}</a>
+        </div></details>
+        <details class="menu" id="menu-clusters"><summary{{#navClusters}} class="current"{{/navClusters}}>Clusters</summary><div class="menu-list">
         {{#clusters}}<a href="/ui/cluster/{{.}}">cluster {{.}}</a>{{/clusters}}
+        <a href="/ui/secrets?kind=cluster">{{#moreClusters}}All {{clusterCount}} clusters{{/moreClusters}}{{^moreClusters}}All clusters{{/moreClusters}}</a>
+        </div></details>
         {{#isAdmin}}<a href="/ui/keys"{{#navKeys}} aria-current="page"{{/navKeys}}>API Keys</a> <a href="/ui/audit"{{#navAudit}} aria-current="page"{{/navAudit}}>Audit</a>{{/isAdmin}}
         </nav>
         <form id="open-scope" method="get" action="/ui/open">
-        <select name="kind"><option value="project">project</option><option value="cluster">cluster</option></select>
-        <input name="id" placeholder="id" required maxlength="128" spellcheck="false">
+        <select name="kind" aria-label="kind"><option value="project">project</option><option value="cluster">cluster</option></select>
+        <input name="id" placeholder="id" aria-label="id" required maxlength="128" spellcheck="false">
         <button type="submit">Open</button>
         </form>
         <form id="sign-out" method="post" action="/sign-out">
@@ -65,19 +78,21 @@ enum Templates {
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
         {{#hasRows}}
+        <div class="scroll">
         <table id="secrets">
-        <thead><tr><th>Name</th><th>Updated</th><th>By key</th><th></th></tr></thead>
+        <thead><tr><th>Name</th><th>Updated (UTC)</th><th>By key</th><th></th></tr></thead>
         <tbody>
         {{#rows}}
         <tr data-secret="{{name}}">
         <td class="name">{{name}}{{#shadows}} <span class="shadow">shadows the {{shadows}} secret of that name</span>{{/shadows}}</td>
-        <td>{{updated}}</td>
+        <td class="when">{{#updated}}{{> time}}{{/updated}}</td>
         <td>{{updatedBy}}</td>
-        <td>{{#canWrite}}<form method="get" action="{{base}}/delete"><input type="hidden" name="name" value="{{name}}"><button type="submit">Delete</button></form>{{/canWrite}}</td>
+        <td class="actions">{{#canWrite}}<a class="history" href="{{base}}/history?name={{name}}">History</a> <form method="get" action="{{base}}/delete"><input type="hidden" name="name" value="{{name}}"><button type="submit">Delete</button></form>{{/canWrite}}</td>
         </tr>
         {{/rows}}
         </tbody>
         </table>
+        </div>
         {{/hasRows}}
         {{^hasRows}}<p class="empty">No secrets in {{scopeText}} yet.</p>{{/hasRows}}
         {{#canWrite}}
@@ -86,10 +101,85 @@ enum Templates {
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label>Name <input name="name" value="{{formName}}" required maxlength="128" spellcheck="false" autocomplete="off"></label>
         <label>Value <input type="password" name="value" required autocomplete="new-password" spellcheck="false"></label>
+        <label class="check"><input type="checkbox" name="replace" value="1"> Replace the value if the name exists, without asking</label>
         <button type="submit">Add</button>
         </form>
-        <p class="note">Setting a name that exists makes the new value current. Values are never shown again.</p>
+        <p class="note">Adding a name that exists asks first, then makes the new value current (<strong>Updated</strong>); the old value stays in its history. Values are never shown again.</p>
         {{/canWrite}}
+
+        """
+
+    static let confirmReplace = """
+        <h1>Replace the value of {{scopeText}} secret '{{name}}'?</h1>
+        <p>It has a value already. Type the new value again to replace it: the one you sent was not kept. The old value stays in its history.</p>
+        <form id="confirm-replace" method="post" action="{{base}}/add">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="name" value="{{name}}">
+        <input type="hidden" name="replace" value="1">
+        <label>New value <input type="password" name="value" required autocomplete="new-password" spellcheck="false"></label>
+        <button type="submit" class="danger">Replace</button>
+        <a href="{{base}}">Cancel</a>
+        </form>
+
+        """
+
+    static let secretsIndex = """
+        <h1>Secrets</h1>
+        <form id="scope-filter" method="get" action="/ui/secrets">
+        <label>Filter <input name="q" value="{{q}}" maxlength="128" spellcheck="false" autocomplete="off" placeholder="id or part of it"></label>
+        <label>Kind <select name="kind"><option value=""{{#kindAll}} selected{{/kindAll}}>all</option><option value="team"{{#kindTeam}} selected{{/kindTeam}}>team</option><option value="project"{{#kindProject}} selected{{/kindProject}}>project</option><option value="cluster"{{#kindCluster}} selected{{/kindCluster}}>cluster</option></select></label>
+        <button type="submit">Filter</button>
+        </form>
+        <p class="note" id="scope-count">{{shownCount}} of {{total}} scopes with secrets you may list</p>
+        {{#hasRows}}
+        <div class="scroll">
+        <table id="scopes">
+        <thead><tr><th>Scope</th><th>Secrets</th></tr></thead>
+        <tbody>
+        {{#rows}}
+        <tr data-scope="{{text}}"><td><a href="{{href}}">{{text}}</a></td><td class="count">{{count}}</td></tr>
+        {{/rows}}
+        </tbody>
+        </table>
+        </div>
+        {{/hasRows}}
+        {{^hasRows}}<p class="empty">No scope matches.</p>{{/hasRows}}
+
+        """
+
+    static let history = """
+        <h1>History of {{scopeText}} secret '{{name}}'</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#deleted}}<p class="note">The name is deleted; its kept versions remain, and rolling back makes it current again.</p>{{/deleted}}
+        <div class="scroll">
+        <table id="history">
+        <thead><tr><th>Version</th><th>Time (UTC)</th><th>By key</th><th></th></tr></thead>
+        <tbody>
+        {{#rows}}
+        <tr data-version="{{version}}">
+        <td>{{version}}{{#current}} <span class="current">current</span>{{/current}}</td>
+        <td class="when">{{#time}}{{> time}}{{/time}}</td>
+        <td>{{key}}</td>
+        <td>{{#canRollBack}}<form method="get" action="{{base}}/rollback"><input type="hidden" name="name" value="{{name}}"><input type="hidden" name="version" value="{{version}}"><button type="submit">Roll back</button></form>{{/canRollBack}}</td>
+        </tr>
+        {{/rows}}
+        </tbody>
+        </table>
+        </div>
+        <p class="note">The last versions are kept, newest first; values are never shown. <a href="{{base}}">Back to {{scopeText}}</a></p>
+
+        """
+
+    static let confirmRollback = """
+        <h1>Roll back {{scopeText}} secret '{{name}}' to version {{version}}?</h1>
+        <p>Version {{version}}'s value becomes current again, as a new version; the value it replaces stays in the history.</p>
+        <form id="confirm-rollback" method="post" action="{{base}}/rollback">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="name" value="{{name}}">
+        <input type="hidden" name="version" value="{{version}}">
+        <button type="submit" class="danger">Roll back</button>
+        <a href="{{base}}/history?name={{name}}">Cancel</a>
+        </form>
 
         """
 
@@ -108,21 +198,25 @@ enum Templates {
         <h1>API Keys</h1>
         {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
         {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+        <div class="scroll">
         <table id="keys">
-        <thead><tr><th>Name</th><th>Grants</th><th>Created</th><th>Last used</th><th>Expires</th><th></th></tr></thead>
+        <thead><tr><th>Name</th><th>Grants</th><th>Created (UTC)</th><th>Last used</th><th>Expires</th><th></th></tr></thead>
         <tbody>
         {{#rows}}
         <tr data-key="{{name}}">
         <td class="name">{{name}}</td>
         <td class="grants">{{#grants}}<code>{{.}}</code> {{/grants}}</td>
-        <td>{{created}}</td>
-        <td>{{lastUsed}}</td>
-        <td>{{expires}}</td>
-        <td>{{#revoked}}revoked {{revoked}}{{/revoked}}{{^revoked}}<form method="get" action="/ui/keys/revoke"><input type="hidden" name="name" value="{{name}}"><button type="submit">Revoke</button></form>{{/revoked}}</td>
+        <td class="when">{{#created}}{{> time}}{{/created}}</td>
+        <td class="when">{{#lastUsed}}{{> time}}{{/lastUsed}}</td>
+        <td class="when">{{#expires}}{{> time}}{{/expires}}</td>
+        <td class="when">{{#revoked}}revoked {{revoked}}{{/revoked}}{{^revoked}}{{#expired}}expired{{/expired}}{{^expired}}<form method="get" action="/ui/keys/revoke"><input type="hidden" name="name" value="{{name}}"><button type="submit">Revoke</button></form>{{/expired}}{{/revoked}}</td>
         </tr>
         {{/rows}}
         </tbody>
         </table>
+        </div>
+        {{#hasHidden}}<p><a id="show-revoked" href="/ui/keys?all=1">Show revoked and expired keys ({{hiddenCount}})</a></p>{{/hasHidden}}
+        {{#showAll}}<p><a id="hide-revoked" href="/ui/keys">Hide revoked and expired keys</a></p>{{/showAll}}
         <h2>Create a key</h2>
         <form id="create-key" method="post" action="/ui/keys/create">
         <input type="hidden" name="csrf" value="{{csrf}}">
@@ -161,16 +255,20 @@ enum Templates {
         <form id="audit-filter" method="get" action="/ui/audit">
         <label>Key <input name="key" value="{{filterKey}}" spellcheck="false"></label>
         <label>Secret <input name="secret" value="{{filterSecret}}" spellcheck="false"></label>
+        <label>Since <input name="since" value="{{filterSince}}" spellcheck="false" placeholder="24h, 7d or 2026-01-02" maxlength="32"></label>
         <button type="submit">Filter</button>
         </form>
+        <p class="note">Newest first, 100 entries a page.</p>
+        <div class="scroll">
         <table id="audit">
-        <thead><tr><th>Time</th><th>Key</th><th>Action</th><th>Scope</th><th>Names</th><th>Outcome</th></tr></thead>
+        <thead><tr><th>Time (UTC)</th><th>Key</th><th>Action</th><th>Scope</th><th>Names</th><th>Client</th><th>Outcome</th></tr></thead>
         <tbody>
         {{#rows}}
-        <tr><td>{{time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="{{outcome}}">{{outcome}}{{#count}} ×{{count}}{{/count}}</td></tr>
+        <tr><td class="when">{{#time}}{{> time}}{{/time}}</td><td>{{key}}</td><td>{{action}}</td><td>{{scope}}</td><td class="names">{{names}}</td><td class="client">{{client}}</td><td class="{{outcome}}">{{outcome}}{{#count}} ×{{count}}{{/count}}</td></tr>
         {{/rows}}
         </tbody>
         </table>
+        </div>
         {{#older}}<p><a id="older" href="{{older}}">Older entries</a></p>{{/older}}
 
         """
@@ -185,13 +283,34 @@ enum Templates {
     static let stylesheet = """
         :root { color-scheme: light dark; --accent: #2f6fde; --line: #8884; }
         body { font: 15px/1.45 system-ui, sans-serif; margin: 0; }
-        header { display: flex; flex-wrap: wrap; gap: .8em 1.5em; align-items: center; padding: .7em 1.2em; border-bottom: 1px solid var(--line); }
+        header { display: flex; flex-wrap: wrap; gap: .5em 1.2em; align-items: center; padding: .6em 1.2em; border-bottom: 1px solid var(--line); }
         .brand { font-weight: 700; }
-        nav { display: flex; flex-wrap: wrap; gap: .3em 1em; }
-        nav a[aria-current] { font-weight: 700; }
-        #sign-out { margin-left: auto; }
-        main { padding: 1em 1.2em; max-width: 60em; }
+        nav { display: flex; flex-wrap: wrap; gap: .3em 1em; align-items: center; }
+        nav a[aria-current], nav summary.current { font-weight: 700; }
+        details.menu { position: relative; }
+        details.menu summary { cursor: pointer; color: var(--accent); }
+        details.menu .menu-list { position: absolute; z-index: 2; top: 1.6em; left: 0; display: flex; flex-direction: column; gap: .2em; min-width: 12em;
+          max-height: 60vh; overflow-y: auto; padding: .5em .8em; background: Canvas; border: 1px solid var(--line); white-space: nowrap; }
+        #open-scope input[name=id] { width: 8em; }
+        #sign-out { margin-left: auto; white-space: nowrap; }
+        main { padding: 1em 1.2em; max-width: 72em; }
+        .scroll { overflow-x: auto; max-width: 100%; }
         table { border-collapse: collapse; width: 100%; margin: 1em 0; }
+        td.actions a.history { margin-right: .6em; }
+        td.actions form { display: inline; }
+        td.when { white-space: normal; }
+        td.when time, .ago { white-space: nowrap; }
+        .ago, .current { opacity: .75; font-size: .9em; }
+        label.check { display: flex; gap: .4em; align-items: center; }
+        form#audit-filter, form#scope-filter { display: flex; flex-wrap: wrap; gap: .4em 1.2em; align-items: center; }
+        form#audit-filter label, form#scope-filter label { margin: 0; }
+        input, select, textarea { max-width: 100%; box-sizing: border-box; }
+        @media (max-width: 640px) {
+          header { padding: .5em .7em; gap: .4em .8em; }
+          #sign-out { margin-left: 0; }
+          main { padding: .8em .7em; }
+          th, td { padding: .3em .4em; }
+        }
         th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; white-space: nowrap; }
         td.grants, td.names { white-space: normal; }
         td form { margin: 0; }

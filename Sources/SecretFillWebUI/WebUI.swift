@@ -72,12 +72,16 @@ public struct WebUI: Sendable {
                      body: .init(byteBuffer: ByteBuffer(string: Templates.stylesheet)))
         }
         group.get("/ui/open") { request, context in await self.openScope(request, context) }
+        group.get("/ui/secrets") { request, context in await self.signedIn(request, context) { await self.secretsIndex($0, request, context) } }
         for kind in Scope.Kind.allCases {
             let base = kind == .team ? "/ui/team" : "/ui/\(kind.rawValue)/:id"
             group.get(RouterPath(base)) { request, context in await self.withScope(kind, request, context) { await self.secretsPage($0, $1, request, context) } }
             group.post(RouterPath(base + "/add")) { request, context in await self.withScope(kind, request, context) { await self.addSecret($0, $1, request, context) } }
             group.get(RouterPath(base + "/delete")) { request, context in await self.withScope(kind, request, context) { await self.confirmDelete($0, $1, request, context) } }
             group.post(RouterPath(base + "/delete")) { request, context in await self.withScope(kind, request, context) { await self.deleteSecret($0, $1, request, context) } }
+            group.get(RouterPath(base + "/history")) { request, context in await self.withScope(kind, request, context) { await self.historyPage($0, $1, request, context) } }
+            group.get(RouterPath(base + "/rollback")) { request, context in await self.withScope(kind, request, context) { await self.confirmRollback($0, $1, request, context) } }
+            group.post(RouterPath(base + "/rollback")) { request, context in await self.withScope(kind, request, context) { await self.rollbackSecret($0, $1, request, context) } }
         }
         group.get("/ui/keys") { request, context in await self.signedIn(request, context) { await self.keysPage($0, request, context) } }
         group.post("/ui/keys/create") { request, context in await self.signedIn(request, context) { await self.createKey($0, request, context) } }
@@ -256,7 +260,7 @@ public struct WebUI: Sendable {
             "scopeTitle": Self.title(scope), "scopeText": scope.description, "base": Self.base(scope),
             "canWrite": canWrite, "hasRows": !rows.isEmpty, "csrf": session.csrfToken, "formName": formName ?? "",
             "rows": rows.map { row -> [String: Any] in
-                var entry: [String: Any] = ["name": row.name, "updated": row.updated, "updatedBy": row.updatedBy]
+                var entry: [String: Any] = ["name": row.name, "updated": WebUITime.fields(row.updated), "updatedBy": row.updatedBy]
                 if shadowed.contains(row.name) { entry["shadows"] = "team" }
                 return entry
             },
@@ -264,6 +268,9 @@ public struct WebUI: Sendable {
         if let error { data["error"] = error }
         if let name = request.uri.queryParameters.get("set"), SecretName.isValid(name) {
             data["notice"] = "Set \(scope) secret '\(name)'"
+        } else if let name = request.uri.queryParameters.get("updated"), SecretName.isValid(name) {
+            // As the CLI says it when the name had a value.
+            data["notice"] = "Updated \(scope) secret '\(name)'"
         } else if let name = request.uri.queryParameters.get("deleted"), SecretName.isValid(name) {
             data["notice"] = "Deleted \(scope) secret '\(name)'"
         }
@@ -279,7 +286,7 @@ public struct WebUI: Sendable {
         }
     }
 
-    struct SecretForm: Decodable { var csrf: String?; var name: String?; var value: String? }
+    struct SecretForm: Decodable { var csrf: String?; var name: String?; var value: String?; var replace: String? }
 
     func addSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: SecretForm
@@ -298,12 +305,143 @@ public struct WebUI: Sendable {
             return await secretsPage(scope, session, request, context, status: .badRequest, error: error.description,
                                      formName: name.utf8.count <= 256 ? name : "")
         }
+        if form.replace != "1",
+           (try? await backend.secretExists(name: name, in: scope, as: session.principal, client: context.webUIClient)) == true {
+            // The name has a value: ask first. The page never holds the value
+            // sent; its form asks for it again, with `replace=1`.
+            let data: [String: Any] = ["name": name, "scopeText": scope.description, "base": Self.base(scope), "csrf": session.csrfToken]
+            let nav = await navigation(session, context, current: "")
+            return render("confirm-replace", title: "Replace \(name)?", status: .ok, data: data, session: session, nav: nav)
+        }
+        let replaced: Bool
         do {
-            try await backend.setSecret(name: name, value: value, in: scope, as: session.principal, client: context.webUIClient)
+            replaced = try await backend.setSecretReporting(name: name, value: value, in: scope, as: session.principal, client: context.webUIClient)
         } catch {
             return failure(error, session: session, back: Self.base(scope))
         }
-        return Self.redirect("\(Self.base(scope))?set=\(name)")
+        return Self.redirect("\(Self.base(scope))?\(replaced ? "updated" : "set")=\(name)")
+    }
+
+    // MARK: history and rollback
+
+    /// The name in `?name=`, or a page saying why it is not one.
+    func nameParameter(_ request: Request, _ scope: Scope, _ session: WebUISession) -> Result<String, ResponseBox> {
+        let name = request.uri.queryParameters.get("name").map { String($0) } ?? ""
+        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
+            return .failure(ResponseBox(message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)))
+        }
+        return .success(name)
+    }
+
+    static func version(_ text: String?) -> Int? {
+        guard let text, !text.isEmpty, text.utf8.count <= 9, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let number = Int(text), number >= 1 else { return nil }
+        return number
+    }
+
+    static let versionRule = "a version is a whole number from 1, as `secretfill secrets history` lists them"
+
+    func historyPage<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let name: String
+        switch nameParameter(request, scope, session) {
+        case .success(let value): name = value
+        case .failure(let box): return box.response
+        }
+        let history: WebUIHistory
+        do {
+            history = try await backend.history(name: name, in: scope, as: session.principal, client: context.webUIClient)
+        } catch {
+            return failure(error, session: session, back: Self.base(scope))
+        }
+        let canWrite = session.principal.may(.write, in: scope)
+        var data: [String: Any] = [
+            "name": name, "scopeText": scope.description, "base": Self.base(scope), "deleted": history.deleted,
+            "rows": history.versions.sorted { $0.version > $1.version }.map { row -> [String: Any] in
+                ["version": row.version, "time": WebUITime.fields(row.time), "key": row.key, "current": row.current,
+                 "canRollBack": canWrite && !row.current]
+            },
+        ]
+        if let version = Self.version(request.uri.queryParameters.get("rolledback").map { String($0) }),
+           let now = Self.version(request.uri.queryParameters.get("now").map { String($0) }) {
+            // The CLI's words for `secrets rollback`.
+            data["notice"] = "Rolled back \(scope) secret '\(name)' to version \(version) (now version \(now))"
+        }
+        let nav = await navigation(session, context, current: "")
+        return render("history", title: "History of \(name)", status: .ok, data: data, session: session, nav: nav)
+    }
+
+    func confirmRollback<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let name: String
+        switch nameParameter(request, scope, session) {
+        case .success(let value): name = value
+        case .failure(let box): return box.response
+        }
+        guard let version = Self.version(request.uri.queryParameters.get("version").map { String($0) }) else {
+            return message(status: .badRequest, title: "Not a valid version", Self.versionRule, back: Self.base(scope), session: session)
+        }
+        guard session.principal.may(.write, in: scope) else {
+            return message(status: .forbidden, title: "Not allowed", session.principal.refusal(.write, scope), back: Self.base(scope), session: session)
+        }
+        let data: [String: Any] = ["name": name, "version": version, "scopeText": scope.description, "base": Self.base(scope), "csrf": session.csrfToken]
+        let nav = await navigation(session, context, current: "")
+        return render("confirm-rollback", title: "Roll back \(name)?", status: .ok, data: data, session: session, nav: nav)
+    }
+
+    struct RollbackForm: Decodable { var csrf: String?; var name: String?; var version: String? }
+
+    func rollbackSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let form: RollbackForm
+        switch await readForm(RollbackForm.self, request) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
+        let name = form.name ?? ""
+        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
+            return message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)
+        }
+        guard let version = Self.version(form.version) else {
+            return message(status: .badRequest, title: "Not a valid version", Self.versionRule, back: Self.base(scope), session: session)
+        }
+        let now: Int
+        do {
+            now = try await backend.rollback(name: name, in: scope, to: version, as: session.principal, client: context.webUIClient)
+        } catch {
+            return failure(error, session: session, back: "\(Self.base(scope))/history?name=\(name)")
+        }
+        return Self.redirect("\(Self.base(scope))/history?name=\(name)&rolledback=\(version)&now=\(now)")
+    }
+
+    // MARK: the Secrets index
+
+    func secretsIndex<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
+        let query = (request.uri.queryParameters.get("q").map { String($0) } ?? "").trimmingSpaces
+        let kind = request.uri.queryParameters.get("kind").flatMap { Scope.Kind(rawValue: String($0)) }
+        let scopes: [WebUIScopeCount]
+        do {
+            scopes = try await backend.secretScopes(as: session.principal, client: context.webUIClient)
+        } catch {
+            return failure(error, session: session, back: "/ui/team")
+        }
+        let needle = query.utf8.count <= 128 ? query.lowercased() : ""
+        let shown = scopes.filter { entry in
+            (kind == nil || entry.scope.kind == kind) && (needle.isEmpty || entry.scope.description.lowercased().contains(needle))
+        }.sorted { a, b in
+            let order: [Scope.Kind: Int] = [.team: 0, .project: 1, .cluster: 2]
+            if a.scope.kind != b.scope.kind { return order[a.scope.kind, default: 3] < order[b.scope.kind, default: 3] }
+            return (a.scope.id ?? "").utf8.lexicographicallyPrecedes((b.scope.id ?? "").utf8)
+        }
+        let data: [String: Any] = [
+            "q": needle.isEmpty ? "" : query, "hasRows": !shown.isEmpty, "total": scopes.count, "shownCount": shown.count,
+            "kindAll": kind == nil, "kindTeam": kind == .team, "kindProject": kind == .project, "kindCluster": kind == .cluster,
+            "rows": shown.map { entry -> [String: Any] in
+                ["kind": entry.scope.kind.rawValue, "id": entry.scope.id ?? "", "text": entry.scope.description,
+                 "href": Self.base(entry.scope), "count": entry.count, "plural": entry.count != 1]
+            },
+        ]
+        let current = kind == .project ? "projects" : kind == .cluster ? "clusters" : "secrets"
+        let nav = await navigation(session, context, current: current)
+        return render("secrets-index", title: "Secrets", status: .ok, data: data, session: session, nav: nav)
     }
 
     func confirmDelete<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
@@ -348,20 +486,33 @@ public struct WebUI: Sendable {
                                                 status: HTTPResponse.Status = .ok, error: String? = nil,
                                                 form: KeyForm? = nil) async -> Response {
         let rows: [WebUIKeyRow]
-        do { rows = try await backend.keys(as: session.principal, client: context.webUIClient) } catch {
+        // The page's view is not a `key.list` audit row (the API's listing is).
+        do { rows = try await backend.keysForPage(as: session.principal, client: context.webUIClient) } catch {
             return failure(error, session: session, back: "/ui/team")
         }
+        let showAll = request.uri.queryParameters.get("all") == "1"
+        let justRevoked = request.uri.queryParameters.get("revoked").map { String($0) }.flatMap { SecretName.isValid($0) ? $0 : nil }
+        let now = WebUITime.nowSeconds()
+        func gone(_ row: WebUIKeyRow) -> Bool {
+            row.revoked != nil || (row.expires.flatMap(WebUITime.seconds).map { $0 <= now } ?? false)
+        }
+        // Revoked and expired keys stay behind "show revoked", except the one just revoked.
+        let hidden = rows.filter { gone($0) && $0.name != justRevoked }.count
+        let listed = showAll ? rows : rows.filter { !gone($0) || $0.name == justRevoked }
         var data: [String: Any] = [
             "csrf": session.csrfToken, "formName": form?.name ?? "", "formGrants": form?.grants ?? "", "formExpires": form?.expires ?? "",
-            "rows": rows.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }.map { row -> [String: Any] in
-                var entry: [String: Any] = ["name": row.name, "grants": row.grants, "created": row.created,
-                                            "lastUsed": row.lastUsed ?? "never", "expires": row.expires ?? "never"]
-                if let revoked = row.revoked { entry["revoked"] = revoked }
+            "showAll": showAll, "hasHidden": !showAll && hidden > 0, "hiddenCount": hidden,
+            "rows": listed.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }.map { row -> [String: Any] in
+                var entry: [String: Any] = ["name": row.name, "grants": row.grants, "created": WebUITime.fields(row.created, now: now),
+                                            "lastUsed": WebUITime.fields(row.lastUsed ?? "never", now: now),
+                                            "expires": WebUITime.fields(row.expires ?? "never", now: now)]
+                if let revoked = row.revoked { entry["revoked"] = WebUITime.shown(revoked) }
+                else if gone(row) { entry["expired"] = true }
                 return entry
             },
         ]
         if let error { data["error"] = error }
-        if let name = request.uri.queryParameters.get("revoked"), SecretName.isValid(name) { data["notice"] = "Revoked key '\(name)'" }
+        if let justRevoked { data["notice"] = "Revoked key '\(justRevoked)'" }
         let nav = await navigation(session, context, current: "keys")
         return render("keys", title: "API Keys", status: status, data: data, session: session, nav: nav)
     }
@@ -423,9 +574,15 @@ public struct WebUI: Sendable {
     func auditPage<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let key = request.uri.queryParameters.get("key").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
         let secret = request.uri.queryParameters.get("secret").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
-        var data: [String: Any] = ["filterKey": key ?? "", "filterSecret": secret ?? ""]
+        let since = request.uri.queryParameters.get("since").map { String($0).trimmingSpaces }.flatMap { $0.isEmpty ? nil : $0 }
+        var data: [String: Any] = ["filterKey": key ?? "", "filterSecret": secret ?? "", "filterSince": since ?? ""]
         var status: HTTPResponse.Status = .ok
-        if let key, !SecretName.isValid(key) {
+        let sinceSeconds = since.flatMap { WebUITime.sinceSeconds($0) }
+        if let since, sinceSeconds == nil {
+            status = .badRequest
+            data["error"] = "'\(since.prefix(32))' is not a time to filter by: give a duration (24h, 7d, 30m) or a day (2026-01-02, from 00:00 UTC)"
+            data["filterSince"] = ""
+        } else if let key, !SecretName.isValid(key) {
             status = .badRequest
             data["error"] = "'\(key.prefix(64))' is not a key name; a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters"
             data["filterKey"] = ""
@@ -438,10 +595,12 @@ public struct WebUI: Sendable {
                 text.utf8.count <= 20 && !text.isEmpty && text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) ? text : nil
             }
             do {
-                let page = try await backend.audit(key: key, secret: secret, before: before, as: session.principal, client: context.webUIClient)
+                let page = try await backend.audit(key: key, secret: secret, sinceSeconds: sinceSeconds, before: before,
+                                                   as: session.principal, client: context.webUIClient)
+                let now = WebUITime.nowSeconds()
                 data["rows"] = page.rows.map { row -> [String: Any] in
-                    var entry: [String: Any] = ["time": row.time, "key": row.key, "action": row.action, "scope": row.scope,
-                                                "names": row.names.joined(separator: ", "), "outcome": row.outcome]
+                    var entry: [String: Any] = ["time": WebUITime.fields(row.time, now: now), "key": row.key, "action": row.action, "scope": row.scope,
+                                                "names": row.names.joined(separator: ", "), "outcome": row.outcome, "client": row.client ?? "-"]
                     if let count = row.count { entry["count"] = count }
                     return entry
                 }
@@ -450,6 +609,8 @@ public struct WebUI: Sendable {
                     var link = "/ui/audit?before=\(next)"
                     if let key { link += "&key=\(key)" }
                     if let secret { link += "&secret=\(secret)" }
+                    // A duration or a day: digits, letters and `-` only.
+                    if let since { link += "&since=\(since)" }
                     data["older"] = link
                 }
             } catch {
@@ -465,14 +626,24 @@ public struct WebUI: Sendable {
     struct Navigation {
         var projects: [String] = []
         var clusters: [String] = []
+        var projectCount = 0
+        var clusterCount = 0
         var current = ""
     }
 
-    /// The ids with secrets that the key may list (best effort: a failure leaves the links out).
+    /// Ids in a header menu; the rest are on the Secrets index.
+    static let menuLimit = 12
+
+    /// The ids with secrets that the key may list, the first few for the
+    /// header's menus (best effort: a failure leaves the links out).
     func navigation<Context: WebUIRequestContext>(_ session: WebUISession, _ context: Context, current: String) async -> Navigation {
         var nav = Navigation(current: current)
-        nav.projects = (try? await backend.scopeIDs(.project, as: session.principal, client: context.webUIClient)) ?? []
-        nav.clusters = (try? await backend.scopeIDs(.cluster, as: session.principal, client: context.webUIClient)) ?? []
+        let projects = (try? await backend.scopeIDs(.project, as: session.principal, client: context.webUIClient)) ?? []
+        let clusters = (try? await backend.scopeIDs(.cluster, as: session.principal, client: context.webUIClient)) ?? []
+        nav.projects = Array(projects.prefix(Self.menuLimit))
+        nav.clusters = Array(clusters.prefix(Self.menuLimit))
+        nav.projectCount = projects.count
+        nav.clusterCount = clusters.count
         return nav
     }
 
@@ -484,7 +655,10 @@ public struct WebUI: Sendable {
             layout["session"] = [
                 "csrf": session.csrfToken, "keyName": session.principal.keyName, "isAdmin": session.principal.isAdmin,
                 "projects": nav?.projects ?? [], "clusters": nav?.clusters ?? [],
+                "projectCount": nav?.projectCount ?? 0, "clusterCount": nav?.clusterCount ?? 0,
+                "moreProjects": (nav?.projectCount ?? 0) > (nav?.projects.count ?? 0), "moreClusters": (nav?.clusterCount ?? 0) > (nav?.clusters.count ?? 0),
                 "navTeam": nav?.current == "team", "navKeys": nav?.current == "keys", "navAudit": nav?.current == "audit",
+                "navSecrets": nav?.current == "secrets", "navProjects": nav?.current == "projects", "navClusters": nav?.current == "clusters",
             ] as [String: Any]
         }
         let html = library.render(layout, withTemplate: "layout") ?? ""

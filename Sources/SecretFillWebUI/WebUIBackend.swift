@@ -84,15 +84,60 @@ public struct WebUIAuditRow: Sendable, Hashable {
     public let outcome: String
     /// Requests the row stands for, when more than one.
     public var count: Int?
+    /// The client's address the request came from (`-` when unknown).
+    public var client: String?
 
-    public init(time: String, key: String, action: String, scope: String, names: [String], outcome: String, count: Int? = nil) {
+    public init(time: String, key: String, action: String, scope: String, names: [String], outcome: String, count: Int? = nil, client: String? = nil) {
         self.count = count
+        self.client = client
         self.time = time
         self.key = key
         self.action = action
         self.scope = scope
         self.names = names
         self.outcome = outcome
+    }
+}
+
+/// A scope that holds secrets, for the Secrets index: how many names it holds.
+public struct WebUIScopeCount: Sendable, Hashable {
+    public let scope: Scope
+    public let count: Int
+
+    public init(scope: Scope, count: Int) {
+        self.scope = scope
+        self.count = count
+    }
+}
+
+/// One version of a secret, as `secretfill secrets history` lists it: never its value.
+public struct WebUIVersionRow: Sendable, Hashable {
+    public let version: Int
+    /// `2026-01-02T03:04:05Z`
+    public let time: String
+    /// The key that wrote it.
+    public let key: String
+    public let current: Bool
+
+    public init(version: Int, time: String, key: String, current: Bool) {
+        self.version = version
+        self.time = time
+        self.key = key
+        self.current = current
+    }
+}
+
+/// A secret's kept versions, oldest first.
+public struct WebUIHistory: Sendable, Hashable {
+    public let name: String
+    /// True when the name is deleted (its history remains).
+    public let deleted: Bool
+    public let versions: [WebUIVersionRow]
+
+    public init(name: String, deleted: Bool, versions: [WebUIVersionRow]) {
+        self.name = name
+        self.deleted = deleted
+        self.versions = versions
     }
 }
 
@@ -144,8 +189,75 @@ public protocol WebUIBackend: Sendable {
     func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String
     func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws
 
-    /// Newest first.
     /// One page of the audit log, newest first (100 entries), older than
     /// the cursor `before`; `next` is the cursor of the page after it.
     func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
+
+    // The calls below came with the Secrets index, history and rollback;
+    // each has a default built on the calls above (see the extension), so a
+    // backend written before them still serves the pages.
+
+    /// Team (when it holds secrets) and every project and cluster that holds
+    /// secrets and that `principal` may list, with how many names each holds.
+    func secretScopes(as principal: WebUIPrincipal, client: String) async throws -> [WebUIScopeCount]
+    /// Whether `name` has a current value in `scope` (needs `names`).
+    func secretExists(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool
+    /// Sets `name` and says whether it replaced a current value (`Updated …` rather than `Set …`).
+    func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool
+    /// The kept versions of `name` (needs `write`, as `secrets history` does; audited `history`).
+    func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory
+    /// Makes `version` current again as a new version, which it returns (needs `write`; audited `rollback`).
+    func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int
+    /// The keys for the API Keys page: checked like `keys(as:client:)` but
+    /// not audited as a `key.list` on every view (the API's listing still is).
+    func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow]
+    /// `audit(key:secret:before:)` limited to entries no older than `sinceSeconds` ago.
+    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
+}
+
+extension WebUIBackend {
+    public func secretScopes(as principal: WebUIPrincipal, client: String) async throws -> [WebUIScopeCount] {
+        var scopes: [Scope] = []
+        if principal.may(.names, in: .team) { scopes.append(.team) }
+        for kind in [Scope.Kind.project, .cluster] {
+            for id in try await scopeIDs(kind, as: principal, client: client) {
+                if let scope = try? Scope(kind: kind, id: id) { scopes.append(scope) }
+            }
+        }
+        var out: [WebUIScopeCount] = []
+        for scope in scopes {
+            let count = try await secrets(in: scope, as: principal, client: client).count
+            if count > 0 || scope == .team { out.append(WebUIScopeCount(scope: scope, count: count)) }
+        }
+        return out
+    }
+
+    public func secretExists(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
+        try await secrets(in: scope, as: principal, client: client).contains { $0.name == name }
+    }
+
+    public func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
+        let existed = (try? await secretExists(name: name, in: scope, as: principal, client: client)) ?? false
+        try await setSecret(name: name, value: value, in: scope, as: principal, client: client)
+        return existed
+    }
+
+    public func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory {
+        throw WebUIRefusal.notFound("this server keeps no history for \(scope) secret '\(name)'")
+    }
+
+    public func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int {
+        throw WebUIRefusal.notFound("this server keeps no history for \(scope) secret '\(name)'")
+    }
+
+    public func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+        try await keys(as: principal, client: client)
+    }
+
+    public func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+        let page = try await audit(key: key, secret: secret, before: before, as: principal, client: client)
+        guard let sinceSeconds else { return page }
+        let now = WebUITime.nowSeconds()
+        return (page.rows.filter { WebUITime.seconds($0.time).map { $0 >= now - sinceSeconds } ?? true }, page.next)
+    }
 }

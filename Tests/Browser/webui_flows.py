@@ -110,6 +110,53 @@ def raw(method, path, cookie=None, body=None):
     return response.status, response.headers, text
 
 
+def evaluate(driver, expression):
+    """A value from the page through the DevTools protocol (the page's own scripts stay off)."""
+    return driver.execute_cdp_cmd("Runtime.evaluate", {"expression": expression}).get("result", {}).get("value")
+
+
+def header_on_one_line(driver, what):
+    """Every item of the header (brand, nav links and menus, open form, sign-out) on the brand's line."""
+    brand = driver.find_element(By.CSS_SELECTOR, "header .brand").rect
+    middle = brand["y"] + brand["height"] / 2
+    items = driver.find_elements(By.CSS_SELECTOR, "header nav > a, header nav > details > summary, form#open-scope, form#sign-out")
+    off = [item.text or item.get_attribute("id") for item in items
+           if not (item.rect["y"] <= middle <= item.rect["y"] + item.rect["height"])]
+    check(len(items) >= 6 and not off, f"{what}: the header is one line at 1100 px (off the line: {off})")
+
+
+def fits(driver, what, width):
+    """Nothing wider than the window: wide tables scroll inside their box, the header wraps."""
+    page_width = evaluate(driver, "document.documentElement.scrollWidth")
+    view = evaluate(driver, "document.documentElement.clientWidth")
+    check(view is not None and view <= width and page_width is not None and page_width <= view,
+          f"{what}: the page fits {width} px (page {page_width} px, window {view} px)")
+    for item in driver.find_elements(By.CSS_SELECTOR, "header nav > a, header nav > details > summary, form#open-scope button, form#sign-out button, main h1, main th"):
+        if item.is_displayed() and item.find_elements(By.XPATH, "./ancestor::div[contains(@class,'scroll')]") == []:
+            rect = item.rect
+            check(rect["x"] >= 0 and rect["x"] + rect["width"] <= view + 1, f"{what}: {item.text!r} is on screen at {width} px")
+
+
+def wide(driver, paths, what):
+    """At 1100 px every table shows all its columns without scrolling."""
+    for path in paths:
+        driver.get(base + path)
+        seen(driver)
+        clipped = evaluate(driver, "Array.from(document.querySelectorAll('.scroll')).filter(e => e.scrollWidth > e.clientWidth + 1).length")
+        check(clipped == 0, f"{what} {path}: every column is on screen at 1100 px ({clipped} table(s) scroll)")
+
+
+def narrow(driver, paths, what):
+    driver.set_window_size(420, 800)
+    try:
+        for path in paths:
+            driver.get(base + path)
+            seen(driver)
+            fits(driver, f"{what} {path}", 420)
+    finally:
+        driver.set_window_size(1100, 760)
+
+
 def expect_headers(path, cookie, signed_in=True):
     status, headers, _ = raw("GET", path, cookie)
     csp = headers.get("Content-Security-Policy", "")
@@ -142,6 +189,39 @@ try:
     check("Set team secret 'db_password'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Set team secret 'db_password'")
     check("db_password" in rows(driver), "team lists db_password")
     add_secret(driver, "shared_name", canary + "-team")
+    times = driver.find_elements(By.CSS_SELECTOR, "tr[data-secret=shared_name] time")
+    check(times and times[0].text.endswith(" UTC") and times[0].get_attribute("datetime").endswith("Z"), "the update time is shown in UTC")
+    check(driver.find_elements(By.CSS_SELECTOR, "tr[data-secret=shared_name] .ago"), "the update time has a relative hint")
+
+    # Setting a name that exists: a confirmation first, with an empty value field; then "Updated", as the CLI says.
+    add_secret(driver, "shared_name", canary + "-team-again")
+    confirm = driver.find_elements(By.CSS_SELECTOR, "form#confirm-replace")
+    check(confirm, "adding a name that exists asks for confirmation")
+    check("Replace the value of team secret 'shared_name'?" in driver.find_element(By.TAG_NAME, "main").text, "the confirmation names the secret")
+    if confirm:
+        value_field = confirm[0].find_element(By.CSS_SELECTOR, "[name=value]")
+        check(value_field.get_attribute("value") == "" and value_field.get_attribute("type") == "password", "the confirmation asks for the value again")
+        value_field.send_keys(canary + "-team-2")
+        navigate(driver, confirm[0].find_element(By.CSS_SELECTOR, "button[type=submit]"))
+        seen(driver)
+    check("Updated team secret 'shared_name'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Updated team secret 'shared_name'")
+
+    # Its history, and a roll back through the confirmation page.
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-secret=shared_name] a.history"))
+    seen(driver)
+    versions = [row.get_attribute("data-version") for row in driver.find_elements(By.CSS_SELECTOR, "table#history tr[data-version]")]
+    check(versions == ["2", "1"], f"the history lists versions 2 and 1, newest first (got {versions})")
+    check(all(t.text.endswith(" UTC") for t in driver.find_elements(By.CSS_SELECTOR, "table#history time")), "the history's times are in UTC")
+    check("dev" in driver.find_element(By.CSS_SELECTOR, "table#history tr[data-version='1']").text, "the history names the key that wrote each version")
+    driver.save_screenshot(shots + "/webui-history.png")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "tr[data-version='1']").find_element(By.XPATH, ".//button[normalize-space()='Roll back']"))
+    seen(driver)
+    check("Roll back team secret 'shared_name' to version 1?" in driver.find_element(By.TAG_NAME, "main").text, "roll back asks for confirmation")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "form#confirm-rollback button[type=submit]"))
+    seen(driver)
+    check("Rolled back team secret 'shared_name' to version 1 (now version 3)" in driver.find_element(By.TAG_NAME, "main").text,
+          "the result says Rolled back team secret 'shared_name' to version 1 (now version 3)")
+    check(driver.find_elements(By.CSS_SELECTOR, "table#history tr[data-version='3'] .current"), "version 3 is current")
 
     driver.get(base + "/ui/team")
     form = driver.find_element(By.CSS_SELECTOR, "form#open-scope")
@@ -161,6 +241,23 @@ try:
     check("Set cluster c-1 secret 'kube_token'" in driver.find_element(By.TAG_NAME, "main").text, "the result says Set cluster c-1 secret 'kube_token'")
     check("kube_token" in rows(driver), "cluster c-1 lists kube_token")
     check(driver.find_elements(By.CSS_SELECTOR, "nav a[href='/ui/project/pr-1']"), "the navigation links to project pr-1")
+
+    # The Secrets index: every scope with secrets and its count, filterable.
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "nav a[href='/ui/secrets']"))
+    seen(driver)
+    counts = {row.get_attribute("data-scope"): row.find_element(By.CSS_SELECTOR, "td.count").text
+              for row in driver.find_elements(By.CSS_SELECTOR, "table#scopes tr[data-scope]")}
+    check(counts == {"team": "2", "project pr-1": "2", "cluster c-1": "1"}, f"the Secrets index lists team, pr-1 and c-1 with counts (got {counts})")
+    driver.save_screenshot(shots + "/webui-secrets.png")
+    form = driver.find_element(By.CSS_SELECTOR, "form#scope-filter")
+    form.find_element(By.CSS_SELECTOR, "input[name=q]").send_keys("c-")
+    navigate(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    seen(driver)
+    listed = [row.get_attribute("data-scope") for row in driver.find_elements(By.CSS_SELECTOR, "table#scopes tr[data-scope]")]
+    check(listed == ["cluster c-1"], f"the index's filter keeps cluster c-1 only (got {listed})")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "table#scopes a[href='/ui/cluster/c-1']"))
+    check(driver.current_url.endswith("/ui/cluster/c-1"), "the index links to the scope's page")
+    narrow(driver, ["/ui/team", "/ui/secrets", "/ui/team/history?name=shared_name"], "a write key")
 
     # Bad input: the CLI's message, the name kept, the value not.
     driver.get(base + "/ui/team")
@@ -248,6 +345,48 @@ try:
     seen(driver)
     check("Revoked key 'ci-deploy'" in driver.page_source, "the result says Revoked key 'ci-deploy'")
     check("revoked" in driver.find_element(By.CSS_SELECTOR, "tr[data-key=ci-deploy]").text, "ci-deploy shows as revoked")
+    driver.get(base + "/ui/keys")
+    seen(driver)
+    check(not driver.find_elements(By.CSS_SELECTOR, "tr[data-key=ci-deploy]"), "a revoked key is hidden from the keys page")
+    navigate(driver, driver.find_element(By.CSS_SELECTOR, "a#show-revoked"))
+    seen(driver)
+    check(driver.find_elements(By.CSS_SELECTOR, "tr[data-key=ci-deploy]"), "show revoked lists the revoked key")
+    created_times = driver.find_elements(By.CSS_SELECTOR, "tr[data-key=ci-deploy] time")
+    check(created_times and created_times[0].text.endswith(" UTC"), "the keys page shows times in UTC")
+    driver.get(base + "/ui/team")
+    header_on_one_line(driver, "an admin key")
+    driver.get(base + "/ui/audit?since=24h")
+    seen(driver)
+    check(driver.find_element(By.CSS_SELECTOR, "form#audit-filter input[name=since]").get_attribute("value") == "24h", "the audit page keeps the time filter")
+    clients = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "table#audit td.client")]
+    check(clients and all(clients), "the audit page shows each entry's client address")
+    check(driver.find_elements(By.XPATH, "//table[@id='audit']//th[normalize-space()='Client']"), "the audit page has a Client column")
+    driver.save_screenshot(shots + "/webui-audit.png")
+    # Paged: newest first, 100 entries a page, then "Older entries".
+    driver.get(base + "/ui/audit")
+    seen(driver)
+    first_page = [t.get_attribute("datetime") for t in driver.find_elements(By.CSS_SELECTOR, "table#audit tbody tr td:first-child time")]
+    check(0 < len(first_page) <= 100, f"an audit page holds at most 100 entries (got {len(first_page)})")
+    check(first_page == sorted(first_page, reverse=True), "the audit page is newest first")
+    older = driver.find_elements(By.CSS_SELECTOR, "a#older")
+    if len(first_page) == 100 and check(older, "a full audit page links to older entries"):
+        navigate(driver, older[0])
+        seen(driver)
+        second_page = [t.get_attribute("datetime") for t in driver.find_elements(By.CSS_SELECTOR, "table#audit tbody tr td:first-child time")]
+        check(second_page and second_page[0] <= first_page[-1] and second_page == sorted(second_page, reverse=True),
+              "the older entries follow on, newest first")
+        print(f"audit pages: {len(first_page)} then {len(second_page)} rows")
+    else:
+        print(f"audit pages: {len(first_page)} rows")
+    driver.get(base + "/ui/audit?since=yesterday")
+    seen(driver)
+    check("is not a time to filter by" in driver.page_source, "a bad time filter is said in words")
+    wide(driver, ["/ui/keys?all=1", "/ui/audit", "/ui/team", "/ui/secrets"], "an admin key")
+    narrow(driver, ["/ui/keys?all=1", "/ui/audit"], "an admin key")
+    driver.set_window_size(420, 800)
+    driver.get(base + "/ui/audit")
+    driver.save_screenshot(shots + "/webui-narrow.png")
+    driver.set_window_size(1100, 760)
     driver.get(base + "/ui/audit?key=dev")
     seen(driver)
     audit_rows = driver.find_elements(By.CSS_SELECTOR, "table#audit tbody tr")

@@ -19,13 +19,23 @@ struct WebUIBrowserTests {
         let names = try cli.createKeyDirect("viewer", grants: ["team:names", "project:*:names"], database: database)
         let server = try TestServer(cli: cli, database: database)
         defer { server.stop() }
+        // More than a page (100) of audit entries, for the browser to page through: a name set and
+        // deleted in a project of its own (so no page lists it), and its history asked for 110 times.
+        let seed = try cli.createKeyDirect("seed", grants: ["project:seed:write"], database: database)
+        let seeded = server.post("/v1/secrets/set", "{\"scope\": \"project\", \"id\": \"seed\", \"secrets\": [{\"name\": \"seed_name\", \"value\": \"seed-value\"}]}", token: seed)
+        #expect(seeded.status == 200, "\(seeded.body)")
+        #expect(server.post("/v1/secrets/delete", "{\"scope\": \"project\", \"id\": \"seed\", \"name\": \"seed_name\"}", token: seed).status == 200)
+        for _ in 0..<110 {
+            _ = server.post("/v1/secrets/history", "{\"scope\": \"project\", \"id\": \"seed\", \"name\": \"seed_name\"}", token: seed)
+        }
         var shots = cli.path("shots")
         if backend == .sqlite, let folder = ProcessInfo.processInfo.environment["SECRETFILL_SCREENSHOTS"], !folder.isEmpty { shots = folder }
         try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
         let outcome = CLI.execute("/usr/bin/env", ["python3", Self.script, server.url, write, names, admin, Self.canary, shots],
                                   environment: ProcessInfo.processInfo.environment)
         #expect(outcome.status == 0, "\(outcome.stdoutText)\(outcome.stderr)")
-        for file in ["webui-team.png", "webui-keys.png"] {
+        #expect(outcome.stdoutText.contains("audit pages: 100 then "), "the audit page is paged by 100: \(outcome.stdoutText)")
+        for file in ["webui-team.png", "webui-keys.png", "webui-secrets.png", "webui-history.png", "webui-audit.png", "webui-narrow.png"] {
             let data = FileManager.default.contents(atPath: shots + "/" + file) ?? Data()
             #expect(data.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(file) is a PNG")
         }
@@ -51,6 +61,19 @@ struct WebUIBrowserTests {
         #expect(has("-", "session.start", "-", outcome: "denied"))
         #expect(has("viewer", "set", "team", outcome: "denied") || has("viewer", "session.start", "-"))
         #expect(has("admin", "key.create", "keys") && has("admin", "key.revoke", "keys"))
+        // History and rollback from the pages are audited as the CLI's are; the replace was a set.
+        #expect(has("dev", "history", "team") && has("dev", "rollback", "team"))
+        #expect(entries.filter { $0["key"] as? String == "dev" && $0["action"] as? String == "set" && $0["scope"] as? String == "team" }.count >= 3)
+        // The admin's views of API Keys in the browser are no key.list row (the names key's refused one is); listing through the API is.
+        #expect(!entries.contains { $0["action"] as? String == "key.list" && $0["outcome"] as? String == "ok" }, "a view of the keys page wrote a key.list audit row")
+        #expect(has("viewer", "key.list", "keys", outcome: "denied"))
+        let listedKeys = cli.remote(server, token: admin).run(["keys", "list"])
+        #expect(listedKeys.status == 0, "\(listedKeys.stderr)")
+        let after = cli.remote(server, token: admin).run(["audit", "--format", "json"])
+        #expect(after.stdoutText.split(separator: "\n").contains { $0.contains("\"key\": \"admin\"") && $0.contains("\"key.list\"") && $0.contains("\"ok\"") },
+                "the API's key listing is audited")
+        // The audit entries of the pages carry the client's address.
+        #expect(entries.contains { $0["action"] as? String == "rollback" && ($0["client"] as? String ?? "").contains("127.0.0.1") })
         for text in [audit.allOutput, server.log] {
             #expect(!text.contains(Self.canary))
             for token in [admin, write, names] { #expect(!text.contains(token)) }

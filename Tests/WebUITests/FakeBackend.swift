@@ -1,3 +1,4 @@
+import Foundation
 import SecretFill
 @testable import SecretFillWebUI
 
@@ -11,11 +12,18 @@ actor FakeBackend: WebUIBackend {
     var secrets: [Scope: [String: SecretValue]] = [:]
     var auditLog: [WebUIAuditRow] = []
     var keyRows: [WebUIKeyRow] = []
+    /// Every value each name was set to, oldest first (version = index + 1), and who set it.
+    var versions: [Scope: [String: [(value: SecretValue, key: String)]]] = [:]
+    /// `key.list` rows the API's listing wrote (the page's view writes none).
+    var keyListAudits = 0
 
     func addKey(token: String, name: String, grants: [String]) {
         keysByToken[token] = Key(name: name, grants: grants)
         keyRows.append(WebUIKeyRow(name: name, grants: grants, created: "2026-01-01T00:00:00Z", lastUsed: nil, expires: nil, revoked: nil))
     }
+
+    /// Now, as the server writes times: `2026-01-02T03:04:05Z`.
+    static func now() -> String { isoTime(WebUITime.nowSeconds()) }
 
     func stored(_ name: String, in scope: Scope) -> SecretValue? { secrets[scope]?[name] }
     var sessionCount: Int { sessions.count }
@@ -55,14 +63,15 @@ actor FakeBackend: WebUIBackend {
     func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
         guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
         secrets[scope, default: [:]][name] = value
-        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "set", scope: scope.description, names: [name], outcome: "ok"), at: 0)
+        versions[scope, default: [:]][name, default: []].append((value, principal.keyName))
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "set", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
     }
 
     func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
         guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
         guard secrets[scope]?[name] != nil else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
         secrets[scope]?[name] = nil
-        auditLog.insert(WebUIAuditRow(time: "t", key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
     }
 
     func requireAdmin(_ principal: WebUIPrincipal) throws {
@@ -71,7 +80,35 @@ actor FakeBackend: WebUIBackend {
 
     func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
         try requireAdmin(principal)
+        keyListAudits += 1
         return keyRows
+    }
+
+    func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+        try requireAdmin(principal)
+        return keyRows
+    }
+
+    func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory {
+        guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
+        guard let kept = versions[scope]?[name] else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
+        let live = secrets[scope]?[name] != nil
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "history", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        return WebUIHistory(name: name, deleted: !live, versions: kept.enumerated().map { index, entry in
+            WebUIVersionRow(version: index + 1, time: "2026-01-01T00:00:0\(min(index, 9))Z", key: entry.key, current: live && index == kept.count - 1)
+        })
+    }
+
+    func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int {
+        guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
+        guard let kept = versions[scope]?[name], version >= 1, version <= kept.count else {
+            throw WebUIRefusal.notFound("\(scope) secret '\(name)' has no version \(version)")
+        }
+        let value = kept[version - 1].value
+        secrets[scope, default: [:]][name] = value
+        versions[scope, default: [:]][name, default: []].append((value, principal.keyName))
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "rollback", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        return kept.count + 1
     }
 
     func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {
@@ -90,9 +127,24 @@ actor FakeBackend: WebUIBackend {
     }
 
     func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
-        try requireAdmin(principal)
-        return (auditLog.filter { (key == nil || $0.key == key) && (secret == nil || $0.names.contains(secret!)) }, nil)
+        try await audit(key: key, secret: secret, sinceSeconds: nil, before: before, as: principal, client: client)
     }
+
+    /// 100 a page, newest first; the cursor is the offset of the next page.
+    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+        try requireAdmin(principal)
+        let now = WebUITime.nowSeconds()
+        let matching = auditLog.filter { row in
+            (key == nil || row.key == key) && (secret == nil || row.names.contains(secret!))
+                && (sinceSeconds == nil || (WebUITime.seconds(row.time).map { $0 >= now - sinceSeconds! } ?? true))
+        }
+        let start = before.flatMap { Int($0) } ?? 0
+        let page = Array(matching.dropFirst(start).prefix(100))
+        return (page, start + 100 < matching.count ? String(start + 100) : nil)
+    }
+
+    func appendAudit(_ row: WebUIAuditRow) { auditLog.append(row) }
+    func addKeyRow(_ row: WebUIKeyRow) { keyRows.append(row) }
 
     /// A key row with a hostile name, as a server that did not check names might hold.
     func addHostileKeyRow(_ name: String) {
