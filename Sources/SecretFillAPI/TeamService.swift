@@ -163,7 +163,19 @@ public struct ServerEndpoint: Sendable {
 /// What the CLI asks of a team server, one call per verb. `SecretFillClient`
 /// answers it over HTTP; the CLI library sees only this, so it links no
 /// networking.
-public protocol TeamService: Sendable {
+/// What `keys` and `audit` need: through a server (`TeamService`), or
+/// straight from the database `serve` uses when no server is given.
+public protocol TeamAdministration: Sendable {
+    func createKey(name: String, grants: [String], expiresIn: Int?) async throws(ClientFailure) -> String
+    func listKeys() async throws(ClientFailure) -> [KeyEntry]
+    func revokeKey(name: String) async throws(ClientFailure)
+    /// The newest `limit` entries, newest first, and whether older ones exist.
+    func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
+    /// Closes the connections; call once, last.
+    func shutdown() async
+}
+
+public protocol TeamService: TeamAdministration {
     /// render, env, exec: every name a spec references, in one `/v1/resolve`.
     func resolveSnapshot(names: [String], in chain: ScopeChain) async throws(ClientFailure) -> ResolvedSecretSnapshot
     /// redact: every value of the chain, shadowed ones included.
@@ -174,11 +186,4 @@ public protocol TeamService: Sendable {
     func delete(_ name: String, in scope: Scope, purge: Bool) async throws(ClientFailure)
     func history(of name: String, in scope: Scope) async throws(ClientFailure) -> HistoryResponse
     func rollback(_ name: String, in scope: Scope, to version: Int) async throws(ClientFailure) -> Int
-    func createKey(name: String, grants: [String], expiresIn: Int?) async throws(ClientFailure) -> String
-    func listKeys() async throws(ClientFailure) -> [KeyEntry]
-    func revokeKey(name: String) async throws(ClientFailure)
-    /// The newest `limit` entries, newest first, and whether older ones exist.
-    func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
-    /// Closes the connections; call once, last.
-    func shutdown() async
 }

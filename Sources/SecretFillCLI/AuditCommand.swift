@@ -35,6 +35,8 @@ struct AuditCommand: ParsableCommand {
     var limit: Int = 100
     @Option(help: ArgumentHelp("table (a header and aligned columns; the default on a terminal), text (one line per entry; the default otherwise) or json (JSON Lines).", valueName: "format"))
     var format: ListFormat?
+    @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
+    var database: String?
     @OptionGroup var serverOptions: ServerOptions
 
     func run() throws {
@@ -46,9 +48,8 @@ struct AuditCommand: ParsableCommand {
         if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
         if let secret { do { try SecretInputError.checkName(secret) } catch { throw fail(error) } }
         guard (1...100_000).contains(limit) else { throw fail("--limit must be 1 to 100000 entries", Exit.usage) }
-        let endpoint = try requireServer(serverOptions, for: "audit")
         let (key, secret, since, limit) = (self.key, self.secret, seconds, self.limit)
-        let (entries, more) = try withClient(endpoint) { try await $0.audit(since: since, key: key, secret: secret, limit: limit) }
+        let (entries, more) = try withAdministration(serverOptions, database: database) { try await $0.audit(since: since, key: key, secret: secret, limit: limit) }
         let format = ListFormat.resolved(self.format)
         var table = TextTable("TIME", "KEY", "ACTION", "OUTCOME", "SCOPE", "NAMES", "CLIENT", "COUNT")
         for entry in entries.reversed() {

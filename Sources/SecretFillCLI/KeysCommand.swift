@@ -5,7 +5,7 @@ import SecretFillAPI
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Create, list and revoke the team server's API keys (admin).",
+        abstract: "Create, list and revoke the team server's API keys (admin; through --server, or straight to serve's database).",
         discussion: """
             Grants: admin, team:ACCESS, project:ID:ACCESS, cluster:ID:ACCESS (ID may be *), where \
             ACCESS is names (list, which, check), read (names and values: render, env, redact) or \
@@ -21,11 +21,13 @@ struct KeysCommand: ParsableCommand {
 }
 
 extension KeysCommand {
+    static let databaseHelp = "Straight to this database instead of a server. Without --server or SECRETFILL_SERVER: the database serve uses (SECRETFILL_DATABASE_URL, else server.db beside the default store)."
+
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "create",
             abstract: "Create a key; prints its token once, alone on stdout.",
-            discussion: "The very first key: without --server (or SECRETFILL_SERVER) it is written straight to the database serve uses (--database URL, else SECRETFILL_DATABASE_URL, else sqlite: server.db beside the default store), no server and no key needed.")
+            discussion: "The very first key: without --server (or SECRETFILL_SERVER) it is written straight to the database serve uses (--database URL, else SECRETFILL_DATABASE_URL, else sqlite: server.db beside the default store), no server and no key needed. keys list, keys revoke and audit go there too when no server is given.")
 
         @Argument(help: ArgumentHelp("The key's name: [A-Za-z_][A-Za-z0-9_.-]*.", valueName: "name"))
         var name: String
@@ -33,7 +35,7 @@ extension KeysCommand {
         var grants: [String] = []
         @Option(help: ArgumentHelp("Lifetime: 2w, 90d, 12h, 30m or 45s (default: no expiry).", valueName: "duration"))
         var expires: String?
-        @Option(help: ArgumentHelp("Write straight to this database instead of asking a server.", valueName: "url"))
+        @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
         var database: String?
         @OptionGroup var serverOptions: ServerOptions
 
@@ -46,15 +48,8 @@ extension KeysCommand {
                 guard let parsed = DurationText.seconds(expires) else { throw fail(DurationText.ruleDescription, Exit.usage) }
                 seconds = parsed
             }
-            let token: String
             let (name, grants, expiresIn) = (self.name, self.grants, seconds)
-            if let endpoint = try serverOptions.endpoint(), database == nil {
-                token = try withClient(endpoint) { try await $0.createKey(name: name, grants: grants, expiresIn: expiresIn) }
-            } else {
-                // No server: straight to the database `serve` would use (--database,
-                // else SECRETFILL_DATABASE_URL, else server.db beside the default store).
-                token = try TeamComponents.required().createKeyInDatabase(database, name, grants, expiresIn)
-            }
+            let token = try withAdministration(serverOptions, database: database) { try await $0.createKey(name: name, grants: grants, expiresIn: expiresIn) }
             Terminal.warn("secretfill: created key '\(name)'; its token is printed once and will not be shown again")
             print(token)
         }
@@ -66,11 +61,12 @@ extension KeysCommand {
 
         @Option(help: ListFormat.help)
         var format: ListFormat?
+        @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
+        var database: String?
         @OptionGroup var serverOptions: ServerOptions
 
         func run() throws {
-            let endpoint = try requireServer(serverOptions, for: "keys list")
-            let keys = try withClient(endpoint) { try await $0.listKeys() }
+            let keys = try withAdministration(serverOptions, database: database) { try await $0.listKeys() }
             switch ListFormat.resolved(format) {
             case .text:
                 for key in keys {
@@ -100,13 +96,14 @@ extension KeysCommand {
 
         @Argument(help: ArgumentHelp("The key's name.", valueName: "name"))
         var name: String
+        @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
+        var database: String?
         @OptionGroup var serverOptions: ServerOptions
 
         func run() throws {
             guard KeyName.isValid(name) else { throw fail(KeyName.ruleDescription, Exit.usage) }
-            let endpoint = try requireServer(serverOptions, for: "keys revoke")
             let name = self.name
-            try withClient(endpoint) { try await $0.revokeKey(name: name) }
+            try withAdministration(serverOptions, database: database) { try await $0.revokeKey(name: name) }
             print("Revoked key '\(name)'")
         }
     }

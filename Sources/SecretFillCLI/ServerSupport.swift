@@ -93,12 +93,30 @@ func withClient<T: Sendable>(_ endpoint: ServerEndpoint, mapping: (ClientFailure
     }
 }
 
-/// Like `withClient`, for commands that only exist on a server.
-func requireServer(_ options: ServerOptions, for verb: String) throws -> ServerEndpoint {
-    guard let endpoint = try options.endpoint() else {
-        throw fail("\(verb) talks to a team server: give --server URL (or SECRETFILL_SERVER) and an admin key (SECRETFILL_TOKEN or --token-file)", Exit.usage)
+/// `keys` and `audit`: through the server when one is given (and no
+/// `--database`), else straight to the database `serve` uses (`--database`,
+/// else `SECRETFILL_DATABASE_URL`, else server.db beside the default store).
+func withAdministration<T: Sendable>(_ options: ServerOptions, database: String?,
+                                     _ body: @escaping @Sendable (any TeamAdministration) async throws -> T) throws -> T {
+    if database == nil, let endpoint = try options.endpoint() {
+        return try withClient(endpoint, body)
     }
-    return endpoint
+    let components = try TeamComponents.required()
+    do {
+        return try runBlocking {
+            let administration = try await components.administer(database)
+            do {
+                let result = try await body(administration)
+                await administration.shutdown()
+                return result
+            } catch {
+                await administration.shutdown()
+                throw error
+            }
+        }
+    } catch let error as ClientFailure {
+        throw fail(error)
+    }
 }
 
 extension JSONText {

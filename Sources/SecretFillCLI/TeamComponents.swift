@@ -18,17 +18,16 @@ package struct TeamComponents: Sendable {
     package var connect: @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService
     /// `secretfill serve`, until SIGTERM or SIGINT.
     package var serve: @Sendable (ServeCommand) throws -> Void
-    /// `keys create --database URL`: the first key, straight into the
-    /// database; returns its token.
-    /// The first key, straight to a database: `database` as given, or nil for `serve`'s default.
-    package var createKeyInDatabase: @Sendable (_ database: String?, _ name: String, _ grants: [String], _ expiresIn: Int?) throws -> String
+    /// `keys` and `audit` without a server: straight to a database,
+    /// `database` as given, or nil for `serve`'s default.
+    package var administer: @Sendable (_ database: String?) async throws -> any TeamAdministration
 
     package init(connect: @escaping @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService,
                  serve: @escaping @Sendable (ServeCommand) throws -> Void,
-                 createKeyInDatabase: @escaping @Sendable (String?, String, [String], Int?) throws -> String) {
+                 administer: @escaping @Sendable (String?) async throws -> any TeamAdministration) {
         self.connect = connect
         self.serve = serve
-        self.createKeyInDatabase = createKeyInDatabase
+        self.administer = administer
     }
 
     /// Set once by `secretfill-team`'s `main`, before any command is parsed.

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SecretFill
+import SecretFillAPI
 import SecretFillWebUI
 import ServiceLifecycle
 #if canImport(Glibc)
@@ -296,9 +297,17 @@ struct MigrationService: Service {
     }
 }
 
-/// `keys create … --database URL`: straight to the database, no server.
-public enum DirectDatabase {
-    public static func createKey(location: DatabaseLocation, name: String, grants: [String], expiresIn: Int?) async throws -> String {
+/// `keys` and `audit` without a server: straight to the database `serve`
+/// uses, as its owner (whoever can write the database holds everything
+/// anyway). The schema is migrated first, as `serve` would; the store key
+/// is not needed, since nothing here seals or opens a value.
+public final class DatabaseAdministration: TeamAdministration {
+    let location: DatabaseLocation
+    let database: any ServerDatabase
+    let store: ServerStore
+    let pool: Task<Void, Never>
+
+    public static func open(_ location: DatabaseLocation) async throws -> DatabaseAdministration {
         let logger = TeamServer.poolLogger(.notice)
         do {
             try await PostgresProbe.check(location, logger: logger)
@@ -306,25 +315,73 @@ public enum DirectDatabase {
             throw ServeRefusal("cannot use the database \(location): \(error.description)")
         }
         let database = try await openDatabase(location, logger: logger)
-        return try await withThrowingTaskGroup(of: String?.self) { group in
-            group.addTask {
-                await database.run()
-                return nil
+        let administration = DatabaseAdministration(location: location, database: database, logger: logger)
+        do {
+            _ = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
+        } catch {
+            await administration.shutdown()
+            switch error {
+            case is DatabaseUnavailable: throw ServeRefusal("cannot reach the database \(location) within 10 s")
+            case let error as Migrations.TooNew: throw ServeRefusal(error.description)
+            default: throw ServeRefusal("cannot use the database \(location): \(ErrorWords.describe(error))")
             }
-            defer { group.cancelAll() }
-            do {
-                _ = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
-            } catch is DatabaseUnavailable {
-                throw ServeRefusal("cannot reach the database \(location) within 10 s")
-            } catch let error as Migrations.TooNew {
-                throw ServeRefusal(error.description)
-            } catch {
-                throw ServeRefusal("cannot use the database \(location): \(ErrorWords.describe(error))")
-            }
-            let store = ServerStore(database: database, key: nil, logger: logger)
-            let token = try await store.createKey(name: name, grants: grants, expiresIn: expiresIn, by: .databaseOwner, client: "local")
-            await database.close()
-            return token
         }
+        return administration
+    }
+
+    private init(location: DatabaseLocation, database: any ServerDatabase, logger: Logger) {
+        self.location = location
+        self.database = database
+        self.store = ServerStore(database: database, key: nil, logger: logger)
+        self.pool = Task { await database.run() }
+    }
+
+    /// The store's refusals and failures as the client's, so the commands print them the same way.
+    private func mapped<T: Sendable>(_ body: () async throws -> T) async throws(ClientFailure) -> T {
+        do {
+            return try await body()
+        } catch let refusal as ServerRefusal {
+            switch refusal {
+            case .unauthenticated(let m), .denied(let m): throw .refused(m)
+            case .invalid(let m), .tooLarge(let m): throw .invalid(m)
+            case .notFound(let m): throw .notFound(m)
+            case .conflict(let m): throw .other(m)
+            }
+        } catch {
+            throw .unavailable("the database \(location) failed: \(ErrorWords.describe(error))")
+        }
+    }
+
+    public func createKey(name: String, grants: [String], expiresIn: Int?) async throws(ClientFailure) -> String {
+        try await mapped { try await store.createKey(name: name, grants: grants, expiresIn: expiresIn, by: .databaseOwner, client: "local") }
+    }
+
+    public func listKeys() async throws(ClientFailure) -> [KeyEntry] {
+        try await mapped { try await store.listKeys(by: .databaseOwner, client: "local") }
+    }
+
+    public func revokeKey(name: String) async throws(ClientFailure) {
+        try await mapped { try await store.revokeKey(name: name, by: .databaseOwner, client: "local") }
+    }
+
+    public func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
+        try await mapped {
+            var entries: [AuditEntry] = []
+            var before: String?
+            while true {
+                let page = try await store.auditEntries(since: since, key: key, secret: secret, limit: min(ServerStore.auditPageMaximum, limit - entries.count),
+                                                        before: before, by: .databaseOwner, client: "local")
+                entries += page.entries
+                guard let next = page.next else { return (entries, false) }
+                if entries.count >= limit { return (entries, true) }
+                before = next
+            }
+        }
+    }
+
+    public func shutdown() async {
+        await database.close()
+        pool.cancel()
+        await pool.value
     }
 }

@@ -12,7 +12,7 @@ enum TeamWiring {
     static let components = TeamComponents(
         connect: { (endpoint: ServerEndpoint) throws(ClientFailure) -> any TeamService in try TeamClient(endpoint) },
         serve: TeamWiring.serve,
-        createKeyInDatabase: TeamWiring.createKeyInDatabase)
+        administer: TeamWiring.administer)
 
     static func serve(_ command: ServeCommand) throws {
         guard let level = Logger.Level(rawValue: command.logLevel) else {
@@ -43,16 +43,14 @@ enum TeamWiring {
         }
     }
 
-    static func createKeyInDatabase(_ database: String?, name: String, grants: [String], expiresIn: Int?) throws -> String {
+    static func administer(_ database: String?) async throws -> any TeamAdministration {
         let location = try databaseLocation(database)
         do {
-            return try runBlocking { try await DirectDatabase.createKey(location: location, name: name, grants: grants, expiresIn: expiresIn) }
-        } catch let refusal as ServerRefusal {
-            throw fail(refusal.description, Exit.failure)
+            return try await DatabaseAdministration.open(location)
         } catch let error as ServeRefusal {
             throw fail(error.description, Exit.failure)
         } catch {
-            throw fail("cannot create the key in \(location): \(ErrorWords.describe(error))", Exit.failure)
+            throw fail("cannot use the database \(location): \(ErrorWords.describe(error))", Exit.failure)
         }
     }
 

@@ -149,6 +149,38 @@ struct NewTeamSetupTests {
     }
 }
 
+extension NewTeamSetupTests {
+    @Test("with no server, keys create, keys list, keys revoke and audit all use serve's database: --database, else SECRETFILL_DATABASE_URL, else server.db beside the default store", arguments: Backend.allCases)
+    func directDatabaseDefault(_ backend: Backend) throws {
+        var cli = try CLI()
+        cli.environment["SECRETFILL_STORE"] = nil
+        let database = try backend.freshURL(in: cli)
+        // The default: nothing given, so server.db in the config folder, as serve uses.
+        #expect(cli.run(["keys", "create", "admin", "--grant", "admin"]).status == 0)
+        #expect(cli.run(["keys", "create", "second", "--grant", "admin"]).status == 0)
+        let defaultList = cli.run(["keys", "list", "--format", "json"])
+        #expect(defaultList.status == 0 && defaultList.stdoutText.contains("\"admin\"") && defaultList.stdoutText.contains("\"second\""), "\(defaultList.allOutput)")
+        #expect(FileManager.default.fileExists(atPath: cli.path("config/secretfill/server.db")))
+        let revoked = cli.run(["keys", "revoke", "second"])
+        #expect(revoked.status == 0 && revoked.stdoutText.contains("Revoked key 'second'"), "\(revoked.allOutput)")
+        let audit = cli.run(["audit", "--format", "json"])
+        #expect(audit.status == 0 && audit.stdoutText.contains("\"action\": \"key.revoke\"") && audit.stdoutText.contains("\"key\": \"(database)\""), "\(audit.allOutput)")
+
+        // SECRETFILL_DATABASE_URL, then --database over it.
+        var viaEnvironment = cli
+        viaEnvironment.environment["SECRETFILL_DATABASE_URL"] = database
+        #expect(viaEnvironment.run(["keys", "create", "env-admin", "--grant", "admin"]).status == 0)
+        let listed = viaEnvironment.run(["keys", "list"])
+        #expect(listed.stdoutText.contains("env-admin") && !listed.stdoutText.contains("second"), "\(listed.allOutput)")
+        let named = cli.run(["keys", "list", "--database", database])
+        #expect(named.stdoutText.contains("env-admin"), "\(named.allOutput)")
+        let last = viaEnvironment.run(["keys", "revoke", "env-admin"])
+        #expect(last.status == 2 && last.stderr.contains("admin"), "the last admin key stays, straight to the database too: \(last.allOutput)")
+        let entries = viaEnvironment.run(["audit", "--since", "1h", "--format", "table"])
+        #expect(entries.status == 0 && entries.stdoutText.hasPrefix("TIME") && entries.stdoutText.contains("key.create"), "\(entries.allOutput)")
+    }
+}
+
 /// `keys list`, `audit` and `secrets history` as tables on a terminal, and
 /// `audit --since` with weeks, dates and RFC 3339 times.
 @Suite("CLI tables and audit --since", .serialized)
