@@ -182,6 +182,8 @@ public protocol TeamService: TeamAdministration {
     func valuesSnapshot(in chain: ScopeChain) async throws(ClientFailure) -> ResolvedSecretSnapshot
     /// check, list, which: the names of each scope.
     func namesSnapshot(_ scopes: [Scope]) async throws(ClientFailure) -> ResolvedSecretSnapshot
+    /// Hints: every scope the key may list that holds names, with its names (`/v1/scopes`).
+    func listableNames() async throws(ClientFailure) -> ResolvedSecretSnapshot.NameDirectory
     func set(_ values: [(name: String, value: SecretValue)], in scope: Scope) async throws(ClientFailure) -> [NameVersion]
     func delete(_ name: String, in scope: Scope, purge: Bool) async throws(ClientFailure)
     func history(of name: String, in scope: Scope) async throws(ClientFailure) -> HistoryResponse

@@ -125,6 +125,19 @@ public struct NamesResponse: Codable, Sendable {
     public init(scopes: [ScopeNames]) { self.scopes = scopes }
 }
 
+/// `POST /v1/scopes`: every scope the key may list names in that holds
+/// names, with its names; and the kinds (`team`, `project`, `cluster`) whose
+/// every scope the key may list, so "no project has any" is said only when true.
+public struct ScopesResponse: Codable, Sendable {
+    public var scopes: [ScopeNames]
+    public var every: [String]
+
+    public init(scopes: [ScopeNames], every: [String]) {
+        self.scopes = scopes
+        self.every = every
+    }
+}
+
 public struct NameValue: Codable, Sendable {
     public var name: String
     public var value: String

@@ -8,7 +8,8 @@ struct CheckCommand: ParsableCommand {
         discussion: """
             Reports every unknown, malformed or alias-reached reference, every duplicate env name \
             in a block and every YAML error, in every file, as FILE:LINE:COL on stdout. An \
-            unknown name that exists in scopes not given is shown with where it is. A reference \
+            unknown name that exists in scopes not given is shown with where it is; one that exists \
+            nowhere else but is a typo away from a name of the scopes given gets "did you mean". A reference \
             written in another case (SECRET:x) is a warning. Only the scopes given resolve names. \
             check reads names only: it needs the store file but no key, and decrypts nothing. A \
             spec that cannot be read is reported on stderr and the others are still checked.

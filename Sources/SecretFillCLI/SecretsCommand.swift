@@ -182,7 +182,8 @@ extension SecretsCommand {
             abstract: "Show which scope a name resolves from, and what it shadows.",
             discussion: """
                 Exit 1 when the name resolves from no scope given; the message then says which \
-                other scopes hold it. Needs no key.
+                other scopes hold it, or else which name of the scopes given it may be a typo of. \
+                Needs no key.
 
                 Example:
                   secretfill secrets which db_password --project pr-1
@@ -203,8 +204,9 @@ extension SecretsCommand {
                     try storeOptions.configuration.openStore(needsKey: false)
                 }
                 guard let found = try store.resolution(of: name, in: chain) else {
-                    let elsewhere = try ScopeHints.elsewhere(name, outside: chain, in: store)
-                    Terminal.warn("secretfill: '\(name)' does not resolve (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))")
+                    var chainNames: [String]?
+                    let hint = try ScopeHints.hint(for: name, chain: chain, in: store, names: &chainNames)
+                    Terminal.warn("secretfill: '\(name)' does not resolve (\(ScopeHints.lookedIn(chain, elsewhere: hint.elsewhere, suggestion: hint.suggestion)))")
                     throw Exit.problems
                 }
                 let shadows = found.shadows.isEmpty ? "" : " (shadows \(found.shadows.map(\.description).joined(separator: ", ")))"

@@ -55,6 +55,22 @@ extension TeamClient {
         return snapshot
     }
 
+    /// Every scope the key may list that holds names, with its names (one
+    /// `/v1/scopes`): what a snapshot's hints look through.
+    public func listableNames() async throws(ClientFailure) -> ResolvedSecretSnapshot.NameDirectory {
+        struct Empty: Encodable {}
+        let answer: ScopesResponse = try await post("/v1/scopes", Empty())
+        var scopes: [Scope: [SecretListing]] = [:]
+        for entry in answer.scopes {
+            guard let kind = Scope.Kind(rawValue: entry.scope), let scope = try? Scope(kind: kind, id: entry.id) else {
+                throw .unavailable("the server sent an unreadable scope")
+            }
+            scopes[scope] = entry.secrets.map { SecretListing(name: $0.name, updated: $0.updated) }
+                .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        }
+        return ResolvedSecretSnapshot.NameDirectory(listings: scopes, listsEvery: Set(answer.every.compactMap(Scope.Kind.init(rawValue:))))
+    }
+
     public func set(_ values: [(name: String, value: SecretValue)], in scope: Scope) async throws(ClientFailure) -> [NameVersion] {
         let (kind, id) = Self.wire(scope)
         let answer: SetResponse = try await post("/v1/secrets/set", SetRequest(scope: kind, id: id, secrets: values.map { NameValue(name: $0.name, value: $0.value.revealed) }))

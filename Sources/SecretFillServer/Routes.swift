@@ -99,7 +99,7 @@ struct Routes {
     /// Every path `install` serves, with its one method.
     static let methods: [String: HTTPRequest.Method] = {
         var methods: [String: HTTPRequest.Method] = ["/healthz": .get]
-        for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
+        for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
                      "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit"] {
             methods[path] = .post
         }
@@ -148,6 +148,14 @@ struct Routes {
                 return NamesResponse(scopes: listed.map { scope, entries in
                     ScopeNames(scope: scope.kind.rawValue, id: scope.id, secrets: entries.map { NameEntry(name: $0.name, updated: $0.updated) })
                 })
+            }
+        }
+        router.post("/v1/scopes") { request, context in
+            await handle(request, context, action: "list") { (_: EmptyBody, key) in
+                let listed = try await store.listableNames(by: key)
+                return ScopesResponse(scopes: listed.map { scope, entries in
+                    ScopeNames(scope: scope.kind.rawValue, id: scope.id, secrets: entries.map { NameEntry(name: $0.name, updated: $0.updated) })
+                }, every: ServerStore.listsEvery(key.grants).map(\.rawValue))
             }
         }
         router.post("/v1/secrets/set") { request, context in

@@ -310,6 +310,64 @@ public final class ServerStore: Sendable {
         }
     }
 
+    /// Every scope `actor` may list names in (names, read or write, or
+    /// admin) that holds at least one name, with its names, sorted: what
+    /// the CLI's "it exists in …" hints look through. A scope the key may
+    /// not list is left out, holding names or not.
+    public func listableNames(by actor: ActingKey) async throws -> [(Scope, [SecretListing])] {
+        guard let condition = Self.listableCondition(actor.grants) else { return [] }
+        let rows: [(Scope, SecretListing)] = try await runSession { sql in
+            let result = try await sql.raw("SELECT scope_kind, scope_id, name, updated_at FROM secrets WHERE deleted = 0 AND \(condition)").all()
+            return try result.map { row in
+                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
+                 SecretListing(name: try row.decode(column: "name", as: String.self),
+                               updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self))))
+            }
+        }
+        var byScope: [Scope: [SecretListing]] = [:]
+        // The SQL chose by grant; checked again here, so no row a grant does not cover can get out.
+        for (scope, entry) in rows where actor.grants.allows(.names, in: scope) { byScope[scope, default: []].append(entry) }
+        return ScopeHints.sorted(Array(byScope.keys)).map { scope in
+            (scope, byScope[scope]!.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) })
+        }
+    }
+
+    /// The kinds of scope whose every scope `grants` may list: team with any
+    /// team grant, project or cluster with a `*` grant, all three for admin.
+    static func listsEvery(_ grants: GrantSet) -> [Scope.Kind] {
+        Scope.Kind.allCases.filter { kind in
+            grants.grants.contains { grant in
+                switch (grant, kind) {
+                case (.admin, _), (.team, .team), (.project(nil, _), .project), (.cluster(nil, _), .cluster): true
+                default: false
+                }
+            }
+        }
+    }
+
+    /// The rows `grants` may list, as SQL; nil when they may list none.
+    static func listableCondition(_ grants: GrantSet) -> SQLQueryString? {
+        if grants.isAdmin { return SQLQueryString("1 = 1") }
+        var parts: [SQLQueryString] = []
+        for grant in grants.grants {
+            switch grant {
+            case .admin: return SQLQueryString("1 = 1")
+            case .team: parts.append("(scope_kind = 'team')")
+            case .project(let id, _), .cluster(let id, _):
+                let kind = grant.kindText
+                if let id {
+                    parts.append("(scope_kind = \(bind: kind) AND scope_id = \(bind: id))")
+                } else {
+                    parts.append("(scope_kind = \(bind: kind))")
+                }
+            }
+        }
+        guard let first = parts.first else { return nil }
+        var condition = SQLQueryString("(") + first
+        for part in parts.dropFirst() { condition = condition + " OR " + part }
+        return condition + ")"
+    }
+
     /// What one write did to a name.
     public struct Written: Sendable, Hashable {
         public let name: String
@@ -564,5 +622,17 @@ public final class ServerStore: Sendable {
     /// A name as a refusal may show it: only if it is short printable ASCII.
     static func shown(_ name: String) -> String {
         name.utf8.count <= 128 && name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? name : "<\(name.utf8.count) bytes>"
+    }
+}
+
+extension Grant {
+    /// `project` or `cluster`: the scope kind a scoped grant covers, as the database spells it.
+    fileprivate var kindText: String {
+        switch self {
+        case .project: Scope.Kind.project.rawValue
+        case .cluster: Scope.Kind.cluster.rawValue
+        case .team: Scope.Kind.team.rawValue
+        case .admin: ""
+        }
     }
 }

@@ -34,6 +34,8 @@ public struct CheckJob {
     public func check(_ sources: [SpecSource]) throws(StoreError) -> Report {
         var report = Report()
         var directory: (any SecretDirectory)?
+        // The chain's names, read once on the first unknown name (for suggestions).
+        var chainNames: [String]?
         for source in sources {
             let scan = SpecScanner(limits: limits, detail: .names).scan(source.bytes, file: source.label)
             report.filesChecked += 1
@@ -42,7 +44,7 @@ public struct CheckJob {
             if directory == nil { directory = try openDirectory() }
             // Looked up once per name, by the scan's name index.
             var cache = [(from: Scope, shadows: [Scope])??](repeating: nil, count: scan.secretNames.count)
-            var elsewhere = [[Scope]?](repeating: nil, count: scan.secretNames.count)
+            var hints = [(elsewhere: [Scope], suggestion: String?)?](repeating: nil, count: scan.secretNames.count)
             for reference in scan.references {
                 report.referencesChecked += 1
                 let resolution: (from: Scope, shadows: [Scope])?
@@ -53,11 +55,12 @@ public struct CheckJob {
                     cache[reference.nameIndex] = .some(resolution)
                 }
                 if resolution == nil {
-                    if elsewhere[reference.nameIndex] == nil {
-                        elsewhere[reference.nameIndex] = try ScopeHints.elsewhere(reference.name, outside: chain, in: directory!)
+                    if hints[reference.nameIndex] == nil {
+                        hints[reference.nameIndex] = try ScopeHints.hint(for: reference.name, chain: chain, in: directory!, names: &chainNames)
                     }
+                    let hint = hints[reference.nameIndex]!
                     report.findings.append(ReferenceResolver.unknown(reference, chain: chain, file: source.label,
-                                                                     elsewhere: elsewhere[reference.nameIndex]!))
+                                                                     elsewhere: hint.elsewhere, suggestion: hint.suggestion))
                 }
                 guard explains else { continue }
                 report.explanations.append(Explanation(file: source.label, reference: reference,

@@ -35,18 +35,21 @@ public struct ReferenceResolver {
         }
         guard anyFailed else { return (values, []) }
         var diagnostics: [Diagnostic] = []
-        // Where each unknown name exists instead, looked up once per name.
-        var elsewhere = [[Scope]?](repeating: nil, count: names.count)
+        // Where each unknown name exists instead, or the name it may be a
+        // typo of, looked up once per name.
+        var hints = [(elsewhere: [Scope], suggestion: String?)?](repeating: nil, count: names.count)
+        var chainNames: [String]?
         for reference in references where values[reference.nameIndex] == nil {
             if let error = failures[reference.nameIndex] {
                 diagnostics.append(Diagnostic(code: "undecryptable-secret", file: file, location: reference.location,
                                               message: error.description, name: reference.name))
             } else {
-                if elsewhere[reference.nameIndex] == nil {
-                    elsewhere[reference.nameIndex] = try ScopeHints.elsewhere(reference.name, outside: chain, in: store)
+                if hints[reference.nameIndex] == nil {
+                    hints[reference.nameIndex] = try ScopeHints.hint(for: reference.name, chain: chain, in: store, names: &chainNames)
                 }
+                let hint = hints[reference.nameIndex]!
                 diagnostics.append(ReferenceResolver.unknown(reference, chain: chain, file: file,
-                                                             elsewhere: elsewhere[reference.nameIndex]!))
+                                                             elsewhere: hint.elsewhere, suggestion: hint.suggestion))
             }
         }
         return (values, diagnostics)
@@ -54,11 +57,12 @@ public struct ReferenceResolver {
 
     /// `unknown secret 'x' (looked in project p, cluster c, team)`, and where
     /// the name does exist when it is in scopes the chain left out
-    /// (`…; it exists in cluster c2: use --cluster c2`).
+    /// (`…; it exists in cluster c2: use --cluster c2`), or else the name
+    /// of the chain it may be a typo of (`…; did you mean 'db_password'?`).
     public static func unknown(_ reference: SecretReference, chain: ScopeChain, file: String,
-                               elsewhere: [Scope] = []) -> Diagnostic {
+                               elsewhere: [Scope] = [], suggestion: String? = nil) -> Diagnostic {
         Diagnostic(code: "unknown-secret", file: file, location: reference.location,
-                   message: "unknown secret '\(reference.name)' (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere)))",
+                   message: "unknown secret '\(reference.name)' (\(ScopeHints.lookedIn(chain, elsewhere: elsewhere, suggestion: suggestion)))",
                    name: reference.name)
     }
 }

@@ -33,9 +33,34 @@ public enum ScopeHints {
 
     /// `looked in team` and, when the name exists elsewhere, `; it exists
     /// in cluster gpu-east: add --cluster gpu-east`: the text inside the
-    /// parentheses of an unknown-secret message.
-    public static func lookedIn(_ chain: ScopeChain, elsewhere: [Scope]) -> String {
-        "looked in \(chain)" + (elsewhere.isEmpty ? "" : "; " + existsIn(elsewhere, chain: chain))
+    /// parentheses of an unknown-secret message. When it exists nowhere else
+    /// but is a typo away from a name in the chain, `; did you mean
+    /// 'db_password'?` instead: the exact name in another scope is the
+    /// likelier fix, so the two are never given together.
+    public static func lookedIn(_ chain: ScopeChain, elsewhere: [Scope], suggestion: String? = nil) -> String {
+        if !elsewhere.isEmpty { return "looked in \(chain); " + existsIn(elsewhere, chain: chain) }
+        return "looked in \(chain)" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
+    }
+
+    /// Every name in the scopes of `chain` (what a suggestion may be), in
+    /// byte order without repeats.
+    public static func names(in chain: ScopeChain, of directory: any SecretDirectory) throws(StoreError) -> [String] {
+        var names: Set<String> = []
+        for scope in chain.scopes {
+            for entry in try directory.listing(of: scope) { names.insert(entry.name) }
+        }
+        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Where `name` exists outside `chain` and, when nowhere, the name of
+    /// the chain it may be a typo of (`names` caches the chain's names
+    /// across calls; pass the same variable each time).
+    public static func hint(for name: String, chain: ScopeChain, in directory: any SecretDirectory,
+                            names: inout [String]?) throws(StoreError) -> (elsewhere: [Scope], suggestion: String?) {
+        let elsewhere = try elsewhere(name, outside: chain, in: directory)
+        guard elsewhere.isEmpty else { return (elsewhere, nil) }
+        if names == nil { names = try Self.names(in: chain, of: directory) }
+        return ([], NameSuggestion.closest(to: name, among: names!))
     }
 
     /// `it exists in cluster a, project b and 2 more: add --project ID or --cluster ID`.
@@ -72,7 +97,10 @@ extension ScopeHints {
             if try !directory.listing(of: other).isEmpty { others.append(other) }
         }
         let ids = sorted(others).compactMap(\.id)
-        guard !ids.isEmpty else { return message + " (no \(scope.kind.rawValue) has any)" }
+        guard !ids.isEmpty else {
+            // Said only when known: a server key may not see every project.
+            return try directory.listsEvery(scope.kind) ? message + " (no \(scope.kind.rawValue) has any)" : message
+        }
         let shown = ids.prefix(shownPlaces).joined(separator: ", ") + (ids.count > shownPlaces ? " and \(ids.count - shownPlaces) more" : "")
         return message + " (\(scope.kind.rawValue)s with secrets: \(shown))"
     }

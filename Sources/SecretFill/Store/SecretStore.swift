@@ -20,6 +20,14 @@ public protocol SecretDirectory {
     /// Every scope the store has, with or without names in it, in any
     /// order: where "it exists in …" hints look (`ScopeHints`).
     func allScopes() throws(StoreError) -> [Scope]
+    /// Whether `allScopes` holds every scope of `kind` that has names, so
+    /// that none there means none at all (a team server's snapshot sees
+    /// only what its key may list). True unless a store says otherwise.
+    func listsEvery(_ kind: Scope.Kind) throws(StoreError) -> Bool
+}
+
+extension SecretDirectory {
+    public func listsEvery(_ kind: Scope.Kind) throws(StoreError) -> Bool { true }
 }
 
 /// A scoped secret store that render, env and the `secrets` verbs work
