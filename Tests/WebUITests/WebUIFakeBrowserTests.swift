@@ -8,7 +8,7 @@ import Testing
 /// The browser flows against the pages over an in-memory backend (the same
 /// script runs against a real `secretfill serve` in CLITests).
 @Suite struct WebUIFakeBrowserTests {
-    @Test("headless Chromium, JavaScript off: every flow of the issue against the pages")
+    @Test("headless Chromium, JavaScript off, over the in-memory backend: sign in, add and delete in each scope, replace after confirming, history and roll back, keys and audit pages, a forged POST refused, no value in any page")
     func browserFlows() async throws {
         let backend = await backendWithKeys()
         let canary = "CANARY-webui-fake-91c2"
