@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import ArgumentParser
 import SecretFill
 import SecretFillAPI
@@ -42,7 +37,7 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         var seconds: Int?
         if let since {
-            guard let parsed = SinceText.secondsBefore(Int(time(nil)), since) else { throw fail(SinceText.ruleDescription + " in the past", Exit.usage) }
+            guard let parsed = SinceText.secondsBefore(UTCTime.nowSeconds(), since) else { throw fail(SinceText.ruleDescription + " in the past", Exit.usage) }
             seconds = parsed
         }
         if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }

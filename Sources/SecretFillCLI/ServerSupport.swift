@@ -76,21 +76,7 @@ package func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throw
 func withClient<T: Sendable>(_ endpoint: ServerEndpoint, mapping: (ClientFailure) -> ExitCode? = { _ in nil },
                              _ body: @escaping @Sendable (any TeamService) async throws -> T) throws -> T {
     let components = try TeamComponents.required()
-    do {
-        return try runBlocking {
-            let client = try components.connect(endpoint)
-            do {
-                let result = try await body(client)
-                await client.shutdown()
-                return result
-            } catch {
-                await client.shutdown()
-                throw error
-            }
-        }
-    } catch let error as ClientFailure {
-        throw mapping(error) ?? fail(error)
-    }
+    return try using({ try components.connect(endpoint) }, shutdown: { await $0.shutdown() }, mapping: mapping, body)
 }
 
 /// `keys` and `audit`: through the server when one is given (and no
@@ -102,20 +88,28 @@ func withAdministration<T: Sendable>(_ options: ServerOptions, database: String?
         return try withClient(endpoint, body)
     }
     let components = try TeamComponents.required()
+    return try using({ try await components.administer(database) }, shutdown: { await $0.shutdown() }, mapping: { _ in nil }, body)
+}
+
+/// Opens a service, runs `body` with it and shuts it down whatever happens,
+/// waiting for the outcome; client failures become their message and exit status.
+private func using<Service: Sendable, T: Sendable>(_ open: @escaping @Sendable () async throws -> Service,
+                                                   shutdown: @escaping @Sendable (Service) async -> Void, mapping: (ClientFailure) -> ExitCode?,
+                                                   _ body: @escaping @Sendable (Service) async throws -> T) throws -> T {
     do {
         return try runBlocking {
-            let administration = try await components.administer(database)
+            let service = try await open()
             do {
-                let result = try await body(administration)
-                await administration.shutdown()
+                let result = try await body(service)
+                await shutdown(service)
                 return result
             } catch {
-                await administration.shutdown()
+                await shutdown(service)
                 throw error
             }
         }
     } catch let error as ClientFailure {
-        throw fail(error)
+        throw mapping(error) ?? fail(error)
     }
 }
 
