@@ -395,10 +395,10 @@ public struct WebUI: Sendable {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
-        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
-        let name = form.name ?? ""
-        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
-            return message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)
+        let name: String
+        switch checkedName(csrf: form.csrf, name: form.name, scope, session) {
+        case .success(let checked): name = checked
+        case .failure(let box): return box.response
         }
         guard let version = Self.version(form.version) else {
             return message(status: .badRequest, title: "Not a valid version", Self.versionRule, back: Self.base(scope), session: session)
@@ -463,10 +463,10 @@ public struct WebUI: Sendable {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
-        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
-        let name = form.name ?? ""
-        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
-            return message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)
+        let name: String
+        switch checkedName(csrf: form.csrf, name: form.name, scope, session) {
+        case .success(let checked): name = checked
+        case .failure(let box): return box.response
         }
         do {
             try await backend.deleteSecret(name: name, in: scope, as: session.principal, client: context.webUIClient)
@@ -746,6 +746,19 @@ public struct WebUI: Sendable {
 }
 
 /// A response carried as a `Result` failure.
+extension WebUI {
+    /// A posted form's CSRF token checked and its secret name validated, or
+    /// the page that says why not.
+    func checkedName(csrf: String?, name: String?, _ scope: Scope, _ session: WebUISession) -> Result<String, ResponseBox> {
+        guard Self.csrfMatches(csrf, session) else { return .failure(ResponseBox(csrfRefusal(session))) }
+        let name = name ?? ""
+        do throws(SecretInputError) { try SecretInputError.checkName(name) } catch {
+            return .failure(ResponseBox(message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)))
+        }
+        return .success(name)
+    }
+}
+
 struct ResponseBox: Error {
     let response: Response
     init(_ response: Response) { self.response = response }
