@@ -462,6 +462,11 @@ enum PostgresProbe {
                 return Failure(description: "\(where_) refused the connection (is PostgreSQL running and listening there?)", permanent: false)
             }
             return Failure(description: "cannot connect to \(where_)", permanent: false)
+        case .serverClosedConnection, .uncleanShutdown:
+            let detail = error.underlying.map { " (\(ErrorWords.describe($0)))" } ?? ""
+            return Failure(description: "\(where_) closed the connection before the login finished\(detail): is PostgreSQL listening there, and reachable from here?", permanent: false)
+        case .unexpectedBackendMessage, .messageDecodingFailure:
+            return Failure(description: "\(where_) answered something that is not PostgreSQL's protocol: is the port right?", permanent: true)
         case .authMechanismRequiresPassword:
             return Failure(description: "\(where_) asks for a password for user \"\(user)\" and none was given: put it in the URL, in PGPASSWORD or in ~/.pgpass (mode 0600)", permanent: true)
         default:
