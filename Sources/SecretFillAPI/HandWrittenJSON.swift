@@ -3,7 +3,8 @@ import SecretFill
 /// An answer the server writes as JSON by hand instead of through
 /// JSONEncoder: only for the hot path, `POST /v1/resolve`, where JSONEncoder
 /// took about a tenth of the server's CPU per request (perf, bench/server.sh).
-/// `WireJSONTests` decodes what it writes back with JSONDecoder.
+/// `HotPathTests.resolveAnswerRoundTrips` (ServerUnitTests) decodes what it
+/// writes back with JSONDecoder, and checks its key order against JSONEncoder's.
 public protocol HandWrittenJSON: Encodable {
     /// The answer as JSON, keys sorted as JSONEncoder's `.sortedKeys` sorts them.
     var jsonText: String { get }

@@ -52,6 +52,19 @@ struct HotPathTests {
             let viaEncoder = try JSONSerialization.jsonObject(with: encoded) as? NSDictionary
             let viaHand = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
             #expect(viaEncoder == viaHand)
+            // Keys in the order JSONEncoder's .sortedKeys writes them: the top level, each secret's, and the secrets' names.
+            let sorter = JSONEncoder()
+            sorter.outputFormatting = [.sortedKeys]
+            let sortedText = String(decoding: try sorter.encode(answer), as: UTF8.self)
+            func order(_ text: String, _ keys: [String]) -> [String] {
+                keys.compactMap { key in text.range(of: "\"\(key)\":").map { (key, $0.lowerBound) } }.sorted { $0.1 < $1.1 }.map(\.0)
+            }
+            let keys = ["missing", "secrets"] + answer.secrets.keys.map { $0 }
+            #expect(order(text, keys) == order(sortedText, keys))
+            let inner = ["id", "scope", "value"]
+            if let first = answer.secrets.keys.min(), let start = text.range(of: "\"\(first)\":"), let sortedStart = sortedText.range(of: "\"\(first)\":") {
+                #expect(order(String(text[start.upperBound...]), inner) == order(String(sortedText[sortedStart.upperBound...]), inner))
+            }
         }
     }
 
