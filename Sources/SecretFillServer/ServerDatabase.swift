@@ -323,8 +323,16 @@ final class SQLiteDatabaseBackend: ServerDatabase {
     static func createPrivately(_ path: String) throws {
         let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if descriptor < 0 {
-            let reason = String(cString: strerror(errno))
-            throw ServeRefusal("cannot open the SQLite database \(path): \(reason)")
+            let code = errno
+            let folder = path.lastIndex(of: "/").map { String(path[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 } ?? "."
+            switch code {
+            case ENOENT:
+                throw ServeRefusal("cannot create the SQLite database \(path): its folder \(folder) does not exist (create it, mode 0700, or give another path)")
+            case EACCES, EROFS:
+                throw ServeRefusal("cannot create or open the SQLite database \(path): \(String(cString: strerror(code))) (the folder \(folder) must be writable by this user)")
+            default:
+                throw ServeRefusal("cannot open the SQLite database \(path): \(String(cString: strerror(code)))")
+            }
         }
         _ = fchmod(descriptor, 0o600)
         Glibc.close(descriptor)

@@ -97,6 +97,16 @@ struct NewTeamSetupTests {
         #expect(Date().timeIntervalSince(start) < 10)
     }
 
+    @Test("serve on a SQLite path whose folder is missing names the folder and stops before it listens")
+    func sqliteFolderMissing() throws {
+        let cli = try CLI()
+        let path = cli.path("no-such-folder/server.db")
+        let refused = cli.run(["serve", "--database", "sqlite:" + path, "--listen", "127.0.0.1:0"])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("its folder \(cli.path("no-such-folder")) does not exist"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("serving on") && !refused.stderr.contains("SQLiteError"), "\(refused.stderr)")
+    }
+
     @Test("init --key-only writes a key file (0600) and no store, refuses to overwrite, refuses with SECRETFILL_KEY set; serve without a key names it; init --help offers no server options")
     func keyOnly() throws {
         var cli = try CLI()
