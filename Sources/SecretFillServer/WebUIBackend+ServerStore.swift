@@ -15,16 +15,9 @@ extension ServerRequestContext: WebUIRequestContext {
 struct ServerWebUIBackend: WebUIBackend {
     let store: ServerStore
 
-    static func principal(_ key: ActingKey) -> WebUIPrincipal {
-        let grants = key.grants
-        return WebUIPrincipal(keyName: key.name, grants: grants.grants.map(\.description), isAdmin: grants.isAdmin) { access, scope in
-            grants.allows(access == .write ? .write : .names, in: scope)
-        }
-    }
+    static func principal(_ key: ActingKey) -> WebUIPrincipal { WebUIPrincipal(keyName: key.name, grants: key.grants) }
 
-    static func acting(_ principal: WebUIPrincipal) -> ActingKey {
-        ActingKey(name: principal.keyName, grants: (try? GrantSet(parsing: principal.grants)) ?? GrantSet([]))
-    }
+    static func acting(_ principal: WebUIPrincipal) -> ActingKey { ActingKey(name: principal.keyName, grants: principal.grants) }
 
     /// The server's refusals as the pages show them; anything else passes through (a 503 page).
     static func mapped<R>(_ body: () async throws -> R) async throws -> R {

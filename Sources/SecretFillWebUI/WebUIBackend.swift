@@ -1,46 +1,29 @@
 import SecretFill
 import SecretFillAPI
 
-/// What a signed-in key may do in a scope, as far as the pages care: list
-/// names, or also set and delete. (Values are never sent to the browser, so
-/// the pages have no use for `read`.)
-public enum WebUIAccess: Sendable, Hashable {
-    case names
-    case write
-
-    /// How a refusal names the action: `key 'ci' may not write to team`.
-    var verb: String {
-        switch self {
-        case .names: "list names in"
-        case .write: "write to"
-        }
-    }
-}
-
-/// The key a page acts as: its name, its grants as text (for refusals), and
-/// the server's own grant check.
+/// The key a page acts as: its name and its grants, checked with the
+/// server's own `GrantSet` (the pages ask for `names` or `write`; values
+/// are never sent to the browser, so they have no use for `read`).
 public struct WebUIPrincipal: Sendable {
     public let keyName: String
-    public let grants: [String]
-    public let isAdmin: Bool
-    private let check: @Sendable (WebUIAccess, Scope) -> Bool
+    public let grants: GrantSet
 
-    public init(keyName: String, grants: [String], isAdmin: Bool, allows check: @escaping @Sendable (WebUIAccess, Scope) -> Bool) {
+    public init(keyName: String, grants: GrantSet) {
         self.keyName = keyName
         self.grants = grants
-        self.isAdmin = isAdmin
-        self.check = check
     }
 
-    public func may(_ access: WebUIAccess, in scope: Scope) -> Bool { isAdmin || check(access, scope) }
+    public var isAdmin: Bool { grants.isAdmin }
 
-    /// `key 'ci' may not write to team (its grants: team:names)`.
-    func refusal(_ access: WebUIAccess, _ scope: Scope) -> String {
-        "key '\(keyName)' may not \(access.verb) \(scope) (its grants: \(grants.isEmpty ? "none" : grants.joined(separator: ", ")))"
+    public func may(_ access: Access, in scope: Scope) -> Bool { grants.allows(access, in: scope) }
+
+    /// `key 'ci' may not write to team (its grants: team:names)`, as the server words it.
+    func refusal(_ access: Access, _ scope: Scope) -> String {
+        "key '\(keyName)' may not \(access.verb) \(scope) (its grants: \(grants))"
     }
 
     func adminRefusal(_ what: String) -> String {
-        "key '\(keyName)' may not \(what): that needs the admin grant (its grants: \(grants.isEmpty ? "none" : grants.joined(separator: ", ")))"
+        "key '\(keyName)' may not \(what): that needs the admin grant (its grants: \(grants))"
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SecretFill
+import SecretFillAPI
 @testable import SecretFillWebUI
 
 /// An in-memory stand-in for the server, for router tests without a
@@ -29,11 +30,7 @@ actor FakeBackend: WebUIBackend {
     var sessionCount: Int { sessions.count }
 
     static func principal(_ key: Key) -> WebUIPrincipal {
-        let grants = key.grants
-        return WebUIPrincipal(keyName: key.name, grants: grants, isAdmin: grants.contains("admin")) { access, scope in
-            let prefix = switch scope.kind { case .team: "team"; case .project: "project:*"; case .cluster: "cluster:*" }
-            return grants.contains("\(prefix):write") || (access == .names && grants.contains("\(prefix):names"))
-        }
+        WebUIPrincipal(keyName: key.name, grants: (try? GrantSet(parsing: key.grants)) ?? GrantSet([]))
     }
 
     func authenticate(token: String, client: String) async throws -> WebUIPrincipal? {
