@@ -109,24 +109,18 @@ public enum TeamServer {
     }
 
     /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests
-    /// finish (up to 10 s), closes the pool, returns.
+    /// finish (up to 10 s), closes the pool, returns. SIGHUP reads
+    /// `--tls-cert` and `--tls-key` again (`CertificateReloadService`).
     public static func serve(_ options: ServeOptions, key: StoreKey) async throws {
         var logger = Logger(label: "secretfill")
         logger.logLevel = options.logLevel
         let libraryLogger = libraryLogger(options.logLevel)
 
         let loopback = Listen.isLoopback(options.host)
-        let tls: TLSConfiguration?
+        let tls: ReloadableTLS?
         switch (options.tlsCertificate, options.tlsKey) {
         case (let cert?, let keyPath?):
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-                var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-                TLSPolicy.apply(to: &configuration)
-                tls = configuration
-            } catch {
-                throw ServeRefusal("cannot use --tls-cert \(cert) / --tls-key \(keyPath): \(ErrorWords.describe(error))")
-            }
+            tls = try ReloadableTLS(certificate: cert, key: keyPath)
         case (nil, nil):
             tls = nil
         default:
@@ -171,7 +165,7 @@ public enum TeamServer {
         let scheme = tls == nil ? "http" : "https"
         let server = HTTPServerBuilder { responder in
             let http = GuardedHTTP1Channel(responder: responder, limits: limits, count: count)
-            if let tls { return try TLSChannel(http, tlsConfiguration: tls) }
+            if let tls { return ReloadableTLSChannel(http, tls: tls) }
             return http
         }
         let app = AfterMigration(waits: databaseAnswered, health: health, service: Application(
@@ -185,10 +179,13 @@ public enum TeamServer {
             },
             logger: libraryLogger
         ))
+        // SIGHUP trapped from here on: it reloads the certificate, never ends the server.
+        let reload = await CertificateReloadService(tls: tls, logger: logger)
         // Started in this order, stopped in reverse: the listener first, the pool last.
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DatabaseService(database: database)),
             .init(service: MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)),
+            .init(service: reload),
             .init(service: app),
         ]
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
