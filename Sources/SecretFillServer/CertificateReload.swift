@@ -5,6 +5,11 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The TLS context `serve` hands each new connection: built from
 /// `--tls-cert` and `--tls-key` at the start, built again from the same
@@ -33,14 +38,39 @@ final class ReloadableTLS: Sendable {
     }
 
     static func load(certificate: String, key: String) throws(ServeRefusal) -> NIOSSLContext {
+        func refusal(_ reason: String) -> ServeRefusal {
+            ServeRefusal("cannot use --tls-cert \(certificate) / --tls-key \(key): \(reason)")
+        }
+        func problem(_ file: String, _ error: any Error, _ notPEM: String) -> String {
+            if let error = error as? IOError { return "\(file): \(ErrorWords.describe(error))" }
+            return notPEM
+        }
+        // NIOSSL says "failed to load" for a missing file as for a bad one: name the file's own problem first.
+        for file in [certificate, key] where access(file, R_OK) != 0 {
+            throw refusal("\(file): \(String(cString: strerror(errno)).lowercased())")
+        }
+        let chain: [NIOSSLCertificateSource]
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-            guard !chain.isEmpty else { throw ServeRefusal("\(certificate) holds no PEM certificate") }
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            TLSPolicy.apply(to: &configuration)
-            return try NIOSSLContext(configuration: configuration)
+            chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
         } catch {
-            throw ServeRefusal("cannot use --tls-cert \(certificate) / --tls-key \(key): \(ErrorWords.describe(error))")
+            throw refusal(problem(certificate, error, "\(certificate) is not a PEM certificate chain"))
+        }
+        guard !chain.isEmpty else { throw refusal("\(certificate) holds no PEM certificate") }
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        } catch {
+            throw refusal(problem(key, error, "\(key) is not a PEM private key (or it is encrypted)"))
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        TLSPolicy.apply(to: &configuration)
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch NIOSSLError.failedToLoadPrivateKey {
+            // The key parsed above, so BoringSSL refused it for not being the certificate's.
+            throw refusal("the private key in \(key) is not the key of the first certificate in \(certificate)")
+        } catch {
+            throw refusal(ErrorWords.describe(error))
         }
     }
 }
