@@ -133,6 +133,10 @@ public enum TeamServer {
             logger.warning("serving plain HTTP on a non-loopback address (--insecure-http): tokens and values cross the network unencrypted")
         }
 
+        // SIGHUP trapped from here on, before the database is waited for: it
+        // reloads the certificate, never ends the server.
+        let reload = await CertificateReloadService(tls: tls, logger: logger)
+
         if let outcome = executorOutcome.withLockedValue({ $0 }) {
             logger.notice("concurrency executor hook \(outcome)")
         }
@@ -179,8 +183,6 @@ public enum TeamServer {
             },
             logger: libraryLogger
         ))
-        // SIGHUP trapped from here on: it reloads the certificate, never ends the server.
-        let reload = await CertificateReloadService(tls: tls, logger: logger)
         // Started in this order, stopped in reverse: the listener first, the pool last.
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DatabaseService(database: database)),
