@@ -10,6 +10,8 @@ package struct ServeCommand: ParsableCommand {
             default key file); the database holds ciphertext and token digests only. A \
             non-loopback --listen needs --tls-cert and --tls-key, or --insecure-http. SIGTERM, \
             SIGINT or SIGQUIT stops accepting, finishes requests in flight (up to 10 s) and exits 0. \
+            SIGHUP reads --tls-cert and --tls-key again: new connections get the new pair, open \
+            ones keep theirs; a pair that cannot be used is refused in the log and the old one kept. \
             A request's head must arrive within 10 s of its first byte, and an idle connection \
             is closed after 60 s.
 

@@ -109,24 +109,18 @@ public enum TeamServer {
     }
 
     /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests
-    /// finish (up to 10 s), closes the pool, returns.
+    /// finish (up to 10 s), closes the pool, returns. SIGHUP reads
+    /// `--tls-cert` and `--tls-key` again (`CertificateReloadService`).
     public static func serve(_ options: ServeOptions, key: StoreKey) async throws {
         var logger = Logger(label: "secretfill")
         logger.logLevel = options.logLevel
         let libraryLogger = libraryLogger(options.logLevel)
 
         let loopback = Listen.isLoopback(options.host)
-        let tls: TLSConfiguration?
+        let tls: ReloadableTLS?
         switch (options.tlsCertificate, options.tlsKey) {
         case (let cert?, let keyPath?):
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-                var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-                TLSPolicy.apply(to: &configuration)
-                tls = configuration
-            } catch {
-                throw ServeRefusal("cannot use --tls-cert \(cert) / --tls-key \(keyPath): \(ErrorWords.describe(error))")
-            }
+            tls = try ReloadableTLS(certificate: cert, key: keyPath)
         case (nil, nil):
             tls = nil
         default:
@@ -138,6 +132,10 @@ public enum TeamServer {
             }
             logger.warning("serving plain HTTP on a non-loopback address (--insecure-http): tokens and values cross the network unencrypted")
         }
+
+        // SIGHUP trapped from here on, before the database is waited for: it
+        // reloads the certificate, never ends the server.
+        let reload = await CertificateReloadService(tls: tls, logger: logger)
 
         if let outcome = executorOutcome.withLockedValue({ $0 }) {
             logger.notice("concurrency executor hook \(outcome)")
@@ -171,7 +169,7 @@ public enum TeamServer {
         let scheme = tls == nil ? "http" : "https"
         let server = HTTPServerBuilder { responder in
             let http = GuardedHTTP1Channel(responder: responder, limits: limits, count: count)
-            if let tls { return try TLSChannel(http, tlsConfiguration: tls) }
+            if let tls { return ReloadableTLSChannel(http, tls: tls) }
             return http
         }
         let app = AfterMigration(waits: databaseAnswered, health: health, service: Application(
@@ -189,6 +187,7 @@ public enum TeamServer {
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DatabaseService(database: database)),
             .init(service: MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)),
+            .init(service: reload),
             .init(service: app),
         ]
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
