@@ -157,6 +157,48 @@ struct MetricsTests {
         #expect(malformed.stderr.contains("--metrics-listen must be HOST:PORT"), "\(malformed.stderr)")
     }
 
+    @Test("with --tls-cert, /metrics is served with TLS and the same certificate, and not in clear")
+    func metricsOverTLS() throws {
+        let cli = try CLI()
+        let certificate = cli.path("server.crt"), key = cli.path("server.key")
+        let made = CLI.execute("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                                                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate],
+                               environment: ProcessInfo.processInfo.environment)
+        try #require(made.status == 0, "openssl: \(made.stderr)")
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["serve", "--database", "sqlite:" + cli.path("tls.db"), "--listen", "127.0.0.1:0", "--tls-cert", certificate,
+                             "--tls-key", key, "--metrics-listen", "127.0.0.1:0"]
+        process.environment = cli.environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = errors
+        let collected = LockedText()
+        errors.fileHandleForReading.readabilityHandler = { handle in collected.append(handle.availableData) }
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            process.waitUntilExit()
+        }
+        var metricsURL = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && process.isRunning {
+            let log = collected.text
+            if let range = log.range(of: "metrics on https://") {
+                metricsURL = "https://" + log[range.upperBound...].prefix { !$0.isWhitespace }
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try #require(!metricsURL.isEmpty, "no metrics line: \(collected.text)")
+        let secure = CLI.execute("/usr/bin/curl", ["-s", "--max-time", "10", "--cacert", certificate, metricsURL], environment: ProcessInfo.processInfo.environment)
+        #expect(secure.status == 0 && secure.stdoutText.contains("process_start_time_seconds"), "\(secure.stderr)")
+        let clear = CLI.execute("/usr/bin/curl", ["-s", "--max-time", "10", "http://" + metricsURL.dropFirst("https://".count)],
+                                environment: ProcessInfo.processInfo.environment)
+        #expect(!clear.stdoutText.contains("process_start_time_seconds"), "served in clear")
+    }
+
     @Test("a real Prometheus scrapes the server and its API returns the counts the requests caused")
     func prometheusScrapes() throws {
         let scene = try Scene()
@@ -245,6 +287,14 @@ struct MetricsTests {
         }
         #expect(seen.contains("route=/v1/resolve"), "\(seen.sorted())")
     }
+}
+
+/// Text a pipe's handler appends to from another thread.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ chunk: Data) { lock.lock(); data.append(chunk); lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }
 
 /// A loopback port nothing listens on now (the kernel's pick).
