@@ -203,8 +203,9 @@ public enum TeamServer {
             .init(service: app),
         ]
         if let metricsListen = options.metricsListen {
-            services.append(.init(service: try metricsApplication(metrics: metrics, database: database, at: metricsListen, tls: tls,
-                                                                  logger: logger, libraryLogger: libraryLogger)))
+            services.append(.init(service: NamedListener(option: "--metrics-listen", host: metricsListen.host, port: metricsListen.port,
+                                                         service: try metricsApplication(metrics: metrics, database: database, at: metricsListen,
+                                                                                         tls: tls, logger: logger, libraryLogger: libraryLogger))))
         }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
         configuration.maximumGracefulShutdownDuration = Duration.seconds(10)
@@ -273,6 +274,27 @@ extension TeamServer {
             },
             logger: libraryLogger
         )
+    }
+}
+
+/// A listener other than `--listen`'s: a port it cannot have is named with its option.
+struct NamedListener<Wrapped: Service>: Service {
+    let option: String
+    let host: String
+    let port: Int
+    let service: Wrapped
+
+    func run() async throws {
+        do {
+            try await service.run()
+        } catch let error as NIOCore.IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            let shown = (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+            switch error.errnoCode {
+            case EADDRINUSE: throw ServeRefusal("\(option) \(shown) is already in use (another server?); give a free port")
+            case EACCES: throw ServeRefusal("may not listen on \(shown) (\(option)): ports below 1024 need privileges; use a higher port")
+            default: throw ServeRefusal("cannot listen on \(shown) (\(option)): this machine has no such address")
+            }
+        }
     }
 }
 

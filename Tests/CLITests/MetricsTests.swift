@@ -155,6 +155,14 @@ struct MetricsTests {
         let malformed = cli.run(["serve", "--database", database, "--metrics-listen", "nonsense"])
         #expect(malformed.status == 64)
         #expect(malformed.stderr.contains("--metrics-listen must be HOST:PORT"), "\(malformed.stderr)")
+        // A port another listener holds is named with its option.
+        let first = try TestServer(cli: cli, database: database, arguments: ["--metrics-listen", "127.0.0.1:0"])
+        defer { first.stop() }
+        let range = try #require(first.log.range(of: "metrics on http://127.0.0.1:"), "\(first.log)")
+        let port = String(first.log[range.upperBound...].prefix { $0.isNumber })
+        let taken = cli.run(["serve", "--database", "sqlite:" + cli.path("m2.db"), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:\(port)"])
+        #expect(taken.status == 2)
+        #expect(taken.stderr.contains("--metrics-listen 127.0.0.1:\(port) is already in use"), "\(taken.stderr)")
     }
 
     @Test("with --tls-cert, /metrics is served with TLS and the same certificate, and not in clear")
