@@ -14,6 +14,9 @@ if [ "${1:-}" = "--tests" ]; then
   # The team-server tests: a real PostgreSQL (scripts/postgres.sh), pg_dump, curl.
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
   command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+  # The metrics tests: promtool checks a scrape, a real Prometheus (started by
+  # the test on a loopback port with its own config; never its system service) scrapes.
+  { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need_apt+=(prometheus)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

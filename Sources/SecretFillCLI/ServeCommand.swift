@@ -18,6 +18,7 @@ package struct ServeCommand: ParsableCommand {
             Examples:
               secretfill serve --database postgres://secretfill@db.internal/secretfill
               secretfill serve --listen 0.0.0.0:8470 --tls-cert cert.pem --tls-key key.pem
+              secretfill serve --metrics-listen 127.0.0.1:9470 --log-format json
               secretfill keys create admin --grant admin --database sqlite:server.db
             """)
 
@@ -41,6 +42,15 @@ package struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     package var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("text (the default: one line per event) or json (one JSON object a line: time, level, message and a request's fields).",
+                               valueName: "format"))
+    package var logFormat: String = "text"
+
+    @Option(help: ArgumentHelp(
+        "Serve /metrics (Prometheus text format) on this address; off by default. Loopback only, unless --tls-cert is given: then with TLS and the same certificate.",
+        valueName: "host:port"))
+    package var metricsListen: String?
+
     @Option(help: ArgumentHelp(
         "Requests a second per API key (per client address for requests no key was accepted for yet); over it: 429 with Retry-After. 0: no limit.",
         valueName: "n"))
@@ -54,6 +64,7 @@ package struct ServeCommand: ParsableCommand {
     package func validate() throws {
         guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more requests a second") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
     }
 
     package init() {}

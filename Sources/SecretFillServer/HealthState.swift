@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Logging
 import NIOConcurrencyHelpers
 
 /// Whether the database is reachable and migrated, for /healthz.
@@ -13,6 +14,13 @@ final class HealthState: Sendable {
         var announced = false
     }
     private let start = NIOLockedValueBox(Start())
+    /// `--log-format json`: the "serving on …" line is a JSON object too,
+    /// its `message` holding the same words.
+    let format: LogFormat
+
+    init(format: LogFormat = .text) {
+        self.format = format
+    }
 
     /// The schema is current and the store key matches the database.
     func markMigrated() { announce { $0.migrated = true } }
@@ -32,6 +40,12 @@ final class HealthState: Sendable {
             return line
         }
         guard let line else { return }
+        if format == .json {
+            var message = line
+            while message.hasSuffix("\n") { message.removeLast() }
+            JSONLogHandler.emit(JSONLogHandler.line(level: .notice, message: message, label: "secretfill"))
+            return
+        }
         let bytes = Array(line.utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }

@@ -40,28 +40,40 @@ public enum API {
     public static let maximumBodyBytes = 2 << 20
 }
 
-/// One line per request: method, path, status, key name, time. Never a
-/// header, a body, a query string or a token.
+/// One line per request: method, path, status, key name, time, request id.
+/// Never a header (but the caller's own X-Request-Id), a body, a query
+/// string or a token. Also counts the request in `ServerMetrics` (route
+/// template, method, status, duration), and answers every request with an
+/// `X-Request-Id`: the caller's when it is printable ASCII of at most 200
+/// characters, else a new one.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let logger: Logger
+    let metrics: ServerMetrics
+    let format: LogFormat
+
+    init(logger: Logger, metrics: ServerMetrics = ServerMetrics(), format: LogFormat = .text) {
+        self.logger = logger
+        self.metrics = metrics
+        self.format = format
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let status: Int
-        let response: Response
+        let requestID = RequestID.accepted(request.headers[RequestID.header]) ?? RequestID.make()
+        var response: Response
         do {
             response = try await next(request, context)
-            status = response.status.code
-        } catch let error as HTTPError {
-            status = error.status.code
-            log(request, context, status: status, start: start)
-            throw error
+        } catch let error as any HTTPResponseError {
+            // Answered here rather than by the router, so that the answer carries the request id too.
+            response = try error.response(from: request, context: context)
         } catch {
-            log(request, context, status: 500, start: start)
-            throw error
+            // Only the error's type: its text could hold anything.
+            logger.error("a request failed", metadata: ["reason": "\(ErrorWords.describe(error))", "request_id": "\(requestID)"])
+            response = Response(status: .internalServerError, headers: [.contentLength: "0"])
         }
-        log(request, context, status: status, start: start)
+        response.headers[RequestID.header] = requestID
+        finish(request, context, status: response.status.code, start: start, requestID: requestID)
         return response
     }
 
@@ -71,12 +83,53 @@ struct RequestLogMiddleware: RouterMiddleware {
         return "\(tenths / 10).\(tenths % 10)"
     }
 
-    func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
+    func finish(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant, requestID: String) {
         let elapsed = ContinuousClock.now - start
+        let route = ServerMetrics.route(context.endpointPath, path: request.uri.path)
+        metrics.request(route: route, method: ServerMetrics.method(request.method), status: status, duration: elapsed)
+        guard logger.logLevel <= .info else { return }
         let path = request.uri.path
         let shownPath = path.utf8.count <= 200 && path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? path : "<\(path.utf8.count) bytes>"
-        logger.info("\(request.method.rawValue) \(shownPath) \(status) key=\(context.note.keyName ?? "-") \(Self.milliseconds(elapsed))ms",
-                    metadata: ["client": "\(context.client)"])
+        let actor = context.note.keyName ?? "-"
+        let shownMillis = Self.milliseconds(elapsed)
+        let message: Logger.Message = "\(request.method.rawValue) \(shownPath) \(status) key=\(actor) \(shownMillis)ms"
+        switch format {
+        case .text:
+            logger.info(message, metadata: ["client": "\(context.client)", "request_id": "\(requestID)"])
+        case .json:
+            let method = request.method.rawValue
+            let shownMethod = method.utf8.count <= 20 && method.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? method : "other"
+            logger.info(message, metadata: [
+                "method": "\(shownMethod)", "route": "\(route)", "status": .stringConvertible(status), "actor": "\(actor)",
+                "duration_ms": .stringConvertible(Double(shownMillis) ?? 0), "request_id": "\(requestID)", "client": "\(context.client)",
+            ])
+        }
+    }
+}
+
+/// `X-Request-Id`: the caller's, when it is printable ASCII (space to `~`)
+/// of 1 to 200 characters; else 32 random hex digits.
+enum RequestID {
+    static let header = HTTPField.Name("X-Request-Id")!
+    static let longest = 200
+
+    static func accepted(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= longest, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
+        return value
+    }
+
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for half in 0..<2 {
+            var word = generator.next()
+            for index in 0..<16 {
+                bytes[half * 16 + index] = digits[Int(word & 0xF)]
+                word >>= 4
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -125,6 +178,7 @@ struct Routes {
                     throw ServerRefusal.tooLarge("at most \(APILimits.resolveNames) names per request (this one has \(body.names.count)); send the rest in another request")
                 }
                 let (found, missing) = try await store.resolve(chain: chain, names: body.names, by: key, client: context.client)
+                store.metrics.resolved(names: found.count)
                 var secrets: [String: ResolvedSecret] = [:]
                 secrets.reserveCapacity(found.count)
                 for (name, entry) in found {

@@ -1,3 +1,4 @@
+import Atomics
 import Logging
 import NIOCore
 import NIOPosix
@@ -36,6 +37,20 @@ protocol ServerDatabase: Sendable {
     /// Keeps the connection pool working until cancelled (PostgreSQL's client needs it).
     func run() async
     func close() async
+    /// Connections leased at this moment (for `secretfill_db_pool_connections_in_use`).
+    var connectionsInUse: Int { get }
+}
+
+/// Connections leased now: one more while `body` runs.
+final class LeaseCount: Sendable {
+    private let count = ManagedAtomic<Int>(0)
+    var current: Int { count.load(ordering: .relaxed) }
+
+    func during<R>(_ body: () async throws -> R) async throws -> R {
+        count.wrappingIncrement(ordering: .relaxed)
+        defer { count.wrappingDecrement(ordering: .relaxed) }
+        return try await body()
+    }
 }
 
 /// A database failure that is not the request's fault: 503, exit 2.
@@ -134,7 +149,9 @@ final class PostgresDatabaseBackend: ServerDatabase {
     static let readSlotsPerLoop = 1
     static let largestBatch = 16
     let logger: Logger
+    let leases: LeaseCount
     var isPostgres: Bool { true }
+    var connectionsInUse: Int { leases.current }
 
     /// libpq's sslmode as a TLS configuration and whether it is required
     /// (nil: no TLS). `require` never falls back to plain text: a server
@@ -199,11 +216,13 @@ final class PostgresDatabaseBackend: ServerDatabase {
         // so a generic plan is the plan PostgreSQL would choose for the others.
         configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         self.logger = logger
+        let leases = LeaseCount()
+        self.leases = leases
         pools = loops.map { loop in
             // An event loop is an event-loop group of one: the pool's connections all open on it.
             let client = PostgresClient(configuration: configuration, eventLoopGroup: loop, backgroundLogger: logger)
             return LoopPool(loop: loop, client: client, reads: ReadBatcher(slots: Self.readSlotsPerLoop, largest: Self.largestBatch) { batch in
-                try await Self.auditedReads(batch, client: client)
+                try await leases.during { try await Self.auditedReads(batch, client: client) }
             })
         }
     }
@@ -220,28 +239,32 @@ final class PostgresDatabaseBackend: ServerDatabase {
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
-            try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", body)
+            try await self.leases.during { try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", body) }
         }
     }
 
     func transaction<R: Sendable>(until deadline: NIODeadline, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
-            try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", deadline: deadline, postgres: true, body)
+            try await self.leases.during {
+                try await inTransaction(connection.sql(queryLogLevel: nil), begin: "BEGIN", deadline: deadline, postgres: true, body)
+            }
         }
     }
 
     func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await client.withConnection { connection in
-            try await body(connection.sql(queryLogLevel: nil))
+            try await self.leases.during { try await body(connection.sql(queryLogLevel: nil)) }
         }
     }
 
     func key(digest: String) async throws -> KeyRecord? {
-        var found: KeyRecord?
-        for try await row in try await client.execute(PostgresHotQueries.KeyByDigest(digest: digest)) {
-            found = KeyRecord(name: row.0, digest: row.1, grants: row.2, expires: row.3, revoked: row.4, lastUsed: row.5)
+        try await leases.during {
+            var found: KeyRecord?
+            for try await row in try await client.execute(PostgresHotQueries.KeyByDigest(digest: digest)) {
+                found = KeyRecord(name: row.0, digest: row.1, grants: row.2, expires: row.3, revoked: row.4, lastUsed: row.5)
+            }
+            return found
         }
-        return found
     }
 
     /// Resolves go through `reads`: alone when the database has a slot
@@ -300,7 +323,9 @@ final class PostgresDatabaseBackend: ServerDatabase {
 final class SQLiteDatabaseBackend: ServerDatabase {
     let connection: SQLiteConnection
     let turns = TurnLock()
+    let leases = LeaseCount()
     var isPostgres: Bool { false }
+    var connectionsInUse: Int { leases.current }
 
     init(connection: SQLiteConnection) {
         self.connection = connection
@@ -345,18 +370,20 @@ final class SQLiteDatabaseBackend: ServerDatabase {
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await turns.withTurn {
             // BEGIN IMMEDIATE takes the write lock at once, not at the first write.
-            try await inTransaction(self.connection.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", body)
+            try await self.leases.during { try await inTransaction(self.connection.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", body) }
         }
     }
 
     func transaction<R: Sendable>(until deadline: NIODeadline, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await turns.withTurn {
-            try await inTransaction(self.connection.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", deadline: deadline, body)
+            try await self.leases.during {
+                try await inTransaction(self.connection.sql(queryLogLevel: nil), begin: "BEGIN IMMEDIATE", deadline: deadline, body)
+            }
         }
     }
 
     func session<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await turns.withTurn { try await body(self.connection.sql(queryLogLevel: nil)) }
+        try await turns.withTurn { try await self.leases.during { try await body(self.connection.sql(queryLogLevel: nil)) } }
     }
 
     func run() async {

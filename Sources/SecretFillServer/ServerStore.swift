@@ -48,6 +48,8 @@ public final class ServerStore: Sendable {
     let key: StoreKey?
     let logger: Logger
     let keyCache = KeyCache()
+    /// The counters `/metrics` serves.
+    let metrics: ServerMetrics
     /// Seconds a request may wait for the database before it answers 503.
     let deadline = 5
     /// How long another admin key must still be valid for a revoke of an admin key to go ahead.
@@ -58,21 +60,28 @@ public final class ServerStore: Sendable {
     /// Refusals before authentication, one audit row per address and second.
     let refusals: RefusalAudit
 
-    init(database: any ServerDatabase, key: StoreKey?, logger: Logger) {
+    init(database: any ServerDatabase, key: StoreKey?, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
         self.database = database
         self.key = key
         self.logger = logger
-        refusals = RefusalAudit(insert: { [database, logger] record in
+        self.metrics = metrics
+        refusals = RefusalAudit(insert: { [database, logger, metrics] record in
             do {
-                return try await withDeadline(seconds: 5) { try await database.transaction { sql in try await record.insertReturningID(into: sql) } }
+                return try await metrics.audited {
+                    try await metrics.databaseCall {
+                        try await withDeadline(seconds: 5) { try await database.transaction { sql in try await record.insertReturningID(into: sql) } }
+                    }
+                }
             } catch {
                 logger.error("could not write the audit row of a refused request", metadata: ["client": "\(record.client)"])
                 return nil
             }
-        }, setCount: { [database, logger] id, count in
+        }, setCount: { [database, logger, metrics] id, count in
             do {
-                try await withDeadline(seconds: 5) {
-                    try await database.transaction { sql in try await sql.raw("UPDATE audit_log SET repeats = \(bind: count) WHERE id = \(bind: id)").run() }
+                try await metrics.databaseCall {
+                    try await withDeadline(seconds: 5) {
+                        try await database.transaction { sql in try await sql.raw("UPDATE audit_log SET repeats = \(bind: count) WHERE id = \(bind: id)").run() }
+                    }
                 }
             } catch {
                 logger.error("could not count refused requests in the audit log", metadata: ["count": "\(count)"])
@@ -90,16 +99,24 @@ public final class ServerStore: Sendable {
     /// the CLI's 10 s) even when the database does not answer; a transaction
     /// still running then is rolled back when it ends (it can no longer reach
     /// its COMMIT in time).
-    func run<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    /// `audited`: `body` writes an audit row (counted as written or failed).
+    func run<R: Sendable>(audited: Bool = false, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let database = self.database
         let commitBy = NIODeadline.now() + .seconds(Int64(Self.writeSeconds))
-        return try await withDeadline(seconds: Self.writeSeconds + 2) { try await database.transaction(until: commitBy, body) }
+        let metrics = self.metrics
+        let call = { @Sendable () async throws -> R in
+            try await metrics.databaseCall {
+                try await withDeadline(seconds: Self.writeSeconds + 2) { try await database.transaction(until: commitBy, body) }
+            }
+        }
+        if audited { return try await metrics.audited(call) }
+        return try await call()
     }
 
     /// Like `run`, without a transaction: each statement commits on its own.
     func runSession<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let database = self.database
-        return try await withDeadline(seconds: deadline) { try await database.session(body) }
+        return try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.session(body) } }
     }
 
     // MARK: keys
@@ -115,11 +132,13 @@ public final class ServerStore: Sendable {
         let key: KeyCache.Entry
         var looked = false
         if let cached = keyCache.entry(digest: digest, now: now) {
+            metrics.keyCacheHits.increment()
             key = cached
         } else {
+            metrics.keyCacheMisses.increment()
             looked = true
             let database = self.database
-            let found = try await withDeadline(seconds: deadline) { try await database.key(digest: digest) }
+            let found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.key(digest: digest) } }
             guard let found, APIToken.constantTimeEqual(found.digest, digest) else { throw notAccepted }
             if let revoked = found.revoked {
                 throw ServerRefusal.unauthenticated("key '\(found.name)' was revoked at \(Clock.text(millis: revoked))")
@@ -155,7 +174,7 @@ public final class ServerStore: Sendable {
         let now = Clock.nowMillis()
         let expires = expiresIn.map { now + $0 * 1000 }
         let grantText = parsed.grants.map(\.description).joined(separator: " ")
-        try await run { sql in
+        try await run(audited: true) { sql in
             let existing = try await sql.raw("SELECT name FROM api_keys WHERE name = \(bind: name)").all()
             guard existing.isEmpty else { throw ServerRefusal.conflict("a key named '\(name)' exists already (revoked keys keep their name)") }
             try await sql.raw("""
@@ -172,7 +191,7 @@ public final class ServerStore: Sendable {
     /// (a refusal is audited either way).
     public func listKeys(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [KeyEntry] {
         try await requireAdmin(actor, "list keys", action: "key.list", names: [], client: client)
-        return try await run { sql in
+        return try await run(audited: audited) { sql in
             let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys").all()
             if audited {
                 try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
@@ -193,7 +212,7 @@ public final class ServerStore: Sendable {
         guard KeyName.isValid(name) else { throw ServerRefusal.invalid(KeyName.ruleDescription) }
         let now = Clock.nowMillis()
         let lockAdmins = database.isPostgres
-        try await run { sql in
+        try await run(audited: true) { sql in
             // Two revokes at once must not both see the other admin alive:
             // PostgreSQL takes a lock that writers of api_keys wait for (it
             // conflicts with itself, so the second revoke reads after the
@@ -246,7 +265,8 @@ public final class ServerStore: Sendable {
         let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: unique,
                                 client: client, outcome: "ok")
         let database = self.database
-        let rows = try await database.auditedRead(audit, names: unique, in: chain, deadline: deadline)
+        let deadline = self.deadline
+        let rows = try await metrics.audited { try await metrics.databaseCall { try await database.auditedRead(audit, names: unique, in: chain, deadline: deadline) } }
         // The row of the first scope in the chain that has the name (project > cluster > team).
         let scopes = chain.scopes
         var best: [String: (rank: Int, row: SealedRecord)] = [:]
@@ -287,7 +307,10 @@ public final class ServerStore: Sendable {
         let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: ["*"],
                                 client: client, outcome: "ok")
         let database = self.database
-        let rows = try await withDeadline(seconds: deadline) { try await database.sqlAuditedRead(audit, names: nil, in: chain) }
+        let deadline = self.deadline
+        let rows = try await metrics.audited {
+            try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.sqlAuditedRead(audit, names: nil, in: chain) } }
+        }
         return try rows.map { row in
             (row.scope, row.name, try Self.open(row.sealed, name: row.name, scope: row.scope, version: row.version, key: storeKey))
         }
@@ -389,7 +412,7 @@ public final class ServerStore: Sendable {
         let storeKey = try requireKey()
         let values = order.map { ($0, latest[$0]!) }
         let names = order
-        return try await run { sql in
+        return try await run(audited: true) { sql in
             var versions: [Written] = []
             for (name, value) in values {
                 versions.append(try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey))
@@ -405,7 +428,7 @@ public final class ServerStore: Sendable {
         try await require(actor, .write, in: [scope], action: action, scopeText: scope.description, names: [name], client: client)
         let (kind, id) = Self.columns(scope)
         let now = Clock.nowMillis()
-        try await run { sql in
+        try await run(audited: true) { sql in
             let rows = try await sql.raw("SELECT deleted FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all()
             let live = try rows.first.map { try $0.decode(column: "deleted", as: Int.self) == 0 }
             guard let live, purge || live else {
@@ -425,7 +448,7 @@ public final class ServerStore: Sendable {
         guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         try await require(actor, .write, in: [scope], action: "history", scopeText: scope.description, names: [name], client: client)
         let (kind, id) = Self.columns(scope)
-        return try await run { sql in
+        return try await run(audited: true) { sql in
             let head = try await sql.raw("SELECT current_version, deleted FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all()
             guard let row = head.first else { throw ServerRefusal.notFound(StoreError.notFound(name: name, scope: scope).description) }
             let current = try row.decode(column: "current_version", as: Int.self)
@@ -448,7 +471,7 @@ public final class ServerStore: Sendable {
         try await require(actor, .write, in: [scope], action: "rollback", scopeText: scope.description, names: [name], client: client)
         let storeKey = try requireKey()
         let (kind, id) = Self.columns(scope)
-        return try await run { sql in
+        return try await run(audited: true) { sql in
             let rows = try await sql.raw("SELECT sealed FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version = \(bind: version)").all()
             guard let row = rows.first else {
                 throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version) (the last \(Self.keptVersions) are kept)")
@@ -533,7 +556,7 @@ public final class ServerStore: Sendable {
     /// Records a refused request (best effort: the refusal stands either way).
     public func recordRefusal(key: String, action: String, scope: String, names: [String], client: String) async {
         do {
-            try await run { sql in
+            try await run(audited: true) { sql in
                 try await Self.audit(sql, key: key, action: action, scope: scope, names: names, client: client, outcome: "denied")
             }
         } catch {

@@ -29,9 +29,14 @@ public struct ServeOptions: Sendable {
     public var rateLimit: Int
     /// Connections open at once; nil: derived from the descriptor limit.
     public var maximumConnections: Int?
+    /// `--metrics-listen`: where `/metrics` is served (nil: nowhere).
+    public var metricsListen: (host: String, port: Int)?
+    /// `--log-format`.
+    public var logFormat: LogFormat
 
     public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level,
-                rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil) {
+                rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil,
+                metricsListen: (host: String, port: Int)? = nil, logFormat: LogFormat = .text) {
         self.database = database
         self.host = host
         self.port = port
@@ -41,6 +46,8 @@ public struct ServeOptions: Sendable {
         self.logLevel = logLevel
         self.rateLimit = rateLimit
         self.maximumConnections = maximumConnections
+        self.metricsListen = metricsListen
+        self.logFormat = logFormat
     }
 
     public static let defaultRateLimit = 200
@@ -54,13 +61,13 @@ public struct ServeRefusal: Error, CustomStringConvertible {
 
 public enum Listen {
     /// `HOST:PORT`, `[::1]:PORT`.
-    public static func parse(_ text: String) throws(ServeRefusal) -> (host: String, port: Int) {
+    public static func parse(_ text: String, option: String = "--listen") throws(ServeRefusal) -> (host: String, port: Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ServeRefusal("--listen must be HOST:PORT (for example 127.0.0.1:8470), not '\(text)'")
+            throw ServeRefusal("\(option) must be HOST:PORT (for example 127.0.0.1:8470), not '\(text)'")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ServeRefusal("--listen needs a host (for example 127.0.0.1:8470)") }
+        guard !host.isEmpty else { throw ServeRefusal("\(option) needs a host (for example 127.0.0.1:8470)") }
         return (host, port)
     }
 
@@ -133,6 +140,9 @@ public enum TeamServer {
             logger.warning("serving plain HTTP on a non-loopback address (--insecure-http): tokens and values cross the network unencrypted")
         }
 
+        if let metricsListen = options.metricsListen, !Listen.isLoopback(metricsListen.host), tls == nil {
+            throw ServeRefusal("refusing to serve /metrics on \(metricsListen.host) without TLS: give --tls-cert FILE --tls-key FILE (it is then served with TLS), or a loopback address")
+        }
         // SIGHUP trapped from here on, before the database is waited for: it
         // reloads the certificate, never ends the server.
         let reload = await CertificateReloadService(tls: tls, logger: logger)
@@ -159,10 +169,11 @@ public enum TeamServer {
             databaseAnswered = false
         }
         let database = try await openDatabase(options.database, logger: poolLogger(options.logLevel))
-        let store = ServerStore(database: database, key: key, logger: logger)
-        let health = HealthState()
+        let metrics = ServerMetrics()
+        let store = ServerStore(database: database, key: key, logger: logger, metrics: metrics)
+        let health = HealthState(format: options.logFormat)
         let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
-                                     opaqueOriginAllowed: tls == nil && !loopback)
+                                     opaqueOriginAllowed: tls == nil && !loopback, logFormat: options.logFormat)
         let limits = ConnectionLimits(maximumConnections: maximumConnections)
         let count = ConnectionCount(maximum: maximumConnections)
 
@@ -184,12 +195,17 @@ public enum TeamServer {
             logger: libraryLogger
         ))
         // Started in this order, stopped in reverse: the listener first, the pool last.
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DatabaseService(database: database)),
             .init(service: MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)),
             .init(service: reload),
             .init(service: app),
         ]
+        if let metricsListen = options.metricsListen {
+            services.append(.init(service: NamedListener(option: "--metrics-listen", host: metricsListen.host, port: metricsListen.port,
+                                                         service: try metricsApplication(metrics: metrics, database: database, at: metricsListen,
+                                                                                         tls: tls, logger: logger, libraryLogger: libraryLogger))))
+        }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sigquit], logger: libraryLogger)
         configuration.maximumGracefulShutdownDuration = Duration.seconds(10)
         configuration.maximumCancellationDuration = Duration.seconds(2)
@@ -219,9 +235,9 @@ extension TeamServer {
     /// HSTS under TLS), the rate limit (before any database work), 405 for
     /// a known path asked with another method.
     static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool,
-                            opaqueOriginAllowed: Bool = false) throws -> Router<ServerRequestContext> {
+                            opaqueOriginAllowed: Bool = false, logFormat: LogFormat = .text) throws -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
-        router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: RequestLogMiddleware(logger: logger, metrics: store.metrics, format: logFormat))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
         if tls { router.add(middleware: StrictTransportSecurityMiddleware()) }
         if rateLimit > 0 { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rateLimit), keyCache: store.keyCache)) }
@@ -229,6 +245,59 @@ extension TeamServer {
         Routes(store: store, health: health, logger: logger).install(on: router)
         try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed).addRoutes(to: router)
         return router
+    }
+}
+
+extension TeamServer {
+    /// `--metrics-listen`: `GET /metrics` (Prometheus' text format) on its
+    /// own address, with TLS when the server has a certificate; nothing else.
+    static func metricsApplication(metrics: ServerMetrics, database: any ServerDatabase, at address: (host: String, port: Int),
+                                   tls: ReloadableTLS?, logger: Logger, libraryLogger: Logger) throws -> some Service {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            let bytes = metrics.scrape(connectionsInUse: database.connectionsInUse)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        let scheme = tls == nil ? "http" : "https"
+        // The same certificate as --listen's, reloaded with it on SIGHUP.
+        let server = HTTPServerBuilder { responder in
+            let http = HTTP1Channel(responder: responder)
+            if let tls { return ReloadableTLSChannel(http, tls: tls) }
+            return http
+        }
+        return Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                let shownHost = address.host.contains(":") ? "[\(address.host)]" : address.host
+                logger.notice("metrics on \(scheme)://\(shownHost):\(port)/metrics")
+            },
+            logger: libraryLogger
+        )
+    }
+}
+
+/// A listener other than `--listen`'s: a port it cannot have is named with its option.
+struct NamedListener<Wrapped: Service>: Service {
+    let option: String
+    let host: String
+    let port: Int
+    let service: Wrapped
+
+    func run() async throws {
+        do {
+            try await service.run()
+        } catch let error as NIOCore.IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            let shown = (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+            switch error.errnoCode {
+            case EADDRINUSE: throw ServeRefusal("\(option) \(shown) is already in use (another server?); give a free port")
+            case EACCES: throw ServeRefusal("may not listen on \(shown) (\(option)): ports below 1024 need privileges; use a higher port")
+            default: throw ServeRefusal("cannot listen on \(shown) (\(option)): this machine has no such address")
+            }
+        }
     }
 }
 

@@ -15,31 +15,43 @@ enum TeamWiring {
         administer: TeamWiring.administer)
 
     static func serve(_ command: ServeCommand) throws {
-        guard let level = Logger.Level(rawValue: command.logLevel) else {
-            throw fail("--log-level must be one of trace, debug, info, notice, warning, error, critical", Exit.usage)
+        let format = LogFormat(rawValue: command.logFormat) ?? .text
+        // Under --log-format json every line serve writes is a JSON object, its refusals too.
+        func refuse(_ message: String, _ code: ExitCode) -> ExitCode {
+            guard format == .json else { return fail(message, code) }
+            JSONLogHandler.write(level: .error, message: "secretfill: error: \(message)")
+            return code
         }
-        let location = try databaseLocation(command.database)
+        guard let level = Logger.Level(rawValue: command.logLevel) else {
+            throw refuse("--log-level must be one of trace, debug, info, notice, warning, error, critical", Exit.usage)
+        }
+        let location = try databaseLocation(command.database, format: format)
         let listenAt: (host: String, port: Int)
-        do { listenAt = try Listen.parse(command.listen) } catch { throw fail(error.description, Exit.usage) }
+        do { listenAt = try Listen.parse(command.listen) } catch { throw refuse(error.description, Exit.usage) }
+        var metricsAt: (host: String, port: Int)?
+        if let text = command.metricsListen {
+            do { metricsAt = try Listen.parse(text, option: "--metrics-listen") } catch { throw refuse(error.description, Exit.usage) }
+        }
         let key: StoreKey
         do {
             key = try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey()
         } catch .keyMissing(let path) {
-            throw fail("no store key: the server seals values with one. Create it with `secretfill init --key-only` (it writes \(path)), or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
+            throw refuse("no store key: the server seals values with one. Create it with `secretfill init --key-only` (it writes \(path)), or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
         } catch {
-            throw fail(error)
+            throw format == .json ? refuse(error.description, Exit.failure) : fail(error)
         }
-        bootstrapLogging()
+        bootstrapLogging(format)
         let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
                                    tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level,
-                                   rateLimit: command.rateLimit, maximumConnections: command.maxConnections)
+                                   rateLimit: command.rateLimit, maximumConnections: command.maxConnections,
+                                   metricsListen: metricsAt, logFormat: format)
         TeamServer.takeOverConcurrencyPool()
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }
         } catch let error as ServeRefusal {
-            throw fail(error.description, Exit.failure)
+            throw refuse(error.description, Exit.failure)
         } catch {
-            throw fail("the server stopped: \(ErrorWords.describe(error))", Exit.failure)
+            throw refuse("the server stopped: \(ErrorWords.describe(error))", Exit.failure)
         }
     }
 
@@ -55,7 +67,7 @@ enum TeamWiring {
     }
 
     /// `--database`, else `SECRETFILL_DATABASE_URL`, else the default SQLite file.
-    static func databaseLocation(_ option: String?) throws -> DatabaseLocation {
+    static func databaseLocation(_ option: String?, format: LogFormat = .text) throws -> DatabaseLocation {
         let environment = processEnvironment
         guard let text = option ?? environment["SECRETFILL_DATABASE_URL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             // The default file's folder is the store's: made as `init` makes it (0700) when missing.
@@ -65,20 +77,33 @@ enum TeamWiring {
             return location
         }
         let parsed: DatabaseLocation
-        do { parsed = try DatabaseLocation(parsing: text) } catch { throw fail(error.description, Exit.usage) }
+        do {
+            parsed = try DatabaseLocation(parsing: text)
+        } catch {
+            guard format == .json else { throw fail(error.description, Exit.usage) }
+            JSONLogHandler.write(level: .error, message: "secretfill: error: \(error.description)")
+            throw Exit.usage
+        }
         // No password in the URL: PGPASSWORD, else ~/.pgpass (or PGPASSFILE), as libpq reads them.
         let filled = PostgresPassword.fill(parsed, environment: environment)
-        for warning in filled.warnings { Terminal.warn("secretfill: warning: \(warning)") }
+        for warning in filled.warnings {
+            if format == .json {
+                JSONLogHandler.write(level: .warning, message: "secretfill: warning: \(warning)")
+            } else {
+                Terminal.warn("secretfill: warning: \(warning)")
+            }
+        }
         return filled.location
     }
 
-    private static let loggingOnce: Void = {
+    /// Every logger writes through one handler: swift-log's stream lines,
+    /// or JSON objects (`--log-format json`). Called once, by `serve`.
+    static func bootstrapLogging(_ format: LogFormat) {
         LoggingSystem.bootstrap { label in
+            if format == .json { return JSONLogHandler(label: label) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .trace
             return handler
         }
-    }()
-
-    static func bootstrapLogging() { _ = loggingOnce }
+    }
 }

@@ -168,6 +168,45 @@ struct CanaryTests {
         }
     }
 
+    @Test("serve at --log-level trace, in text and in JSON lines: no canary and no token in the log or the metrics", arguments: ["text", "json"])
+    func serverLogs(_ format: String) throws {
+        let team = try ServerTests.Team(.sqlite, serverArguments: ["--log-format", format, "--metrics-listen", "127.0.0.1:0"])
+        let writer = try team.key("writer", ["team:write", "project:*:write"])
+        let reader = try team.key("reader", ["team:read", "project:*:read"])
+        #expect(team.set("team", nil, "canary", Self.canary, token: writer).status == 200)
+        #expect(team.set("project", "pr-1", "canary", Self.canary + "-pr1", token: writer).status == 200)
+        let read = team.server.exchange("POST", "/v1/resolve", body: "{\"project\": \"pr-1\", \"names\": [\"canary\"]}", token: reader,
+                                        headers: ["X-Request-Id": "canary-check-\(format)"])
+        #expect(read.body.contains(Self.canary + "-pr1"), "the read itself returns the value")
+        #expect(read.headers["x-request-id"] == "canary-check-\(format)")
+        let remote = team.cli.remote(team.server, token: writer)
+        let history = remote.run(["secrets", "history", "project", "--id", "pr-1", "--name", "canary"])
+        #expect(history.status == 0)
+        #expect(remote.run(["secrets", "rollback", "project", "--id", "pr-1", "--name", "canary", "--version", "1"]).status == 0)
+        // Refused and failed requests: a wrong token, a value that is not valid, a body too large.
+        #expect(team.resolve(project: nil, names: ["canary"], token: "sf_" + String(repeating: "A", count: 43)).status == 401)
+        #expect(team.set("team", nil, "bad name", Self.canary, token: writer).status == 400)
+        let log = team.server.log
+        let range = try #require(log.range(of: "metrics on http://"), "\(log)")
+        let metricsURL = "http://" + log[range.upperBound...].prefix { !$0.isWhitespace && $0 != "\"" }
+        let scrape = CLI.execute("/usr/bin/curl", ["-s", "--max-time", "10", metricsURL], environment: ProcessInfo.processInfo.environment)
+        #expect(scrape.stdoutText.contains("secretfill_resolves_total 1"), "\(scrape.stdoutText)")
+        #expect(team.server.stop() == 0)
+        let finalLog = team.server.log
+        if format == "json" {
+            for line in finalLog.split(separator: "\n") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not a JSON object: \(line)")
+            }
+            #expect(finalLog.contains("\"request_id\":\"canary-check-json\""))
+        } else {
+            #expect(finalLog.contains("POST /v1/resolve 200 key=reader") && finalLog.contains("request_id=canary-check-text"))
+        }
+        for text in [finalLog, scrape.stdoutText, history.allOutput] {
+            #expect(!text.contains(Self.canary), "canary leaked (\(format))")
+            for token in [team.admin, writer, reader] { #expect(!text.contains(token), "token leaked (\(format))") }
+        }
+    }
+
     @Test("a consumer that closes the pipe early ends the render quietly")
     func closedPipe() throws {
         let cli = try Self.setup()
