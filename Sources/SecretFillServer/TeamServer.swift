@@ -29,9 +29,11 @@ public struct ServeOptions: Sendable {
     public var rateLimit: Int
     /// Connections open at once; nil: derived from the descriptor limit.
     public var maximumConnections: Int?
+    /// This team's id on the Paperspace routes (`teamId`); nil: any.
+    public var teamID: String?
 
     public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level,
-                rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil) {
+                rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil, teamID: String? = nil) {
         self.database = database
         self.host = host
         self.port = port
@@ -41,6 +43,7 @@ public struct ServeOptions: Sendable {
         self.logLevel = logLevel
         self.rateLimit = rateLimit
         self.maximumConnections = maximumConnections
+        self.teamID = teamID
     }
 
     public static let defaultRateLimit = 200
@@ -164,7 +167,7 @@ public enum TeamServer {
         let store = ServerStore(database: database, key: key, logger: logger)
         let health = HealthState()
         let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
-                                     opaqueOriginAllowed: tls == nil && !loopback)
+                                     opaqueOriginAllowed: tls == nil && !loopback, teamID: options.teamID)
         let limits = ConnectionLimits(maximumConnections: maximumConnections)
         let count = ConnectionCount(maximum: maximumConnections)
 
@@ -218,16 +221,18 @@ extension TeamServer {
     /// Every route of the API and the web page, with the middleware in the
     /// order each request meets it: the log line, the security headers (and
     /// HSTS under TLS), the rate limit (before any database work), 405 for
-    /// a known path asked with another method.
+    /// a known path asked with another method. `teamID`: see `PaperspaceRoutes`.
     static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool,
-                            opaqueOriginAllowed: Bool = false) throws -> Router<ServerRequestContext> {
+                            opaqueOriginAllowed: Bool = false, teamID: String? = nil) throws -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
         if tls { router.add(middleware: StrictTransportSecurityMiddleware()) }
         if rateLimit > 0 { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rateLimit), keyCache: store.keyCache)) }
         router.add(middleware: MethodNotAllowedMiddleware())
-        Routes(store: store, health: health, logger: logger).install(on: router)
+        let routes = Routes(store: store, health: health, logger: logger)
+        routes.install(on: router)
+        PaperspaceRoutes(routes: routes, teamID: teamID).install(on: router)
         try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed).addRoutes(to: router)
         return router
     }

@@ -32,7 +32,7 @@ enum TeamWiring {
         bootstrapLogging()
         let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
                                    tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level,
-                                   rateLimit: command.rateLimit, maximumConnections: command.maxConnections)
+                                   rateLimit: command.rateLimit, maximumConnections: command.maxConnections, teamID: command.teamId)
         TeamServer.takeOverConcurrencyPool()
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }
