@@ -9,6 +9,9 @@ bash scripts/browser.sh
 # schemathesis checks the server against its OpenAPI document (APIDocumentTests).
 SECRETFILL_SCHEMATHESIS=$(bash scripts/schemathesis.sh)
 export SECRETFILL_SCHEMATHESIS
+# The real Paperspace gradient CLI 2.0.6 runs against the server (GradientCLITests).
+SECRETFILL_GRADIENT=$(bash scripts/gradient.sh)
+export SECRETFILL_GRADIENT
 bash scripts/build.sh --tests
 # The team-server tests run against a real PostgreSQL: a throwaway cluster,
 # stopped when the tests end. (Without SECRETFILL_TEST_DATABASE_URL the suite

@@ -61,7 +61,15 @@ package struct ServeCommand: ParsableCommand {
         valueName: "n"))
     package var maxConnections: Int?
 
+    @Option(help: ArgumentHelp(
+        "This team's id on the Paperspace routes the gradient CLI uses: a request with another teamId is refused with 404 (default: any teamId is this team's).",
+        valueName: "id"))
+    package var teamId: String?
+
     package func validate() throws {
+        if let teamId, teamId.isEmpty || teamId.utf8.count > 128 || !teamId.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw ValidationError("--team-id must be 1 to 128 printable characters without spaces")
+        }
         guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more requests a second") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }

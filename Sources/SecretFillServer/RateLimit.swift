@@ -59,16 +59,18 @@ struct RateLimitMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let caller = Self.caller(request, context, keyCache: keyCache)
         guard let wait = limiter.admit(caller.bucket) else { return try await next(request, context) }
-        var response = Routes.error(.tooManyRequests,
-                                    "too many requests from \(caller.shown) (more than \(Int(limiter.rate)) a second); retry after \(wait) s",
-                                    reason: "rate_limited")
+        let message = "too many requests from \(caller.shown) (more than \(Int(limiter.rate)) a second); retry after \(wait) s"
+        // The Paperspace routes answer `{"message": …}` alone, this one too.
+        var response = PaperspaceRoutes.methods(for: request.uri.path) == nil
+            ? Routes.error(.tooManyRequests, message, reason: "rate_limited")
+            : PaperspaceRoutes.message(.tooManyRequests, message)
         response.headers[.retryAfter] = "\(wait)"
         return response
     }
 
     /// The bucket a request counts against, and how a refusal names it.
     static func caller(_ request: Request, _ context: Context, keyCache: KeyCache) -> (bucket: String, shown: String) {
-        if let token = Routes.bearerToken(request), APIToken.isWellFormed(token),
+        if let token = try? Routes.presentedToken(request), APIToken.isWellFormed(token),
            let entry = keyCache.entry(digest: APIToken.digest(token), now: Clock.nowMillis()) {
             return ("key:" + entry.record.name, "key '\(entry.record.name)'")
         }

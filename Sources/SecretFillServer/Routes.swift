@@ -108,13 +108,17 @@ struct RequestLogMiddleware: RouterMiddleware {
 }
 
 /// `X-Request-Id`: the caller's, when it is printable ASCII (space to `~`)
-/// of 1 to 200 characters; else 32 random hex digits.
+/// of 1 to 200 characters and holds nothing shaped like an API token
+/// (`sf_`) or a JWT (`eyJ`, a JSON header in base64url): the id is logged,
+/// and a client that put a token there by mistake must not find it in the
+/// log. Else 32 random hex digits.
 enum RequestID {
     static let header = HTTPField.Name("X-Request-Id")!
     static let longest = 200
 
     static func accepted(_ value: String?) -> String? {
         guard let value, !value.isEmpty, value.utf8.count <= longest, value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
+        guard !value.contains("sf_"), !value.contains("eyJ") else { return nil }
         return value
     }
 
@@ -139,6 +143,12 @@ struct MethodNotAllowedMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let allowed = PaperspaceRoutes.methods(for: request.uri.path), !allowed.contains(request.method) {
+            let list = allowed.map(\.rawValue).joined(separator: ", ")
+            var response = PaperspaceRoutes.message(.methodNotAllowed, "\(request.uri.path) takes \(list) only")
+            response.headers[.allow] = list
+            return response
+        }
         if let allowed = Routes.methods[request.uri.path], request.method != allowed, !(allowed == .get && request.method == .head) {
             var response = Routes.error(.methodNotAllowed, "\(request.uri.path) takes \(allowed.rawValue) only", reason: "invalid")
             response.headers[.allow] = allowed.rawValue
@@ -304,7 +314,7 @@ struct Routes {
     ) async -> Response {
         let key: ActingKey
         do {
-            key = try await store.authenticate(token: Self.bearerToken(request))
+            key = try await store.authenticate(token: Self.presentedToken(request))
         } catch let refusal as ServerRefusal {
             // Counted per address and second, written without the body.
             await store.refusals.note(client: context.client, action: action)
@@ -350,28 +360,35 @@ struct Routes {
     }
 
     func failure(_ error: any Error) -> Response {
+        let (status, message, reason) = refusal(error)
+        return Self.error(status, message, reason: reason)
+    }
+
+    /// The status, words and reason an error is answered with (logging
+    /// what the operator needs to know, never a value or a token).
+    func refusal(_ error: any Error) -> (HTTPResponse.Status, String, String) {
         switch error {
         case let refusal as ServerRefusal:
             switch refusal {
-            case .unauthenticated(let m): return Self.error(.unauthorized, m, reason: "unauthenticated")
-            case .denied(let m): return Self.error(.forbidden, m, reason: "denied")
-            case .invalid(let m): return Self.error(.badRequest, m, reason: "invalid")
-            case .notFound(let m): return Self.error(.notFound, m, reason: "not_found")
-            case .conflict(let m): return Self.error(.conflict, m, reason: "conflict")
-            case .tooLarge(let m): return Self.error(.contentTooLarge, m, reason: "too_large")
+            case .unauthenticated(let m): return (.unauthorized, m, "unauthenticated")
+            case .denied(let m): return (.forbidden, m, "denied")
+            case .invalid(let m): return (.badRequest, m, "invalid")
+            case .notFound(let m): return (.notFound, m, "not_found")
+            case .conflict(let m): return (.conflict, m, "conflict")
+            case .tooLarge(let m): return (.contentTooLarge, m, "too_large")
             }
         case let input as SecretInputError:
-            return Self.error(.badRequest, input.description, reason: "invalid")
+            return (.badRequest, input.description, "invalid")
         case let rolledBack as WriteRolledBack:
             logger.error("a transaction ran past its deadline and was rolled back", metadata: ["seconds": "\(rolledBack.seconds)"])
-            return Self.error(.serviceUnavailable, "the server's \(rolledBack.description)", reason: "unavailable")
+            return (.serviceUnavailable, "the server's \(rolledBack.description)", "unavailable")
         case let store as StoreError:
             logger.error("a stored value could not be opened", metadata: ["error": "\(store.description)"])
-            return Self.error(.internalServerError, store.description, reason: "internal")
+            return (.internalServerError, store.description, "internal")
         default:
             // Only the error's type: a database error's text is not shown.
             logger.error("the database is unavailable", metadata: ["reason": "\(ErrorWords.describe(error))"])
-            return Self.error(.serviceUnavailable, "the server's database is unavailable; try again", reason: "unavailable")
+            return (.serviceUnavailable, "the server's database is unavailable; try again", "unavailable")
         }
     }
 
@@ -412,6 +429,22 @@ struct Routes {
         let prefix = "Bearer "
         guard header.hasPrefix(prefix) else { return "" }
         return String(header.dropFirst(prefix.count))
+    }
+
+    /// `X-API-Key`, the header the Paperspace `gradient` CLI sends its key in.
+    static let apiKeyHeader = HTTPField.Name("X-API-Key")!
+
+    /// The API key a request presents, on every route: `Authorization:
+    /// Bearer TOKEN` or `X-API-Key: TOKEN` (the same key either way); nil
+    /// when it presents none. Both headers with different keys are refused.
+    static func presentedToken(_ request: Request) throws(ServerRefusal) -> String? {
+        let bearer = bearerToken(request)
+        guard let apiKey = request.headers[apiKeyHeader] else { return bearer }
+        guard let bearer else { return apiKey }
+        guard bearer == apiKey else {
+            throw .unauthenticated("Authorization and X-API-Key carry different API keys; send one key, in either header")
+        }
+        return bearer
     }
 
     static func scope(_ kind: String, _ id: String?) throws -> Scope {

@@ -33,10 +33,12 @@ public struct ServeOptions: Sendable {
     public var metricsListen: (host: String, port: Int)?
     /// `--log-format`.
     public var logFormat: LogFormat
+    /// This team's id on the Paperspace routes (`teamId`); nil: any.
+    public var teamID: String?
 
     public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level,
                 rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil,
-                metricsListen: (host: String, port: Int)? = nil, logFormat: LogFormat = .text) {
+                metricsListen: (host: String, port: Int)? = nil, logFormat: LogFormat = .text, teamID: String? = nil) {
         self.database = database
         self.host = host
         self.port = port
@@ -48,6 +50,7 @@ public struct ServeOptions: Sendable {
         self.maximumConnections = maximumConnections
         self.metricsListen = metricsListen
         self.logFormat = logFormat
+        self.teamID = teamID
     }
 
     public static let defaultRateLimit = 200
@@ -173,7 +176,7 @@ public enum TeamServer {
         let store = ServerStore(database: database, key: key, logger: logger, metrics: metrics)
         let health = HealthState(format: options.logFormat)
         let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
-                                     opaqueOriginAllowed: tls == nil && !loopback, logFormat: options.logFormat)
+                                     opaqueOriginAllowed: tls == nil && !loopback, logFormat: options.logFormat, teamID: options.teamID)
         let limits = ConnectionLimits(maximumConnections: maximumConnections)
         let count = ConnectionCount(maximum: maximumConnections)
 
@@ -233,16 +236,18 @@ extension TeamServer {
     /// Every route of the API and the web page, with the middleware in the
     /// order each request meets it: the log line, the security headers (and
     /// HSTS under TLS), the rate limit (before any database work), 405 for
-    /// a known path asked with another method.
+    /// a known path asked with another method. `teamID`: see `PaperspaceRoutes`.
     static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool,
-                            opaqueOriginAllowed: Bool = false, logFormat: LogFormat = .text) throws -> Router<ServerRequestContext> {
+                            opaqueOriginAllowed: Bool = false, logFormat: LogFormat = .text, teamID: String? = nil) throws -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger, metrics: store.metrics, format: logFormat))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
         if tls { router.add(middleware: StrictTransportSecurityMiddleware()) }
         if rateLimit > 0 { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rateLimit), keyCache: store.keyCache)) }
         router.add(middleware: MethodNotAllowedMiddleware())
-        Routes(store: store, health: health, logger: logger).install(on: router)
+        let routes = Routes(store: store, health: health, logger: logger)
+        routes.install(on: router)
+        PaperspaceRoutes(routes: routes, teamID: teamID).install(on: router)
         try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed).addRoutes(to: router)
         return router
     }

@@ -44,7 +44,7 @@ enum TeamWiring {
         let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
                                    tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level,
                                    rateLimit: command.rateLimit, maximumConnections: command.maxConnections,
-                                   metricsListen: metricsAt, logFormat: format)
+                                   metricsListen: metricsAt, logFormat: format, teamID: command.teamId)
         TeamServer.takeOverConcurrencyPool()
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }

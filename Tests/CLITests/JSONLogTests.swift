@@ -26,8 +26,8 @@ struct JSONLogTests {
         let answer = team.server.exchange("POST", "/v1/resolve", body: "{\"names\": [\"a\"]}", token: reader, headers: ["X-Request-Id": sent])
         #expect(answer.status == 200)
         #expect(answer.headers["x-request-id"] == sent, "the caller's id comes back")
-        // Too long, or not printable ASCII: a new one, 32 hex digits.
-        for refused in [String(repeating: "r", count: 201), "caf\u{e9}-id"] {
+        // Too long, not printable ASCII, or holding something shaped like a token (it would be logged): a new one.
+        for refused in [String(repeating: "r", count: 201), "caf\u{e9}-id", "oops-\(reader)", "eyJhbGciOiJSUzI1NiJ9.e30.sig"] {
             let other = team.server.exchange("GET", "/healthz", body: nil, token: nil, headers: ["X-Request-Id": refused])
             let made = try #require(other.headers["x-request-id"])
             #expect(made != refused && made.utf8.count == 32 && made.allSatisfy(\.isHexDigit), "\(made)")
@@ -37,6 +37,7 @@ struct JSONLogTests {
         #expect(unknown.headers["x-request-id"]?.utf8.count == 32, "a 404 carries one too")
         #expect(team.server.stop() == 0)
 
+        #expect(!team.server.log.contains(reader), "a token sent as a request id is not logged")
         let lines = Self.objects(team.server.log)
         #expect(lines.count >= 5)
         let serving = lines.first { ($0["message"] as? String)?.contains("serving on http://127.0.0.1:") ?? false }
