@@ -1,4 +1,5 @@
 import Logging
+import SecretFill
 import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
@@ -83,26 +84,9 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string: quotes, backslashes and control characters escaped.
-    static func appendString(_ string: String, to text: inout String) {
-        text += "\""
-        let hex: [Character] = Array("0123456789abcdef")
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x2028...0x2029).contains(scalar.value):
-                let value = Int(scalar.value)
-                text += "\\u"
-                for shift in [12, 8, 4, 0] { text.append(hex[(value >> shift) & 0xF]) }
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
-    }
+    /// A JSON string: the core's writer (quotes, backslashes, control
+    /// characters, U+2028 and U+2029 escaped).
+    static func appendString(_ string: String, to text: inout String) { JSONText.appendQuoted(string, to: &text) }
 
     /// `2026-01-02T03:04:05.678Z`, UTC, without Foundation's formatter.
     static func timestamp(_ given: timespec? = nil) -> String {

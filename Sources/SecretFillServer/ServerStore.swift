@@ -51,7 +51,9 @@ public final class ServerStore: Sendable {
     /// The counters `/metrics` serves.
     let metrics: ServerMetrics
     /// Seconds a request may wait for the database before it answers 503.
-    let deadline = 5
+    let deadline: Int
+    /// Seconds a write may take before it is rolled back (`writeSeconds`).
+    let writeLimit: Int
     /// How long another admin key must still be valid for a revoke of an admin key to go ahead.
     static let adminLastingMillis = 24 * 3600 * 1000
     /// The most versions kept per name.
@@ -60,8 +62,13 @@ public final class ServerStore: Sendable {
     /// Refusals before authentication, one audit row per address and second.
     let refusals: RefusalAudit
 
-    init(database: any ServerDatabase, key: StoreKey?, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
+    /// `deadlines`: the server's own unless a test that shares two
+    /// cooperative threads with hundreds of others needs more room.
+    init(database: any ServerDatabase, key: StoreKey?, logger: Logger, metrics: ServerMetrics = ServerMetrics(),
+         deadlines: (read: Int, write: Int) = (5, ServerStore.writeSeconds)) {
         self.database = database
+        self.deadline = deadlines.read
+        self.writeLimit = deadlines.write
         self.key = key
         self.logger = logger
         self.metrics = metrics
@@ -102,11 +109,12 @@ public final class ServerStore: Sendable {
     /// `audited`: `body` writes an audit row (counted as written or failed).
     func run<R: Sendable>(audited: Bool = false, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         let database = self.database
-        let commitBy = NIODeadline.now() + .seconds(Int64(Self.writeSeconds))
+        let writeLimit = self.writeLimit
+        let commitBy = NIODeadline.now() + .seconds(Int64(writeLimit))
         let metrics = self.metrics
         let call = { @Sendable () async throws -> R in
             try await metrics.databaseCall {
-                try await withDeadline(seconds: Self.writeSeconds + 2) { try await database.transaction(until: commitBy, body) }
+                try await withDeadline(seconds: writeLimit + 2) { try await database.transaction(until: commitBy, body) }
             }
         }
         if audited { return try await metrics.audited(call) }

@@ -29,7 +29,10 @@ struct APIRouterTests {
             let pool = Task { await database.run() }
             _ = try await Migrations.migrate(database)
             let key = StoreKey.generate()
-            let store = ServerStore(database: database, key: try StoreKey(base64: key.encoded, source: "test"), logger: logger)
+            // Generous deadlines: Swift Testing runs this beside the whole suite on two cooperative
+            // threads, which the end-to-end tests hold while they wait for their processes.
+            let store = ServerStore(database: database, key: try StoreKey(base64: key.encoded, source: "test"), logger: logger,
+                                    deadlines: (read: 300, write: 300))
             let admin = try await store.createKey(name: "admin", grants: ["admin"], expiresIn: nil, by: .databaseOwner, client: "test")
             let health = HealthState()
             health.markMigrated()
