@@ -28,12 +28,12 @@ public enum ErrorWords {
             switch error.code {
             case .server: return "PostgreSQL refused it (SQLSTATE \(error.serverInfo?[.sqlState] ?? "unknown"))"
             case .connectionError, .serverClosedConnection, .clientClosedConnection: return "the connection to PostgreSQL was lost or could not be made"
-            default: return "PostgreSQL could not be used (\(error.code))"
+            default: return "PostgreSQL could not be used; run again with --log-level debug to see the driver's detail"
             }
         case is CancellationError:
             return "it was stopped before it finished (the server was shutting down)"
         default:
-            return "an unexpected failure (\(type(of: error))); run again with --log-level debug, and report it if it persists"
+            return "an unexpected failure; run again with --log-level debug, and report it if it persists"
         }
     }
 }

@@ -86,9 +86,16 @@ struct CertificateReloadTests {
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
+    /// A file of the test's own for an answer's body that is not looked at.
+    static func bodyFile() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("curl-body-\(UUID().uuidString)").path
+        ScratchFolders.removeAtExit(path)
+        return path
+    }
+
     /// curl's exit status for GET /healthz trusting only `ca` (0: handshake and answer).
     static func curl(port: Int, ca: String) -> (status: Int32, output: String) {
-        let outcome = CLI.execute("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert", ca,
+        let outcome = CLI.execute("/usr/bin/curl", ["-sS", "-o", bodyFile(), "-w", "%{http_code}", "--max-time", "10", "--cacert", ca,
                                                     "https://127.0.0.1:\(port)/healthz"], environment: ProcessInfo.processInfo.environment)
         return (outcome.status, outcome.stdoutText + outcome.stderr)
     }
@@ -198,7 +205,7 @@ struct CertificateReloadTests {
         #expect(server.waitForLog("no TLS certificate to reload"), "\(server.log)")
         Thread.sleep(forTimeInterval: 0.3)
         #expect(server.process.isRunning, "SIGHUP did not stop the server: \(server.log)")
-        let answer = CLI.execute("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(server.port)/healthz"],
+        let answer = CLI.execute("/usr/bin/curl", ["-s", "-o", Self.bodyFile(), "-w", "%{http_code}", "--max-time", "10", "http://127.0.0.1:\(server.port)/healthz"],
                                  environment: ProcessInfo.processInfo.environment)
         #expect(answer.stdoutText == "200")
     }
