@@ -55,12 +55,10 @@ struct CheckCommand: ParsableCommand {
                     Terminal.warn("secretfill: error: \(error.description)")
                 }
             }
-            let configuration = storeOptions.configuration
-            // A team server: the names of the chain's scopes in one request (a names grant is enough).
-            let remote = try storeOptions.endpoint().map { try RemoteStores.names(chain.scopes, endpoint: $0) }
+            // The names of the chain's scopes (a names grant is enough on a server), on first need.
+            let backend = try storeOptions.open()
             let job = CheckJob(chain: chain, explains: explain) { () throws(StoreError) -> any SecretDirectory in
-                if let remote { return remote }
-                return try configuration.openStore(needsKey: false)
+                try backend.directory(of: chain.scopes)
             }
             let result = try job.check(sources)
             try OutputWriter.emit(Array(format.render(result, explain: explain).utf8), to: nil)

@@ -55,12 +55,9 @@ struct ExecCommand: ParsableCommand {
         try reportingErrors {
             let chain = try scopes.chain()
             let source = try SpecSource.read(spec)
-            let configuration = storeOptions.configuration
-            let endpoint = try storeOptions.endpoint()
-            let remote = try endpoint.map { try RemoteStores.forSpecs([source], chain: chain, endpoint: $0) }
-            let job = ExecJob(chain: chain, select: select, pristine: pristine) { () throws(StoreError) -> any SecretStore in
-                if let remote { return remote }
-                return try configuration.openStore(needsKey: true)
+            let backend = try storeOptions.open()
+            let job = ExecJob(chain: chain, select: select, pristine: pristine) { names throws(StoreError) in
+                try backend.resolving(names, in: chain)
             }
             let plan: ExecJob.Plan
             switch try job.plan(source, parent: ExecEnvironment.current()) {
@@ -74,12 +71,7 @@ struct ExecCommand: ParsableCommand {
             // Redaction needs the values before anything starts, so a store problem still runs nothing.
             var redactor: StreamRedactor?
             if redactOutput {
-                let store: any SecretStore = if let endpoint {
-                    try RemoteStores.values(chain, endpoint: endpoint)
-                } else {
-                    try configuration.openStore(needsKey: true)
-                }
-                let made = try RedactJob(store: store, chain: chain).redactor()
+                let made = try RedactJob(store: backend.values(in: chain), chain: chain).redactor()
                 if !made.skipped.isEmpty {
                     Terminal.warn("secretfill: warning: not redacting \(made.skipped.map { "'\($0)'" }.joined(separator: ", ")): values shorter than \(StreamRedactor.minimumLength) characters would redact ordinary words")
                 }

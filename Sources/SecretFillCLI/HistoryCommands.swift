@@ -3,15 +3,6 @@ import SecretFill
 import SecretFillAPI
 
 extension SecretsCommand {
-    static let localHasNoHistory = "the local store file keeps no history (only each name's current value); versions are kept by a team server (--server)"
-
-    /// A name or version the server does not have is a problem in the input
-    /// (exit 1), as for `delete`; other failures keep their own codes.
-    static func missingIsAProblem(_ failure: ClientFailure) -> ExitCode? {
-        if case .notFound(let message) = failure { return fail(message, Exit.problems) }
-        return nil
-    }
-
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "history",
@@ -23,15 +14,13 @@ extension SecretsCommand {
         var name: String
         @Option(help: ListFormat.help)
         var format: ListFormat?
-        @OptionGroup var serverOptions: ServerOptions
+        @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
-                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.usage) }
-                let name = self.name
-                let history = try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.history(of: name, in: scope) }
+                let history = try storeOptions.open().history(of: name, in: scope)
                 switch ListFormat.resolved(format) {
                 case .text:
                     for version in history.versions {
@@ -66,16 +55,14 @@ extension SecretsCommand {
         var name: String
         @Option(help: ArgumentHelp("The version to restore (see `secrets history`).", valueName: "n"))
         var version: Int
-        @OptionGroup var serverOptions: ServerOptions
+        @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
                 guard version >= 1 else { throw fail("--version must be 1 or more", Exit.usage) }
-                guard let endpoint = try serverOptions.endpoint() else { throw fail(SecretsCommand.localHasNoHistory, Exit.usage) }
-                let (name, version) = (self.name, self.version)
-                let new = try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.rollback(name, in: scope, to: version) }
+                let new = try storeOptions.open().rollback(name, in: scope, to: version)
                 print("Rolled back \(scope) secret '\(name)' to version \(version) (now version \(new))")
             }
         }

@@ -2,34 +2,29 @@ import ArgumentParser
 import SecretFill
 import SecretFillAPI
 
-/// `--store`, shared by every command that touches the store.
-struct StoreOptions: ParsableArguments {
+/// `--store`, and the team server instead of it: shared by every command
+/// that touches secrets. `open(lockTimeout:)` (StoreChoice.swift) chooses.
+struct StoreOptions: ParsableArguments, ServerChoosing {
     @Option(name: .long, help: ArgumentHelp(
         "The store file. Default: $SECRETFILL_STORE, else ${XDG_CONFIG_HOME:-~/.config}/secretfill/store.json.",
         valueName: "path"))
     var store: String?
 
-    // `--server`, `--token-file`, `--ca-file`: a team server instead of the file.
-    // Declared here rather than as a nested ServerOptions group: each nested
-    // group multiplies ArgumentParser's debug-build validation of every command
-    // (measured: a debug `render` took 184 ms with the group, 74 ms without).
-    @Option(help: ArgumentHelp("A team server (`secretfill serve`) instead of the store file (default: $SECRETFILL_SERVER).", valueName: "url"))
+    // ServerOptions' four options, declared again rather than nested as an
+    // @OptionGroup: each nested group multiplies ArgumentParser's debug-build
+    // validation of every command (measured: a debug `render` took 184 ms with
+    // the group, 74 ms without). Their help and meaning are ServerChoosing's.
+    @Option(help: StoreOptions.serverHelp("the store file"))
     var server: String?
 
-    @Option(help: ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN, else the file $SECRETFILL_TOKEN_FILE.", valueName: "path"))
+    @Option(help: StoreOptions.tokenFileHelp)
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate (default: $SECRETFILL_CA_FILE).", valueName: "path"))
+    @Option(help: StoreOptions.caFileHelp)
     var caFile: String?
 
-    @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so)."))
+    @Flag(help: StoreOptions.insecureHTTPHelp)
     var insecureHTTP = false
-
-    /// The team server to use instead of the store file, if one is given.
-    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP) }
-
-    /// Whether a server is asked for (checked later, by `endpoint()`).
-    var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
 
     var configuration: StoreConfiguration {
         StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
@@ -67,20 +62,15 @@ struct SpecInputOptions: ParsableArguments {
     var output: String?
 
     /// Checks `-o` first (so a bad path fails before any work), then reads the spec.
-    func prepare() throws -> (chain: ScopeChain, source: SpecSource, openStore: () throws(StoreError) -> any SecretStore) {
+    func prepare() throws -> (chain: ScopeChain, source: SpecSource, openStore: StoreOpener) {
         let chain = try scopes.chain()
         if OutputWriter.isSameFile(output: output, input: spec) {
             throw fail("-o \(output ?? "") is the spec being read (\(spec ?? "<stdin>")): writing the values over it would lose the spec and put the secrets where the spec is kept; write to another file", Exit.usage)
         }
         try OutputWriter.checkWritable(output)
         let source = try SpecSource.read(spec)
-        if let endpoint = try storeOptions.endpoint() {
-            // One /v1/resolve for every name the spec references; the job then runs as it does locally.
-            let snapshot = try RemoteStores.forSpecs([source], chain: chain, endpoint: endpoint)
-            return (chain, source, { () throws(StoreError) -> any SecretStore in snapshot })
-        }
-        let configuration = storeOptions.configuration
-        return (chain, source, { () throws(StoreError) -> any SecretStore in try configuration.openStore(needsKey: true) })
+        let backend = try storeOptions.open()
+        return (chain, source, { names throws(StoreError) in try backend.resolving(names, in: chain) })
     }
 }
 
@@ -93,12 +83,6 @@ struct LockOptions: ParsableArguments {
 
     func validate() throws {
         guard seconds >= 0, seconds.isFinite else { throw ValidationError("--lock-timeout must be 0 or more seconds") }
-    }
-
-    func applied(to configuration: StoreConfiguration) -> StoreConfiguration {
-        var configuration = configuration
-        configuration.lockTimeout = seconds
-        return configuration
     }
 }
 

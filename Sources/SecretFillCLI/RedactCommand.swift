@@ -28,12 +28,7 @@ struct RedactCommand: ParsableCommand {
         ignoreBrokenPipeSignal()
         try reportingErrors {
             let chain = try scopes.chain()
-            let store: any SecretStore = if let endpoint = try storeOptions.endpoint() {
-                try RemoteStores.values(chain, endpoint: endpoint)
-            } else {
-                try storeOptions.configuration.openStore(needsKey: true)
-            }
-            var redactor = try RedactJob(store: store, chain: chain).redactor()
+            var redactor = try RedactJob(store: storeOptions.open().values(in: chain), chain: chain).redactor()
             if !redactor.skipped.isEmpty {
                 Terminal.warn("secretfill: warning: not redacting \(redactor.skipped.map { "'\($0)'" }.joined(separator: ", ")): values shorter than \(StreamRedactor.minimumLength) characters would redact ordinary words")
             }

@@ -99,10 +99,22 @@ package func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCod
     return code
 }
 
-/// A name that is not there is the input's problem (1); every other store error is 2.
+/// A name that is not there is the input's problem (1), a server's refusal
+/// 77, a malformed request or a verb the local file cannot do 64; every other
+/// store error is 2.
 package func fail(_ error: StoreError) -> ExitCode {
-    if case .notFound = error { return fail(error.description, Exit.problems) }
-    return fail(error.description, Exit.failure)
+    switch error {
+    case .notFound: fail(error.description, Exit.problems)
+    case .keepsNoHistory: fail(error.description, Exit.usage)
+    case .service(let failure):
+        switch failure.kind {
+        case .refused: fail(error.description, Exit.refused)
+        case .invalid: fail(error.description, Exit.usage)
+        case .notFound: fail(error.description, Exit.problems)
+        case .unavailable, .other: fail(error.description, Exit.failure)
+        }
+    default: fail(error.description, Exit.failure)
+    }
 }
 
 /// A spec's problems are the input's (1), except a sealed value that does not

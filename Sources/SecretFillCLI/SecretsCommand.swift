@@ -81,15 +81,8 @@ extension SecretsCommand {
                     throw fail("no value given: use --value-stdin, --value-file FILE or --value V", Exit.usage)
                 }
                 let secret = try SecretValue(validating: bytes)
-                if let endpoint = try storeOptions.endpoint() {
-                    let name = self.name
-                    let versions = try withClient(endpoint) { try await $0.set([(name, secret)], in: scope) }
-                    print("\(versions.first?.replacedCurrent == true ? "Updated" : "Set") \(scope) secret '\(name)'")
-                    return
-                }
-                let store = try lock.applied(to: storeOptions.configuration).openStore(needsKey: true)
-                let replaced = try store.setReplacing([(name, secret)], in: scope)
-                print("\(replaced.isEmpty ? "Set" : "Updated") \(scope) secret '\(name)'")
+                let replaced = try storeOptions.open(lockTimeout: lock.seconds).set([(name, secret)], in: scope, batched: false, label: name)
+                print("\(replaced == 0 ? "Set" : "Updated") \(scope) secret '\(name)'")
             }
         }
 
@@ -123,11 +116,7 @@ extension SecretsCommand {
         func run() throws {
             try reportingErrors {
                 let scope = try target.scope()
-                let store: any SecretDirectory = if let endpoint = try storeOptions.endpoint() {
-                    try RemoteStores.names([scope], endpoint: endpoint)
-                } else {
-                    try storeOptions.configuration.openStore(needsKey: false)
-                }
+                let store = try storeOptions.open().directory(of: [scope])
                 let listing = try store.listing(of: scope)
                 if listing.isEmpty { Terminal.warn("secretfill: note: " + (try ScopeHints.emptyScope(scope, in: store))) }
                 switch format {
@@ -162,16 +151,8 @@ extension SecretsCommand {
             try reportingErrors {
                 let scope = try target.scope()
                 try SecretInputError.checkName(name)
-                if let endpoint = try storeOptions.endpoint() {
-                    let (name, purge) = (self.name, self.purge)
-                    do {
-                        try withClient(endpoint, mapping: SecretsCommand.missingIsAProblem) { try await $0.delete(name, in: scope, purge: purge) }
-                    }
-                    print("\(purge ? "Purged" : "Deleted") \(scope) secret '\(name)'")
-                    return
-                }
-                try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).delete(name, in: scope)
-                print("Deleted \(scope) secret '\(name)'")
+                let purged = try storeOptions.open(lockTimeout: lock.seconds).delete(name, in: scope, purge: purge)
+                print("\(purged ? "Purged" : "Deleted") \(scope) secret '\(name)'")
             }
         }
     }
@@ -198,11 +179,7 @@ extension SecretsCommand {
             try reportingErrors {
                 try SecretInputError.checkName(name)
                 let chain = try scopes.chain()
-                let store: any SecretDirectory = if let endpoint = try storeOptions.endpoint() {
-                    try RemoteStores.names(chain.scopes, endpoint: endpoint)
-                } else {
-                    try storeOptions.configuration.openStore(needsKey: false)
-                }
+                let store = try storeOptions.open().directory(of: chain.scopes)
                 guard let found = try store.resolution(of: name, in: chain) else {
                     var chainNames: [String]?
                     let hint = try ScopeHints.hint(for: name, chain: chain, in: store, names: &chainNames)
@@ -256,31 +233,9 @@ extension SecretsCommand {
                 case .success(let parsed):
                     for note in parsed.skippedEmpty { Terminal.warn("\(label):\(note.line): note: \(note.message)") }
                     let entries = parsed.entries
-                    if let endpoint = try storeOptions.endpoint() {
-                        let limit = APILimits.setSecrets
-                        if entries.count > limit && !batch {
-                            throw fail("\(label) has \(entries.count) secrets; a team server takes at most \(limit) in one all-or-nothing request, so nothing was sent: give --batch to send them in batches of \(limit), each all or nothing, or split the file", Exit.usage)
-                        }
-                        let batches = stride(from: 0, to: entries.count, by: limit).map { Array(entries[$0..<min(entries.count, $0 + limit)]) }
-                        var versions: [NameVersion] = []
-                        for (index, part) in batches.enumerated() {
-                            do {
-                                versions += try withClient(endpoint) { try await $0.set(part, in: scope) }
-                            } catch let exit as ExitCode where index > 0 {
-                                Terminal.warn("secretfill: the first \(index) batch(es), \(index * limit) of \(entries.count) secrets, were imported; batch \(index + 1) and the rest were not")
-                                throw exit
-                            }
-                        }
-                        let replacedCount = versions.filter(\.replacedCurrent).count
-                        let names = entries.prefix(20).map(\.name).joined(separator: ", ")
-                        print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replacedCount) added, \(replacedCount) replaced): "
-                              + "\(names)\(entries.count > 20 ? ", …" : "")")
-                        return
-                    }
-                    let replaced = entries.isEmpty ? []
-                        : try lock.applied(to: storeOptions.configuration).openStore(needsKey: true).setReplacing(entries, in: scope)
+                    let replaced = try storeOptions.open(lockTimeout: lock.seconds).set(entries, in: scope, batched: batch, label: label)
                     let names = entries.prefix(20).map(\.name).joined(separator: ", ")
-                    print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replaced.count) added, \(replaced.count) replaced): "
+                    print("Imported \(entries.count) \(scope) secret(s) (\(entries.count - replaced) added, \(replaced) replaced): "
                           + "\(names)\(entries.count > 20 ? ", …" : "")")
                 }
             }

@@ -16,41 +16,63 @@ func fail(_ error: ClientFailure) -> ExitCode {
     }
 }
 
-/// `--server`, `--token-file` and `--ca-file`: a team server instead of the local file.
-struct ServerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A team server (`secretfill serve`) instead of the local store (default: $SECRETFILL_SERVER).", valueName: "url"))
-    var server: String?
+/// `--server`, `--token-file`, `--ca-file` and `--insecure-http`, with what
+/// they mean: one definition for `StoreOptions` (verbs that work on the file
+/// or a server) and `ServerOptions` (keys and audit, on a server or a database).
+protocol ServerChoosing {
+    var server: String? { get }
+    var tokenFile: String? { get }
+    var caFile: String? { get }
+    var insecureHTTP: Bool { get }
+}
 
-    @Option(help: ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN, else the file $SECRETFILL_TOKEN_FILE.", valueName: "path"))
-    var tokenFile: String?
-
-    @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate (default: $SECRETFILL_CA_FILE).", valueName: "path"))
-    var caFile: String?
-
-    @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so)."))
-    var insecureHTTP = false
-
-    /// The server to use, or nil for the local store.
-    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP) }
+extension ServerChoosing {
+    static func serverHelp(_ insteadOf: String) -> ArgumentHelp {
+        ArgumentHelp("A team server (`secretfill serve`) instead of \(insteadOf) (default: $SECRETFILL_SERVER).", valueName: "url")
+    }
+    static var tokenFileHelp: ArgumentHelp {
+        ArgumentHelp("Read the API key from this file (mode 0600); default: $SECRETFILL_TOKEN, else the file $SECRETFILL_TOKEN_FILE.", valueName: "path")
+    }
+    static var caFileHelp: ArgumentHelp {
+        ArgumentHelp("Also trust this CA (PEM) for the server's certificate (default: $SECRETFILL_CA_FILE).", valueName: "path")
+    }
+    static var insecureHTTPHelp: ArgumentHelp {
+        ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so).")
+    }
 
     /// Whether a server is asked for (checked later, by `endpoint()`).
     var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
+
+    /// The options (with `SECRETFILL_SERVER` and `SECRETFILL_TOKEN`) as an
+    /// endpoint, or nil when no server is asked for.
+    func endpoint() throws -> ServerEndpoint? {
+        let endpoint: ServerEndpoint?
+        do {
+            endpoint = try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP,
+                                                  environment: processEnvironment)
+        } catch {
+            throw fail(error)
+        }
+        if let endpoint, endpoint.plainHTTPToRemoteHost {
+            Terminal.warn("secretfill: warning: --insecure-http: the API key and the values go to \(endpoint.url) over plain HTTP, unencrypted")
+        }
+        return endpoint
+    }
 }
 
-/// `--server`, `--token-file`, `--ca-file` (with `SECRETFILL_SERVER` and
-/// `SECRETFILL_TOKEN`) as an endpoint, or nil for the local store.
-func serverEndpoint(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool) throws -> ServerEndpoint? {
-    let endpoint: ServerEndpoint?
-    do {
-        endpoint = try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP,
-                                              environment: processEnvironment)
-    } catch {
-        throw fail(error)
-    }
-    if let endpoint, endpoint.plainHTTPToRemoteHost {
-        Terminal.warn("secretfill: warning: --insecure-http: the API key and the values go to \(endpoint.url) over plain HTTP, unencrypted")
-    }
-    return endpoint
+/// The server options alone, for `keys` and `audit` (which otherwise work on a database).
+struct ServerOptions: ParsableArguments, ServerChoosing {
+    @Option(help: ServerOptions.serverHelp("the local store"))
+    var server: String?
+
+    @Option(help: ServerOptions.tokenFileHelp)
+    var tokenFile: String?
+
+    @Option(help: ServerOptions.caFileHelp)
+    var caFile: String?
+
+    @Flag(help: ServerOptions.insecureHTTPHelp)
+    var insecureHTTP = false
 }
 
 /// Holds an async call's outcome for the thread that waits for it.

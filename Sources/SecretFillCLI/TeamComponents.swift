@@ -92,8 +92,8 @@ extension KeysCommand.Create: TeamCapableCommand { var asksForTeamServer: Bool {
 extension KeysCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.Revoke: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension AuditCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
-extension SecretsCommand.History: TeamCapableCommand { var asksForTeamServer: Bool { serverOptions.asksForServer } }
-extension SecretsCommand.Rollback: TeamCapableCommand { var asksForTeamServer: Bool { serverOptions.asksForServer } }
+extension SecretsCommand.History: TeamCapableCommand { var asksForTeamServer: Bool { storeOptions.asksForServer } }
+extension SecretsCommand.Rollback: TeamCapableCommand { var asksForTeamServer: Bool { storeOptions.asksForServer } }
 extension RenderCommand: TeamCapableCommand { var asksForTeamServer: Bool { input.storeOptions.asksForServer } }
 extension EnvCommand: TeamCapableCommand { var asksForTeamServer: Bool { input.storeOptions.asksForServer } }
 extension ExecCommand: TeamCapableCommand { var asksForTeamServer: Bool { storeOptions.asksForServer } }

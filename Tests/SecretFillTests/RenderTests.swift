@@ -25,7 +25,7 @@ struct RenderTests {
     ])
     func golden(_ name: String) throws {
         let store = try Fixture.demoStore()
-        let job = RenderJob(chain: ScopeChain(project: "pr-demo", cluster: "demo-cluster")) { () throws(StoreError) -> any SecretStore in store }
+        let job = RenderJob(chain: ScopeChain(project: "pr-demo", cluster: "demo-cluster")) { _ throws(StoreError) -> any SecretStore in store }
         let input = try Fixture.bytes("\(name).yaml")
         let output = try job.run(SpecSource(label: name, bytes: input)).get().bytes
         #expect(output == (try Fixture.bytes("golden/\(name).rendered.yaml")))
@@ -59,7 +59,7 @@ struct RenderTests {
     func bomAndCRLF() throws {
         let input: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("a: é\r\nenv: {X: secret:x}\r\n".utf8)
         let store = MemoryStore(team: ["x": "v"])
-        let job = RenderJob(chain: ScopeChain()) { () throws(StoreError) -> any SecretStore in store }
+        let job = RenderJob(chain: ScopeChain()) { _ throws(StoreError) -> any SecretStore in store }
         let output = try job.run(SpecSource(label: "x", bytes: input)).get().bytes
         #expect(output == [0xEF, 0xBB, 0xBF] + Array("a: é\r\nenv: {X: \"v\"}\r\n".utf8))
     }
@@ -103,9 +103,61 @@ struct RenderTests {
 
     @Test("a spec without references renders without opening any store")
     func noStoreNeeded() throws {
-        let job = RenderJob(chain: ScopeChain()) { () throws(StoreError) -> any SecretStore in throw .storeMissing(path: "/nowhere") }
+        let job = RenderJob(chain: ScopeChain()) { _ throws(StoreError) -> any SecretStore in throw .storeMissing(path: "/nowhere") }
         let text = "env:\n- name: A\n  value: plain\n"
         #expect(try job.run(SpecSource(label: "x", bytes: Array(text.utf8))).get().bytes == Array(text.utf8))
+    }
+
+    /// What `--server` relies on: the job scans once and hands the store
+    /// opener exactly the names it will look up, so a team server answers them
+    /// in one request and the command never scans the spec itself.
+    @Test("render, env and exec ask the store once, for the names their one scan references")
+    func openerIsToldTheNames() throws {
+        let text = """
+            kind: Deployment
+            spec:
+              containers:
+              - name: api
+                env:
+                - name: A
+                  value: secret:db_password
+                - name: B
+                  value: secret:api_key
+                - name: C
+                  value: secret:db_password
+              - name: worker
+                env:
+                - name: W
+                  value: secret:worker_token
+
+            """
+        var snapshot = ResolvedSecretSnapshot()
+        for name in ["db_password", "api_key", "worker_token"] {
+            snapshot.add(name, value: try SecretValue(validating: "value-of-\(name)"), from: .team)
+        }
+        let source = SpecSource(label: "spec.yaml", bytes: Array(text.utf8))
+        final class Asked: @unchecked Sendable { var names: [[String]] = [] }
+
+        let rendered = Asked()
+        _ = try RenderJob(chain: ScopeChain()) { names throws(StoreError) -> any SecretStore in
+            rendered.names.append(names)
+            return snapshot
+        }.run(source).get()
+        #expect(rendered.names == [["db_password", "api_key", "worker_token"]])
+
+        let env = Asked()
+        _ = try EnvJob(chain: ScopeChain(), format: .dotenv, select: "worker") { names throws(StoreError) -> any SecretStore in
+            env.names.append(names)
+            return snapshot
+        }.run(source).get()
+        #expect(env.names == [["worker_token"]])
+
+        let exec = Asked()
+        _ = try ExecJob(chain: ScopeChain(), select: "api", pristine: true) { names throws(StoreError) -> any SecretStore in
+            exec.names.append(names)
+            return snapshot
+        }.plan(source, parent: []).get()
+        #expect(exec.names == [["db_password", "api_key"]])
     }
 
     @Test("secret values never describe themselves")

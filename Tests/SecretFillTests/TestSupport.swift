@@ -59,6 +59,6 @@ func scan(_ text: String, detail: SpecScanner.Detail = .full) -> SpecScan {
 
 /// Renders `text` with `store`, returning the output text or the diagnostics.
 func render(_ text: String, store: any SecretStore, chain: ScopeChain = ScopeChain()) throws -> Result<String, SpecProblems> {
-    let job = RenderJob(chain: chain) { () throws(StoreError) -> any SecretStore in store }
+    let job = RenderJob(chain: chain) { _ throws(StoreError) -> any SecretStore in store }
     return try job.run(SpecSource(label: "spec.yaml", bytes: Array(text.utf8))).map { String(decoding: $0.bytes, as: UTF8.self) }
 }

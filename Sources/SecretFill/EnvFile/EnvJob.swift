@@ -1,14 +1,14 @@
 /// The whole of `secretfill env` short of argument parsing: pick the env
 /// block, resolve its references, and write it in the chosen format.
 public struct EnvJob {
-    public var openStore: () throws(StoreError) -> any SecretStore
+    public var openStore: StoreOpener
     public var chain: ScopeChain
     public var format: EnvFileFormat
     public var select: String?
     public var limits: ScanLimits
 
     public init(chain: ScopeChain, format: EnvFileFormat, select: String?, limits: ScanLimits = ScanLimits(),
-                openStore: @escaping () throws(StoreError) -> any SecretStore) {
+                openStore: @escaping StoreOpener) {
         self.chain = chain
         self.format = format
         self.select = select
@@ -114,7 +114,7 @@ public struct EnvJob {
         }
         var values: [SecretValue?] = []
         if !references.isEmpty {
-            let resolved = try ReferenceResolver(store: openStore(), chain: chain)
+            let resolved = try ReferenceResolver(store: openStore(ReferenceResolver.names(of: references, in: scan.secretNames)), chain: chain)
                 .resolve(references, names: scan.secretNames, file: file)
             values = resolved.values
             problems += resolved.diagnostics

@@ -6,10 +6,10 @@ public struct ExecJob {
     public var select: String?
     public var pristine: Bool
     public var limits: ScanLimits
-    public var openStore: () throws(StoreError) -> any SecretStore
+    public var openStore: StoreOpener
 
     public init(chain: ScopeChain, select: String?, pristine: Bool, limits: ScanLimits = ScanLimits(),
-                openStore: @escaping () throws(StoreError) -> any SecretStore) {
+                openStore: @escaping StoreOpener) {
         self.chain = chain
         self.select = select
         self.pristine = pristine

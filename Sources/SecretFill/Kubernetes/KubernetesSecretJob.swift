@@ -19,11 +19,11 @@ public struct KubernetesSecretJob {
     public var chain: ScopeChain
     public var secretName: String
     public var limits: ScanLimits
-    public var openStore: () throws(StoreError) -> any SecretStore
+    public var openStore: StoreOpener
     public var loadKey: () throws(StoreError) -> StoreKey
 
     public init(chain: ScopeChain, secretName: String, limits: ScanLimits = ScanLimits(),
-                openStore: @escaping () throws(StoreError) -> any SecretStore,
+                openStore: @escaping StoreOpener,
                 loadKey: @escaping () throws(StoreError) -> StoreKey) {
         self.chain = chain
         self.secretName = secretName
@@ -98,7 +98,7 @@ public struct KubernetesSecretJob {
             }
             placed.append((reference, entry))
         }
-        let resolved = try ReferenceResolver(store: openStore(), chain: chain).resolve(scan.references, names: scan.secretNames, file: file)
+        let resolved = try ReferenceResolver(store: openStore(ReferenceResolver.names(of: scan.references, in: scan.secretNames)), chain: chain).resolve(scan.references, names: scan.secretNames, file: file)
         problems += resolved.diagnostics
         guard problems.isEmpty else { return .failure(SpecProblems(diagnostics: problems.sorted(by: SpecProblems.order))) }
         let key = try loadKey()

@@ -55,6 +55,14 @@ public struct ReferenceResolver {
         return (values, diagnostics)
     }
 
+    /// The distinct names `references` use, in the order of `names` (a
+    /// scan's `secretNames`): what a store is asked for (`StoreOpener`).
+    public static func names(of references: [SecretReference], in names: [String]) -> [String] {
+        var needed = [Bool](repeating: false, count: names.count)
+        for reference in references { needed[reference.nameIndex] = true }
+        return names.indices.filter { needed[$0] }.map { names[$0] }
+    }
+
     /// `unknown secret 'x' (looked in project p, cluster c, team)`, and where
     /// the name does exist when it is in scopes the chain left out
     /// (`…; it exists in cluster c2: use --cluster c2`), or else the name

@@ -3,11 +3,11 @@
 public struct RenderJob {
     /// Opens the store on first need, so a spec without references renders
     /// without any store or key.
-    public var openStore: () throws(StoreError) -> any SecretStore
+    public var openStore: StoreOpener
     public var chain: ScopeChain
     public var limits: ScanLimits
 
-    public init(chain: ScopeChain, limits: ScanLimits = ScanLimits(), openStore: @escaping () throws(StoreError) -> any SecretStore) {
+    public init(chain: ScopeChain, limits: ScanLimits = ScanLimits(), openStore: @escaping StoreOpener) {
         self.chain = chain
         self.limits = limits
         self.openStore = openStore
@@ -19,7 +19,7 @@ public struct RenderJob {
         var diagnostics = scan.diagnostics
         var values: [SecretValue?] = []
         if !scan.references.isEmpty {
-            let resolved = try ReferenceResolver(store: openStore(), chain: chain)
+            let resolved = try ReferenceResolver(store: openStore(ReferenceResolver.names(of: scan.references, in: scan.secretNames)), chain: chain)
                 .resolve(scan.references, names: scan.secretNames, file: source.label)
             values = resolved.values
             diagnostics += resolved.diagnostics

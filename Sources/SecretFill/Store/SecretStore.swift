@@ -30,6 +30,13 @@ extension SecretDirectory {
     public func listsEvery(_ kind: Scope.Kind) throws(StoreError) -> Bool { true }
 }
 
+/// How render, env, exec and `render --k8s-secret` reach a store: called on
+/// first need, after the one scan of the spec, with the names the job will
+/// look up (deduplicated, in spec order). A local store ignores them; a team
+/// server fetches exactly those, in one request. A spec without references
+/// opens no store.
+public typealias StoreOpener = (_ names: [String]) throws(StoreError) -> any SecretStore
+
 /// A scoped secret store that render, env and the `secrets` verbs work
 /// through, so another backend (a team server, a database) can replace the
 /// local file without touching them.

@@ -24,6 +24,11 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case cannotOpen(name: String, scope: Scope)
     case notFound(name: String, scope: Scope)
     case io(IOError)
+    /// A store behind a service (a team server) refused or could not answer;
+    /// the message is the service's, in words (scopes and names, never a value or token).
+    case service(StoreServiceFailure)
+    /// `history` or `rollback` asked of the local store file.
+    case keepsNoHistory
 
     public var description: String {
         switch self {
@@ -63,6 +68,35 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "there is no secret '\(name)' in the \(scope) scope"
         case .io(let error):
             error.description
+        case .service(let failure):
+            failure.message
+        case .keepsNoHistory:
+            "the local store file keeps no history (only each name's current value); versions are kept by a team server (--server)"
         }
+    }
+}
+
+/// Why a store behind a service failed, sorted by what the person at the
+/// terminal can do about it (each kind has its own exit status).
+public struct StoreServiceFailure: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// Access control said no: an unknown, revoked or expired credential, or a missing grant.
+        case refused
+        /// The service called the request malformed.
+        case invalid
+        /// The service could not be reached, timed out or failed.
+        case unavailable
+        /// A name or version that is not there.
+        case notFound
+        /// Anything else the service said no to.
+        case other
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
     }
 }
