@@ -1,3 +1,4 @@
+import SecretFillAPI
 import HTTPTypes
 import Prometheus
 #if canImport(Glibc)

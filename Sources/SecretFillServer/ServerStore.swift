@@ -9,37 +9,6 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The key a request acts as, after its token was accepted.
-public struct ActingKey: Sendable, Hashable {
-    public let name: String
-    public let grants: GrantSet
-
-    /// `keys create --database`: whoever can write the database holds everything.
-    public static let databaseOwner = ActingKey(name: "(database)", grants: GrantSet([.admin]))
-}
-
-/// Why the server refused a request; each maps to one HTTP status.
-public enum ServerRefusal: Error, Sendable, CustomStringConvertible {
-    /// 401: no key, an unknown, revoked or expired one.
-    case unauthenticated(String)
-    /// 403: the key's grants do not allow it.
-    case denied(String)
-    /// 400: the request is malformed.
-    case invalid(String)
-    /// 404
-    case notFound(String)
-    /// 409
-    case conflict(String)
-    /// 413: more items than one request may carry.
-    case tooLarge(String)
-
-    public var description: String {
-        switch self {
-        case .unauthenticated(let m), .denied(let m), .invalid(let m), .notFound(let m), .conflict(let m), .tooLarge(let m): m
-        }
-    }
-}
-
 /// The team's secrets, keys and audit log in the database. Every method
 /// checks grants first, writes its audit row in the same transaction as
 /// its work, and never puts a value or a token in an error or a log.
@@ -577,14 +546,14 @@ public final class ServerStore: Sendable {
     func require(_ actor: ActingKey, _ access: Access, in scopes: [Scope], action: String, scopeText: String, names: [String], client: String) async throws {
         for scope in scopes where !actor.grants.allows(access, in: scope) {
             await recordRefusal(key: actor.name, action: action, scope: scopeText, names: names, client: client)
-            throw ServerRefusal.denied("key '\(actor.name)' may not \(access.verb) \(scope) (its grants: \(actor.grants))")
+            throw actor.refusal(access, scope)
         }
     }
 
     func requireAdmin(_ actor: ActingKey, _ what: String, action: String, names: [String], client: String) async throws {
         guard actor.grants.isAdmin else {
             await recordRefusal(key: actor.name, action: action, scope: "keys", names: names, client: client)
-            throw ServerRefusal.denied("key '\(actor.name)' may not \(what): that needs an admin key (its grants: \(actor.grants))")
+            throw actor.adminRefusal(what)
         }
     }
 

@@ -15,27 +15,9 @@ extension ServerRequestContext: WebUIRequestContext {
 struct ServerWebUIBackend: WebUIBackend {
     let store: ServerStore
 
-    static func principal(_ key: ActingKey) -> WebUIPrincipal { WebUIPrincipal(keyName: key.name, grants: key.grants) }
-
-    static func acting(_ principal: WebUIPrincipal) -> ActingKey { ActingKey(name: principal.keyName, grants: principal.grants) }
-
-    /// The server's refusals as the pages show them; anything else passes through (a 503 page).
-    static func mapped<R>(_ body: () async throws -> R) async throws -> R {
+    func authenticate(token: String, client: String) async throws -> ActingKey? {
         do {
-            return try await body()
-        } catch let refusal as ServerRefusal {
-            switch refusal {
-            case .unauthenticated(let m), .denied(let m): throw WebUIRefusal.denied(m)
-            case .invalid(let m), .tooLarge(let m): throw WebUIRefusal.invalid(m)
-            case .notFound(let m): throw WebUIRefusal.notFound(m)
-            case .conflict(let m): throw WebUIRefusal.conflict(m)
-            }
-        }
-    }
-
-    func authenticate(token: String, client: String) async throws -> WebUIPrincipal? {
-        do {
-            return Self.principal(try await store.authenticate(token: token))
+            return try await store.authenticate(token: token)
         } catch is ServerRefusal {
             await store.refusals.note(client: client, action: "session.start")
             return nil
@@ -78,7 +60,7 @@ struct ServerWebUIBackend: WebUIBackend {
             }
         }
         let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
-        return WebUISession(principal: Self.principal(ActingKey(name: found.key, grants: grants)), csrfToken: found.csrf)
+        return WebUISession(principal: ActingKey(name: found.key, grants: grants), csrfToken: found.csrf)
     }
 
     func deleteSession(idDigest: String, client: String) async throws {
@@ -94,22 +76,19 @@ struct ServerWebUIBackend: WebUIBackend {
         }
     }
 
-    func secrets(in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> [WebUISecretRow] {
-        let actor = Self.acting(principal)
-        return try await Self.mapped {
-            try await store.require(actor, .names, in: [scope], action: "list", scopeText: scope.description, names: [], client: client)
-            let (kind, id) = ServerStore.columns(scope)
-            return try await store.runSession { sql in
-                try await sql.raw("SELECT name, updated_at, updated_by FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id)").all().map { row in
-                    WebUISecretRow(name: try row.decode(column: "name", as: String.self),
-                                   updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self)),
-                                   updatedBy: try row.decode(column: "updated_by", as: String.self))
-                }
+    func secrets(in scope: Scope, as principal: ActingKey, client: String) async throws -> [WebUISecretRow] {
+        try await store.require(principal, .names, in: [scope], action: "list", scopeText: scope.description, names: [], client: client)
+        let (kind, id) = ServerStore.columns(scope)
+        return try await store.runSession { sql in
+            try await sql.raw("SELECT name, updated_at, updated_by FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id)").all().map { row in
+                WebUISecretRow(name: try row.decode(column: "name", as: String.self),
+                               updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self)),
+                               updatedBy: try row.decode(column: "updated_by", as: String.self))
             }
         }
     }
 
-    func scopeIDs(_ kind: Scope.Kind, as principal: WebUIPrincipal, client: String) async throws -> [String] {
+    func scopeIDs(_ kind: Scope.Kind, as principal: ActingKey, client: String) async throws -> [String] {
         guard kind != .team else { return [] }
         let ids = try await store.runSession { sql in
             try await sql.raw("SELECT DISTINCT scope_id FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind.rawValue) ORDER BY scope_id").all()
@@ -118,7 +97,7 @@ struct ServerWebUIBackend: WebUIBackend {
         return ids.filter { id in (try? Scope(kind: kind, id: id)).map { principal.may(.names, in: $0) } ?? false }
     }
 
-    func secretScopes(as principal: WebUIPrincipal, client: String) async throws -> [WebUIScopeCount] {
+    func secretScopes(as principal: ActingKey, client: String) async throws -> [WebUIScopeCount] {
         let counts = try await store.runSession { sql in
             try await sql.raw("SELECT scope_kind, scope_id, COUNT(*) AS n FROM secrets WHERE deleted = 0 GROUP BY scope_kind, scope_id").all().map { row in
                 (try row.decode(column: "scope_kind", as: String.self), try row.decode(column: "scope_id", as: String.self),
@@ -136,79 +115,68 @@ struct ServerWebUIBackend: WebUIBackend {
         return out
     }
 
-    func secretExists(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
-        let actor = Self.acting(principal)
-        return try await Self.mapped {
-            try await store.require(actor, .names, in: [scope], action: "list", scopeText: scope.description, names: [name], client: client)
-            let (kind, id) = ServerStore.columns(scope)
-            return try await store.runSession { sql in
-                try await !sql.raw("SELECT 1 AS one FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all().isEmpty
-            }
+    func secretExists(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool {
+        try await store.require(principal, .names, in: [scope], action: "list", scopeText: scope.description, names: [name], client: client)
+        let (kind, id) = ServerStore.columns(scope)
+        return try await store.runSession { sql in
+            try await !sql.raw("SELECT 1 AS one FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all().isEmpty
         }
     }
 
-    func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
-        try await Self.mapped { try await store.set([(name, value)], in: scope, by: Self.acting(principal), client: client) }.first?.replaced ?? false
+    func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool {
+        try await store.set([(name, value)], in: scope, by: principal, client: client).first?.replaced ?? false
     }
 
-    func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory {
-        let found = try await Self.mapped { try await store.history(of: name, in: scope, by: Self.acting(principal), client: client) }
-        return WebUIHistory(name: found.name, deleted: found.deleted,
-                            versions: found.versions.map { WebUIVersionRow(version: $0.version, time: $0.time, key: $0.key, current: $0.current) })
+    func history(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> HistoryResponse {
+        try await store.history(of: name, in: scope, by: principal, client: client)
     }
 
-    func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int {
-        try await Self.mapped { try await store.rollback(name, in: scope, to: version, by: Self.acting(principal), client: client) }.version
+    func rollback(name: String, in scope: Scope, to version: Int, as principal: ActingKey, client: String) async throws -> Int {
+        try await store.rollback(name, in: scope, to: version, by: principal, client: client).version
     }
 
-    func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
-        try await Self.mapped { try await store.listKeys(by: Self.acting(principal), client: client, audited: false) }
+    func keysForPage(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow] {
+        try await store.listKeys(by: principal, client: client, audited: false)
     }
 
-    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
-        _ = try await Self.mapped { try await store.set([(name, value)], in: scope, by: Self.acting(principal), client: client) }
+    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws {
+        _ = try await store.set([(name, value)], in: scope, by: principal, client: client)
     }
 
-    func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
-        try await Self.mapped { try await store.delete(name, in: scope, purge: false, by: Self.acting(principal), client: client) }
+    func deleteSecret(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws {
+        try await store.delete(name, in: scope, purge: false, by: principal, client: client)
     }
 
-    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
-        try await Self.mapped { try await store.listKeys(by: Self.acting(principal), client: client) }
+    func keys(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow] {
+        try await store.listKeys(by: principal, client: client)
     }
 
-    func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {
+    func createKey(name: String, grants: [String], expires: String?, as principal: ActingKey, client: String) async throws -> String {
         let seconds: Int?
         if let expires {
-            guard let parsed = DurationText.seconds(expires) else { throw WebUIRefusal.invalid(DurationText.ruleDescription) }
+            guard let parsed = DurationText.seconds(expires) else { throw ServerRefusal.invalid(DurationText.ruleDescription) }
             seconds = parsed
         } else {
             seconds = nil
         }
-        return try await Self.mapped {
-            try await store.createKey(name: name, grants: grants, expiresIn: seconds, by: Self.acting(principal), client: client)
-        }
+        return try await store.createKey(name: name, grants: grants, expiresIn: seconds, by: principal, client: client)
     }
 
-    func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws {
-        try await Self.mapped {
-            try await store.revokeKey(name: name, by: Self.acting(principal), client: client)
-            // The revoked key's browser sessions end with it.
-            _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE key_name = \(bind: name)").run() }
-        }
+    func revokeKey(name: String, as principal: ActingKey, client: String) async throws {
+        try await store.revokeKey(name: name, by: principal, client: client)
+        // The revoked key's browser sessions end with it.
+        _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE key_name = \(bind: name)").run() }
     }
 
-    func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+    func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try await audit(key: key, secret: secret, sinceSeconds: nil, before: before, as: principal, client: client)
     }
 
-    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
-        try await Self.mapped {
-            let page = try await store.auditEntries(since: sinceSeconds, key: key, secret: secret, before: before, by: Self.acting(principal), client: client)
-            return (page.entries.map {
-                WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome,
-                              count: $0.count, client: $0.client)
-            }, page.next)
-        }
+    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+        let page = try await store.auditEntries(since: sinceSeconds, key: key, secret: secret, before: before, by: principal, client: client)
+        return (page.entries.map {
+            WebUIAuditRow(time: $0.time, key: $0.key, action: $0.action, scope: $0.scope, names: $0.names, outcome: $0.outcome,
+                          count: $0.count, client: $0.client)
+        }, page.next)
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Mustache
 import NIOCore
 import SecretFill
+import SecretFillAPI
 
 /// A request context the pages can run in: it knows the client's address
 /// (for the audit log).
@@ -120,7 +121,7 @@ public struct WebUI: Sendable {
             return message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
         }
         let token = form.token ?? ""
-        let principal: WebUIPrincipal?
+        let principal: ActingKey?
         do {
             principal = token.isEmpty || token.utf8.count > 512 ? nil : try await backend.authenticate(token: token, client: context.webUIClient)
         } catch {
@@ -129,7 +130,7 @@ public struct WebUI: Sendable {
         guard let principal else { return signInPage(status: .unauthorized, error: "That key was not accepted") }
         let id = SessionTokens.random()
         do {
-            try await backend.createSession(idDigest: SessionTokens.digest(id), keyName: principal.keyName,
+            try await backend.createSession(idDigest: SessionTokens.digest(id), keyName: principal.name,
                                             csrfToken: SessionTokens.random(), client: context.webUIClient)
         } catch {
             return unavailable(session: nil)
@@ -347,7 +348,7 @@ public struct WebUI: Sendable {
         case .success(let value): name = value
         case .failure(let box): return box.response
         }
-        let history: WebUIHistory
+        let history: HistoryResponse
         do {
             history = try await backend.history(name: name, in: scope, as: session.principal, client: context.webUIClient)
         } catch {
@@ -380,7 +381,7 @@ public struct WebUI: Sendable {
             return message(status: .badRequest, title: "Not a valid version", Self.versionRule, back: Self.base(scope), session: session)
         }
         guard session.principal.may(.write, in: scope) else {
-            return message(status: .forbidden, title: "Not allowed", session.principal.refusal(.write, scope), back: Self.base(scope), session: session)
+            return message(status: .forbidden, title: "Not allowed", session.principal.refusal(.write, scope).description, back: Self.base(scope), session: session)
         }
         let data: [String: Any] = ["name": name, "version": version, "scopeText": scope.description, "base": Self.base(scope), "csrf": session.csrfToken]
         let nav = await navigation(session, context, current: "")
@@ -450,7 +451,7 @@ public struct WebUI: Sendable {
             return message(status: .badRequest, title: "Not a valid name", error.description, back: Self.base(scope), session: session)
         }
         guard session.principal.may(.write, in: scope) else {
-            return message(status: .forbidden, title: "Not allowed", session.principal.refusal(.write, scope), back: Self.base(scope), session: session)
+            return message(status: .forbidden, title: "Not allowed", session.principal.refusal(.write, scope).description, back: Self.base(scope), session: session)
         }
         let data: [String: Any] = ["name": name, "scopeText": scope.description, "base": Self.base(scope), "csrf": session.csrfToken]
         let nav = await navigation(session, context, current: "")
@@ -479,7 +480,7 @@ public struct WebUI: Sendable {
     // MARK: keys and audit (admin)
 
     func requireAdmin(_ session: WebUISession, _ what: String) -> Response? {
-        session.principal.isAdmin ? nil : message(status: .forbidden, title: "Not allowed", session.principal.adminRefusal(what), back: "/ui/team", session: session)
+        session.principal.isAdmin ? nil : message(status: .forbidden, title: "Not allowed", session.principal.adminRefusal(what).description, back: "/ui/team", session: session)
     }
 
     func keysPage<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context,
@@ -533,7 +534,7 @@ public struct WebUI: Sendable {
         let token: String
         do {
             token = try await backend.createKey(name: name, grants: grants, expires: expires, as: session.principal, client: context.webUIClient)
-        } catch let refusal as WebUIRefusal {
+        } catch let refusal as ServerRefusal {
             if case .denied = refusal { return failure(refusal, session: session, back: "/ui/keys") }
             let status: HTTPResponse.Status = if case .conflict = refusal { .conflict } else { .badRequest }
             let kept = KeyForm(csrf: nil, name: name.utf8.count <= 256 ? name : "", grants: form.grants.map { $0.utf8.count <= 4096 ? $0 : "" }, expires: expires)
@@ -653,7 +654,7 @@ public struct WebUI: Sendable {
         var layout: [String: Any] = ["title": title, "content": content]
         if let session {
             layout["session"] = [
-                "csrf": session.csrfToken, "keyName": session.principal.keyName, "isAdmin": session.principal.isAdmin,
+                "csrf": session.csrfToken, "keyName": session.principal.name, "isAdmin": session.principal.isAdmin,
                 "projects": nav?.projects ?? [], "clusters": nav?.clusters ?? [],
                 "projectCount": nav?.projectCount ?? 0, "clusterCount": nav?.clusterCount ?? 0,
                 "moreProjects": (nav?.projectCount ?? 0) > (nav?.projects.count ?? 0), "moreClusters": (nav?.clusterCount ?? 0) > (nav?.clusters.count ?? 0),
@@ -685,10 +686,10 @@ public struct WebUI: Sendable {
     /// else as 503 without detail (a database error's text is not shown).
     func failure(_ error: any Error, session: WebUISession, back: String?) -> Response {
         switch error {
-        case let refusal as WebUIRefusal:
+        case let refusal as ServerRefusal:
             switch refusal {
-            case .denied(let m): return message(status: .forbidden, title: "Not allowed", m, back: back, session: session)
-            case .invalid(let m): return message(status: .badRequest, title: "Refused", m, back: back, session: session)
+            case .denied(let m), .unauthenticated(let m): return message(status: .forbidden, title: "Not allowed", m, back: back, session: session)
+            case .invalid(let m), .tooLarge(let m): return message(status: .badRequest, title: "Refused", m, back: back, session: session)
             case .notFound(let m): return message(status: .notFound, title: "Not found", m, back: back, session: session)
             case .conflict(let m): return message(status: .conflict, title: "Refused", m, back: back, session: session)
             }

@@ -1,39 +1,14 @@
 import SecretFill
 import SecretFillAPI
 
-/// The key a page acts as: its name and its grants, checked with the
-/// server's own `GrantSet` (the pages ask for `names` or `write`; values
-/// are never sent to the browser, so they have no use for `read`).
-public struct WebUIPrincipal: Sendable {
-    public let keyName: String
-    public let grants: GrantSet
-
-    public init(keyName: String, grants: GrantSet) {
-        self.keyName = keyName
-        self.grants = grants
-    }
-
-    public var isAdmin: Bool { grants.isAdmin }
-
-    public func may(_ access: Access, in scope: Scope) -> Bool { grants.allows(access, in: scope) }
-
-    /// `key 'ci' may not write to team (its grants: team:names)`, as the server words it.
-    func refusal(_ access: Access, _ scope: Scope) -> String {
-        "key '\(keyName)' may not \(access.verb) \(scope) (its grants: \(grants))"
-    }
-
-    func adminRefusal(_ what: String) -> String {
-        "key '\(keyName)' may not \(what): that needs the admin grant (its grants: \(grants))"
-    }
-}
-
-/// A signed-in browser session, as the server stored it.
+/// A signed-in browser session, as the server stored it: the key it acts
+/// as (the pages ask for `names` or `write`; values never reach the browser).
 public struct WebUISession: Sendable {
-    public let principal: WebUIPrincipal
+    public let principal: ActingKey
     /// The per-session token every state-changing form must carry.
     public let csrfToken: String
 
-    public init(principal: WebUIPrincipal, csrfToken: String) {
+    public init(principal: ActingKey, csrfToken: String) {
         self.principal = principal
         self.csrfToken = csrfToken
     }
@@ -93,56 +68,6 @@ public struct WebUIScopeCount: Sendable, Hashable {
     }
 }
 
-/// One version of a secret, as `secretfill secrets history` lists it: never its value.
-public struct WebUIVersionRow: Sendable, Hashable {
-    public let version: Int
-    /// `2026-01-02T03:04:05Z`
-    public let time: String
-    /// The key that wrote it.
-    public let key: String
-    public let current: Bool
-
-    public init(version: Int, time: String, key: String, current: Bool) {
-        self.version = version
-        self.time = time
-        self.key = key
-        self.current = current
-    }
-}
-
-/// A secret's kept versions, oldest first.
-public struct WebUIHistory: Sendable, Hashable {
-    public let name: String
-    /// True when the name is deleted (its history remains).
-    public let deleted: Bool
-    public let versions: [WebUIVersionRow]
-
-    public init(name: String, deleted: Bool, versions: [WebUIVersionRow]) {
-        self.name = name
-        self.deleted = deleted
-        self.versions = versions
-    }
-}
-
-/// Why the server refused what a page asked. Messages hold names, ids and
-/// key names only.
-public enum WebUIRefusal: Error, Sendable, CustomStringConvertible {
-    /// 403: the key's grants do not allow it.
-    case denied(String)
-    /// 400: a bad name, id, grant or duration (the CLI's message).
-    case invalid(String)
-    /// 404
-    case notFound(String)
-    /// 409
-    case conflict(String)
-
-    public var description: String {
-        switch self {
-        case .denied(let m), .invalid(let m), .notFound(let m), .conflict(let m): m
-        }
-    }
-}
-
 /// Everything the pages need from `secretfill serve`: its keys, grants,
 /// store and audit log, and a sessions table in the same database (so two
 /// servers share sign-ins). Every call that acts on secrets or keys checks
@@ -151,7 +76,7 @@ public enum WebUIRefusal: Error, Sendable, CustomStringConvertible {
 public protocol WebUIBackend: Sendable {
     /// The key a token belongs to, or nil when it is unknown, revoked or
     /// expired (the page does not say which).
-    func authenticate(token: String, client: String) async throws -> WebUIPrincipal?
+    func authenticate(token: String, client: String) async throws -> ActingKey?
 
     func createSession(idDigest: String, keyName: String, csrfToken: String, client: String) async throws
     /// The live session with this digest, its last use moved to now; nil
@@ -161,20 +86,20 @@ public protocol WebUIBackend: Sendable {
     func deleteSession(idDigest: String, client: String) async throws
 
     /// The names in `scope`, any order.
-    func secrets(in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> [WebUISecretRow]
+    func secrets(in scope: Scope, as principal: ActingKey, client: String) async throws -> [WebUISecretRow]
     /// The project or cluster ids that hold secrets and that `principal` may list.
-    func scopeIDs(_ kind: Scope.Kind, as principal: WebUIPrincipal, client: String) async throws -> [String]
-    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws
-    func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws
+    func scopeIDs(_ kind: Scope.Kind, as principal: ActingKey, client: String) async throws -> [String]
+    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws
+    func deleteSecret(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws
 
-    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow]
+    func keys(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow]
     /// Returns the new token (shown once). `expires` is a duration like `90d`.
-    func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String
-    func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws
+    func createKey(name: String, grants: [String], expires: String?, as principal: ActingKey, client: String) async throws -> String
+    func revokeKey(name: String, as principal: ActingKey, client: String) async throws
 
     /// One page of the audit log, newest first (100 entries), older than
     /// the cursor `before`; `next` is the cursor of the page after it.
-    func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
+    func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
 
     // The calls below came with the Secrets index, history and rollback;
     // each has a default built on the calls above (see the extension), so a
@@ -182,24 +107,24 @@ public protocol WebUIBackend: Sendable {
 
     /// Team (when it holds secrets) and every project and cluster that holds
     /// secrets and that `principal` may list, with how many names each holds.
-    func secretScopes(as principal: WebUIPrincipal, client: String) async throws -> [WebUIScopeCount]
+    func secretScopes(as principal: ActingKey, client: String) async throws -> [WebUIScopeCount]
     /// Whether `name` has a current value in `scope` (needs `names`).
-    func secretExists(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool
+    func secretExists(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool
     /// Sets `name` and says whether it replaced a current value (`Updated …` rather than `Set …`).
-    func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool
+    func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool
     /// The kept versions of `name` (needs `write`, as `secrets history` does; audited `history`).
-    func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory
+    func history(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> HistoryResponse
     /// Makes `version` current again as a new version, which it returns (needs `write`; audited `rollback`).
-    func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int
+    func rollback(name: String, in scope: Scope, to version: Int, as principal: ActingKey, client: String) async throws -> Int
     /// The keys for the API Keys page: checked like `keys(as:client:)` but
     /// not audited as a `key.list` on every view (the API's listing still is).
-    func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow]
+    func keysForPage(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow]
     /// `audit(key:secret:before:)` limited to entries no older than `sinceSeconds` ago.
-    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
+    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)
 }
 
 extension WebUIBackend {
-    public func secretScopes(as principal: WebUIPrincipal, client: String) async throws -> [WebUIScopeCount] {
+    public func secretScopes(as principal: ActingKey, client: String) async throws -> [WebUIScopeCount] {
         var scopes: [Scope] = []
         if principal.may(.names, in: .team) { scopes.append(.team) }
         for kind in [Scope.Kind.project, .cluster] {
@@ -215,29 +140,29 @@ extension WebUIBackend {
         return out
     }
 
-    public func secretExists(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
+    public func secretExists(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool {
         try await secrets(in: scope, as: principal, client: client).contains { $0.name == name }
     }
 
-    public func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> Bool {
+    public func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool {
         let existed = (try? await secretExists(name: name, in: scope, as: principal, client: client)) ?? false
         try await setSecret(name: name, value: value, in: scope, as: principal, client: client)
         return existed
     }
 
-    public func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory {
-        throw WebUIRefusal.notFound("this server keeps no history for \(scope) secret '\(name)'")
+    public func history(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> HistoryResponse {
+        throw ServerRefusal.notFound("this server keeps no history for \(scope) secret '\(name)'")
     }
 
-    public func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int {
-        throw WebUIRefusal.notFound("this server keeps no history for \(scope) secret '\(name)'")
+    public func rollback(name: String, in scope: Scope, to version: Int, as principal: ActingKey, client: String) async throws -> Int {
+        throw ServerRefusal.notFound("this server keeps no history for \(scope) secret '\(name)'")
     }
 
-    public func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+    public func keysForPage(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow] {
         try await keys(as: principal, client: client)
     }
 
-    public func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+    public func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         let page = try await audit(key: key, secret: secret, before: before, as: principal, client: client)
         guard let sinceSeconds else { return page }
         let now = WebUITime.nowSeconds()

@@ -29,11 +29,11 @@ actor FakeBackend: WebUIBackend {
     func stored(_ name: String, in scope: Scope) -> SecretValue? { secrets[scope]?[name] }
     var sessionCount: Int { sessions.count }
 
-    static func principal(_ key: Key) -> WebUIPrincipal {
-        WebUIPrincipal(keyName: key.name, grants: (try? GrantSet(parsing: key.grants)) ?? GrantSet([]))
+    static func principal(_ key: Key) -> ActingKey {
+        ActingKey(name: key.name, grants: (try? GrantSet(parsing: key.grants)) ?? GrantSet([]))
     }
 
-    func authenticate(token: String, client: String) async throws -> WebUIPrincipal? {
+    func authenticate(token: String, client: String) async throws -> ActingKey? {
         keysByToken[token].map(Self.principal)
     }
 
@@ -48,87 +48,87 @@ actor FakeBackend: WebUIBackend {
 
     func deleteSession(idDigest: String, client: String) async throws { sessions[idDigest] = nil }
 
-    func secrets(in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> [WebUISecretRow] {
-        guard principal.may(.names, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.names, scope)) }
-        return (secrets[scope] ?? [:]).keys.map { WebUISecretRow(name: $0, updated: "2026-01-01T00:00:00Z", updatedBy: principal.keyName) }
+    func secrets(in scope: Scope, as principal: ActingKey, client: String) async throws -> [WebUISecretRow] {
+        guard principal.may(.names, in: scope) else { throw principal.refusal(.names, scope) }
+        return (secrets[scope] ?? [:]).keys.map { WebUISecretRow(name: $0, updated: "2026-01-01T00:00:00Z", updatedBy: principal.name) }
     }
 
-    func scopeIDs(_ kind: Scope.Kind, as principal: WebUIPrincipal, client: String) async throws -> [String] {
+    func scopeIDs(_ kind: Scope.Kind, as principal: ActingKey, client: String) async throws -> [String] {
         secrets.keys.filter { $0.kind == kind && principal.may(.names, in: $0) }.compactMap(\.id).sorted()
     }
 
-    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
-        guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
+    func setSecret(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws {
+        guard principal.may(.write, in: scope) else { throw principal.refusal(.write, scope) }
         secrets[scope, default: [:]][name] = value
-        versions[scope, default: [:]][name, default: []].append((value, principal.keyName))
-        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "set", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        versions[scope, default: [:]][name, default: []].append((value, principal.name))
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.name, action: "set", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
     }
 
-    func deleteSecret(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws {
-        guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
-        guard secrets[scope]?[name] != nil else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
+    func deleteSecret(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws {
+        guard principal.may(.write, in: scope) else { throw principal.refusal(.write, scope) }
+        guard secrets[scope]?[name] != nil else { throw ServerRefusal.notFound("there is no \(scope) secret '\(name)'") }
         secrets[scope]?[name] = nil
-        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.name, action: "delete", scope: scope.description, names: [name], outcome: "ok"), at: 0)
     }
 
-    func requireAdmin(_ principal: WebUIPrincipal) throws {
-        guard principal.isAdmin else { throw WebUIRefusal.denied(principal.adminRefusal("manage keys")) }
+    func requireAdmin(_ principal: ActingKey) throws {
+        guard principal.isAdmin else { throw principal.adminRefusal("manage keys") }
     }
 
-    func keys(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+    func keys(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow] {
         try requireAdmin(principal)
         keyListAudits += 1
         return keyRows
     }
 
-    func keysForPage(as principal: WebUIPrincipal, client: String) async throws -> [WebUIKeyRow] {
+    func keysForPage(as principal: ActingKey, client: String) async throws -> [WebUIKeyRow] {
         try requireAdmin(principal)
         return keyRows
     }
 
-    func history(name: String, in scope: Scope, as principal: WebUIPrincipal, client: String) async throws -> WebUIHistory {
-        guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
-        guard let kept = versions[scope]?[name] else { throw WebUIRefusal.notFound("there is no \(scope) secret '\(name)'") }
+    func history(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> HistoryResponse {
+        guard principal.may(.write, in: scope) else { throw principal.refusal(.write, scope) }
+        guard let kept = versions[scope]?[name] else { throw ServerRefusal.notFound("there is no \(scope) secret '\(name)'") }
         let live = secrets[scope]?[name] != nil
-        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "history", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
-        return WebUIHistory(name: name, deleted: !live, versions: kept.enumerated().map { index, entry in
-            WebUIVersionRow(version: index + 1, time: "2026-01-01T00:00:0\(min(index, 9))Z", key: entry.key, current: live && index == kept.count - 1)
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.name, action: "history", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        return HistoryResponse(name: name, deleted: !live, versions: kept.enumerated().map { index, entry in
+            VersionEntry(version: index + 1, time: "2026-01-01T00:00:0\(min(index, 9))Z", key: entry.key, current: live && index == kept.count - 1)
         })
     }
 
-    func rollback(name: String, in scope: Scope, to version: Int, as principal: WebUIPrincipal, client: String) async throws -> Int {
-        guard principal.may(.write, in: scope) else { throw WebUIRefusal.denied(principal.refusal(.write, scope)) }
+    func rollback(name: String, in scope: Scope, to version: Int, as principal: ActingKey, client: String) async throws -> Int {
+        guard principal.may(.write, in: scope) else { throw principal.refusal(.write, scope) }
         guard let kept = versions[scope]?[name], version >= 1, version <= kept.count else {
-            throw WebUIRefusal.notFound("\(scope) secret '\(name)' has no version \(version)")
+            throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version)")
         }
         let value = kept[version - 1].value
         secrets[scope, default: [:]][name] = value
-        versions[scope, default: [:]][name, default: []].append((value, principal.keyName))
-        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.keyName, action: "rollback", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
+        versions[scope, default: [:]][name, default: []].append((value, principal.name))
+        auditLog.insert(WebUIAuditRow(time: Self.now(), key: principal.name, action: "rollback", scope: scope.description, names: [name], outcome: "ok", client: client), at: 0)
         return kept.count + 1
     }
 
-    func createKey(name: String, grants: [String], expires: String?, as principal: WebUIPrincipal, client: String) async throws -> String {
+    func createKey(name: String, grants: [String], expires: String?, as principal: ActingKey, client: String) async throws -> String {
         try requireAdmin(principal)
-        guard SecretName.isValid(name) else { throw WebUIRefusal.invalid("a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
+        guard SecretName.isValid(name) else { throw ServerRefusal.invalid("a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
         let token = "sf_" + SessionTokens.random()
         addKey(token: token, name: name, grants: grants)
         return token
     }
 
-    func revokeKey(name: String, as principal: WebUIPrincipal, client: String) async throws {
+    func revokeKey(name: String, as principal: ActingKey, client: String) async throws {
         try requireAdmin(principal)
         keysByToken = keysByToken.filter { $0.value.name != name }
         keyRows = keyRows.map { $0.name == name ? WebUIKeyRow(name: $0.name, grants: $0.grants, created: $0.created, lastUsed: nil, expires: nil, revoked: "2026-01-02T00:00:00Z") : $0 }
         sessions = sessions.filter { $0.value.key != name }
     }
 
-    func audit(key: String?, secret: String?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+    func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try await audit(key: key, secret: secret, sinceSeconds: nil, before: before, as: principal, client: client)
     }
 
     /// 100 a page, newest first; the cursor is the offset of the next page.
-    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: WebUIPrincipal, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
+    func audit(key: String?, secret: String?, sinceSeconds: Int?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try requireAdmin(principal)
         let now = WebUITime.nowSeconds()
         let matching = auditLog.filter { row in
