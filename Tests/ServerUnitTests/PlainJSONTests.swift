@@ -1,5 +1,6 @@
 import Foundation
 import SecretFillAPI
+@testable import SecretFillServer
 import Testing
 
 @Suite("POST /v1/resolve bodies read without JSONDecoder agree with JSONDecoder")

@@ -1,4 +1,5 @@
 import SecretFill
+import SecretFillAPI
 
 /// Reads `POST /v1/resolve`'s body without JSONDecoder when it has the
 /// plain form clients send, and leaves everything else to JSONDecoder,
@@ -12,7 +13,7 @@ import SecretFill
 /// that JSONDecoder reads as the same `ResolveRequest` (`PlainJSONTests`
 /// checks that against JSONDecoder on generated and mutated bodies).
 extension ResolveRequest {
-    public static func plain(_ bytes: UnsafeRawBufferPointer) -> ResolveRequest? {
+    static func plain(_ bytes: UnsafeRawBufferPointer) -> ResolveRequest? {
         bytes.withMemoryRebound(to: UInt8.self) { plain(PlainJSONReader($0)) }
     }
 

@@ -1,17 +1,18 @@
 import SecretFill
+import SecretFillAPI
 
 /// An answer the server writes as JSON by hand instead of through
 /// JSONEncoder: only for the hot path, `POST /v1/resolve`, where JSONEncoder
 /// took about a tenth of the server's CPU per request (perf, bench/server.sh).
 /// `HotPathTests.resolveAnswerRoundTrips` (ServerUnitTests) decodes what it
 /// writes back with JSONDecoder, and checks its key order against JSONEncoder's.
-public protocol HandWrittenJSON: Encodable {
+protocol HandWrittenJSON: Encodable {
     /// The answer as JSON, keys sorted as JSONEncoder's `.sortedKeys` sorts them.
     var jsonText: String { get }
 }
 
 extension ResolveResponse: HandWrittenJSON {
-    public var jsonText: String {
+    var jsonText: String {
         var out = ""
         // Room for the fixed text and each entry's quotes and keys: one allocation, not several.
         out.reserveCapacity(32 + missing.reduce(0) { $0 + $1.utf8.count + 3 }
