@@ -292,8 +292,9 @@ struct Routes {
                         body: head ? .init() : .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    /// A body with nothing to say: no body, or a JSON object (anything else is refused).
-    struct EmptyBody: Decodable {
+    /// A body with nothing to say: no body, or a JSON object (anything else
+    /// is refused; a key in it is refused by `unknownFields`).
+    struct EmptyBody: Codable {
         private struct AnyKey: CodingKey {
             var stringValue: String
             var intValue: Int? { nil }
@@ -301,6 +302,73 @@ struct Routes {
             init?(intValue: Int) { nil }
         }
         init(from decoder: any Decoder) throws { _ = try decoder.container(keyedBy: AnyKey.self) }
+        func encode(to encoder: any Encoder) throws { _ = encoder.container(keyedBy: AnyKey.self) }
+    }
+
+    /// A JSON text's shape: its objects' keys and its arrays, nothing else kept.
+    indirect enum JSONShape: Decodable {
+        case object([String: JSONShape])
+        case array([JSONShape])
+        case null
+        case scalar
+
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            if let object = try? decoder.container(keyedBy: AnyKey.self) {
+                var members: [String: JSONShape] = [:]
+                for key in object.allKeys { members[key.stringValue] = try object.decode(JSONShape.self, forKey: key) }
+                self = .object(members)
+            } else if var array = try? decoder.unkeyedContainer() {
+                var elements: [JSONShape] = []
+                while !array.isAtEnd { elements.append(try array.decode(JSONShape.self)) }
+                self = .array(elements)
+            } else {
+                self = try decoder.singleValueContainer().decodeNil() ? .null : .scalar
+            }
+        }
+    }
+
+    /// The keys of `sent` (the body as parsed) that `known` (the decoded body
+    /// encoded again) lacks: fields this server does not know, such as a
+    /// misspelt "projet", which JSONDecoder would drop without a word and so
+    /// resolve without the project. The document says the same with
+    /// `additionalProperties: false`. A key sent as null sets nothing and passes.
+    static func unknownFields(_ sent: JSONShape, _ known: JSONShape?, path: String = "") -> [String] {
+        switch sent {
+        case .object(let object):
+            guard case .object(let knownObject)? = known else { return [] }
+            return object.keys.sorted().flatMap { key -> [String] in
+                let value = object[key]!
+                if case .null = value { return [] }
+                let here = path.isEmpty ? key : path + "." + key
+                guard let counterpart = knownObject[key] else { return [here] }
+                return unknownFields(value, counterpart, path: here)
+            }
+        case .array(let array):
+            guard case .array(let knownArray)? = known else { return [] }
+            return array.indices.flatMap { index in
+                unknownFields(array[index], index < knownArray.count ? knownArray[index] : nil, path: "\(path)[\(index)]")
+            }
+        case .null, .scalar:
+            return []
+        }
+    }
+
+    /// Why `data` holds fields that `decoded` has no place for, or nil.
+    static func unknownFields<Body>(in data: Data, decoded: Body) throws -> String? {
+        guard let encodable = decoded as? any Encodable else { return nil }
+        let sent = try JSONDecoder().decode(JSONShape.self, from: data)
+        let known = try JSONDecoder().decode(JSONShape.self, from: JSONEncoder().encode(encodable))
+        let unknown = unknownFields(sent, known)
+        guard !unknown.isEmpty else { return nil }
+        let shown = unknown.prefix(5).map { "'\(ServerStore.shown($0))'" }.joined(separator: ", ")
+        return "the request body has \(unknown.count == 1 ? "a field" : "fields") this API does not know: \(shown)\(unknown.count > 5 ? ", …" : "") (see openapi.yaml)"
     }
 
     /// Authenticates, decodes the body, runs `body`, and turns every refusal
@@ -336,6 +404,9 @@ struct Routes {
             do {
                 let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(bytes.readableBytesView)
                 decoded = try JSONDecoder().decode(Body.self, from: data)
+                if let unknown = try Self.unknownFields(in: data, decoded: decoded) {
+                    return Self.error(.badRequest, unknown, reason: "invalid")
+                }
             } catch let error as DecodingError {
                 return Self.error(.badRequest, Self.describe(error), reason: "invalid")
             } catch {

@@ -120,4 +120,34 @@ struct APIRouterTests {
         }
         await harness.close()
     }
+
+    @Test("a field the document does not name is refused with 400 and named, at any depth, on the hot path's fallback and on the empty bodies; null and the known fields pass")
+    func unknownFieldsAreRefused() async throws {
+        let harness = try await Harness.make()
+        let app = Application(router: harness.router)
+        let admin = harness.admin
+        try await app.test(.router) { client in
+            let cases: [(uri: String, body: String, named: String?)] = [
+                ("/v1/resolve", #"{"names": ["x"], "projet": "pr-1"}"#, "'projet'"),
+                ("/v1/resolve", #"{"names": ["x"], "project": null, "cluster": "c-1"}"#, nil),
+                ("/v1/secrets/set", #"{"scope": "team", "secrets": [{"name": "a", "value": "v", "valu": "w"}]}"#, "'secrets[0].valu'"),
+                ("/v1/names", #"{"scopes": [{"scope": "team", "id": null, "kind": "x"}]}"#, "'scopes[0].kind'"),
+                ("/v1/scopes", #"{"all": true}"#, "'all'"),
+                ("/v1/scopes", "{}", nil),
+                ("/v1/keys/list", "", nil),
+            ]
+            for (uri, body, named) in cases {
+                try await client.execute(uri: uri, method: .post, headers: Self.headers(admin), body: ByteBuffer(string: body)) { response in
+                    let text = String(buffer: response.body)
+                    if let named {
+                        #expect(response.status == .badRequest, "\(uri) \(body): \(text)")
+                        #expect(text.contains(named), "\(uri): the message names the field: \(text)")
+                    } else {
+                        #expect(response.status == .ok, "\(uri) \(body): \(text)")
+                    }
+                }
+            }
+        }
+        await harness.close()
+    }
 }
