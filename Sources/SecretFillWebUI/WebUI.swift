@@ -287,7 +287,7 @@ public struct WebUI: Sendable {
         }
     }
 
-    struct SecretForm: Decodable { var csrf: String?; var name: String?; var value: String?; var replace: String? }
+    struct SecretForm: NamedForm { var csrf: String?; var name: String?; var value: String?; var replace: String? }
 
     func addSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: SecretForm
@@ -388,17 +388,12 @@ public struct WebUI: Sendable {
         return render("confirm-rollback", title: "Roll back \(name)?", status: .ok, data: data, session: session, nav: nav)
     }
 
-    struct RollbackForm: Decodable { var csrf: String?; var name: String?; var version: String? }
+    struct RollbackForm: NamedForm { var csrf: String?; var name: String?; var version: String? }
 
     func rollbackSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
-        let form: RollbackForm
-        switch await readForm(RollbackForm.self, request) {
-        case .success(let value): form = value
-        case .failure(let box): return box.response
-        }
-        let name: String
-        switch checkedName(csrf: form.csrf, name: form.name, scope, session) {
-        case .success(let checked): name = checked
+        let (form, name): (RollbackForm, String)
+        switch await readNamedForm(RollbackForm.self, request, scope, session) {
+        case .success(let read): (form, name) = read
         case .failure(let box): return box.response
         }
         guard let version = Self.version(form.version) else {
@@ -459,14 +454,9 @@ public struct WebUI: Sendable {
     }
 
     func deleteSecret<Context: WebUIRequestContext>(_ scope: Scope, _ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
-        let form: SecretForm
-        switch await readForm(SecretForm.self, request) {
-        case .success(let value): form = value
-        case .failure(let box): return box.response
-        }
         let name: String
-        switch checkedName(csrf: form.csrf, name: form.name, scope, session) {
-        case .success(let checked): name = checked
+        switch await readNamedForm(SecretForm.self, request, scope, session) {
+        case .success(let read): name = read.name
         case .failure(let box): return box.response
         }
         do {
@@ -750,6 +740,20 @@ public struct WebUI: Sendable {
 extension WebUI {
     /// A posted form's CSRF token checked and its secret name validated, or
     /// the page that says why not.
+    /// A form that acts on one secret: its CSRF token and the secret's name.
+    protocol NamedForm: Decodable {
+        var csrf: String? { get }
+        var name: String? { get }
+    }
+
+    /// The form, read and checked: CSRF first, then the name.
+    func readNamedForm<Form: NamedForm>(_ type: Form.Type, _ request: Request, _ scope: Scope, _ session: WebUISession) async -> Result<(form: Form, name: String), ResponseBox> {
+        switch await readForm(type, request) {
+        case .failure(let box): return .failure(box)
+        case .success(let form): return checkedName(csrf: form.csrf, name: form.name, scope, session).map { (form, $0) }
+        }
+    }
+
     func checkedName(csrf: String?, name: String?, _ scope: Scope, _ session: WebUISession) -> Result<String, ResponseBox> {
         guard Self.csrfMatches(csrf, session) else { return .failure(ResponseBox(csrfRefusal(session))) }
         let name = name ?? ""
