@@ -21,13 +21,21 @@ package struct TeamComponents: Sendable {
     /// `keys` and `audit` without a server: straight to a database,
     /// `database` as given, or nil for `serve`'s default.
     package var administer: @Sendable (_ database: String?) async throws -> any TeamAdministration
+    /// `backup`: the database (nil: serve's default) into a file; what was written, in words.
+    package var backup: @Sendable (_ database: String?, _ file: String, _ audit: Bool) throws -> String
+    /// `restore`: a backup file into an empty database; what was restored, in words.
+    package var restore: @Sendable (_ database: String?, _ file: String) throws -> String
 
     package init(connect: @escaping @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService,
                  serve: @escaping @Sendable (ServeCommand) throws -> Void,
-                 administer: @escaping @Sendable (String?) async throws -> any TeamAdministration) {
+                 administer: @escaping @Sendable (String?) async throws -> any TeamAdministration,
+                 backup: @escaping @Sendable (String?, String, Bool) throws -> String,
+                 restore: @escaping @Sendable (String?, String) throws -> String) {
         self.connect = connect
         self.serve = serve
         self.administer = administer
+        self.backup = backup
+        self.restore = restore
     }
 
     /// Set once by `secretfill-team`'s `main`, before any command is parsed.

@@ -18,6 +18,9 @@ public enum ErrorWords {
         case let error as ServeRefusal: return error.description
         case let error as DatabaseUnavailable: return error.description
         case let error as WriteRolledBack: return error.description
+        case let error as ServerBackup.Refusal: return error.description
+        case let error as Migrations.TooNew: return error.description
+        case let error as Migrations.KeyMismatch: return error.description
         case let error as NIOCore.IOError:
             return String(cString: strerror(error.errnoCode)).lowercased()
         case let error as NIOSSLError:

@@ -75,7 +75,7 @@ enum Migrations {
     /// between servers starting together (an advisory lock on PostgreSQL,
     /// BEGIN IMMEDIATE on SQLite). Returns the versions applied.
     @discardableResult
-    static func migrate(_ database: any ServerDatabase) async throws -> [Int] {
+    static func migrate(_ database: any ServerDatabase, upTo target: Int = latest) async throws -> [Int] {
         let postgres = database.isPostgres
         return try await database.transaction { sql in
             if postgres { try await sql.raw("SELECT pg_advisory_xact_lock(8470)").run() }
@@ -84,7 +84,7 @@ enum Migrations {
             let current = try rows.first?.decodeNil(column: "v") == false ? try rows.first!.decode(column: "v", as: Int.self) : 0
             guard current <= latest else { throw TooNew(found: current) }
             var applied: [Int] = []
-            for step in steps where step.version > current {
+            for step in steps where step.version > current && step.version <= target {
                 for statement in step.statements(postgres) {
                     try await sql.raw("\(unsafeRaw: statement)").run()
                 }

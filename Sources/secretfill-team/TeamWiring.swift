@@ -1,4 +1,9 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import SecretFill
 import SecretFillAPI
@@ -12,7 +17,54 @@ enum TeamWiring {
     static let components = TeamComponents(
         connect: { (endpoint: ServerEndpoint) throws(ClientFailure) -> any TeamService in try TeamClient(endpoint) },
         serve: TeamWiring.serve,
-        administer: TeamWiring.administer)
+        administer: TeamWiring.administer,
+        backup: TeamWiring.backup,
+        restore: TeamWiring.restore)
+
+    /// The store key, as serve reads it, for backup and restore.
+    static func storeKey() throws -> StoreKey {
+        do {
+            return try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey()
+        } catch .keyMissing {
+            throw fail("no store key: a backup is sealed and checked with the key the database was sealed with; put it in the key file, or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    static func backup(_ database: String?, _ file: String, _ audit: Bool) throws -> String {
+        let location = try databaseLocation(database)
+        let key = try storeKey()
+        // A progress line every 5000 rows, on a terminal only (a large database takes a while).
+        let progress: (@Sendable (Int) -> Void)? = isatty(2) == 1 ? { @Sendable (rows: Int) in
+            if rows % 5000 == 0 { Terminal.warn("secretfill: backup: \(rows) rows…") }
+        } : nil
+        do {
+            let summary: ServerBackup.Summary = try runBlocking {
+                try await ServerBackup.backup(location, key: key, to: file, audit: audit, progress: progress)
+            }
+            return describe(summary)
+        } catch {
+            throw fail("backup of \(location) failed, nothing was written: \(ErrorWords.describe(error))", Exit.failure)
+        }
+    }
+
+    static func restore(_ database: String?, _ file: String) throws -> String {
+        let location = try databaseLocation(database)
+        let key = try storeKey()
+        do {
+            return describe(try runBlocking { try await ServerBackup.restore(location, key: key, from: file) })
+        } catch {
+            throw fail("restore into \(location) failed, nothing was written: \(ErrorWords.describe(error))", Exit.failure)
+        }
+    }
+
+    /// `3 secrets, 12 versions, 2 keys, 40 audit entries (schema 3)`.
+    static func describe(_ summary: ServerBackup.Summary) -> String {
+        let words = ["secrets": "secret(s)", "secret_versions": "version(s)", "api_keys": "key(s)", "audit_log": "audit entr(y/ies)"]
+        let parts = summary.rows.compactMap { row in words[row.table].map { "\(row.count) \($0)" } }
+        return parts.joined(separator: ", ") + " (schema \(summary.schema))"
+    }
 
     static func serve(_ command: ServeCommand) throws {
         let format = LogFormat(rawValue: command.logFormat) ?? .text

@@ -71,6 +71,13 @@ public struct StoreKey: Sendable {
                                info: Array("secretfill store mac v1".utf8), outputByteCount: 32)
     }
 
+    /// The key of a server backup's MAC (`secretfill backup`), derived as
+    /// `macKey` is, for this one use.
+    public var backupMACKey: SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: Array("secretfill".utf8),
+                               info: Array("secretfill backup mac v1".utf8), outputByteCount: 32)
+    }
+
     /// `sha256:` and the first 16 bytes, hex, of a domain-separated hash.
     static func fingerprint(of bytes: [UInt8]) -> String {
         var hasher = SHA256()

@@ -1,0 +1,75 @@
+import ArgumentParser
+import SecretFill
+
+/// `secretfill backup`: a team server's database in one file.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write everything a team server's database keeps into one file (values stay sealed).",
+        discussion: """
+            One consistent snapshot (a single read transaction, so servers keep serving): every \
+            scope's names with every kept version (still sealed), API keys (digests only), and \
+            the audit log (--no-audit leaves it out); not browser sessions. The file is JSON \
+            Lines with a MAC under a key derived from the store key, written with mode 0600 \
+            and put in place only when complete. It opens nothing without the store key: keep \
+            it in one place and the key in another.
+
+            Needs the store key the database was sealed with (the key file, SECRETFILL_KEY_FILE \
+            or SECRETFILL_KEY, as serve reads it). Exit 0 written; 2 the database, the key or \
+            the file could not be used (nothing is left behind); 64 bad usage.
+
+            Examples:
+              secretfill backup --database postgres://secretfill@db/secretfill --out team.backup
+              secretfill backup --out server-$(date +%F).backup      # the default server.db
+            """)
+
+    @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
+    var database: String?
+
+    @Option(help: ArgumentHelp("The backup file to write (replaced when complete).", valueName: "file"))
+    var out: String
+
+    @Flag(help: "Leave the audit log out.")
+    var noAudit = false
+
+    func run() throws {
+        let summary = try TeamComponents.required().backup(database, out, !noAudit)
+        print("Backed up \(summary) to \(out)")
+    }
+}
+
+/// `secretfill restore`: a backup into an empty database.
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup into an empty database (SQLite or PostgreSQL), all or nothing.",
+        discussion: """
+            The file's MAC is checked first, over the whole file, under the store key: a \
+            changed, cut short or foreign file is refused before the database is touched. The \
+            database must be empty (new, or with secretfill's schema and no rows); anything in \
+            it is named and nothing is written. Every row goes in one transaction, then one \
+            audit entry (restore) of its own. A backup of a SQLite database restored into \
+            PostgreSQL, or back, is how a team moves.
+
+            Exit 0 restored; 2 the file does not verify, the database is not empty or cannot \
+            be used (nothing written); 64 bad usage.
+
+            Examples:
+              secretfill restore --database postgres://secretfill@db/secretfill team.backup
+              secretfill restore --database sqlite:/srv/secretfill/server.db team.backup
+            """)
+
+    @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
+    var database: String?
+
+    @Argument(help: ArgumentHelp("The backup file (from `secretfill backup`).", valueName: "file"))
+    var file: String
+
+    func run() throws {
+        let summary = try TeamComponents.required().restore(database, file)
+        print("Restored \(summary) from \(file)")
+    }
+}
+
+extension BackupCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension RestoreCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
