@@ -60,15 +60,19 @@ def cell(r):
 
 def kept_sections(path):
     """Sections other scripts write into the report (bench/server.sh --write:
-    the Team server section), kept as they are when bench/run regenerates it."""
+    the Team server section; bench/backup.sh's output), kept as they are when
+    bench/run regenerates it."""
     try:
         text = open(path, encoding="utf-8").read()
     except OSError:
         return []
-    begin, end = "<!-- team-server:begin -->", "<!-- team-server:end -->"
-    if begin not in text or end not in text:
-        return []
-    return [text[text.index(begin):text.index(end) + len(end)], ""]
+    kept = []
+    # team-server: bench/server.sh --write; backup: bench/backup.sh's figures.
+    for name in ("team-server", "backup"):
+        begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
+        if begin in text and end in text:
+            kept += [text[text.index(begin):text.index(end) + len(end)], ""]
+    return kept
 
 
 def main():
