@@ -200,7 +200,7 @@ public enum TeamServer {
         // Started in this order, stopped in reverse: the listener first, the pool last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DatabaseService(database: database)),
-            .init(service: MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)),
+            .init(service: MigrationService(database: database, store: store, key: key, health: health, logger: logger, location: options.database)),
             .init(service: reload),
             .init(service: app),
         ]
@@ -340,6 +340,7 @@ struct DatabaseService: Service {
 /// key, stops the server.
 struct MigrationService: Service {
     let database: any ServerDatabase
+    let store: ServerStore
     let key: StoreKey
     let health: HealthState
     let logger: Logger
@@ -352,6 +353,8 @@ struct MigrationService: Service {
                 let applied = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
                 try await Migrations.checkKey(database, fingerprint: key.fingerprint)
                 if !applied.isEmpty { logger.notice("database schema migrated to version \(Migrations.latest)") }
+                // Before the first request: statistics that match the tables (issue 22, item 8).
+                await store.prepareStatistics(migrated: !applied.isEmpty)
                 health.markMigrated()
                 break
             } catch let error as Migrations.TooNew {
