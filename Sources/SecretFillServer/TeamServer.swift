@@ -87,9 +87,11 @@ public enum TeamServer {
     /// most of the server's CPU per request). Call it on the main thread,
     /// before any async work starts: `serve` does, nothing else needs it.
     /// See `EventLoopExecutor` for why this is not NIO's own take-over.
+    /// `SECRETFILL_EXECUTOR_HOOK=off` in `environment` leaves Swift's own
+    /// pool in place (bench/server.sh measures the hook with and without).
     @discardableResult
-    public static func takeOverConcurrencyPool() -> Bool {
-        let outcome = EventLoopExecutor.install()
+    public static func takeOverConcurrencyPool(environment: [String: String] = [:]) -> Bool {
+        let outcome = EventLoopExecutor.install(environment: environment)
         executorOutcome.withLockedValue { $0 = outcome }
         return outcome == .installed
     }
