@@ -67,8 +67,9 @@ def kept_sections(path):
     except OSError:
         return []
     kept = []
-    # team-server: bench/server.sh --write; backup: bench/backup.sh's figures.
-    for name in ("team-server", "backup"):
+    # team-server: bench/server.sh --write; server-notes: the hand-written runs
+    # and findings after it; backup: bench/backup.sh's figures.
+    for name in ("team-server", "server-notes", "backup"):
         begin, end = "<!-- %s:begin -->" % name, "<!-- %s:end -->" % name
         if begin in text and end in text:
             kept += [text[text.index(begin):text.index(end) + len(end)], ""]

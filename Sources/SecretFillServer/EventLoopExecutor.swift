@@ -53,6 +53,8 @@ enum EventLoopExecutor {
         case noHook
         /// Another hook was set first (NIO's, or anyone's): left as it is.
         case alreadySet
+        /// `SECRETFILL_EXECUTOR_HOOK=off`: not tried (for bench/server.sh's A/B).
+        case turnedOff
 
         var description: String {
             switch self {
@@ -60,18 +62,23 @@ enum EventLoopExecutor {
             case .unsupportedCompiler: "not installed: this compiler is newer than the hook was checked with; tasks use Swift's own pool"
             case .noHook: "not installed: the Swift runtime has no enqueue hook; tasks use Swift's own pool"
             case .alreadySet: "not installed: another enqueue hook was set first and is left in place"
+            case .turnedOff: "not installed: SECRETFILL_EXECUTOR_HOOK=off; tasks use Swift's own pool"
             }
         }
     }
 
-    /// Installs the hook. Call it once, on the main thread, before any
-    /// async work starts.
-    static func install() -> Outcome {
+    /// Installs the hook unless `environment` has `SECRETFILL_EXECUTOR_HOOK=off`.
+    /// Call it once, on the main thread, before any async work starts.
+    static func install(environment: [String: String] = [:]) -> Outcome {
         precondition(called.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged,
                      "EventLoopExecutor.install() must be called once")
+        if environment["SECRETFILL_EXECUTOR_HOOK"] == "off" { return .turnedOff }
         // The hook's type was checked against Swift 6.0 to 6.3's runtime
-        // (swift/stdlib/public/Concurrency/GlobalExecutor.cpp); NIO gates its own at the same place.
-        #if compiler(<6.6)
+        // (swift/stdlib/public/Concurrency/GlobalExecutor.cpp). As NIO does,
+        // the gate names the oldest compiler supported and the newest tested:
+        // a newer toolchain runs on Swift's own pool until someone checks
+        // the hook's type again and moves the upper bound.
+        #if /* minimum supported */ compiler(>=6.0) && /* maximum tested */ compiler(<6.4)
         // Unsafe 1: the exported variable is taken to hold a pointer to an
         // `EnqueueHook`, which the runtime does not formally promise.
         guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "swift_task_enqueueGlobal_hook") else { return .noHook }

@@ -126,21 +126,21 @@ enum PostgresHotQueries {
     }
 
     struct AuditedRead: PostgresPreparedStatement {
-        static let name = "secretfill_audited_read_1"
+        static let name = "secretfill_audited_read_2"
         // The scalar subquery reads the audit CTE, so PostgreSQL runs the
         // insert before it returns a row; were it to fail, the statement fails whole.
+        // The lookup is written so that its plan cannot depend on statistics
+        // (see `lookup`): one primary-key probe per (scope, name) asked.
         static let sql = """
             WITH audit AS (
               INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
-            SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
-            JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-            WHERE (SELECT count(*) FROM audit) = 1 AND s.deleted = 0 AND s.name = ANY($8)
-              AND ((s.scope_kind = 'team' AND s.scope_id = '')
-                OR (s.scope_kind = 'project' AND s.scope_id = $9)
-                OR (s.scope_kind = 'cluster' AND s.scope_id = $10))
+            SELECT w.kind, w.id, w.name, f.current_version, f.sealed
+            FROM unnest($8::text[], $9::text[], $10::text[]) AS w(kind, id, name)
+            \(PostgresHotQueries.lookup)
+            WHERE (SELECT count(*) FROM audit) = 1
             """
-        static var bindingDataTypes: [PostgresDataType] { [.int8, .text, .text, .text, .text, .text, .text, .textArray, .text, .text] }
+        static var bindingDataTypes: [PostgresDataType] { [.int8, .text, .text, .text, .text, .text, .text, .textArray, .textArray, .textArray] }
         typealias Row = (String, String, String, Int, String)
         let audit: AuditRecord
         let names: [String]
@@ -155,14 +155,56 @@ enum PostgresHotQueries {
             bindings.append(audit.namesColumn)
             bindings.append(audit.client)
             bindings.append(audit.outcome)
-            bindings.append(names)
-            bindings.append(chain.project)
-            bindings.append(chain.cluster)
+            var kinds: [String] = [], ids: [String] = [], keys: [String] = []
+            let scopes = chain.scopes
+            kinds.reserveCapacity(scopes.count * names.count)
+            ids.reserveCapacity(scopes.count * names.count)
+            keys.reserveCapacity(scopes.count * names.count)
+            for scope in scopes {
+                let (kind, id) = ServerStore.columns(scope)
+                for name in names {
+                    kinds.append(kind)
+                    ids.append(id)
+                    keys.append(name)
+                }
+            }
+            bindings.append(kinds)
+            bindings.append(ids)
+            bindings.append(keys)
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
+
+    /// How both hot statements find a value: for each (scope kind, scope id,
+    /// name) asked, `w`, one probe of `secrets` by its whole primary key and
+    /// one of `secret_versions` by its whole primary key.
+    ///
+    /// Why this shape (issue 22, item 8): the statements run with generic
+    /// plans (`plan_cache_mode`), planned once per connection. Written as a
+    /// join with `name = ANY(…)` and the scopes as OR-ed conditions, the plan
+    /// depended on PostgreSQL's statistics: right after an import of 10,000
+    /// names, before autovacuum had analyzed the tables, the batched statement
+    /// scanned every team row by the primary key's prefix for each name asked
+    /// (bench/server.sh: 250 resolves/s, p99 88 ms, against 4,950/s after
+    /// ANALYZE; EXPLAIN ANALYZE of 16 resolves of 10 names: 540 against 1 ms).
+    /// Here the lookup is a LATERAL subquery that OFFSET 0 keeps from being
+    /// flattened into the join: PostgreSQL must run it once per row of `w`,
+    /// with every primary-key column given, and a unique index probe is the
+    /// cheapest way to find one row by its key at any size the statistics
+    /// claim but the smallest (a table analyzed when it held a handful of
+    /// rows, where a scan is cheaper): `ServerStore` analyzes the tables
+    /// after writes that change them by more than a tenth (`TableStatistics`),
+    /// which also makes PostgreSQL plan the statement again. The test
+    /// `HotReadPlanTests` checks the plan on a table never analyzed.
+    static let lookup = """
+        CROSS JOIN LATERAL (
+          SELECT s.current_version, v.sealed FROM secrets s
+          JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
+          WHERE s.scope_kind = w.kind AND s.scope_id = w.id AND s.name = w.name AND s.deleted = 0
+          OFFSET 0) f
+        """
 
     /// One resolve to run in an `AuditedReadBatch`.
     struct Read: Sendable {
@@ -180,30 +222,25 @@ enum PostgresHotQueries {
     /// looked up in its own scopes only. As in `AuditedRead`, no row comes
     /// back unless every audit row is written.
     struct AuditedReadBatch: PostgresPreparedStatement {
-        static let name = "secretfill_audited_read_batch_1"
-        // A resolve without a project or cluster sends '' for it; no secret
-        // is stored under an empty project or cluster id, and NULLIF makes
-        // the comparison false rather than a match.
+        static let name = "secretfill_audited_read_batch_2"
+        // The audit rows go in in the order given (WITH ORDINALITY, ORDER
+        // BY). `w` holds one row per (resolve, name, scope of that resolve's
+        // chain), built here: a resolve without a project or cluster asks
+        // nothing there. The lookup is `lookup`, the same as `AuditedRead`'s.
         static let sql = """
-            WITH req AS (
-              SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-                WITH ORDINALITY AS r(time, key_name, action, scope, names, client, outcome, project, cluster, ord)),
-            audit AS (
+            WITH audit AS (
               INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
-              SELECT time, key_name, action, scope, names, client, outcome FROM req ORDER BY ord RETURNING id),
-            wanted AS (SELECT * FROM unnest($10::int8[], $11::text[], $12::int8[]) AS w(ord, name, pos))
-            SELECT w.ord, w.pos, CASE s.scope_kind WHEN 'project' THEN 0 WHEN 'cluster' THEN 1 ELSE 2 END, s.current_version, v.sealed
-            FROM wanted w
-            JOIN req r ON r.ord = w.ord
-            JOIN secrets s ON s.name = w.name AND s.deleted = 0
-              AND ((s.scope_kind = 'team' AND s.scope_id = '')
-                OR (s.scope_kind = 'project' AND s.scope_id = NULLIF(r.project, ''))
-                OR (s.scope_kind = 'cluster' AND s.scope_id = NULLIF(r.cluster, '')))
-            JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-            WHERE (SELECT count(*) FROM audit) = $13
+              SELECT time, key_name, action, scope, names, client, outcome
+              FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                WITH ORDINALITY AS r(time, key_name, action, scope, names, client, outcome, ord)
+              ORDER BY ord RETURNING id)
+            SELECT w.ord, w.pos, w.rank, f.current_version, f.sealed
+            FROM unnest($8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[]) AS w(ord, pos, rank, kind, id, name)
+            \(PostgresHotQueries.lookup)
+            WHERE (SELECT count(*) FROM audit) = $14
             """
         static var bindingDataTypes: [PostgresDataType] {
-            [.int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .int8Array, .int8]
+            [.int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .int8Array, .int8Array, .textArray, .textArray, .textArray, .int8]
         }
         /// The resolve's position (from 1), the name's position in its names
         /// (from 0), its scope (0 project, 1 cluster, 2 team), version, sealed
@@ -212,7 +249,7 @@ enum PostgresHotQueries {
         let reads: [Read]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 13)
+            var bindings = PostgresBindings(capacity: 14)
             bindings.append(reads.map(\.audit.time))
             bindings.append(reads.map(\.audit.key))
             bindings.append(reads.map(\.audit.action))
@@ -220,19 +257,33 @@ enum PostgresHotQueries {
             bindings.append(reads.map(\.audit.namesColumn))
             bindings.append(reads.map(\.audit.client))
             bindings.append(reads.map(\.audit.outcome))
-            bindings.append(reads.map { $0.chain.project ?? "" })
-            bindings.append(reads.map { $0.chain.cluster ?? "" })
-            var owners: [Int] = []
-            var names: [String] = []
-            var positions: [Int] = []
+            var owners: [Int] = [], positions: [Int] = [], ranks: [Int] = []
+            var kinds: [String] = [], ids: [String] = [], names: [String] = []
             for (index, read) in reads.enumerated() {
-                owners.append(contentsOf: repeatElement(index + 1, count: read.names.count))
-                names.append(contentsOf: read.names)
-                positions.append(contentsOf: read.names.indices)
+                for scope in read.chain.scopes {
+                    let rank: Int
+                    switch scope.kind {
+                    case .project: rank = 0
+                    case .cluster: rank = 1
+                    case .team: rank = 2
+                    }
+                    let (kind, id) = ServerStore.columns(scope)
+                    for (position, name) in read.names.enumerated() {
+                        owners.append(index + 1)
+                        positions.append(position)
+                        ranks.append(rank)
+                        kinds.append(kind)
+                        ids.append(id)
+                        names.append(name)
+                    }
+                }
             }
             bindings.append(owners)
-            bindings.append(names)
             bindings.append(positions)
+            bindings.append(ranks)
+            bindings.append(kinds)
+            bindings.append(ids)
+            bindings.append(names)
             bindings.append(reads.count)
             return bindings
         }

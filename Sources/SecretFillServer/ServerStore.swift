@@ -30,6 +30,8 @@ public final class ServerStore: Sendable {
 
     /// Refusals before authentication, one audit row per address and second.
     let refusals: RefusalAudit
+    /// When PostgreSQL's statistics of the secret tables are due (`TableStatistics`).
+    let statistics = TableStatistics()
 
     /// `deadlines`: the server's own unless a test that shares two
     /// cooperative threads with hundreds of others needs more room.
@@ -389,7 +391,7 @@ public final class ServerStore: Sendable {
         let storeKey = try requireKey()
         let values = order.map { ($0, latest[$0]!) }
         let names = order
-        return try await run(audited: true) { sql in
+        let written = try await run(audited: true) { sql in
             var versions: [Written] = []
             for (name, value) in values {
                 versions.append(try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey))
@@ -397,6 +399,8 @@ public final class ServerStore: Sendable {
             try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: names, client: client, outcome: "ok")
             return versions
         }
+        keepStatistics(afterWriting: written.count)
+        return written
     }
 
     public func delete(_ name: String, in scope: Scope, purge: Bool, by actor: ActingKey, client: String) async throws {
@@ -419,6 +423,7 @@ public final class ServerStore: Sendable {
             }
             try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: [name], client: client, outcome: "ok")
         }
+        keepStatistics(afterWriting: 1)
     }
 
     public func history(of name: String, in scope: Scope, by actor: ActingKey, client: String) async throws -> HistoryResponse {
@@ -448,7 +453,7 @@ public final class ServerStore: Sendable {
         try await require(actor, .write, in: [scope], action: "rollback", scopeText: scope.description, names: [name], client: client)
         let storeKey = try requireKey()
         let (kind, id) = Self.columns(scope)
-        return try await run(audited: true) { sql in
+        let new = try await run(audited: true) { sql in
             let rows = try await sql.raw("SELECT sealed FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version = \(bind: version)").all()
             guard let row = rows.first else {
                 throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version) (the last \(Self.keptVersions) are kept)")
@@ -457,6 +462,46 @@ public final class ServerStore: Sendable {
             let new = try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey)
             try await Self.audit(sql, key: actor.name, action: "rollback", scope: scope.description, names: [name], client: client, outcome: "ok")
             return new
+        }
+        keepStatistics(afterWriting: 1)
+        return new
+    }
+
+    // MARK: planner statistics
+
+    /// After a write of `rows` names: on PostgreSQL, ANALYZE the secret
+    /// tables when the writes since the last one are more than a tenth of
+    /// them (`TableStatistics`). It runs after the answer, in its own task:
+    /// the write is committed and answered whatever it takes.
+    func keepStatistics(afterWriting rows: Int) {
+        guard database.isPostgres, statistics.wrote(rows) else { return }
+        Task { await analyzeTables() }
+    }
+
+    /// At start, once the schema is migrated: ANALYZE when `secrets` holds
+    /// rows and migrations were applied or PostgreSQL has never analyzed it
+    /// (a restored database); else take its last count as the table's size.
+    func prepareStatistics(migrated: Bool) async {
+        guard database.isPostgres, statistics.begin() else { return }
+        let database = self.database
+        let known = try? await withDeadline(seconds: deadline) { try await database.session { sql in try await TableStatistics.known(sql) } }
+        if let known, !known.populated || (!migrated && known.rows >= 0) {
+            statistics.analyzed(rows: max(0, known.rows))
+            return
+        }
+        await analyzeTables()
+    }
+
+    /// Runs ANALYZE on the secret tables; a failure is logged and tried again at the next write.
+    func analyzeTables() async {
+        let database = self.database
+        do {
+            let rows = try await withDeadline(seconds: 30) { try await database.session { sql in try await TableStatistics.analyze(sql) } }
+            statistics.analyzed(rows: rows)
+            logger.debug("analyzed the secret tables", metadata: ["rows": "\(rows)"])
+        } catch {
+            statistics.analyzeFailed()
+            logger.warning("could not update the database's statistics of the secret tables; autovacuum will", metadata: ["reason": "\(ErrorWords.describe(error))"])
         }
     }
 

@@ -87,9 +87,11 @@ public enum TeamServer {
     /// most of the server's CPU per request). Call it on the main thread,
     /// before any async work starts: `serve` does, nothing else needs it.
     /// See `EventLoopExecutor` for why this is not NIO's own take-over.
+    /// `SECRETFILL_EXECUTOR_HOOK=off` in `environment` leaves Swift's own
+    /// pool in place (bench/server.sh measures the hook with and without).
     @discardableResult
-    public static func takeOverConcurrencyPool() -> Bool {
-        let outcome = EventLoopExecutor.install()
+    public static func takeOverConcurrencyPool(environment: [String: String] = [:]) -> Bool {
+        let outcome = EventLoopExecutor.install(environment: environment)
         executorOutcome.withLockedValue { $0 = outcome }
         return outcome == .installed
     }
@@ -200,7 +202,7 @@ public enum TeamServer {
         // Started in this order, stopped in reverse: the listener first, the pool last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DatabaseService(database: database)),
-            .init(service: MigrationService(database: database, key: key, health: health, logger: logger, location: options.database)),
+            .init(service: MigrationService(database: database, store: store, key: key, health: health, logger: logger, location: options.database)),
             .init(service: reload),
             .init(service: app),
         ]
@@ -340,6 +342,7 @@ struct DatabaseService: Service {
 /// key, stops the server.
 struct MigrationService: Service {
     let database: any ServerDatabase
+    let store: ServerStore
     let key: StoreKey
     let health: HealthState
     let logger: Logger
@@ -352,6 +355,8 @@ struct MigrationService: Service {
                 let applied = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
                 try await Migrations.checkKey(database, fingerprint: key.fingerprint)
                 if !applied.isEmpty { logger.notice("database schema migrated to version \(Migrations.latest)") }
+                // Before the first request: statistics that match the tables (issue 22, item 8).
+                await store.prepareStatistics(migrated: !applied.isEmpty)
                 health.markMigrated()
                 break
             } catch let error as Migrations.TooNew {

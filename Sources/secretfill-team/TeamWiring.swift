@@ -97,7 +97,7 @@ enum TeamWiring {
                                    tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level,
                                    rateLimit: command.rateLimit, maximumConnections: command.maxConnections,
                                    metricsListen: metricsAt, logFormat: format, teamID: command.teamId)
-        TeamServer.takeOverConcurrencyPool()
+        TeamServer.takeOverConcurrencyPool(environment: processEnvironment)
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }
         } catch let error as ServeRefusal {
