@@ -170,14 +170,28 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 "SecretFillJWT",
+                "OIDCTestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        // Tests' OIDC issuer on loopback, signing keys (jwt-kit) and `bao server -dev` (issue 26).
+        .target(
+            name: "OIDCTestSupport",
+            dependencies: [
+                "SecretFillJWT",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/OIDCTestSupport"
+        ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["secretfill", "secretfill-team", "SecretFill"]
+            dependencies: ["secretfill", "secretfill-team", "SecretFill", "OIDCTestSupport", "SecretFillJWT"]
         ),
     ],
     swiftLanguageModes: [.v6]

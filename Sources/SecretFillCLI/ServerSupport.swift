@@ -30,8 +30,13 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so)."))
     var insecureHTTP = false
 
+    @Option(help: ArgumentHelp("With SECRETFILL_ROLE and no API key: the CI job's OIDC token in this file, exchanged once for the role's short-lived token (default: $SECRETFILL_OIDC_TOKEN; refused: exit 77).", valueName: "path"))
+    var oidcTokenFile: String?
+
     /// The server to use, or nil for the local store.
-    func endpoint() throws -> ServerEndpoint? { try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP) }
+    func endpoint() throws -> ServerEndpoint? {
+        try serverEndpoint(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP, oidcTokenFile: oidcTokenFile)
+    }
 
     /// Whether a server is asked for (checked later, by `endpoint()`).
     var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
@@ -39,11 +44,11 @@ struct ServerOptions: ParsableArguments {
 
 /// `--server`, `--token-file`, `--ca-file` (with `SECRETFILL_SERVER` and
 /// `SECRETFILL_TOKEN`) as an endpoint, or nil for the local store.
-func serverEndpoint(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool) throws -> ServerEndpoint? {
+func serverEndpoint(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool, oidcTokenFile: String? = nil) throws -> ServerEndpoint? {
     let endpoint: ServerEndpoint?
     do {
         endpoint = try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP,
-                                              environment: processEnvironment)
+                                              oidcTokenFile: oidcTokenFile, environment: processEnvironment)
     } catch {
         throw fail(error)
     }

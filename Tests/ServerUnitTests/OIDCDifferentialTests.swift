@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 @testable import SecretFillJWT
+import OIDCTestSupport
 import Testing
 
 /// secretfill's decision on OIDC tokens beside OpenBao 2.7.2's JWT auth

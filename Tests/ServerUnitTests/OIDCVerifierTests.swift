@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 @testable import SecretFillJWT
+import OIDCTestSupport
 import Testing
 
 @Suite("OIDC verifier: globs, key cache, refusals")

@@ -5,19 +5,19 @@ import Hummingbird
 import JWTKit
 import NIOConcurrencyHelpers
 import NIOCore
-@testable import SecretFillJWT
+import SecretFillJWT
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// An OIDC issuer on loopback: its discovery document and its key set,
 /// which a test changes (key rollover) while it runs.
-final class TestIssuer: Sendable {
-    let jwks: NIOLockedValueBox<String>
-    let port: Int
+public final class TestIssuer: Sendable {
+    public let jwks: NIOLockedValueBox<String>
+    public let port: Int
     let task: Task<Void, any Error>
-    var issuer: String { "http://127.0.0.1:\(port)" }
-    var jwksURL: String { issuer + "/jwks" }
+    public var issuer: String { "http://127.0.0.1:\(port)" }
+    public var jwksURL: String { issuer + "/jwks" }
 
     private init(jwks: NIOLockedValueBox<String>, port: Int, task: Task<Void, any Error>) {
         self.jwks = jwks
@@ -25,7 +25,7 @@ final class TestIssuer: Sendable {
         self.task = task
     }
 
-    static func start() async throws -> TestIssuer {
+    public static func start() async throws -> TestIssuer {
         let jwks = NIOLockedValueBox<String>(#"{"keys":[]}"#)
         let portBox = NIOLockedValueBox<Int?>(nil)
         let router = Router()
@@ -48,52 +48,52 @@ final class TestIssuer: Sendable {
         throw TestFailure("the loopback issuer did not start")
     }
 
-    func publish(_ keys: [TestKey]) {
+    public func publish(_ keys: [TestKey]) {
         let text = "{\"keys\":[" + keys.map(\.publicJWK).joined(separator: ",") + "]}"
         jwks.withLockedValue { $0 = text }
     }
 
-    func stop() { task.cancel() }
+    public func stop() { task.cancel() }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Claims as a test mints them.
-struct MintedClaims: JWTPayload {
-    var claims: [String: ClaimValue]
-    init(_ claims: [String: ClaimValue]) { self.claims = claims }
-    init(from decoder: any Decoder) throws { claims = try decoder.singleValueContainer().decode([String: ClaimValue].self) }
-    func encode(to encoder: any Encoder) throws {
+public struct MintedClaims: JWTPayload {
+    public var claims: [String: ClaimValue]
+    public init(_ claims: [String: ClaimValue]) { self.claims = claims }
+    public init(from decoder: any Decoder) throws { claims = try decoder.singleValueContainer().decode([String: ClaimValue].self) }
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(claims)
     }
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
+    public func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// A signing key of the test issuer, and its public JWK.
-struct TestKey: Sendable {
-    enum Kind: Sendable {
+public struct TestKey: Sendable {
+    public enum Kind: Sendable {
         case rsa(Insecure.RSA.PrivateKey)
         case p256(ES256PrivateKey)
         case p384(ES384PrivateKey)
         case p521(ES512PrivateKey)
         case ed(EdDSA.PrivateKey)
     }
-    let kid: String
-    let kind: Kind
+    public let kid: String
+    public let kind: Kind
 
-    static func rsa(_ kid: String) throws -> TestKey {
+    public static func rsa(_ kid: String) throws -> TestKey {
         TestKey(kid: kid, kind: .rsa(try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))))
     }
-    static func p256(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p256(ES256PrivateKey())) }
-    static func p384(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p384(ES384PrivateKey())) }
-    static func p521(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p521(ES512PrivateKey())) }
-    static func ed(_ kid: String) throws -> TestKey { TestKey(kid: kid, kind: .ed(try EdDSA.PrivateKey(curve: .ed25519))) }
+    public static func p256(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p256(ES256PrivateKey())) }
+    public static func p384(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p384(ES384PrivateKey())) }
+    public static func p521(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p521(ES512PrivateKey())) }
+    public static func ed(_ kid: String) throws -> TestKey { TestKey(kid: kid, kind: .ed(try EdDSA.PrivateKey(curve: .ed25519))) }
 
-    var publicJWK: String {
+    public var publicJWK: String {
         switch kind {
         case .rsa(let key):
             let primitives = try! key.publicKey.getKeyPrimitives()
@@ -106,7 +106,7 @@ struct TestKey: Sendable {
     }
 
     /// The public key as PEM (what an HS256 forgery uses as its secret).
-    var publicPEM: String {
+    public var publicPEM: String {
         switch kind {
         case .rsa(let key): key.publicKey.pemRepresentation
         case .p256(let key): key.publicKey.pemRepresentation
@@ -120,13 +120,13 @@ struct TestKey: Sendable {
         #"{"kty":"EC","crv":"\#(curve)","kid":"\#(kid)","use":"sig","x":"\#(parameters.x)","y":"\#(parameters.y)"}"#
     }
 
-    static func b64(_ data: Data) -> String {
+    public static func b64(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// A JWT signed by jwt-kit with this key; `alg` picks the RSA family
     /// member (RS or PS, 256 to 512); `withKid: false` leaves `kid` out.
-    func sign(_ claims: [String: ClaimValue], alg: String? = nil, withKid: Bool = true, kidOverride: String? = nil) async throws -> String {
+    public func sign(_ claims: [String: ClaimValue], alg: String? = nil, withKid: Bool = true, kidOverride: String? = nil) async throws -> String {
         let collection = JWTKeyCollection()
         switch kind {
         case .rsa(let key):
@@ -144,7 +144,7 @@ struct TestKey: Sendable {
     }
 
     /// An HS256 token whose secret is `secret` (the forgery that passes where a verifier lets `alg` pick HMAC with a public key).
-    static func signHMAC(_ claims: [String: ClaimValue], secret: String, digest: DigestAlgorithm = .sha256, kid: String?) async throws -> String {
+    public static func signHMAC(_ claims: [String: ClaimValue], secret: String, digest: DigestAlgorithm = .sha256, kid: String?) async throws -> String {
         let collection = JWTKeyCollection()
         await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
         var header = JWTHeader()
@@ -153,7 +153,7 @@ struct TestKey: Sendable {
     }
 
     /// `alg: none`, with an empty signature or a made-up one.
-    static func unsigned(_ claims: [String: ClaimValue], kid: String?, signature: String = "") throws -> String {
+    public static func unsigned(_ claims: [String: ClaimValue], kid: String?, signature: String = "") throws -> String {
         var header: [String: ClaimValue] = ["alg": .string("none"), "typ": .string("JWT")]
         if let kid { header["kid"] = .string(kid) }
         return b64(try JSONEncoder().encode(header)) + "." + b64(try JSONEncoder().encode(claims)) + "." + signature
@@ -162,12 +162,12 @@ struct TestKey: Sendable {
 
 /// `bao server -dev` on a free loopback port: in memory, root token `root`,
 /// its HOME a folder of the test's own, an environment without SECRETFILL_*.
-final class OpenBaoDev: @unchecked Sendable {
+public final class OpenBaoDev: @unchecked Sendable {
     let process: Process
-    let address: String
+    public let address: String
     let folder: URL
 
-    init(bao: String) throws {
+    public init(bao: String) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("openbao-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let port = try Self.freePort()
@@ -187,14 +187,14 @@ final class OpenBaoDev: @unchecked Sendable {
         try process.run()
     }
 
-    func stop() {
+    public func stop() {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: folder)
     }
 
     /// Waits for the dev server to answer, up to 30 s.
-    func waitUntilReady() async throws {
+    public func waitUntilReady() async throws {
         for _ in 0..<300 {
             if let (status, _) = try? await call("GET", "/v1/sys/health"), status == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
@@ -204,7 +204,7 @@ final class OpenBaoDev: @unchecked Sendable {
     }
 
     @discardableResult
-    func call(_ method: String, _ path: String, _ body: [String: Any]? = nil, token: String? = "root") async throws -> (Int, String) {
+    public func call(_ method: String, _ path: String, _ body: [String: Any]? = nil, token: String? = "root") async throws -> (Int, String) {
         var request = HTTPClientRequest(url: address + path)
         request.method = .init(rawValue: method)
         if let token { request.headers.add(name: "X-Vault-Token", value: token) }
@@ -218,7 +218,7 @@ final class OpenBaoDev: @unchecked Sendable {
     }
 
     /// Must answer 2xx.
-    func configure(_ method: String, _ path: String, _ body: [String: Any]) async throws {
+    public func configure(_ method: String, _ path: String, _ body: [String: Any]) async throws {
         let (status, text) = try await call(method, path, body)
         guard (200..<300).contains(status) else { throw TestFailure("\(method) \(path) answered \(status): \(text)") }
     }
