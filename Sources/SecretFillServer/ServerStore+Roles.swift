@@ -63,9 +63,9 @@ extension ServerStore {
         guard (1...role.maxTTL).contains(role.ttl) else { throw .invalid("--ttl must be at least 1 s and may not exceed --max-ttl") }
         if let jwks = role.jwks {
             guard jwks.utf8.count <= 64 * 1024 else { throw .invalid("the --jwks-file is over 64 KiB") }
-            let keys: [JWK]
-            do { keys = try JWKSCache.parse(Data(jwks.utf8)) } catch { throw .invalid("the --jwks-file is not a JWKS document (an object with a keys array)") }
-            guard !keys.isEmpty else { throw .invalid("the --jwks-file holds no signing key secretfill can read") }
+            let count: Int
+            do { count = try JWKSCache.parse(Data(jwks.utf8)).count } catch { throw .invalid("the --jwks-file is not a JWKS document (an object with a keys array)") }
+            guard count > 0 else { throw .invalid("the --jwks-file holds no signing key secretfill can read") }
         }
     }
 
@@ -142,10 +142,12 @@ extension ServerStore {
         let shownName = KeyName.isValid(name) ? name : "-"
         let audit = "role:\(shownName)"
         let database = self.database
-        let role = KeyName.isValid(name)
-            ? try await metrics.databaseCall { try await withDeadline(seconds: self.deadline) { try await database.session { sql in try await Self.role(named: name, sql) } } }
-            : nil
-        guard let role else {
+        let deadline = self.deadline
+        var found: RoleEntry?
+        if KeyName.isValid(name) {
+            found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.session { sql in try await Self.role(named: name, sql) } } }
+        }
+        guard let role = found else {
             await recordExchange(key: audit, role: shownName, client: client, outcome: "denied", detail: "check=role: there is no such role")
             throw OIDCExchangeRefusal(message: "role: there is no role named '\(ServerStore.shown(name))' on this server", check: "role", unavailable: false)
         }

@@ -34,7 +34,7 @@ struct OIDCRolesCLITests {
 
     static func write(_ cli: CLI, _ name: String, _ text: String) throws -> String {
         let path = cli.path(name)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         return path
     }
 
@@ -160,7 +160,7 @@ struct OIDCRolesCLITests {
         var otherRefused = false
         while Date().timeIntervalSince(deletedAt) < 3 {
             if Self.renderWithToken(cli, other, spec: spec, project: "pr-1", token: shortLived).status == 77 { otherRefused = true; break }
-            Thread.sleep(forTimeInterval: 0.05)
+            try await Task.sleep(for: .milliseconds(50))
         }
         let took = Date().timeIntervalSince(deletedAt)
         #expect(otherRefused)

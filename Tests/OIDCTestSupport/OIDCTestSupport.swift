@@ -29,14 +29,11 @@ public final class TestIssuer: Sendable {
         let jwks = NIOLockedValueBox<String>(#"{"keys":[]}"#)
         let portBox = NIOLockedValueBox<Int?>(nil)
         let router = Router()
-        func json(_ text: String) -> Response {
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
         router.get("/.well-known/openid-configuration") { _, _ -> Response in
             let base = "http://127.0.0.1:\(portBox.withLockedValue { $0 } ?? 0)"
-            return json(#"{"issuer":"\#(base)","jwks_uri":"\#(base)/jwks","id_token_signing_alg_values_supported":["RS256"]}"#)
+            return Self.json(#"{"issuer":"\#(base)","jwks_uri":"\#(base)/jwks","id_token_signing_alg_values_supported":["RS256"]}"#)
         }
-        router.get("/jwks") { _, _ -> Response in json(jwks.withLockedValue { $0 }) }
+        router.get("/jwks") { _, _ -> Response in Self.json(jwks.withLockedValue { $0 }) }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in portBox.withLockedValue { $0 = channel.localAddress?.port } })
         let task = Task { try await app.run() }
@@ -46,6 +43,10 @@ public final class TestIssuer: Sendable {
         }
         task.cancel()
         throw TestFailure("the loopback issuer did not start")
+    }
+
+    static func json(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     public func publish(_ keys: [TestKey]) {
@@ -76,7 +77,7 @@ public struct MintedClaims: JWTPayload {
 /// A signing key of the test issuer, and its public JWK.
 public struct TestKey: Sendable {
     public enum Kind: Sendable {
-        case rsa(Insecure.RSA.PrivateKey)
+        case rsa(JWTKit.Insecure.RSA.PrivateKey)
         case p256(ES256PrivateKey)
         case p384(ES384PrivateKey)
         case p521(ES512PrivateKey)
@@ -86,7 +87,7 @@ public struct TestKey: Sendable {
     public let kind: Kind
 
     public static func rsa(_ kid: String) throws -> TestKey {
-        TestKey(kid: kid, kind: .rsa(try Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))))
+        TestKey(kid: kid, kind: .rsa(try JWTKit.Insecure.RSA.PrivateKey(backing: _RSA.Signing.PrivateKey(keySize: .bits2048))))
     }
     public static func p256(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p256(ES256PrivateKey())) }
     public static func p384(_ kid: String) -> TestKey { TestKey(kid: kid, kind: .p384(ES384PrivateKey())) }
@@ -179,7 +180,7 @@ public final class OpenBaoDev: @unchecked Sendable {
         environment["HOME"] = folder.path
         process.environment = environment
         let log = folder.appendingPathComponent("bao.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
@@ -206,7 +207,7 @@ public final class OpenBaoDev: @unchecked Sendable {
     @discardableResult
     public func call(_ method: String, _ path: String, _ body: [String: Any]? = nil, token: String? = "root") async throws -> (Int, String) {
         var request = HTTPClientRequest(url: address + path)
-        request.method = .init(rawValue: method)
+        request.method = method == "GET" ? .GET : .POST
         if let token { request.headers.add(name: "X-Vault-Token", value: token) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
