@@ -28,9 +28,9 @@ struct RolesCommand: ParsableCommand {
             Examples:
               secretfill roles create gh-main --issuer https://token.actions.githubusercontent.com \\
                 --audience https://github.com/acme --bound-claim repository=acme/api \\
-                --bound-claim ref=refs/heads/main --grant project:pr-1:read --ttl 15m
+                --bound-claim ref=refs/heads/main --grant project:pr-1:read --grant team:read --ttl 15m
               secretfill roles create gitlab-main --issuer https://gitlab.com --audience secretfill \\
-                --bound-claim 'project_path=acme/*' --bound-claim ref=main --grant project:pr-1:read
+                --bound-claim 'project_path=acme/*' --bound-claim ref=main --grant project:pr-1:read --grant team:read
               secretfill roles list --format json
               secretfill roles delete gh-main
             """,

@@ -51,15 +51,16 @@ struct OIDCRolesCLITests {
         cli.remote(server, token: token).run(["render", spec, "--project", project])
     }
 
-    @Test("GitHub- and GitLab-shaped tokens read exactly their role's scopes; another branch exits 77; rotation, roles delete, expiry, login, audit")
-    func endToEnd() async throws {
+    @Test("GitHub- and GitLab-shaped tokens read exactly their role's scopes; another branch exits 77; rotation, roles delete, expiry, login, audit",
+          arguments: Backend.allCases)
+    func endToEnd(_ backend: Backend) async throws {
         let issuer = try await TestIssuer.start()
         defer { issuer.stop() }
         let first = try TestKey.rsa("gh-1"), gitlabKey = TestKey.p256("gl-1")
         issuer.publish([first, gitlabKey])
 
         let cli = try CLI()
-        let database = "sqlite:" + cli.path("server.db")
+        let database = try backend.freshURL(in: cli)
         let admin = try cli.createKeyDirect("admin", grants: ["admin"], database: database)
         let server = try TestServer(cli: cli, database: database)
         let other = try TestServer(cli: cli, database: database)
@@ -72,11 +73,11 @@ struct OIDCRolesCLITests {
         let spec = try Self.write(cli, "spec.yaml", "env:\n- {name: DB, value: secret:db}\n")
 
         let created = adminCLI.run(["roles", "create", "gh-main", "--issuer", issuer.issuer, "--audience", "https://github.com/acme",
-                                    "--bound-claim", "repository=acme/api", "--bound-claim", "ref=refs/heads/main", "--grant", "project:pr-1:read"])
+                                    "--bound-claim", "repository=acme/api", "--bound-claim", "ref=refs/heads/main", "--grant", "project:pr-1:read", "--grant", "team:read"])
         try #require(created.status == 0, "roles create: \(created.stderr)")
         let gitlabCreated = cli.run(["roles", "create", "gl-main", "--issuer", issuer.issuer, "--audience", "secretfill", "--database", database,
                                      "--bound-claim", "project_path=acme/*", "--bound-claim", "ref=main", "--bound-claim", "ref_protected=true",
-                                     "--grant", "project:pr-2:read", "--ttl", "10m"])
+                                     "--grant", "project:pr-2:read", "--grant", "team:read", "--ttl", "10m"])
         try #require(gitlabCreated.status == 0, "roles create --database: \(gitlabCreated.stderr)")
         let listed = adminCLI.run(["roles", "list", "--format", "json"])
         #expect(listed.status == 0)
@@ -169,7 +170,7 @@ struct OIDCRolesCLITests {
 
         // A short-lived token past its expiry exits 77.
         let quick = adminCLI.run(["roles", "create", "quick", "--issuer", issuer.issuer, "--audience", "https://github.com/acme",
-                                  "--bound-claim", "repository=acme/api", "--grant", "project:pr-1:read", "--ttl", "2s"])
+                                  "--bound-claim", "repository=acme/api", "--grant", "project:pr-1:read", "--grant", "team:read", "--ttl", "2s"])
         #expect(quick.status == 0, "\(quick.stderr)")
         let quickExchange = server.post("/v1/auth/oidc", "{\"role\": \"quick\", \"jwt\": \"\(afterRotation)\"}", token: nil)
         let quickToken = try #require(quickExchange.json?["token"] as? String, "\(quickExchange.body)")

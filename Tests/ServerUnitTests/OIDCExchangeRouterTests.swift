@@ -25,7 +25,7 @@ struct OIDCExchangeRouterTests {
         let harness = try await APIRouterTests.Harness.make()
         let key = try TestKey.rsa("ci-1")
         let role = RoleEntry(name: "ci", issuer: "https://ci.example", audiences: ["sf"], boundClaims: ["ref": "refs/heads/main"], boundSubject: nil,
-                             grants: ["project:pr-1:read"], ttl: 900, maxTTL: 3600, jwks: "{\"keys\":[\(key.publicJWK)]}")
+                             grants: ["project:pr-1:read", "team:read"], ttl: 900, maxTTL: 3600, jwks: "{\"keys\":[\(key.publicJWK)]}")
         try await harness.store.createRole(role, by: .databaseOwner, client: "test")
         _ = try await harness.store.set([("db", try SecretValue(validating: "pr1-value"))], in: .project("pr-1"), by: .databaseOwner, client: "test")
         let good = try await key.sign(Self.claims())
@@ -37,7 +37,7 @@ struct OIDCExchangeRouterTests {
                                                   body: ByteBuffer(string: "{\"role\": \"ci\", \"jwt\": \"\(good)\"}")) { response -> String in
                 #expect(response.status == .ok, "\(String(buffer: response.body))")
                 let answer = try JSONDecoder().decode(OIDCExchangeResponse.self, from: Data(response.body.readableBytesView))
-                #expect(answer.grants == ["project:pr-1:read"])
+                #expect(answer.grants == ["project:pr-1:read", "team:read"])
                 #expect(answer.token.hasPrefix("sf_"))
                 return answer.token
             }
