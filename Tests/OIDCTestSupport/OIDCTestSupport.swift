@@ -10,51 +10,74 @@ import SecretFillJWT
 import Glibc
 #endif
 
-/// An OIDC issuer on loopback: its discovery document and its key set,
-/// which a test changes (key rollover) while it runs.
-public final class TestIssuer: Sendable {
-    public let jwks: NIOLockedValueBox<String>
+/// An OIDC issuer on loopback: its discovery document and its key set as
+/// files that `python3 -m http.server` serves, which a test changes (key
+/// rollover) while it runs. A process of its own: it answers even while the
+/// test process's cooperative threads are all busy (Swift Testing runs the
+/// suite's blocking process waits on them), which an in-process server
+/// cannot, and OpenBao's JWKS fetches would time out.
+public final class TestIssuer: @unchecked Sendable {
+    let process: Process
+    let folder: URL
     public let port: Int
-    let task: Task<Void, any Error>
     public var issuer: String { "http://127.0.0.1:\(port)" }
     public var jwksURL: String { issuer + "/jwks" }
 
-    private init(jwks: NIOLockedValueBox<String>, port: Int, task: Task<Void, any Error>) {
-        self.jwks = jwks
+    private init(process: Process, folder: URL, port: Int) {
+        self.process = process
+        self.folder = folder
         self.port = port
-        self.task = task
     }
 
     public static func start() async throws -> TestIssuer {
-        let jwks = NIOLockedValueBox<String>(#"{"keys":[]}"#)
-        let portBox = NIOLockedValueBox<Int?>(nil)
-        let router = Router()
-        router.get("/.well-known/openid-configuration") { _, _ -> Response in
-            let base = "http://127.0.0.1:\(portBox.withLockedValue { $0 } ?? 0)"
-            return Self.json(#"{"issuer":"\#(base)","jwks_uri":"\#(base)/jwks","id_token_signing_alg_values_supported":["RS256"]}"#)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("oidc-issuer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent(".well-known"), withIntermediateDirectories: true)
+        var lastFailure = "no attempt"
+        for _ in 0..<5 {
+            let port = try OpenBaoDev.freePort()
+            let base = "http://127.0.0.1:\(port)"
+            try Data(#"{"issuer":"\#(base)","jwks_uri":"\#(base)/jwks","id_token_signing_alg_values_supported":["RS256"]}"#.utf8)
+                .write(to: folder.appendingPathComponent(".well-known/openid-configuration"))
+            try Data(#"{"keys":[]}"#.utf8).write(to: folder.appendingPathComponent("jwks"))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", folder.path]
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SECRETFILL_") }
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let issuer = TestIssuer(process: process, folder: folder, port: port)
+            for _ in 0..<100 {
+                if !process.isRunning { break }
+                if let (status, _) = try? await Self.get(base + "/jwks"), status == 200 { return issuer }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            lastFailure = "python3 -m http.server on port \(port) did not answer"
+            issuer.stop()
         }
-        router.get("/jwks") { _, _ -> Response in Self.json(jwks.withLockedValue { $0 }) }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in portBox.withLockedValue { $0 = channel.localAddress?.port } })
-        let task = Task { try await app.run() }
-        for _ in 0..<200 {
-            if let port = portBox.withLockedValue({ $0 }) { return TestIssuer(jwks: jwks, port: port, task: task) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        task.cancel()
-        throw TestFailure("the loopback issuer did not start")
+        throw TestFailure("the loopback issuer did not start: \(lastFailure)")
     }
 
-    static func json(_ text: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    static func get(_ url: String) async throws -> (Int, String) {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), String(buffer: body))
     }
 
+    /// Replaces the key set the issuer serves (written whole, then renamed into place).
     public func publish(_ keys: [TestKey]) {
         let text = "{\"keys\":[" + keys.map(\.publicJWK).joined(separator: ",") + "]}"
-        jwks.withLockedValue { $0 = text }
+        let temporary = folder.appendingPathComponent("jwks.tmp")
+        try? Data(text.utf8).write(to: temporary)
+        _ = rename(temporary.path, folder.appendingPathComponent("jwks").path)
     }
 
-    public func stop() { task.cancel() }
+    public func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: folder)
+    }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
@@ -213,7 +236,7 @@ public final class OpenBaoDev: @unchecked Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         let data = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), String(buffer: data))
     }
@@ -224,7 +247,7 @@ public final class OpenBaoDev: @unchecked Sendable {
         guard (200..<300).contains(status) else { throw TestFailure("\(method) \(path) answered \(status): \(text)") }
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("no socket") }
         defer { close(descriptor) }
