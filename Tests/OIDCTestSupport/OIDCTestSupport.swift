@@ -73,8 +73,9 @@ public final class TestIssuer: @unchecked Sendable {
         _ = rename(temporary.path, folder.appendingPathComponent("jwks").path)
     }
 
+    /// SIGKILL: a SIGTERM the test runner ignores is ignored by its children too, and python would not stop.
     public func stop() {
-        if process.isRunning { process.terminate() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: folder)
     }
