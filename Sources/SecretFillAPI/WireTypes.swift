@@ -321,13 +321,16 @@ public struct AuditRequest: Codable, Sendable {
     public var limit: Int?
     /// The `next` cursor of the page before: entries older than those.
     public var before: String?
+    /// Only entries of this OIDC role: its exchanges and the requests made with the tokens it issued.
+    public var role: String?
 
-    public init(since: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil) {
+    public init(since: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil, role: String? = nil) {
         self.since = since
         self.key = key
         self.secret = secret
         self.limit = limit
         self.before = before
+        self.role = role
     }
 }
 
@@ -343,8 +346,15 @@ public struct AuditEntry: Codable, Sendable {
     /// How many requests the entry stands for, when more than one (refusals
     /// before authentication: one entry per client address per second).
     public var count: Int?
+    /// Who acted: `key:NAME` for an API key, `role:NAME` for a token an OIDC role issued.
+    public var actor: String?
+    /// The OIDC token's `sub` behind a role's token (e.g. `repo:acme/api:ref:refs/heads/main`).
+    public var subject: String?
+    /// An OIDC exchange's issuer and, when refused, the check that failed (never the token).
+    public var detail: String?
 
-    public init(time: String, key: String, action: String, scope: String, names: [String], client: String, outcome: String, count: Int? = nil) {
+    public init(time: String, key: String, action: String, scope: String, names: [String], client: String, outcome: String, count: Int? = nil,
+                actor: String? = nil, subject: String? = nil, detail: String? = nil) {
         self.time = time
         self.key = key
         self.action = action
@@ -353,7 +363,94 @@ public struct AuditEntry: Codable, Sendable {
         self.client = client
         self.outcome = outcome
         self.count = count
+        self.actor = actor
+        self.subject = subject
+        self.detail = detail
     }
+}
+
+/// `POST /v1/auth/oidc`: a CI job's OIDC token (a JWT) for a role's short-lived token.
+public struct OIDCExchangeRequest: Codable, Sendable {
+    public var role: String
+    public var jwt: String
+
+    public init(role: String, jwt: String) {
+        self.role = role
+        self.jwt = jwt
+    }
+}
+
+public struct OIDCExchangeResponse: Codable, Sendable {
+    /// `sf_…`, valid until `expiresAt`, with the role's grants.
+    public var token: String
+    /// RFC 3339, UTC.
+    public var expiresAt: String
+    public var grants: [String]
+
+    public init(token: String, expiresAt: String, grants: [String]) {
+        self.token = token
+        self.expiresAt = expiresAt
+        self.grants = grants
+    }
+}
+
+/// The 401 of `POST /v1/auth/oidc`: `message` names the failed check (`check`), never the token.
+public struct OIDCRefusalBody: Codable, Sendable {
+    public var error: String
+    public var reason: String
+    public var message: String
+    public var check: String
+
+    public init(message: String, check: String) {
+        self.error = message
+        self.reason = "unauthenticated"
+        self.message = message
+        self.check = check
+    }
+}
+
+/// An OIDC role: who may exchange which tokens for which grants.
+public struct RoleEntry: Codable, Sendable, Hashable {
+    public var name: String
+    public var issuer: String
+    public var audiences: [String]
+    /// Claim name → pattern (`*` matches any run of characters).
+    public var boundClaims: [String: String]
+    public var boundSubject: String?
+    public var grants: [String]
+    /// Seconds an issued token lasts, and the most a role may set.
+    public var ttl: Int
+    public var maxTTL: Int
+    /// A JWKS document given with `--jwks-file` (nothing is fetched), or null: discovery.
+    public var jwks: String?
+    public var created: String?
+
+    public init(name: String, issuer: String, audiences: [String], boundClaims: [String: String], boundSubject: String?, grants: [String],
+                ttl: Int, maxTTL: Int, jwks: String?, created: String? = nil) {
+        self.name = name
+        self.issuer = issuer
+        self.audiences = audiences
+        self.boundClaims = boundClaims
+        self.boundSubject = boundSubject
+        self.grants = grants
+        self.ttl = ttl
+        self.maxTTL = maxTTL
+        self.jwks = jwks
+        self.created = created
+    }
+}
+
+public struct RolesResponse: Codable, Sendable {
+    public var roles: [RoleEntry]
+
+    public init(roles: [RoleEntry]) { self.roles = roles }
+}
+
+/// `POST /v1/roles/delete`.
+public struct DeleteRoleRequest: Codable, Sendable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
 }
 
 public struct AuditResponse: Codable, Sendable {

@@ -8,7 +8,9 @@ struct AuditCommand: ParsableCommand {
         abstract: "Show the newest entries of the team server's audit log, printed oldest first (admin).",
         discussion: """
             Each entry: time, key, action, scope, secret names, client address, outcome (ok or \
-            denied). Never a value, never a token. json is JSON Lines, one object per entry. \
+            denied). Never a value, never a token. json adds actor (key:NAME, or role:NAME for a \
+            token an OIDC role issued), subject (the OIDC token's sub) and, for an OIDC exchange, \
+            detail (the issuer and, when refused, the failed check). json is JSON Lines, one object per entry. \
             The newest --limit entries (default 100) are shown, oldest of them first; a note on \
             stderr says when older ones exist. An entry lists at most 100 names, then "+N more". \
             Requests refused before a key was accepted are one entry per client address and \
@@ -26,6 +28,8 @@ struct AuditCommand: ParsableCommand {
     var key: String?
     @Option(help: ArgumentHelp("Only entries naming this secret.", valueName: "name"))
     var secret: String?
+    @Option(help: ArgumentHelp("Only this OIDC role's entries: its exchanges and the requests made with the tokens it issued.", valueName: "name"))
+    var role: String?
     @Option(help: ArgumentHelp("Show the newest N entries (1 to 100000), oldest of them first.", valueName: "n"))
     var limit: Int = 100
     @Option(help: ArgumentHelp("table (a header and aligned columns; the default on a terminal), text (one line per entry; the default otherwise) or json (JSON Lines).", valueName: "format"))
@@ -43,8 +47,9 @@ struct AuditCommand: ParsableCommand {
         if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
         if let secret { do { try SecretInputError.checkName(secret) } catch { throw fail(error) } }
         guard (1...100_000).contains(limit) else { throw fail("--limit must be 1 to 100000 entries", Exit.usage) }
-        let (key, secret, since, limit) = (self.key, self.secret, seconds, self.limit)
-        let (entries, more) = try withAdministration(serverOptions, database: database) { try await $0.audit(since: since, key: key, secret: secret, limit: limit) }
+        if let role, !KeyName.isValid(role) { throw fail("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", Exit.usage) }
+        let (key, secret, since, limit, role) = (self.key, self.secret, seconds, self.limit, self.role)
+        let (entries, more) = try withAdministration(serverOptions, database: database) { try await $0.audit(since: since, key: key, secret: secret, role: role, limit: limit) }
         let format = ListFormat.resolved(self.format)
         var table = TextTable("TIME", "KEY", "ACTION", "OUTCOME", "SCOPE", "NAMES", "CLIENT", "COUNT")
         for entry in entries.reversed() {
@@ -56,7 +61,10 @@ struct AuditCommand: ParsableCommand {
             case .table:
                 table.add(entry.time, entry.key, entry.action, entry.outcome, entry.scope, names, entry.client, entry.count.map { "x\($0)" } ?? "")
             case .json:
-                let count = entry.count.map { ", \"count\": \($0)" } ?? ""
+                var count = entry.count.map { ", \"count\": \($0)" } ?? ""
+                if let actor = entry.actor { count += ", \"actor\": \(JSONText.quoted(actor))" }
+                if let subject = entry.subject { count += ", \"subject\": \(JSONText.quoted(subject))" }
+                if let detail = entry.detail { count += ", \"detail\": \(JSONText.quoted(detail))" }
                 print("{\"time\": \(JSONText.quoted(entry.time)), \"key\": \(JSONText.quoted(entry.key)), \"action\": \(JSONText.quoted(entry.action)), "
                     + "\"scope\": \(JSONText.quoted(entry.scope)), \"names\": [\(entry.names.map(JSONText.quoted).joined(separator: ", "))], "
                     + "\"client\": \(JSONText.quoted(entry.client)), \"outcome\": \(JSONText.quoted(entry.outcome))\(count)}")

@@ -10,7 +10,7 @@ struct StoreOptions: ParsableArguments, ServerChoosing {
         valueName: "path"))
     var store: String?
 
-    // ServerOptions' four options, declared again rather than nested as an
+    // ServerOptions' options, declared again rather than nested as an
     // @OptionGroup: each nested group multiplies ArgumentParser's debug-build
     // validation of every command (measured: a debug `render` took 184 ms with
     // the group, 74 ms without). Their help and meaning are ServerChoosing's.
@@ -25,6 +25,9 @@ struct StoreOptions: ParsableArguments, ServerChoosing {
 
     @Flag(help: StoreOptions.insecureHTTPHelp)
     var insecureHTTP = false
+
+    @Option(help: StoreOptions.oidcTokenFileHelp)
+    var oidcTokenFile: String?
 
     var configuration: StoreConfiguration {
         StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)

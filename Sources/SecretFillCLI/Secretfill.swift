@@ -27,7 +27,7 @@ package struct Secretfill: ParsableCommand {
               64   usage error (bad flag, name or value, missing --id, -o onto
                    the spec, no --yes)
               77   the team server refused the key (unknown, revoked, expired,
-                   or a grant missing)
+                   or a grant missing) or the OIDC token (the failed check named)
               126  exec: the command was found but cannot be run
               127  exec: the command was not found
               128+N  killed by signal N: secretfill itself by a fatal signal (one
@@ -40,7 +40,7 @@ package struct Secretfill: ParsableCommand {
             """,
         version: SecretFillVersion.string,
         subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self,
-                      SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, AuditCommand.self,
+                      SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, RolesCommand.self, LoginCommand.self, AuditCommand.self,
                       BackupCommand.self, RestoreCommand.self]
     )
 

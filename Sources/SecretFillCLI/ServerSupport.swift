@@ -24,6 +24,7 @@ protocol ServerChoosing {
     var tokenFile: String? { get }
     var caFile: String? { get }
     var insecureHTTP: Bool { get }
+    var oidcTokenFile: String? { get }
 }
 
 extension ServerChoosing {
@@ -39,6 +40,9 @@ extension ServerChoosing {
     static var insecureHTTPHelp: ArgumentHelp {
         ArgumentHelp("Allow an http:// --server that is not loopback (the API key then crosses the network in clear; a warning says so).")
     }
+    static var oidcTokenFileHelp: ArgumentHelp {
+        ArgumentHelp("With SECRETFILL_ROLE and no API key: the CI job's OIDC token in this file, exchanged once for the role's short-lived token (default: $SECRETFILL_OIDC_TOKEN; refused: exit 77).", valueName: "path")
+    }
 
     /// Whether a server is asked for (checked later, by `endpoint()`).
     var asksForServer: Bool { ServerEndpoint.requestedURL(server: server, environment: processEnvironment) != nil }
@@ -49,7 +53,7 @@ extension ServerChoosing {
         let endpoint: ServerEndpoint?
         do {
             endpoint = try ServerEndpoint.resolve(server: server, tokenFile: tokenFile, caFile: caFile, insecureHTTP: insecureHTTP,
-                                                  environment: processEnvironment)
+                                                  oidcTokenFile: oidcTokenFile, environment: processEnvironment)
         } catch {
             throw fail(error)
         }
@@ -60,7 +64,7 @@ extension ServerChoosing {
     }
 }
 
-/// The server options alone, for `keys` and `audit` (which otherwise work on a database).
+/// The server options alone, for `keys`, `roles` and `audit` (which otherwise work on a database).
 struct ServerOptions: ParsableArguments, ServerChoosing {
     @Option(help: ServerOptions.serverHelp("the local store"))
     var server: String?
@@ -73,6 +77,9 @@ struct ServerOptions: ParsableArguments, ServerChoosing {
 
     @Flag(help: ServerOptions.insecureHTTPHelp)
     var insecureHTTP = false
+
+    @Option(help: ServerOptions.oidcTokenFileHelp)
+    var oidcTokenFile: String?
 }
 
 /// Holds an async call's outcome for the thread that waits for it.

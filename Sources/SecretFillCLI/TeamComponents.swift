@@ -99,6 +99,10 @@ extension ServeCommand: TeamCapableCommand { var asksForTeamServer: Bool { true 
 extension KeysCommand.Create: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.Revoke: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension RolesCommand.Create: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension RolesCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension RolesCommand.Delete: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension LoginCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension AuditCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension SecretsCommand.History: TeamCapableCommand { var asksForTeamServer: Bool { storeOptions.asksForServer } }
 extension SecretsCommand.Rollback: TeamCapableCommand { var asksForTeamServer: Bool { storeOptions.asksForServer } }

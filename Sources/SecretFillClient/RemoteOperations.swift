@@ -111,11 +111,29 @@ extension TeamClient {
     /// The newest `limit` entries, newest first, a page of at most 1000 at a time;
     /// `more` is true when older entries exist beyond them.
     public func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
+        try await audit(since: since, key: key, secret: secret, role: nil, limit: limit)
+    }
+
+    public func createRole(_ role: RoleEntry) async throws(ClientFailure) {
+        let _: SetResponse = try await post("/v1/roles", role)
+    }
+
+    public func listRoles() async throws(ClientFailure) -> [RoleEntry] {
+        struct Empty: Encodable {}
+        let answer: RolesResponse = try await post("/v1/roles/list", Empty())
+        return answer.roles
+    }
+
+    public func deleteRole(name: String) async throws(ClientFailure) {
+        let _: SetResponse = try await post("/v1/roles/delete", DeleteRoleRequest(name: name))
+    }
+
+    public func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
         var entries: [AuditEntry] = []
         var before: String?
         while true {
             let page = min(1_000, limit - entries.count)
-            let answer: AuditResponse = try await post("/v1/audit", AuditRequest(since: since, key: key, secret: secret, limit: page, before: before))
+            let answer: AuditResponse = try await post("/v1/audit", AuditRequest(since: since, key: key, secret: secret, limit: page, before: before, role: role))
             entries += answer.entries
             guard let next = answer.next else { return (entries, false) }
             if entries.count >= limit { return (entries, true) }

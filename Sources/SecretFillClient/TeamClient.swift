@@ -56,13 +56,47 @@ public final class TeamClient: TeamService {
         try? await http.shutdown()
     }
 
+    /// The short-lived token of an OIDC exchange, made once per client (so once per process).
+    private let exchanged = NIOLockedValueBox<Task<String, any Error>?>(nil)
+
+    /// The API key to send: the endpoint's, else the role's short-lived token (exchanged at the first request).
+    func bearer() async throws(ClientFailure) -> String? {
+        if let token = endpoint.token { return token }
+        guard let oidc = endpoint.oidc else { return nil }
+        let task = exchanged.withLockedValue { task in
+            if let task { return task }
+            let made = Task { () async throws -> String in try await self.exchangeOIDC(oidc).token }
+            task = made
+            return made
+        }
+        do { return try await task.value } catch let failure as ClientFailure { throw failure } catch { throw .unavailable("the OIDC exchange failed") }
+    }
+
+    /// `POST /v1/auth/oidc`: the job's OIDC token for the role's short-lived token.
+    /// A refusal says which check failed (`.refused`, exit 77), never the token.
+    public func exchangeOIDC(_ oidc: OIDCCredential) async throws(ClientFailure) -> OIDCExchangeResponse {
+        do {
+            return try await send("/v1/auth/oidc", OIDCExchangeRequest(role: oidc.role, jwt: oidc.jwt), bearer: nil)
+        } catch .refused(let message) {
+            throw .refused("the server refused the OIDC token for role '\(Self.shown(oidc.role))': \(message)")
+        }
+    }
+
+    static func shown(_ text: String) -> String {
+        text.utf8.count <= 128 && text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? text : "<\(text.utf8.count) bytes>"
+    }
+
     public func post<Body: Encodable, Answer: Decodable>(_ path: String, _ body: Body, as: Answer.Type = Answer.self) async throws(ClientFailure) -> Answer {
+        try await send(path, body, bearer: try await bearer())
+    }
+
+    func send<Body: Encodable, Answer: Decodable>(_ path: String, _ body: Body, bearer: String?, as: Answer.Type = Answer.self) async throws(ClientFailure) -> Answer {
         let where_ = "the secretfill server at \(endpoint.url)"
         var request = HTTPClientRequest(url: endpoint.url + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json")
-        if let token = endpoint.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token = bearer { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         do {
             request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         } catch {

@@ -29,28 +29,59 @@ public enum ServerBackup {
     /// BIGINT, and the order its rows are read in (so pages do not overlap).
     struct Table: Sendable {
         enum Kind: Sendable { case text, integer }
+        struct Column: Sendable {
+            let name: String
+            let kind: Kind
+            /// Present from this schema version on.
+            var since = 1
+        }
         let name: String
-        let columns: [(name: String, kind: Kind)]
+        let allColumns: [Column]
         let order: String
         /// Present from this schema version on.
         let since: Int
+
+        init(name: String, columns: [Column], order: String, since: Int) {
+            self.name = name
+            allColumns = columns
+            self.order = order
+            self.since = since
+        }
+
+        /// The columns a database at `schema` has.
+        func columns(at schema: Int) -> [Column] { allColumns.filter { $0.since <= schema } }
     }
 
     /// Every table but `sessions` and `schema_migrations`, in the order a restore inserts them.
     static let tables: [Table] = [
-        Table(name: "server_meta", columns: [("name", .text), ("value", .text)], order: "name", since: 1),
-        Table(name: "api_keys", columns: [("name", .text), ("token_digest", .text), ("grants", .text), ("created_at", .integer),
-                                          ("created_by", .text), ("expires_at", .integer), ("last_used_at", .integer), ("revoked_at", .integer)],
+        Table(name: "server_meta", columns: [.init(name: "name", kind: .text), .init(name: "value", kind: .text)], order: "name", since: 1),
+        Table(name: "api_keys", columns: [.init(name: "name", kind: .text), .init(name: "token_digest", kind: .text), .init(name: "grants", kind: .text),
+                                          .init(name: "created_at", kind: .integer), .init(name: "created_by", kind: .text),
+                                          .init(name: "expires_at", kind: .integer), .init(name: "last_used_at", kind: .integer),
+                                          .init(name: "revoked_at", kind: .integer),
+                                          .init(name: "role", kind: .text, since: 4), .init(name: "subject", kind: .text, since: 4)],
               order: "name", since: 1),
-        Table(name: "secrets", columns: [("scope_kind", .text), ("scope_id", .text), ("name", .text), ("current_version", .integer),
-                                         ("deleted", .integer), ("updated_at", .integer), ("updated_by", .text)],
+        Table(name: "secrets", columns: [.init(name: "scope_kind", kind: .text), .init(name: "scope_id", kind: .text), .init(name: "name", kind: .text),
+                                         .init(name: "current_version", kind: .integer), .init(name: "deleted", kind: .integer),
+                                         .init(name: "updated_at", kind: .integer), .init(name: "updated_by", kind: .text)],
               order: "scope_kind, scope_id, name", since: 1),
-        Table(name: "secret_versions", columns: [("scope_kind", .text), ("scope_id", .text), ("name", .text), ("version", .integer),
-                                                 ("sealed", .text), ("created_at", .integer), ("created_by", .text)],
+        Table(name: "secret_versions", columns: [.init(name: "scope_kind", kind: .text), .init(name: "scope_id", kind: .text),
+                                                 .init(name: "name", kind: .text), .init(name: "version", kind: .integer),
+                                                 .init(name: "sealed", kind: .text), .init(name: "created_at", kind: .integer),
+                                                 .init(name: "created_by", kind: .text)],
               order: "scope_kind, scope_id, name, version", since: 1),
-        Table(name: "audit_log", columns: [("id", .integer), ("time", .integer), ("key_name", .text), ("action", .text), ("scope", .text),
-                                           ("names", .text), ("client", .text), ("outcome", .text), ("repeats", .integer)],
-              order: "id", since: 3),
+        Table(name: "oidc_roles", columns: [.init(name: "name", kind: .text), .init(name: "issuer", kind: .text), .init(name: "audiences", kind: .text),
+                                            .init(name: "bound_claims", kind: .text), .init(name: "bound_subject", kind: .text),
+                                            .init(name: "grants", kind: .text), .init(name: "ttl_seconds", kind: .integer),
+                                            .init(name: "max_ttl_seconds", kind: .integer), .init(name: "jwks", kind: .text),
+                                            .init(name: "created_at", kind: .integer), .init(name: "created_by", kind: .text)],
+              order: "name", since: 4),
+        // Audit ids are kept (the audit page's cursor); `repeats` came with schema 3, `detail` with 4.
+        Table(name: "audit_log", columns: [.init(name: "id", kind: .integer), .init(name: "time", kind: .integer), .init(name: "key_name", kind: .text),
+                                           .init(name: "action", kind: .text), .init(name: "scope", kind: .text), .init(name: "names", kind: .text),
+                                           .init(name: "client", kind: .text), .init(name: "outcome", kind: .text),
+                                           .init(name: "repeats", kind: .integer, since: 3), .init(name: "detail", kind: .text, since: 4)],
+              order: "id", since: 1),
     ]
 
     /// Rows read or written per statement: memory stays bounded by this, not by the database.
@@ -131,14 +162,15 @@ public enum ServerBackup {
         var counts: [(String, Int)] = []
         var total = 0
         for table in tables where table.since <= schema && (audit || table.name != "audit_log") {
-            try output.line("{\"table\": \(JSONText.quoted(table.name)), \"columns\": [\(table.columns.map { JSONText.quoted($0.name) }.joined(separator: ", "))]}")
-            let columns = table.columns.map(\.name).joined(separator: ", ")
+            let tableColumns = table.columns(at: schema)
+            try output.line("{\"table\": \(JSONText.quoted(table.name)), \"columns\": [\(tableColumns.map { JSONText.quoted($0.name) }.joined(separator: ", "))]}")
+            let columns = tableColumns.map(\.name).joined(separator: ", ")
             var count = 0
             while true {
                 let rows = try await sql.raw("SELECT \(unsafeRaw: columns) FROM \(unsafeRaw: table.name) ORDER BY \(unsafeRaw: table.order) LIMIT \(bind: page) OFFSET \(bind: count)").all()
                 for row in rows {
                     var fields: [String] = []
-                    for column in table.columns {
+                    for column in tableColumns {
                         if try row.decodeNil(column: column.name) {
                             fields.append("null")
                         } else if column.kind == .integer {
@@ -189,7 +221,7 @@ public enum ServerBackup {
         let postgres = database.isPostgres
         let summary = try await database.transaction { sql in
             var occupied: [String] = []
-            for table in tables.map(\.name) + ["sessions"] {
+            for table in tables.filter({ $0.since <= header.schema }).map(\.name) + ["sessions"] {
                 let rows = try await sql.raw("SELECT COUNT(*) AS n FROM \(unsafeRaw: table)").all()
                 let count = try rows.first?.decode(column: "n", as: Int.self) ?? 0
                 if count > 0 { occupied.append("\(table) (\(count) row\(count == 1 ? "" : "s"))") }
@@ -206,7 +238,7 @@ public enum ServerBackup {
                     if case .mac = line { break }
                     throw Refusal(description: "\(path) is not laid out as a backup: a row outside any table")
                 }
-                guard let table = tables.first(where: { $0.name == name }), table.columns.map(\.name) == columns else {
+                guard let table = tables.first(where: { $0.name == name }), table.columns(at: header.schema).map(\.name) == columns else {
                     throw Refusal(description: "\(path) holds a table this secretfill does not restore: '\(ServerStore.shown(name))'")
                 }
                 var batch: [[BackupReader.Value]] = []

@@ -47,6 +47,11 @@ final class KeyCache: Sendable {
     var count: Int { entries.withLockedValue { $0.count } }
 
     /// After a revoke: this server refuses the key from now on.
+    /// After a role's deletion: every token it issued (named `role:NAME/…`).
+    func forget(prefix: String) {
+        entries.withLockedValue { entries in entries = entries.filter { !$0.value.record.name.hasPrefix(prefix) } }
+    }
+
     func forget(name: String) {
         entries.withLockedValue { entries in entries = entries.filter { $0.value.record.name != name } }
     }

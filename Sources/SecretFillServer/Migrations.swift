@@ -52,6 +52,23 @@ enum Migrations {
         Step(version: 3, summary: "audit rows count repeated refusals") { _ in
             ["ALTER TABLE audit_log ADD COLUMN repeats BIGINT NOT NULL DEFAULT 1"]
         },
+        // Issue 26: OIDC roles. A role's short-lived tokens are rows of api_keys
+        // (digest only, expiry, revocation, the key cache: as any key) named
+        // `role:NAME/ID`, with the role and the OIDC token's `sub`; an exchange's
+        // audit row says its issuer and, when refused, the check (`detail`).
+        Step(version: 4, summary: "OIDC roles and their short-lived tokens") { _ in
+            [
+                """
+                CREATE TABLE oidc_roles (name TEXT PRIMARY KEY, issuer TEXT NOT NULL, audiences TEXT NOT NULL, bound_claims TEXT NOT NULL,
+                  bound_subject TEXT, grants TEXT NOT NULL, ttl_seconds BIGINT NOT NULL, max_ttl_seconds BIGINT NOT NULL, jwks TEXT,
+                  created_at BIGINT NOT NULL, created_by TEXT NOT NULL)
+                """,
+                "ALTER TABLE api_keys ADD COLUMN role TEXT",
+                "ALTER TABLE api_keys ADD COLUMN subject TEXT",
+                "CREATE INDEX api_keys_by_role ON api_keys (role)",
+                "ALTER TABLE audit_log ADD COLUMN detail TEXT",
+            ]
+        },
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

@@ -163,7 +163,8 @@ struct Routes {
     static let methods: [String: HTTPRequest.Method] = {
         var methods: [String: HTTPRequest.Method] = ["/healthz": .get]
         for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
-                     "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit"] {
+                     "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
+                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete"] {
             methods[path] = .post
         }
         return methods
@@ -278,9 +279,63 @@ struct Routes {
         router.post("/v1/audit") { request, context in
             await handle(request, context, action: "audit.read") { (body: AuditRequest, key) in
                 let page = try await store.auditEntries(since: body.since, key: body.key, secret: body.secret, limit: body.limit,
-                                                        before: body.before, by: key, client: context.client)
+                                                        before: body.before, role: body.role, by: key, client: context.client)
                 return AuditResponse(entries: page.entries, next: page.next)
             }
+        }
+        router.post("/v1/roles") { request, context in
+            await handle(request, context, action: "role.create") { (body: RoleEntry, key) in
+                try await store.createRole(body, by: key, client: context.client)
+                return SetResponse(versions: [])
+            }
+        }
+        router.post("/v1/roles/list") { request, context in
+            await handle(request, context, action: "role.list") { (_: EmptyBody, key) in
+                RolesResponse(roles: try await store.listRoles(by: key, client: context.client))
+            }
+        }
+        router.post("/v1/roles/delete") { request, context in
+            await handle(request, context, action: "role.delete") { (body: DeleteRoleRequest, key) in
+                try await store.deleteRole(name: body.name, by: key, client: context.client)
+                return SetResponse(versions: [])
+            }
+        }
+        router.post("/v1/auth/oidc") { request, context in
+            await exchange(request, context)
+        }
+    }
+
+    /// `POST /v1/auth/oidc`: no API key; the body's JWT is the credential.
+    /// The JWT is never logged, echoed or audited.
+    func exchange(_ request: Request, _ context: ServerRequestContext) async -> Response {
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: API.maximumBodyBytes)
+        } catch {
+            return Self.error(.contentTooLarge, "the request body is over \(API.maximumBodyBytes) bytes", reason: "too_large")
+        }
+        let body: OIDCExchangeRequest
+        do {
+            body = try JSONDecoder().decode(OIDCExchangeRequest.self, from: Data(bytes.readableBytesView))
+        } catch let error as DecodingError {
+            return Self.error(.badRequest, Self.describe(error), reason: "invalid")
+        } catch {
+            return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+        }
+        do {
+            let answer = try await store.exchange(role: body.role, jwt: body.jwt, client: context.client)
+            if KeyName.isValid(body.role) { context.note.keyName = "role:" + body.role }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(answer))))
+        } catch let refusal as OIDCExchangeRefusal {
+            if refusal.unavailable { return Self.error(.serviceUnavailable, refusal.message, reason: "unavailable") }
+            let data = (try? JSONEncoder().encode(OIDCRefusalBody(message: refusal.message, check: refusal.check))) ?? Data()
+            return Response(status: .unauthorized, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return failure(error)
         }
     }
 

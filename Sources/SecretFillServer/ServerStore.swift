@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import SecretFill
 import SecretFillAPI
+import SecretFillJWT
 import SQLKit
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -17,6 +18,8 @@ public final class ServerStore: Sendable {
     let key: StoreKey?
     let logger: Logger
     let keyCache = KeyCache()
+    /// OIDC roles' token checks, with the issuers' key sets cached (issue 26).
+    let oidc: JWTVerifier
     /// The counters `/metrics` serves.
     let metrics: ServerMetrics
     /// Seconds a request may wait for the database before it answers 503.
@@ -43,6 +46,7 @@ public final class ServerStore: Sendable {
         self.key = key
         self.logger = logger
         self.metrics = metrics
+        oidc = JWTVerifier(keys: JWKSCache())
         refusals = RefusalAudit(insert: { [database, logger, metrics] record in
             do {
                 return try await metrics.audited {
@@ -171,7 +175,7 @@ public final class ServerStore: Sendable {
     public func listKeys(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [KeyEntry] {
         try await requireAdmin(actor, "list keys", action: "key.list", names: [], client: client)
         return try await run(audited: audited) { sql in
-            let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys").all()
+            let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE role IS NULL").all()
             if audited {
                 try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
             }
@@ -206,7 +210,8 @@ public final class ServerStore: Sendable {
             // keys or read the audit log through the server. Only admin keys
             // that will still work in 24 h count as another admin: one about
             // to expire would leave the team locked out tomorrow.
-            let live = try await sql.raw("SELECT name, grants, expires_at FROM api_keys WHERE revoked_at IS NULL").all()
+            // A role's short-lived tokens manage nothing lasting: they never count.
+            let live = try await sql.raw("SELECT name, grants, expires_at FROM api_keys WHERE revoked_at IS NULL AND role IS NULL").all()
             let lasting = now + Self.adminLastingMillis
             var targetIsAdmin = false
             var otherAdmins = 0
@@ -518,10 +523,11 @@ public final class ServerStore: Sendable {
     /// One page of the audit log, newest first: at most `limit` entries
     /// older than the entry `before` names (the previous page's `next`),
     /// and the cursor of the page after it (nil when this is the last).
-    public func auditEntries(since seconds: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil,
+    public func auditEntries(since seconds: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil, role: String? = nil,
                              by actor: ActingKey, client: String) async throws -> (entries: [AuditEntry], next: String?) {
         try await requireAdmin(actor, "read the audit log", action: "audit.read", names: [], client: client)
         if let key, !KeyName.isValid(key), key != "-" { throw ServerRefusal.invalid(KeyName.ruleDescription) }
+        if let role, !KeyName.isValid(role) { throw ServerRefusal.invalid("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
         if let secret, !SecretName.isValid(secret) { throw ServerRefusal.invalid(SecretName.ruleDescription) }
         if let seconds, seconds < 0 || seconds > DurationText.maximumSeconds {
             throw ServerRefusal.invalid("since must be 0 to \(DurationText.maximumSeconds) seconds")
@@ -542,16 +548,22 @@ public final class ServerStore: Sendable {
         let beforeCursor = beforeID
         let rows: [(id: Int, entry: AuditEntry)] = try await run { sql in
             var query = SQLQueryString("""
-                SELECT id, time, key_name, action, scope, substr(names, 1, \(unsafeRaw: String(kept))) AS names_head, length(names) AS names_length,
-                  client, outcome, repeats FROM audit_log WHERE time >= \(bind: since)
+                SELECT audit_log.id, audit_log.time, audit_log.key_name, audit_log.action, audit_log.scope,
+                  substr(audit_log.names, 1, \(unsafeRaw: String(kept))) AS names_head, length(audit_log.names) AS names_length,
+                  audit_log.client, audit_log.outcome, audit_log.repeats, audit_log.detail, api_keys.subject AS subject
+                FROM audit_log LEFT JOIN api_keys ON api_keys.name = audit_log.key_name WHERE audit_log.time >= \(bind: since)
                 """)
-            if let key { query = query + " AND key_name = \(bind: key)" }
+            if let key { query = query + " AND audit_log.key_name = \(bind: key)" }
+            if let role {
+                let pattern = "role:" + role.replacing("\\", with: "\\\\").replacing("_", with: "\\_").replacing("%", with: "\\%") + "/%"
+                query = query + " AND (audit_log.key_name = \(bind: "role:" + role) OR audit_log.key_name LIKE \(bind: pattern) ESCAPE '\\')"
+            }
             if let secret {
                 let pattern = "%," + secret.replacing("\\", with: "\\\\").replacing("_", with: "\\_").replacing("%", with: "\\%") + ",%"
-                query = query + " AND (',' || names || ',') LIKE \(bind: pattern) ESCAPE '\\'"
+                query = query + " AND (',' || audit_log.names || ',') LIKE \(bind: pattern) ESCAPE '\\'"
             }
-            if let beforeCursor { query = query + " AND id < \(bind: beforeCursor)" }
-            query = query + " ORDER BY id DESC LIMIT \(unsafeRaw: String(limit + 1))"
+            if let beforeCursor { query = query + " AND audit_log.id < \(bind: beforeCursor)" }
+            query = query + " ORDER BY audit_log.id DESC LIMIT \(unsafeRaw: String(limit + 1))"
             return try await sql.raw(query).all().map { row in
                 var names = try row.decode(column: "names_head", as: String.self).split(separator: ",").map(String.init)
                 if try row.decode(column: "names_length", as: Int.self) > kept, !names.isEmpty {
@@ -559,15 +571,19 @@ public final class ServerStore: Sendable {
                     names.append("+more")
                 }
                 let repeats = try row.decode(column: "repeats", as: Int.self)
+                let keyName = try row.decode(column: "key_name", as: String.self)
                 return (try row.decode(column: "id", as: Int.self),
                         AuditEntry(time: Clock.text(millis: try row.decode(column: "time", as: Int.self)),
-                                   key: try row.decode(column: "key_name", as: String.self),
+                                   key: keyName,
                                    action: try row.decode(column: "action", as: String.self),
                                    scope: try row.decode(column: "scope", as: String.self),
                                    names: names,
                                    client: try row.decode(column: "client", as: String.self),
                                    outcome: try row.decode(column: "outcome", as: String.self),
-                                   count: repeats > 1 ? repeats : nil))
+                                   count: repeats > 1 ? repeats : nil,
+                                   actor: Self.actor(ofKeyName: keyName),
+                                   subject: try row.decode(column: "subject", as: String?.self),
+                                   detail: try row.decode(column: "detail", as: String?.self)))
             }
         }
         let page = rows.prefix(limit)

@@ -443,12 +443,28 @@ public final class DatabaseAdministration: TeamAdministration {
     }
 
     public func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
+        try await audit(since: since, key: key, secret: secret, role: nil, limit: limit)
+    }
+
+    public func createRole(_ role: RoleEntry) async throws(ClientFailure) {
+        try await mapped { try await store.createRole(role, by: .databaseOwner, client: "local") }
+    }
+
+    public func listRoles() async throws(ClientFailure) -> [RoleEntry] {
+        try await mapped { try await store.listRoles(by: .databaseOwner, client: "local") }
+    }
+
+    public func deleteRole(name: String) async throws(ClientFailure) {
+        try await mapped { try await store.deleteRole(name: name, by: .databaseOwner, client: "local") }
+    }
+
+    public func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
         try await mapped {
             var entries: [AuditEntry] = []
             var before: String?
             while true {
                 let page = try await store.auditEntries(since: since, key: key, secret: secret, limit: min(ServerStore.auditPageMaximum, limit - entries.count),
-                                                        before: before, by: .databaseOwner, client: "local")
+                                                        before: before, role: role, by: .databaseOwner, client: "local")
                 entries += page.entries
                 guard let next = page.next else { return (entries, false) }
                 if entries.count >= limit { return (entries, true) }

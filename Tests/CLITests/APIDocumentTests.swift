@@ -48,8 +48,13 @@ struct APIDocumentTests {
         #expect(team.set("project", "pr-1", "canary_value", canary, token: team.admin).status == 200)
         // Revoke is left out here: schemathesis reuses names from answers and
         // would revoke this run's own key (the last-admin rule then keeps one).
+        // So is role creation: a role's settings hold rules no JSON schema can
+        // say (ttl within maxTTL, https discovery unless jwks is given, a jwks
+        // that holds a signing key), which the server refuses with 400; the
+        // OIDC tests cover that route (OIDCExchangeRouterTests, OIDCRolesCLITests).
         let outcome = Self.run(st, ["run", Self.document, "--url", team.server.url, "-H", "Authorization: Bearer \(team.admin)",
-                                    "--max-examples", "10", "--seed", "20261201", "--exclude-path", "/v1/keys/revoke"], in: team.cli)
+                                    "--max-examples", "10", "--seed", "20261201", "--exclude-path", "/v1/keys/revoke",
+                                    "--exclude-path", "/v1/roles"], in: team.cli)
         #expect(outcome.status == 0, "schemathesis found problems:\n\(Self.tail(outcome))")
         #expect(team.server.health().status == 200, "the server is still up")
         let log = team.server.log

@@ -28,6 +28,8 @@ struct BackupRestoreTests {
             line.replacingOccurrences(of: #""lastUsed": "[^"]*""#, with: "\"lastUsed\": _", options: .regularExpression)
         }
         out.append("keys list → \(keys.status)\n\(withoutLastUsed.joined(separator: "\n"))")
+        let roles = remote.run(["roles", "list", "--format", "json"])
+        out.append("roles list → \(roles.status)\n\(roles.stdoutText)")
         return out
     }
 
@@ -39,6 +41,9 @@ struct BackupRestoreTests {
         _ = try cli.createKeyDirect("ci", grants: ["project:pr-1:read"], database: source)
         _ = try cli.createKeyDirect("old", grants: ["team:names"], database: source)
         #expect(cli.run(["keys", "revoke", "old", "--database", source]).status == 0)
+        let role = cli.run(["roles", "create", "ci-main", "--issuer", "https://issuer.example", "--audience", "secretfill",
+                            "--bound-claim", "ref=refs/heads/main", "--grant", "team:read", "--database", source])
+        #expect(role.status == 0, "\(role.stderr)")
         try "env:\n- name: DB\n  value: secret:db_password\n- name: API\n  value: secret:api_key\n".write(toFile: cli.path("spec.yaml"), atomically: true, encoding: .utf8)
 
         let server = try TestServer(cli: cli, database: source)

@@ -1,4 +1,6 @@
 import Foundation
+import OIDCTestSupport
+import SecretFillJWT
 import Testing
 
 /// Every command and failure path, driven with secret values that all carry
@@ -204,6 +206,64 @@ struct CanaryTests {
         for text in [finalLog, scrape.stdoutText, history.allOutput] {
             #expect(!text.contains(Self.canary), "canary leaked (\(format))")
             for token in [team.admin, writer, reader] { #expect(!text.contains(token), "token leaked (\(format))") }
+        }
+    }
+
+    @Test("OIDC roles at --log-level trace, text and JSON: no JWT (nor a part of one), no short-lived token, no claim carrying the canary in the log, the audit log or an error", arguments: ["text", "json"])
+    func oidcTokens(_ format: String) async throws {
+        let team = try ServerTests.Team(.sqlite, serverArguments: ["--log-format", format])
+        let key = try TestKey.rsa("canary-key")
+        let jwks = team.cli.path("jwks.json")
+        try "{\"keys\":[\(key.publicJWK)]}".write(toFile: jwks, atomically: true, encoding: .utf8)
+        let admin = team.cli.remote(team.server, token: team.admin)
+        let created = admin.run(["roles", "create", "canary-role", "--issuer", "https://ci.example", "--audience", "sf", "--jwks-file", jwks,
+                                 "--bound-claim", "ref=refs/heads/main", "--grant", "team:read"])
+        try #require(created.status == 0, "\(created.stderr)")
+        #expect(team.set("team", nil, "canary", Self.canary, token: team.admin).status == 200)
+        let now = Double(Int(Date().timeIntervalSince1970))
+        func claims(_ changes: [String: ClaimValue?]) -> [String: ClaimValue] {
+            var base: [String: ClaimValue] = ["iss": .string("https://ci.example"), "aud": .string("sf"), "sub": .string("job-1"),
+                                             "ref": .string("refs/heads/main"), "jti": .string(Self.canary), "note": .string(Self.canary),
+                                             "iat": .number(now), "nbf": .number(now), "exp": .number(now + 300)]
+            for (name, value) in changes { base[name] = value }
+            return base
+        }
+        var jwts: [String] = []
+        for changes in [[:], ["ref": .string("refs/heads/\(Self.canary)")], ["aud": .string(Self.canary)], ["exp": .number(now - 600)],
+                        ["iss": .string("https://other.example")]] as [[String: ClaimValue?]] {
+            jwts.append(try await key.sign(claims(changes)))
+        }
+        jwts.append(try await TestKey.signHMAC(claims([:]), secret: key.publicPEM, kid: "canary-key"))
+        jwts.append(try TestKey.unsigned(claims([:]), kid: "canary-key"))
+        jwts.append("eyJ\(Self.canary).not.a-jwt")
+        var outputs: [String] = []
+        var issued: [String] = []
+        let spec = team.cli.path("spec.yaml")
+        try "env:\n- {name: C, value: secret:canary}\n".write(toFile: spec, atomically: true, encoding: .utf8)
+        for jwt in jwts {
+            let answer = team.server.post("/v1/auth/oidc", "{\"role\": \"canary-role\", \"jwt\": \"\(jwt)\"}", token: nil)
+            if let token = answer.json?["token"] as? String { issued.append(token) } else { outputs.append(answer.body) }
+            var job = team.cli
+            job.environment["SECRETFILL_SERVER"] = team.server.url
+            job.environment["SECRETFILL_ROLE"] = "canary-role"
+            job.environment["SECRETFILL_OIDC_TOKEN"] = jwt
+            let render = job.run(["render", spec])
+            outputs.append(render.stderr)
+            if jwt == jwts[0] { #expect(render.status == 0 && render.stdoutText.contains(Self.canary), "\(render.stderr)") } else { #expect(render.status == 77, "\(render.stderr)") }
+        }
+        #expect(issued.count == 1)
+        let audit = admin.run(["audit", "--format", "json", "--role", "canary-role", "--limit", "1000"])
+        #expect(audit.status == 0)
+        #expect(audit.stdoutText.contains("oidc.exchange"))
+        #expect(team.server.stop() == 0)
+        let log = team.server.log
+        for text in [log, audit.allOutput] + outputs {
+            #expect(!text.contains(Self.canary), "canary leaked (\(format)): \(text.prefix(400))")
+            for token in issued + [team.admin] { #expect(!text.contains(token), "a token leaked (\(format))") }
+            for jwt in jwts {
+                #expect(!text.contains(jwt), "a JWT leaked (\(format))")
+                for part in jwt.split(separator: ".") where part.count > 16 { #expect(!text.contains(part), "a JWT's part leaked (\(format))") }
+            }
         }
     }
 

@@ -44,6 +44,14 @@ struct APIRouteTableTests {
         Route(method: .post, path: "/v1/keys", uri: "/v1/keys", body: #"{"name": "route_key", "grants": ["team:names"]}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/keys/list", uri: "/v1/keys/list", body: nil, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/keys/revoke", uri: "/v1/keys/revoke", body: #"{"name": "route_old"}"#, ok: .ok, namesKeyRefused: true),
+        // No key is needed to exchange a CI job's token: without a valid one it is 401, for everyone.
+        Route(method: .post, path: "/v1/auth/oidc", uri: "/v1/auth/oidc", body: #"{"role": "no_such_role", "jwt": "not.a.jwt"}"#,
+              ok: .unauthorized, namesKeyRefused: false),
+        Route(method: .post, path: "/v1/roles", uri: "/v1/roles",
+              body: #"{"name": "route_role2", "issuer": "https://issuer.example", "audiences": ["a"], "boundClaims": {"ref": "main"}, "grants": ["team:read"], "ttl": 900, "maxTTL": 3600}"#,
+              ok: .ok, namesKeyRefused: true),
+        Route(method: .post, path: "/v1/roles/list", uri: "/v1/roles/list", body: nil, ok: .ok, namesKeyRefused: true),
+        Route(method: .post, path: "/v1/roles/delete", uri: "/v1/roles/delete", body: #"{"name": "route_role"}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/audit", uri: "/v1/audit", body: #"{"limit": 5}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .get, path: "/teams/secrets", uri: "/teams/secrets", body: nil, ok: .ok, namesKeyRefused: false),
         Route(method: .put, path: "/teams/secrets/{name}", uri: "/teams/secrets/route_d", body: #"{"value": "v"}"#, ok: .noContent, namesKeyRefused: true),
@@ -91,6 +99,9 @@ struct APIRouteTableTests {
             _ = try await store.set([(name, try SecretValue(validating: "seed-\(name)"))], in: scope, by: .databaseOwner, client: "test")
         }
         _ = try await store.createKey(name: "route_old", grants: ["team:names"], expiresIn: nil, by: .databaseOwner, client: "test")
+        try await store.createRole(RoleEntry(name: "route_role", issuer: "https://issuer.example", audiences: ["a"], boundClaims: [:],
+                                             boundSubject: nil, grants: ["team:read"], ttl: 900, maxTTL: 3600, jwks: nil),
+                                   by: .databaseOwner, client: "test")
     }
 
     @Test("each route: its answer with the admin key, 401 without a key, 403 for a names key where it needs more, JSON answers not cached",
@@ -131,7 +142,8 @@ struct APIRouteTableTests {
         let admin = harness.admin
         try await app.test(.router) { client in
             for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete",
-                         "/v1/secrets/history", "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit"] {
+                         "/v1/secrets/history", "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
+                         "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete"] {
                 try await client.execute(uri: path, method: .get, headers: APIRouterTests.headers(admin)) { response in
                     #expect(response.status == .methodNotAllowed, "GET \(path)")
                     #expect(response.headers[.allow]?.contains("POST") == true, "GET \(path): Allow")

@@ -1,0 +1,203 @@
+import Logging
+import SecretFill
+import SecretFillAPI
+import SecretFillJWT
+import SQLKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A refused OIDC exchange: 401 with the failed check (503 when the issuer's keys could not be fetched).
+public struct OIDCExchangeRefusal: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public let check: String
+    public let unavailable: Bool
+    public var description: String { message }
+}
+
+/// Issue 26: OIDC roles, and the exchange of a CI job's OIDC token for a
+/// short-lived token with a role's grants. The token is a row of
+/// `api_keys` named `role:NAME/ID` (digest only), so authentication,
+/// expiry, the key cache and revocation are the keys' own.
+extension ServerStore {
+    static let roleDefaultTTL = 15 * 60
+    static let roleDefaultMaxTTL = 3600
+    static let roleLongestTTL = 24 * 3600
+
+    /// `role:NAME/` begins the name of every token the role issued.
+    static func roleTokenPrefix(_ role: String) -> String { "role:\(role)/" }
+
+    /// What `audit` shows as the actor of a row's key name.
+    static func actor(ofKeyName name: String) -> String? {
+        if name.hasPrefix("role:") { return String(name.prefix { $0 != "/" }) }
+        if name == "-" { return nil }
+        return "key:" + name
+    }
+
+    static func validate(_ role: RoleEntry) throws(ServerRefusal) {
+        guard KeyName.isValid(role.name) else { throw .invalid("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
+        func printable(_ text: String, longest: Int = 512) -> Bool {
+            !text.isEmpty && text.utf8.count <= longest && text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+        }
+        guard printable(role.issuer) else { throw .invalid("--issuer must be a URL of printable ASCII, at most 512 characters") }
+        if role.jwks == nil {
+            do { try JWKSCache.requireSecure(role.issuer, what: "the issuer") } catch {
+                throw .invalid("the issuer's discovery needs https (plain http only on loopback), or give the keys with --jwks-file")
+            }
+        }
+        guard !role.audiences.isEmpty, role.audiences.count <= 16, role.audiences.allSatisfy({ printable($0) }) else {
+            throw .invalid("give 1 to 16 --audience values (printable ASCII)")
+        }
+        guard role.boundClaims.count <= 32 else { throw .invalid("at most 32 --bound-claim") }
+        for (claim, pattern) in role.boundClaims {
+            guard printable(claim, longest: 128), !claim.contains("/"), !claim.contains("="), printable(pattern) else {
+                throw .invalid("a bound claim is CLAIM=PATTERN: a top-level claim name (no / or =) and a pattern of printable ASCII")
+            }
+        }
+        if let subject = role.boundSubject, !printable(subject) { throw .invalid("--bound-subject must be printable ASCII, at most 512 characters") }
+        guard !role.grants.isEmpty else { throw .invalid("a role needs at least one --grant; \(Grant.ruleDescription)") }
+        do { _ = try GrantSet(parsing: role.grants) } catch { throw .invalid(error.description) }
+        guard (1...roleLongestTTL).contains(role.maxTTL) else { throw .invalid("--max-ttl must be 1 s to 24 h") }
+        guard (1...role.maxTTL).contains(role.ttl) else { throw .invalid("--ttl must be at least 1 s and may not exceed --max-ttl") }
+        if let jwks = role.jwks {
+            guard jwks.utf8.count <= 64 * 1024 else { throw .invalid("the --jwks-file is over 64 KiB") }
+            let count: Int
+            do { count = try JWKSCache.parse(Data(jwks.utf8)).count } catch { throw .invalid("the --jwks-file is not a JWKS document (an object with a keys array)") }
+            guard count > 0 else { throw .invalid("the --jwks-file holds no signing key secretfill can read") }
+        }
+    }
+
+    public func createRole(_ role: RoleEntry, by actor: ActingKey, client: String) async throws {
+        try await requireAdmin(actor, "create roles", action: "role.create", names: [role.name], client: client)
+        try Self.validate(role)
+        let grants = try GrantSet(parsing: role.grants).grants.map(\.description).joined(separator: " ")
+        let audiences = String(decoding: try JSONEncoder().encode(role.audiences), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let claims = String(decoding: try encoder.encode(role.boundClaims), as: UTF8.self)
+        let now = Clock.nowMillis()
+        try await run(audited: true) { sql in
+            let existing = try await sql.raw("SELECT name FROM oidc_roles WHERE name = \(bind: role.name)").all()
+            guard existing.isEmpty else { throw ServerRefusal.conflict("a role named '\(role.name)' exists already (delete it first)") }
+            try await sql.raw("""
+                INSERT INTO oidc_roles (name, issuer, audiences, bound_claims, bound_subject, grants, ttl_seconds, max_ttl_seconds, jwks, created_at, created_by)
+                VALUES (\(bind: role.name), \(bind: role.issuer), \(bind: audiences), \(bind: claims), \(bind: role.boundSubject), \(bind: grants),
+                  \(bind: role.ttl), \(bind: role.maxTTL), \(bind: role.jwks), \(bind: now), \(bind: actor.name))
+                """).run()
+            try await Self.audit(sql, key: actor.name, action: "role.create", scope: "roles", names: [role.name], client: client, outcome: "ok")
+        }
+    }
+
+    public func listRoles(by actor: ActingKey, client: String) async throws -> [RoleEntry] {
+        try await requireAdmin(actor, "list roles", action: "role.list", names: [], client: client)
+        return try await run(audited: true) { sql in
+            let rows = try await sql.raw("SELECT name FROM oidc_roles").all()
+            try await Self.audit(sql, key: actor.name, action: "role.list", scope: "roles", names: [], client: client, outcome: "ok")
+            var roles: [RoleEntry] = []
+            for row in rows {
+                if let role = try await Self.role(named: try row.decode(column: "name", as: String.self), sql) { roles.append(role) }
+            }
+            return roles.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        }
+    }
+
+    /// Deletes the role and revokes every token it issued: refused here at
+    /// once, and on the other servers within the key cache's second.
+    public func deleteRole(name: String, by actor: ActingKey, client: String) async throws {
+        try await requireAdmin(actor, "delete roles", action: "role.delete", names: [name], client: client)
+        guard KeyName.isValid(name) else { throw ServerRefusal.invalid("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
+        let now = Clock.nowMillis()
+        try await run(audited: true) { sql in
+            let rows = try await sql.raw("SELECT name FROM oidc_roles WHERE name = \(bind: name)").all()
+            guard !rows.isEmpty else { throw ServerRefusal.notFound("there is no role named '\(name)'") }
+            try await sql.raw("DELETE FROM oidc_roles WHERE name = \(bind: name)").run()
+            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE role = \(bind: name) AND revoked_at IS NULL").run()
+            try await Self.audit(sql, key: actor.name, action: "role.delete", scope: "roles", names: [name], client: client, outcome: "ok")
+        }
+        keyCache.forget(prefix: Self.roleTokenPrefix(name))
+    }
+
+    static func role(named name: String, _ sql: any SQLDatabase) async throws -> RoleEntry? {
+        let rows = try await sql.raw("""
+            SELECT name, issuer, audiences, bound_claims, bound_subject, grants, ttl_seconds, max_ttl_seconds, jwks, created_at
+            FROM oidc_roles WHERE name = \(bind: name)
+            """).all()
+        guard let row = rows.first else { return nil }
+        let audiences = (try? JSONDecoder().decode([String].self, from: Data(try row.decode(column: "audiences", as: String.self).utf8))) ?? []
+        let claims = (try? JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "bound_claims", as: String.self).utf8))) ?? [:]
+        return RoleEntry(name: try row.decode(column: "name", as: String.self), issuer: try row.decode(column: "issuer", as: String.self),
+                         audiences: audiences, boundClaims: claims, boundSubject: try row.decode(column: "bound_subject", as: String?.self),
+                         grants: try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init),
+                         ttl: try row.decode(column: "ttl_seconds", as: Int.self), maxTTL: try row.decode(column: "max_ttl_seconds", as: Int.self),
+                         jwks: try row.decode(column: "jwks", as: String?.self),
+                         created: Clock.text(millis: try row.decode(column: "created_at", as: Int.self)))
+    }
+
+    /// `POST /v1/auth/oidc`: the JWT checked against the role (`JWTVerifier`),
+    /// then a token with the role's grants for the role's TTL. Allowed and
+    /// refused exchanges are audited (role, issuer, check; never the JWT).
+    public func exchange(role name: String, jwt: String, client: String) async throws -> OIDCExchangeResponse {
+        let shownName = KeyName.isValid(name) ? name : "-"
+        let audit = "role:\(shownName)"
+        let database = self.database
+        let deadline = self.deadline
+        var found: RoleEntry?
+        if KeyName.isValid(name) {
+            found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.session { sql in try await Self.role(named: name, sql) } } }
+        }
+        guard let role = found else {
+            await recordExchange(key: audit, role: shownName, client: client, outcome: "denied", detail: "check=role: there is no such role")
+            throw OIDCExchangeRefusal(message: "role: there is no role named '\(ServerStore.shown(name))' on this server", check: "role", unavailable: false)
+        }
+        let source: JWKSSource = role.jwks.map { .document($0) } ?? .discovery(issuer: role.issuer)
+        let rules = JWTRules(issuer: role.issuer, audiences: role.audiences, boundClaims: role.boundClaims, boundSubject: role.boundSubject)
+        let verified: VerifiedToken
+        do {
+            verified = try await oidc.verify(jwt, source: source, rules: rules)
+        } catch {
+            await recordExchange(key: audit, role: role.name, client: client, outcome: "denied",
+                                 detail: "issuer=\(role.issuer) check=\(error.check): \(error.description)")
+            if case .keysUnavailable = error {
+                logger.warning("an OIDC exchange could not fetch the issuer's keys", metadata: ["role": "\(role.name)", "reason": "\(error.description)"])
+            }
+            throw OIDCExchangeRefusal(message: error.description, check: error.check, unavailable: { if case .keysUnavailable = error { return true } else { return false } }())
+        }
+        let token = APIToken.generate()
+        let digest = APIToken.digest(token)
+        let now = Clock.nowMillis()
+        let expires = now + role.ttl * 1000
+        let tokenName = Self.roleTokenPrefix(role.name) + BearerText.random(bytes: 6)
+        let subject = String(verified.subject.utf8.prefix(512)) ?? "-"
+        let grants = role.grants.joined(separator: " ")
+        let record = AuditRecord(time: now, key: tokenName, action: "oidc.exchange", scope: "role:\(role.name)", names: [], client: client, outcome: "ok")
+        let detail = "issuer=\(role.issuer)"
+        try await run(audited: true) { sql in
+            try await sql.raw("""
+                INSERT INTO api_keys (name, token_digest, grants, created_at, created_by, expires_at, last_used_at, revoked_at, role, subject)
+                VALUES (\(bind: tokenName), \(bind: digest), \(bind: grants), \(bind: now), \(bind: "role:\(role.name)"), \(bind: expires), NULL, NULL,
+                  \(bind: role.name), \(bind: subject))
+                """).run()
+            try await Self.insertAudit(record, detail: detail, sql)
+        }
+        return OIDCExchangeResponse(token: token, expiresAt: Clock.text(millis: expires), grants: role.grants)
+    }
+
+    func recordExchange(key: String, role: String, client: String, outcome: String, detail: String) async {
+        let record = AuditRecord(time: Clock.nowMillis(), key: key, action: "oidc.exchange", scope: "role:\(role)", names: [], client: client, outcome: outcome)
+        do {
+            try await run(audited: true) { sql in try await Self.insertAudit(record, detail: detail, sql) }
+        } catch {
+            logger.error("could not write the audit row of an OIDC exchange", metadata: ["role": "\(role)"])
+        }
+    }
+
+    static func insertAudit(_ record: AuditRecord, detail: String, _ sql: any SQLDatabase) async throws {
+        try await sql.raw("""
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats, detail)
+            VALUES (\(bind: record.time), \(bind: record.key), \(bind: record.action), \(bind: record.scope), \(bind: record.namesColumn),
+              \(bind: record.client), \(bind: record.outcome), 1, \(bind: String(detail.utf8.prefix(1024)) ?? "-"))
+            """).run()
+    }
+}
