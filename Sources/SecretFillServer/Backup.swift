@@ -105,15 +105,20 @@ public enum ServerBackup {
     /// `location`, written to `path` (mode 0600, replaced only when complete).
     public static func backup(_ location: DatabaseLocation, key: StoreKey, to path: String, audit: Bool,
                               progress: (@Sendable (Int) -> Void)? = nil) async throws -> Summary {
+        try await withDatabase(location) { try await write($0, key: key, to: path, audit: audit, progress: progress) }
+    }
+
+    /// Opens the database at `location` (its pool running), runs `body`, and closes it whatever happens.
+    static func withDatabase<R: Sendable>(_ location: DatabaseLocation, _ body: (any ServerDatabase) async throws -> R) async throws -> R {
         var logger = Logger(label: "secretfill.db")
         logger.logLevel = .critical
         let database = try await openDatabase(location, logger: logger)
         let pool = Task { await database.run() }
         defer { pool.cancel() }
         do {
-            let summary = try await write(database, key: key, to: path, audit: audit, progress: progress)
+            let result = try await body(database)
             await database.close()
-            return summary
+            return result
         } catch {
             await database.close()
             throw error
@@ -199,19 +204,7 @@ public enum ServerBackup {
     public static func restore(_ location: DatabaseLocation, key: StoreKey, from path: String) async throws -> Summary {
         // The MAC first, over the whole file, before any database is touched.
         let header = try BackupReader.verify(path, key: key)
-        var logger = Logger(label: "secretfill.db")
-        logger.logLevel = .critical
-        let database = try await openDatabase(location, logger: logger)
-        let pool = Task { await database.run() }
-        defer { pool.cancel() }
-        do {
-            let summary = try await load(database, header: header, key: key, from: path, location: location)
-            await database.close()
-            return summary
-        } catch {
-            await database.close()
-            throw error
-        }
+        return try await withDatabase(location) { try await load($0, header: header, key: key, from: path, location: location) }
     }
 
     static func load(_ database: any ServerDatabase, header: BackupReader.Header, key: StoreKey, from path: String,

@@ -25,7 +25,7 @@ struct BackupRestoreTests {
         }
         let keys = remote.run(["keys", "list", "--format", "json"])
         let withoutLastUsed = keys.stdoutText.split(separator: "\n").map { line in
-            line.replacingOccurrences(of: #""lastUsed": "[^"]*""#, with: "\"lastUsed\": _", options: .regularExpression)
+            line.replacingOccurrences(of: #""last_used": ("[^"]*"|null)"#, with: "\"last_used\": _", options: .regularExpression)
         }
         out.append("keys list → \(keys.status)\n\(withoutLastUsed.joined(separator: "\n"))")
         let roles = remote.run(["roles", "list", "--format", "json"])

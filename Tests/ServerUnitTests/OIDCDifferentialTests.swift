@@ -83,7 +83,9 @@ struct OIDCDifferentialTests {
         // The verifier refetches on every unknown kid here (OpenBao's does): the 10 s limit has a test of its own.
         let verifier = JWTVerifier(keys: JWKSCache(refetchInterval: .zero))
         let source = JWKSSource.discovery(issuer: issuer.issuer)
-        let now = Int(Date().timeIntervalSince1970)
+        // Read afresh for every token, which is decided by both sides as soon as it is
+        // signed: the ±30 s tokens around each limit must not drift past it on a loaded machine.
+        var now: Int { Int(Date().timeIntervalSince1970) }
         func claims(_ role: String, _ changes: [String: ClaimValue?] = [:]) -> [String: ClaimValue] {
             var base: [String: ClaimValue] = ["iss": .string(issuer.issuer), "iat": .number(Double(now)), "nbf": .number(Double(now)),
                                              "exp": .number(Double(now + 600)), "jti": .string(UUID().uuidString)]
@@ -113,94 +115,6 @@ struct OIDCDifferentialTests {
         }
         func t(_ offset: Int) -> ClaimValue { .number(Double(now + offset)) }
 
-        var corpus: [Case] = []
-        func add(_ kind: String, _ role: String, _ token: String) { corpus.append(Case(kind: kind, role: role, token: token)) }
-
-        // Accepted: every algorithm family, with and without kid.
-        for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] { add("valid", "gh-main", try await rsa1.sign(claims("gh-main"), alg: alg)) }
-        add("valid", "gh-main", try await ec256.sign(claims("gh-main")))
-        add("valid", "gh-main", try await ec384.sign(claims("gh-main")))
-        add("valid", "gh-main", try await ec521.sign(claims("gh-main")))
-        add("valid", "gh-main", try await ed.sign(claims("gh-main")))
-        add("valid", "gh-main", try await rsa2.sign(claims("gh-main"), withKid: false))
-        add("valid", "gh-main", try await ec256.sign(claims("gh-main"), withKid: false))
-        add("valid", "gh-main", try await rsa2.sign(claims("gh-main", ["aud": .array([.string("other"), .string("https://github.com/acme")])])))
-        add("valid", "globs", try await rsa1.sign(claims("globs")))
-        add("valid", "subject", try await rsa1.sign(claims("subject")))
-        add("valid", "edges", try await rsa1.sign(claims("edges")))
-        // Leeway: 30 s past exp, nbf and iat 30 s ahead are inside 60 s.
-        add("valid", "gh-main", try await rsa1.sign(claims("gh-main", ["exp": t(-30), "iat": t(-600), "nbf": t(-600)])))
-        add("valid", "gh-main", try await rsa1.sign(claims("gh-main", ["nbf": t(30)])))
-        add("valid", "gh-main", try await rsa1.sign(claims("gh-main", ["iat": t(30), "nbf": t(30)])))
-
-        // Signature kinds.
-        add("alg-none", "gh-main", try TestKey.unsigned(claims("gh-main"), kid: "rsa-1"))
-        add("alg-none", "gh-main", try TestKey.unsigned(claims("gh-main"), kid: nil, signature: "c2lnbmF0dXJl"))
-        add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: rsa1.publicPEM, kid: "rsa-1"))
-        add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: rsa1.publicPEM, kid: nil))
-        add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: rsa1.publicJWK, kid: "rsa-1"))
-        add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: ec256.publicPEM, digest: .sha384, kid: "ec-256"))
-        add("bad-signature", "gh-main", try await rogue.sign(claims("gh-main"), kidOverride: "rsa-1"))
-        add("bad-signature", "gh-main", try await rogueEC.sign(claims("gh-main")))
-        add("bad-signature", "gh-main", try await rogue.sign(claims("gh-main"), withKid: false))
-        let good = try await rsa1.sign(claims("gh-main"))
-        let pieces = good.split(separator: ".")
-        let forged = try TestKey.b64(JSONEncoder().encode(claims("gh-main", ["repository": .string("acme/other")])))
-        add("bad-signature", "gh-main", "\(pieces[0]).\(forged).\(pieces[2])")
-        add("bad-signature", "gh-main", try await rsa1.sign(claims("gh-main"), kidOverride: "ec-256"))
-        add("unknown-kid", "gh-main", try await rogue.sign(claims("gh-main")))
-        add("unknown-kid", "gh-main", try await rsa1.sign(claims("gh-main"), kidOverride: "rsa-9"))
-
-        // Issuer, audience, subject.
-        add("wrong-iss", "gh-main", try await rsa1.sign(claims("gh-main", ["iss": .string("https://token.actions.githubusercontent.com")])))
-        add("wrong-iss", "gh-main", try await rsa1.sign(claims("gh-main", ["iss": .string(issuer.issuer + "/")])))
-        add("wrong-iss", "gh-main", try await rsa1.sign(claims("gh-main", ["iss": nil])))
-        add("wrong-aud", "gh-main", try await rsa1.sign(claims("gh-main", ["aud": .string("https://github.com/other")])))
-        add("wrong-aud", "gh-main", try await rsa1.sign(claims("gh-main", ["aud": .array([.string("a"), .string("b")])])))
-        add("wrong-aud", "gh-main", try await rsa1.sign(claims("gh-main", ["aud": nil])))
-        add("wrong-aud", "globs", try await rsa1.sign(claims("globs", ["aud": .string("sf-c")])))
-        add("missing-sub", "gh-main", try await rsa1.sign(claims("gh-main", ["sub": nil])))
-        add("missing-sub", "subject", try await rsa1.sign(claims("subject", ["sub": .number(42)])))
-        add("bound-subject", "subject", try await rsa1.sign(claims("subject", ["sub": .string("system:serviceaccount:ci:deployer2")])))
-        add("bound-subject", "subject", try await rsa1.sign(claims("subject", ["sub": .string("System:serviceaccount:ci:deployer")])))
-
-        // Time.
-        add("expired", "gh-main", try await rsa1.sign(claims("gh-main", ["exp": t(-90), "iat": t(-600), "nbf": t(-600)])))
-        add("expired", "gh-main", try await rsa1.sign(claims("gh-main", ["exp": t(-3600), "iat": t(-7200), "nbf": t(-7200)])))
-        add("future-nbf", "gh-main", try await rsa1.sign(claims("gh-main", ["nbf": t(90)])))
-        add("future-nbf", "gh-main", try await rsa1.sign(claims("gh-main", ["nbf": t(3600), "exp": t(7200)])))
-        add("future-iat", "gh-main", try await rsa1.sign(claims("gh-main", ["iat": t(90)])))
-        add("future-iat", "gh-main", try await rsa1.sign(claims("gh-main", ["iat": t(3600), "exp": t(7200)])))
-
-        // Bound claims.
-        add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .string("refs/heads/dev")])))
-        add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["repository": .string("acme/api2")])))
-        add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": nil])))
-        add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .number(1)])))
-        add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .bool(true)])))
-        add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .object(["name": .string("refs/heads/main")])])))
-        add("claim-mismatch", "globs", try await rsa1.sign(claims("globs", ["sub": .string("repo:other/web:ref:refs/heads/main")])))
-        add("list-claim", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .array([.string("refs/heads/dev"), .string("refs/heads/main")])])))
-        add("list-claim", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .array([.string("refs/heads/dev"), .number(7)])])))
-        add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .array([.number(1), .string("team-")])])))
-        add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .array([.string("ops"), .string("blue-team")])])))
-        add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .array([])])))
-        add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .string("team-red")])))
-        add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["env": .string("")])))
-        add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["env": nil])))
-        add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["env": .number(3)])))
-        add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["sub": .string("repo:acme/:ref:refs/heads/")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("aXbYc")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("abcbc")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("acb")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("abcb")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("ab")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("a*b*c")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["tail": .string("yx")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["tail": .string("xyz")])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["star": .null])))
-        add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["star": .bool(false)])))
-
         var decisions: [(Case, bao: Bool, ours: Result<VerifiedToken, JWTRefusal>)] = []
         func decide(_ item: Case) async throws {
             let role = try #require(Self.roles.first { $0.name == item.role })
@@ -210,7 +124,93 @@ struct OIDCDifferentialTests {
             catch { ours = .failure(error) }
             decisions.append((item, status == 200, ours))
         }
-        for item in corpus { try await decide(item) }
+        func add(_ kind: String, _ role: String, _ token: String) async throws { try await decide(Case(kind: kind, role: role, token: token)) }
+
+        // Accepted: every algorithm family, with and without kid.
+        for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] { try await add("valid", "gh-main", try await rsa1.sign(claims("gh-main"), alg: alg)) }
+        try await add("valid", "gh-main", try await ec256.sign(claims("gh-main")))
+        try await add("valid", "gh-main", try await ec384.sign(claims("gh-main")))
+        try await add("valid", "gh-main", try await ec521.sign(claims("gh-main")))
+        try await add("valid", "gh-main", try await ed.sign(claims("gh-main")))
+        try await add("valid", "gh-main", try await rsa2.sign(claims("gh-main"), withKid: false))
+        try await add("valid", "gh-main", try await ec256.sign(claims("gh-main"), withKid: false))
+        try await add("valid", "gh-main", try await rsa2.sign(claims("gh-main", ["aud": .array([.string("other"), .string("https://github.com/acme")])])))
+        try await add("valid", "globs", try await rsa1.sign(claims("globs")))
+        try await add("valid", "subject", try await rsa1.sign(claims("subject")))
+        try await add("valid", "edges", try await rsa1.sign(claims("edges")))
+        // Leeway: 30 s past exp, nbf and iat 30 s ahead are inside 60 s.
+        try await add("valid", "gh-main", try await rsa1.sign(claims("gh-main", ["exp": t(-30), "iat": t(-600), "nbf": t(-600)])))
+        try await add("valid", "gh-main", try await rsa1.sign(claims("gh-main", ["nbf": t(30)])))
+        try await add("valid", "gh-main", try await rsa1.sign(claims("gh-main", ["iat": t(30), "nbf": t(30)])))
+
+        // Signature kinds.
+        try await add("alg-none", "gh-main", try TestKey.unsigned(claims("gh-main"), kid: "rsa-1"))
+        try await add("alg-none", "gh-main", try TestKey.unsigned(claims("gh-main"), kid: nil, signature: "c2lnbmF0dXJl"))
+        try await add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: rsa1.publicPEM, kid: "rsa-1"))
+        try await add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: rsa1.publicPEM, kid: nil))
+        try await add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: rsa1.publicJWK, kid: "rsa-1"))
+        try await add("hmac-public-key", "gh-main", try await TestKey.signHMAC(claims("gh-main"), secret: ec256.publicPEM, digest: .sha384, kid: "ec-256"))
+        try await add("bad-signature", "gh-main", try await rogue.sign(claims("gh-main"), kidOverride: "rsa-1"))
+        try await add("bad-signature", "gh-main", try await rogueEC.sign(claims("gh-main")))
+        try await add("bad-signature", "gh-main", try await rogue.sign(claims("gh-main"), withKid: false))
+        let good = try await rsa1.sign(claims("gh-main"))
+        let pieces = good.split(separator: ".")
+        let forged = try TestKey.b64(JSONEncoder().encode(claims("gh-main", ["repository": .string("acme/other")])))
+        try await add("bad-signature", "gh-main", "\(pieces[0]).\(forged).\(pieces[2])")
+        try await add("bad-signature", "gh-main", try await rsa1.sign(claims("gh-main"), kidOverride: "ec-256"))
+        try await add("unknown-kid", "gh-main", try await rogue.sign(claims("gh-main")))
+        try await add("unknown-kid", "gh-main", try await rsa1.sign(claims("gh-main"), kidOverride: "rsa-9"))
+
+        // Issuer, audience, subject.
+        try await add("wrong-iss", "gh-main", try await rsa1.sign(claims("gh-main", ["iss": .string("https://token.actions.githubusercontent.com")])))
+        try await add("wrong-iss", "gh-main", try await rsa1.sign(claims("gh-main", ["iss": .string(issuer.issuer + "/")])))
+        try await add("wrong-iss", "gh-main", try await rsa1.sign(claims("gh-main", ["iss": nil])))
+        try await add("wrong-aud", "gh-main", try await rsa1.sign(claims("gh-main", ["aud": .string("https://github.com/other")])))
+        try await add("wrong-aud", "gh-main", try await rsa1.sign(claims("gh-main", ["aud": .array([.string("a"), .string("b")])])))
+        try await add("wrong-aud", "gh-main", try await rsa1.sign(claims("gh-main", ["aud": nil])))
+        try await add("wrong-aud", "globs", try await rsa1.sign(claims("globs", ["aud": .string("sf-c")])))
+        try await add("missing-sub", "gh-main", try await rsa1.sign(claims("gh-main", ["sub": nil])))
+        try await add("missing-sub", "subject", try await rsa1.sign(claims("subject", ["sub": .number(42)])))
+        try await add("bound-subject", "subject", try await rsa1.sign(claims("subject", ["sub": .string("system:serviceaccount:ci:deployer2")])))
+        try await add("bound-subject", "subject", try await rsa1.sign(claims("subject", ["sub": .string("System:serviceaccount:ci:deployer")])))
+
+        // Time.
+        try await add("expired", "gh-main", try await rsa1.sign(claims("gh-main", ["exp": t(-90), "iat": t(-600), "nbf": t(-600)])))
+        try await add("expired", "gh-main", try await rsa1.sign(claims("gh-main", ["exp": t(-3600), "iat": t(-7200), "nbf": t(-7200)])))
+        try await add("future-nbf", "gh-main", try await rsa1.sign(claims("gh-main", ["nbf": t(90)])))
+        try await add("future-nbf", "gh-main", try await rsa1.sign(claims("gh-main", ["nbf": t(3600), "exp": t(7200)])))
+        try await add("future-iat", "gh-main", try await rsa1.sign(claims("gh-main", ["iat": t(90)])))
+        try await add("future-iat", "gh-main", try await rsa1.sign(claims("gh-main", ["iat": t(3600), "exp": t(7200)])))
+
+        // Bound claims.
+        try await add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .string("refs/heads/dev")])))
+        try await add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["repository": .string("acme/api2")])))
+        try await add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": nil])))
+        try await add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .number(1)])))
+        try await add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .bool(true)])))
+        try await add("claim-mismatch", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .object(["name": .string("refs/heads/main")])])))
+        try await add("claim-mismatch", "globs", try await rsa1.sign(claims("globs", ["sub": .string("repo:other/web:ref:refs/heads/main")])))
+        try await add("list-claim", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .array([.string("refs/heads/dev"), .string("refs/heads/main")])])))
+        try await add("list-claim", "gh-main", try await rsa1.sign(claims("gh-main", ["ref": .array([.string("refs/heads/dev"), .number(7)])])))
+        try await add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .array([.number(1), .string("team-")])])))
+        try await add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .array([.string("ops"), .string("blue-team")])])))
+        try await add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .array([])])))
+        try await add("list-claim", "globs", try await rsa1.sign(claims("globs", ["groups": .string("team-red")])))
+        try await add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["env": .string("")])))
+        try await add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["env": nil])))
+        try await add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["env": .number(3)])))
+        try await add("glob-edge", "globs", try await rsa1.sign(claims("globs", ["sub": .string("repo:acme/:ref:refs/heads/")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("aXbYc")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("abcbc")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("acb")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("abcb")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("ab")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["mid": .string("a*b*c")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["tail": .string("yx")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["tail": .string("xyz")])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["star": .null])))
+        try await add("glob-edge", "edges", try await rsa1.sign(claims("edges", ["star": .bool(false)])))
+
 
         // Key rollover at the issuer: rsa-3 comes, rsa-1 goes; neither side is told.
         issuer.publish([rsa2, rsa3, ec256, ec384, ec521, ed])

@@ -93,6 +93,12 @@ struct WireContractTests {
     /// The document's `components.schemas`, read as JSON by the YAML reader
     /// of schemathesis' own Python (scripts/schemathesis.sh installs it).
     static func schemas() throws -> [String: [String: Any]] {
+        let components = try #require(try document()["components"] as? [String: Any])
+        return try #require(components["schemas"] as? [String: [String: Any]])
+    }
+
+    /// The whole document as JSON objects.
+    static func document() throws -> [String: Any] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let environment = ProcessInfo.processInfo.environment
         let st = environment["SECRETFILL_SCHEMATHESIS"].flatMap { $0.isEmpty ? nil : $0 }
@@ -110,9 +116,7 @@ struct WireContractTests {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "the document did not read as YAML")
-        let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let components = try #require(document["components"] as? [String: Any])
-        return try #require(components["schemas"] as? [String: [String: Any]])
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
     @Test("each wire type's keys are its schema's properties, and what Swift always sends is exactly `required`")
@@ -141,6 +145,24 @@ struct WireContractTests {
             #expect(schema["additionalProperties"] as? Bool == false, "\(name) lacks additionalProperties: false")
             #expect(covered.contains(name), "\(name) has no entry in WireContractTests")
         }
+    }
+
+    /// A request body written in place (`{ type: object }` for "no body or an
+    /// empty object") is closed too: the server refuses any key in it.
+    @Test("every request body the document writes in place is closed")
+    func inlineBodiesAreClosed() throws {
+        let paths = try #require(try Self.document()["paths"] as? [String: [String: Any]])
+        var checked = 0
+        for (path, operations) in paths {
+            for (method, operation) in operations {
+                guard let operation = operation as? [String: Any], let body = operation["requestBody"] as? [String: Any],
+                      let content = body["content"] as? [String: Any], let json = content["application/json"] as? [String: Any],
+                      let schema = json["schema"] as? [String: Any], schema["type"] as? String == "object" else { continue }
+                checked += 1
+                #expect(schema["additionalProperties"] as? Bool == false, "\(method.uppercased()) \(path): its body schema lacks additionalProperties: false")
+            }
+        }
+        #expect(checked >= 3, "the in-place bodies: /v1/scopes, /v1/keys/list, /v1/roles/list")
     }
 
     /// What the first test catches: a renamed optional field.
