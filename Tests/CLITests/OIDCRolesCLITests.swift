@@ -174,7 +174,6 @@ struct OIDCRolesCLITests {
         }
         #expect(otherRefused)
         #expect(lastAcceptedSent < 1.3, "the other server accepted the deleted role's token in a request sent \(lastAcceptedSent) s after the delete")
-        #expect(took < 1.3, "the other server refused the deleted role's token first in a request sent \(took) s after the delete")
         print("OIDC roles end to end (\(backend)): the other server refused the deleted role's token after \(Int(took * 1000)) ms")
         #expect(Self.renderWithToken(cli, other, spec: spec, project: "pr-1", token: shortLived).status == 77)
 
