@@ -350,14 +350,8 @@ struct Routes {
     /// A body with nothing to say: no body, or a JSON object (anything else
     /// is refused; a key in it is refused by `unknownFields`).
     struct EmptyBody: Codable {
-        private struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-        init(from decoder: any Decoder) throws { _ = try decoder.container(keyedBy: AnyKey.self) }
-        func encode(to encoder: any Encoder) throws { _ = encoder.container(keyedBy: AnyKey.self) }
+        init(from decoder: any Decoder) throws { _ = try decoder.container(keyedBy: BodyKey.self) }
+        func encode(to encoder: any Encoder) throws { _ = encoder.container(keyedBy: BodyKey.self) }
     }
 
     /// A JSON text's shape: its objects' keys and its arrays, nothing else kept.
@@ -367,15 +361,9 @@ struct Routes {
         case null
         case scalar
 
-        private struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
 
         init(from decoder: any Decoder) throws {
-            if let object = try? decoder.container(keyedBy: AnyKey.self) {
+            if let object = try? decoder.container(keyedBy: BodyKey.self) {
                 var members: [String: JSONShape] = [:]
                 for key in object.allKeys { members[key.stringValue] = try object.decode(JSONShape.self, forKey: key) }
                 self = .object(members)
@@ -589,3 +577,11 @@ struct Routes {
     }
 }
 
+
+/// Any key of a JSON object: how `EmptyBody` and `JSONShape` read objects whose keys they do not know in advance.
+private struct BodyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
