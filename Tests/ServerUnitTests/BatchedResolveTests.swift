@@ -82,7 +82,7 @@ struct BatchedResolveTests {
     static func read(_ key: String, _ names: [String], _ chain: ScopeChain) -> PostgresHotQueries.Read {
         PostgresHotQueries.Read(audit: AuditRecord(time: 1, key: key, action: "read", scope: chain.description, names: names,
                                                    client: "127.0.0.1", outcome: "ok"),
-                                names: names, chain: chain, deadline: NIODeadline.now() + .seconds(5), seconds: 5)
+                                names: names, chain: chain, deadline: NIODeadline.now() + .seconds(120), seconds: 120)
     }
 
     /// Team a, b, c (and d deleted); project p1 a; project p2 b (version 2 current);
@@ -160,7 +160,7 @@ struct BatchedResolveTests {
                 for request in 0..<60 {
                     let read = Self.reads[request % Self.reads.count]
                     group.addTask {
-                        (request, Self.text(try await database.auditedRead(read.audit, names: read.names, in: read.chain, deadline: 5)))
+                        (request, Self.text(try await database.auditedRead(read.audit, names: read.names, in: read.chain, deadline: 120))) // generous: beside the whole suite on two cores, 60 reads waited past 5 s; what is checked is the answers
                     }
                 }
                 var answers: [Int: [String]] = [:]
