@@ -140,4 +140,12 @@ public enum DurationText {
         let (result, overflow) = number.multipliedReportingOverflow(by: factor)
         return overflow || result > maximumSeconds ? nil : result
     }
+
+    /// Seconds as the shortest duration text that says them exactly: 900 → `15m`, 3600 → `1h`, 90 → `90s`.
+    public static func text(seconds: Int) -> String {
+        for (unit, factor) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] where seconds > 0 && seconds % factor == 0 {
+            return "\(seconds / factor)\(unit)"
+        }
+        return "\(seconds)s"
+    }
 }

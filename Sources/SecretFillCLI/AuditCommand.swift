@@ -47,7 +47,7 @@ struct AuditCommand: ParsableCommand {
         if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
         if let secret { do { try SecretInputError.checkName(secret) } catch { throw fail(error) } }
         guard (1...100_000).contains(limit) else { throw fail("--limit must be 1 to 100000 entries", Exit.usage) }
-        if let role, !KeyName.isValid(role) { throw fail("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", Exit.usage) }
+        if let role, !KeyName.isValid(role) { throw fail(RoleDraft.nameRule, Exit.usage) }
         let (key, secret, since, limit, role) = (self.key, self.secret, seconds, self.limit, self.role)
         let (entries, more) = try withAdministration(serverOptions, database: database) { try await $0.audit(since: since, key: key, secret: secret, role: role, limit: limit) }
         let format = ListFormat.resolved(self.format)

@@ -54,9 +54,9 @@ extension RolesCommand {
         @Option(name: .customLong("grant"), help: ArgumentHelp("A grant of the issued tokens (repeatable), as for keys.", valueName: "grant"))
         var grants: [String] = []
         @Option(help: ArgumentHelp("How long an issued token lasts (default 15m).", valueName: "duration"))
-        var ttl: String = "15m"
+        var ttl: String = RoleDraft.defaultTTL
         @Option(help: ArgumentHelp("The longest --ttl allowed (default 1h, at most 24h).", valueName: "duration"))
-        var maxTtl: String = "1h"
+        var maxTtl: String = RoleDraft.defaultMaxTTL
         @Option(help: ArgumentHelp("The issuer's keys as a JWKS file: nothing is fetched.", valueName: "path"))
         var jwksFile: String?
         @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
@@ -64,30 +64,16 @@ extension RolesCommand {
         @OptionGroup var serverOptions: ServerOptions
 
         func run() throws {
-            guard KeyName.isValid(name) else { throw fail("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", Exit.usage) }
-            guard !audiences.isEmpty else { throw fail("give at least one --audience", Exit.usage) }
-            guard !grants.isEmpty else { throw fail("give at least one --grant; \(Grant.ruleDescription)", Exit.usage) }
-            do { _ = try GrantSet(parsing: grants) } catch { throw fail(error.description, Exit.usage) }
-            var claims: [String: String] = [:]
-            for pair in boundClaims {
-                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                    throw fail("--bound-claim takes CLAIM=PATTERN, for example ref=refs/heads/main", Exit.usage)
-                }
-                let claim = String(pair[..<equals])
-                guard claims[claim] == nil else { throw fail("--bound-claim \(claim) is given twice; give one pattern per claim", Exit.usage) }
-                claims[claim] = String(pair[pair.index(after: equals)...])
-            }
-            guard let ttl = DurationText.seconds(ttl), let maxTTL = DurationText.seconds(maxTtl) else { throw fail(DurationText.ruleDescription, Exit.usage) }
-            guard maxTTL <= 24 * 3600 else { throw fail("--max-ttl may be at most 24h", Exit.usage) }
-            guard ttl <= maxTTL else { throw fail("--ttl (\(self.ttl)) may not exceed --max-ttl (\(maxTtl))", Exit.usage) }
-            var jwks: String?
+            let draft = RoleDraft(name: name, issuer: issuer, audiences: audiences, boundClaims: boundClaims, boundSubject: boundSubject,
+                                  grants: grants, ttl: ttl, maxTTL: maxTtl)
+            var role: RoleEntry
+            do throws(RoleDraft.Problem) { role = try draft.entry() } catch { throw fail(error.description, Exit.usage) }
             if let jwksFile {
-                do { jwks = String(decoding: try FileIO.readAll(jwksFile), as: UTF8.self) } catch { throw fail("cannot read --jwks-file: \(error.description)", Exit.failure) }
+                do { role.jwks = String(decoding: try FileIO.readAll(jwksFile), as: UTF8.self) } catch { throw fail("cannot read --jwks-file: \(error.description)", Exit.failure) }
             }
-            let role = RoleEntry(name: name, issuer: issuer, audiences: audiences, boundClaims: claims, boundSubject: boundSubject,
-                                 grants: grants, ttl: ttl, maxTTL: maxTTL, jwks: jwks)
-            try withAdministration(serverOptions, database: database) { try await $0.createRole(role) }
-            print("Created role '\(role.name)'")
+            let made = role
+            try withAdministration(serverOptions, database: database) { try await $0.createRole(made) }
+            print("Created role '\(made.name)'")
         }
     }
 
@@ -142,7 +128,7 @@ extension RolesCommand {
         @OptionGroup var serverOptions: ServerOptions
 
         func run() throws {
-            guard KeyName.isValid(name) else { throw fail("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", Exit.usage) }
+            guard KeyName.isValid(name) else { throw fail(RoleDraft.nameRule, Exit.usage) }
             let name = self.name
             try withAdministration(serverOptions, database: database) { try await $0.deleteRole(name: name) }
             print("Deleted role '\(name)'; the tokens it issued are refused from now on")
@@ -183,7 +169,7 @@ struct LoginCommand: ParsableCommand {
     var insecureHTTP = false
 
     func run() throws {
-        guard KeyName.isValid(role) else { throw fail("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", Exit.usage) }
+        guard KeyName.isValid(role) else { throw fail(RoleDraft.nameRule, Exit.usage) }
         var environment = processEnvironment
         for name in ["SECRETFILL_TOKEN", "SECRETFILL_TOKEN_FILE", "SECRETFILL_OIDC_TOKEN"] { environment[name] = nil }
         environment["SECRETFILL_ROLE"] = role

@@ -37,7 +37,7 @@ extension ServerStore {
     }
 
     static func validate(_ role: RoleEntry) throws(ServerRefusal) {
-        guard KeyName.isValid(role.name) else { throw .invalid("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
+        guard KeyName.isValid(role.name) else { throw .invalid(RoleDraft.nameRule) }
         func printable(_ text: String, longest: Int = 512) -> Bool {
             !text.isEmpty && text.utf8.count <= longest && text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
         }
@@ -90,11 +90,16 @@ extension ServerStore {
         }
     }
 
-    public func listRoles(by actor: ActingKey, client: String) async throws -> [RoleEntry] {
+    /// The roles, sorted by name. `audited` writes the `role.list` row the
+    /// API's listing writes; the web page's view passes false (a refusal is
+    /// audited either way), as it does for keys.
+    public func listRoles(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [RoleEntry] {
         try await requireAdmin(actor, "list roles", action: "role.list", names: [], client: client)
-        return try await run(audited: true) { sql in
+        return try await run(audited: audited) { sql in
             let rows = try await sql.raw("SELECT name FROM oidc_roles").all()
-            try await Self.audit(sql, key: actor.name, action: "role.list", scope: "roles", names: [], client: client, outcome: "ok")
+            if audited {
+                try await Self.audit(sql, key: actor.name, action: "role.list", scope: "roles", names: [], client: client, outcome: "ok")
+            }
             var roles: [RoleEntry] = []
             for row in rows {
                 if let role = try await Self.role(named: try row.decode(column: "name", as: String.self), sql) { roles.append(role) }
@@ -107,7 +112,7 @@ extension ServerStore {
     /// once, and on the other servers within the key cache's second.
     public func deleteRole(name: String, by actor: ActingKey, client: String) async throws {
         try await requireAdmin(actor, "delete roles", action: "role.delete", names: [name], client: client)
-        guard KeyName.isValid(name) else { throw ServerRefusal.invalid("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
+        guard KeyName.isValid(name) else { throw ServerRefusal.invalid(RoleDraft.nameRule) }
         let now = Clock.nowMillis()
         try await run(audited: true) { sql in
             let rows = try await sql.raw("SELECT name FROM oidc_roles WHERE name = \(bind: name)").all()

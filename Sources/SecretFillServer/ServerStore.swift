@@ -527,7 +527,7 @@ public final class ServerStore: Sendable {
                              by actor: ActingKey, client: String) async throws -> (entries: [AuditEntry], next: String?) {
         try await requireAdmin(actor, "read the audit log", action: "audit.read", names: [], client: client)
         if let key, !KeyName.isValid(key), key != "-" { throw ServerRefusal.invalid(KeyName.ruleDescription) }
-        if let role, !KeyName.isValid(role) { throw ServerRefusal.invalid("a role name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters") }
+        if let role, !KeyName.isValid(role) { throw ServerRefusal.invalid(RoleDraft.nameRule) }
         if let secret, !SecretName.isValid(secret) { throw ServerRefusal.invalid(SecretName.ruleDescription) }
         if let seconds, seconds < 0 || seconds > DurationText.maximumSeconds {
             throw ServerRefusal.invalid("since must be 0 to \(DurationText.maximumSeconds) seconds")

@@ -168,6 +168,18 @@ struct ServerWebUIBackend: WebUIBackend {
         _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE key_name = \(bind: name)").run() }
     }
 
+    func roles(as principal: ActingKey, client: String) async throws -> [RoleEntry] {
+        try await store.listRoles(by: principal, client: client, audited: false)
+    }
+
+    func createRole(_ role: RoleEntry, as principal: ActingKey, client: String) async throws {
+        try await store.createRole(role, by: principal, client: client)
+    }
+
+    func deleteRole(name: String, as principal: ActingKey, client: String) async throws {
+        try await store.deleteRole(name: name, by: principal, client: client)
+    }
+
     func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try await audit(key: key, secret: secret, sinceSeconds: nil, before: before, as: principal, client: client)
     }

@@ -8,6 +8,7 @@ enum Templates {
         "layout": layout, "sign-in": signIn, "secrets": secrets, "confirm-delete": confirmDelete,
         "keys": keys, "key-created": keyCreated, "confirm-revoke": confirmRevoke, "audit": audit, "message": message,
         "time": time, "secrets-index": secretsIndex, "history": history, "confirm-rollback": confirmRollback, "confirm-replace": confirmReplace,
+        "confirm-role-delete": confirmRoleDelete,
     ]
 
     /// One time (a section over `WebUITime.fields`): UTC, with a relative hint.
@@ -226,6 +227,59 @@ enum Templates {
         <button type="submit">Create</button>
         </form>
         <p class="note">A grant is <code>admin</code>, <code>team:ACCESS</code>, <code>project:ID:ACCESS</code> or <code>cluster:ID:ACCESS</code> (ID may be *); ACCESS is names, read or write.</p>
+        <h2 id="roles">OIDC roles</h2>
+        <p class="note">A CI job signs in with its platform's OIDC token (GitHub Actions, GitLab CI, a Kubernetes service account) and gets a short-lived token with the role's grants: <code>secretfill login --role NAME --oidc-token-file FILE</code>, or <code>SECRETFILL_ROLE</code> with <code>SECRETFILL_OIDC_TOKEN</code>. No key is stored in the CI system.</p>
+        {{#roleNotice}}<p class="notice" role="status">{{roleNotice}}</p>{{/roleNotice}}
+        {{#roleError}}<p class="error" role="alert" id="role-error">{{roleError}}</p>{{/roleError}}
+        {{#hasRoles}}
+        <div class="scroll">
+        <table id="roles-table">
+        <thead><tr><th>Name</th><th>Issuer</th><th>Audiences</th><th>Bound claims</th><th>Subject</th><th>Grants</th><th>Token lasts</th><th>Keys</th><th></th></tr></thead>
+        <tbody>
+        {{#roles}}
+        <tr data-role="{{name}}">
+        <td class="name">{{name}}</td>
+        <td class="list"><code>{{issuer}}</code></td>
+        <td class="list">{{#audiences}}<code>{{.}}</code> {{/audiences}}</td>
+        <td class="list">{{#claims}}<code>{{.}}</code> {{/claims}}</td>
+        <td class="list">{{#subject}}<code>{{subject}}</code>{{/subject}}</td>
+        <td class="list">{{#grants}}<code>{{.}}</code> {{/grants}}</td>
+        <td>{{ttl}} (at most {{maxTTL}})</td>
+        <td>{{keys}}</td>
+        <td><form method="get" action="/ui/roles/delete"><input type="hidden" name="name" value="{{name}}"><button type="submit">Delete</button></form></td>
+        </tr>
+        {{/roles}}
+        </tbody>
+        </table>
+        </div>
+        {{/hasRoles}}
+        {{^hasRoles}}<p id="no-roles">No roles yet.</p>{{/hasRoles}}
+        <h3>Create a role</h3>
+        <form id="create-role" method="post" action="/ui/roles/create">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label>Name <input name="name" value="{{roleName}}" required maxlength="128" spellcheck="false" autocomplete="off"></label>
+        <label>Issuer (exactly as the tokens' iss says it) <input name="issuer" value="{{roleIssuer}}" required maxlength="512" spellcheck="false" autocomplete="off" placeholder="https://token.actions.githubusercontent.com"></label>
+        <label>Audiences, one per line <textarea name="audiences" rows="2" spellcheck="false" required>{{roleAudiences}}</textarea></label>
+        <label>Bound claims, CLAIM=PATTERN one per line (* matches any run) <textarea name="claims" rows="3" spellcheck="false" placeholder="repository=acme/api&#10;ref=refs/heads/main">{{roleClaims}}</textarea></label>
+        <label>Subject (optional; sub must equal it) <input name="subject" value="{{roleSubject}}" maxlength="512" spellcheck="false" autocomplete="off"></label>
+        <label>Grants, one per line <textarea name="grants" rows="3" spellcheck="false" required>{{roleGrants}}</textarea></label>
+        <label>Token lasts <input name="ttl" value="{{roleTTL}}" maxlength="32" spellcheck="false" autocomplete="off"></label>
+        <label>At most <input name="maxTTL" value="{{roleMaxTTL}}" maxlength="32" spellcheck="false" autocomplete="off"></label>
+        <label>The issuer's keys as a JWKS document (optional; without it they are discovered from the issuer, which needs https) <textarea name="jwks" rows="3" spellcheck="false">{{roleJWKS}}</textarea></label>
+        <button type="submit">Create role</button>
+        </form>
+
+        """
+
+    static let confirmRoleDelete = """
+        <h1>Delete role '{{name}}'?</h1>
+        <p>Every token it issued stops working at once on this server, and within a second on the others; CI jobs using it can no longer sign in.</p>
+        <form id="confirm-role-delete" method="post" action="/ui/roles/delete">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="name" value="{{name}}">
+        <button type="submit" class="danger">Delete</button>
+        <a href="/ui/keys#roles">Cancel</a>
+        </form>
 
         """
 
@@ -313,6 +367,8 @@ enum Templates {
         }
         th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; white-space: nowrap; }
         td.grants, td.names { white-space: normal; }
+        #roles-table td.list { white-space: normal; min-width: 10em; }
+        #roles-table td.list code { display: block; overflow-wrap: anywhere; }
         td form { margin: 0; }
         .name { font-family: ui-monospace, monospace; }
         .shadow { font: .85em system-ui, sans-serif; opacity: .75; }

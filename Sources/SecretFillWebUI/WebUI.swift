@@ -88,6 +88,7 @@ public struct WebUI: Sendable {
         group.post("/ui/keys/create") { request, context in await self.signedIn(request, context) { await self.createKey($0, request, context) } }
         group.get("/ui/keys/revoke") { request, context in await self.signedIn(request, context) { await self.confirmRevoke($0, request, context) } }
         group.post("/ui/keys/revoke") { request, context in await self.signedIn(request, context) { await self.revokeKey($0, request, context) } }
+        addRoleRoutes(to: group)
         group.get("/ui/audit") { request, context in await self.signedIn(request, context) { await self.auditPage($0, request, context) } }
     }
 
@@ -475,10 +476,14 @@ public struct WebUI: Sendable {
 
     func keysPage<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context,
                                                 status: HTTPResponse.Status = .ok, error: String? = nil,
-                                                form: KeyForm? = nil) async -> Response {
+                                                form: KeyForm? = nil, roleForm: RoleForm? = nil, roleError: String? = nil) async -> Response {
         let rows: [WebUIKeyRow]
-        // The page's view is not a `key.list` audit row (the API's listing is).
-        do { rows = try await backend.keysForPage(as: session.principal, client: context.webUIClient) } catch {
+        let roles: [RoleEntry]
+        // The page's view is not a `key.list` or `role.list` audit row (the API's listings are).
+        do {
+            rows = try await backend.keysForPage(as: session.principal, client: context.webUIClient)
+            roles = try await backend.roles(as: session.principal, client: context.webUIClient)
+        } catch {
             return failure(error, session: session, back: "/ui/team")
         }
         let showAll = request.uri.queryParameters.get("all") == "1"
@@ -504,6 +509,10 @@ public struct WebUI: Sendable {
         ]
         if let error { data["error"] = error }
         if let justRevoked { data["notice"] = "Revoked key '\(justRevoked)'" }
+        data.merge(rolesData(roles.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }, form: roleForm, error: roleError)) { _, roles in roles }
+        let roleName = { (key: String) in request.uri.queryParameters.get(key).map { String($0) }.flatMap { KeyName.isValid($0) ? $0 : nil } }
+        if let created = roleName("roleCreated") { data["roleNotice"] = "Created role '\(created)'" }
+        if let deleted = roleName("roleDeleted") { data["roleNotice"] = "Deleted role '\(deleted)'; the tokens it issued are refused from now on" }
         let nav = await navigation(session, context, current: "keys")
         return render("keys", title: "API Keys", status: status, data: data, session: session, nav: nav)
     }

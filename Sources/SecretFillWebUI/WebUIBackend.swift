@@ -97,6 +97,15 @@ public protocol WebUIBackend: Sendable {
     func createKey(name: String, grants: [String], expires: String?, as principal: ActingKey, client: String) async throws -> String
     func revokeKey(name: String, as principal: ActingKey, client: String) async throws
 
+    /// The OIDC roles, for the API Keys page's Roles section (admin): checked
+    /// like the API's `roles list` but not audited as a `role.list` on every view.
+    func roles(as principal: ActingKey, client: String) async throws -> [RoleEntry]
+    /// Creates a role (admin; audited `role.create`). The server checks the
+    /// settings again: a refusal is a `ServerRefusal` the page shows.
+    func createRole(_ role: RoleEntry, as principal: ActingKey, client: String) async throws
+    /// Deletes a role and ends every token it issued (admin; audited `role.delete`).
+    func deleteRole(name: String, as principal: ActingKey, client: String) async throws
+
     /// One page of the audit log, newest first (100 entries), older than
     /// the cursor `before`; `next` is the cursor of the page after it.
     func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)

@@ -161,18 +161,25 @@ struct OIDCRolesCLITests {
         // The other server, polled with curl (a render's own process start would blur the figure), then through the CLI.
         // Each poll is timed from when it was sent, not answered: on a loaded machine an answer can
         // take seconds, and what counts is that no request sent 1.3 s after the delete is accepted.
+        // Answers other than 200 and 401 (a curl timeout, a 503 while the database is busy) prove
+        // nothing either way: they are counted and shown, and the polling goes on for up to 60 s.
         var otherRefused = false
         var lastAcceptedSent = 0.0
         var took = 0.0
+        var seen: [Int: Int] = [:]
         let resolve = "{\"project\": \"pr-1\", \"cluster\": null, \"names\": [\"db\"]}"
-        while Date().timeIntervalSince(deletedAt) < 20 {
+        while Date().timeIntervalSince(deletedAt) < 60 {
             let sent = Date().timeIntervalSince(deletedAt)
-            let status = other.post("/v1/resolve", resolve, token: shortLived).status
-            if status == 401 { otherRefused = true; took = sent; break }
-            if status == 200 { lastAcceptedSent = sent }
+            let answer = other.post("/v1/resolve", resolve, token: shortLived)
+            seen[answer.status, default: 0] += 1
+            if answer.status == 401 { otherRefused = true; took = sent; break }
+            if answer.status == 200 { lastAcceptedSent = sent }
+            if answer.status != 200 && seen[answer.status] == 1 {
+                print("OIDC roles end to end (\(backend)): the other server answered \(answer.status) \(String(answer.body.prefix(200)))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(otherRefused)
+        #expect(otherRefused, "answers from the other server after the delete, by status: \(seen.sorted { $0.key < $1.key })")
         #expect(lastAcceptedSent < 1.3, "the other server accepted the deleted role's token in a request sent \(lastAcceptedSent) s after the delete")
         print("OIDC roles end to end (\(backend)): the other server refused the deleted role's token after \(Int(took * 1000)) ms")
         #expect(Self.renderWithToken(cli, other, spec: spec, project: "pr-1", token: shortLived).status == 77)

@@ -17,6 +17,9 @@ actor FakeBackend: WebUIBackend {
     var versions: [Scope: [String: [(value: SecretValue, key: String)]]] = [:]
     /// `key.list` rows the API's listing wrote (the page's view writes none).
     var keyListAudits = 0
+    var roles: [String: RoleEntry] = [:]
+    /// `role.create` and `role.delete` calls that changed something, in order.
+    var roleChanges: [String] = []
 
     func addKey(token: String, name: String, grants: [String]) {
         keysByToken[token] = Key(name: name, grants: grants)
@@ -121,6 +124,30 @@ actor FakeBackend: WebUIBackend {
         keysByToken = keysByToken.filter { $0.value.name != name }
         keyRows = keyRows.map { $0.name == name ? WebUIKeyRow(name: $0.name, grants: $0.grants, created: $0.created, lastUsed: nil, expires: nil, revoked: "2026-01-02T00:00:00Z") : $0 }
         sessions = sessions.filter { $0.value.key != name }
+    }
+
+    func roles(as principal: ActingKey, client: String) async throws -> [RoleEntry] {
+        try requireAdmin(principal)
+        return Array(roles.values)
+    }
+
+    /// Checks as much as a page test needs of what the server checks: the name, https, a conflict.
+    func createRole(_ role: RoleEntry, as principal: ActingKey, client: String) async throws {
+        try requireAdmin(principal)
+        guard role.jwks != nil || role.issuer.hasPrefix("https://") else {
+            throw ServerRefusal.invalid("the issuer's discovery needs https (plain http only on loopback), or give the keys with --jwks-file")
+        }
+        guard roles[role.name] == nil else { throw ServerRefusal.conflict("a role named '\(role.name)' exists already (delete it first)") }
+        var stored = role
+        stored.created = Self.now()
+        roles[role.name] = stored
+        roleChanges.append("create \(role.name)")
+    }
+
+    func deleteRole(name: String, as principal: ActingKey, client: String) async throws {
+        try requireAdmin(principal)
+        guard roles.removeValue(forKey: name) != nil else { throw ServerRefusal.notFound("there is no role named '\(name)'") }
+        roleChanges.append("delete \(name)")
     }
 
     func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {

@@ -21,6 +21,7 @@ import Testing
         }
         #expect(BrowserHarness.isPNG(shots + "/webui-team.png"))
         #expect(BrowserHarness.isPNG(shots + "/webui-keys.png"))
+        #expect(BrowserHarness.isPNG(shots + "/webui-roles.png"))
         #expect(await backend.stored("kube_token", in: .cluster("c-1"))?.revealed == canary + "-cluster")
         #expect(await backend.stored("forged", in: .team) == nil)
     }
