@@ -20,6 +20,12 @@
 # one name) and one deploy's ten secrets (ten OpenBao reads against one
 # resolve of ten names), 16 connections each.
 #
+# Issue 26: in each round, right after the resolve, OIDC exchanges (`POST
+# /v1/auth/oidc` with an RS256 token minted here, against a role whose keys
+# are given, so nothing is fetched) at 16 connections, reported as
+# exchanges/s beside the resolve's requests/s; and the small remote render
+# is timed a third way, as a CI job with the role (one exchange more).
+#
 #   bench/server.sh [--seconds N] [--runs N] [--no-openbao] [--executor-ab] [--write]
 #
 #   --seconds N   seconds per load run (default 15; `--seconds 3` is a smoke run)
@@ -178,6 +184,42 @@ LUA
 curl -sf -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' --data "$BODY" "$URL/v1/resolve" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["secrets"]) == 10 and d["missing"] == [], d.keys()' \
   || die "the resolve request does not answer the 10 secrets"
+
+# Issue 26: a CI job's OIDC token exchanged for a short-lived token (POST
+# /v1/auth/oidc) against a role whose keys are given (--jwks-file), so the
+# figure is the server's own work: the JWT's checks, one read of the role,
+# one write (the token's row and its audit row). One RS256 token, minted
+# here with openssl, exchanged again and again; it stays in a 0600 file.
+log "OIDC role: minting a token (openssl), creating the role"
+openssl genrsa -out "$OUT/oidc-key.pem" 2048 2>/dev/null || die "openssl genrsa failed"
+(umask 077; python3 - "$OUT/oidc-key.pem" "$OUT/oidc-jwks.json" >"$OUT/oidc.jwt") <<'PY' || die "could not mint the OIDC token"
+import base64, json, subprocess, sys, time
+pem, jwks = sys.argv[1], sys.argv[2]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+modulus = subprocess.run(["openssl", "rsa", "-in", pem, "-noout", "-modulus"], capture_output=True, check=True, text=True).stdout.strip().split("=")[1]
+key = {"kty": "RSA", "kid": "bench", "alg": "RS256", "use": "sig", "n": b64(bytes.fromhex(modulus)), "e": b64((65537).to_bytes(3, "big"))}
+open(jwks, "w").write(json.dumps({"keys": [key]}))
+now = int(time.time())
+claims = {"iss": "https://bench.issuer.example", "aud": "secretfill-bench", "sub": "repo:acme/api:ref:refs/heads/main",
+          "repository": "acme/api", "ref": "refs/heads/main", "iat": now, "nbf": now, "exp": now + 3 * 3600}
+signing = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "bench"}).encode()) + "." + b64(json.dumps(claims).encode())
+signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pem], input=signing.encode(), capture_output=True, check=True).stdout
+print(signing + "." + b64(signature))
+PY
+SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$ADMIN "$BIN" roles create bench --issuer https://bench.issuer.example --audience secretfill-bench \
+  --bound-claim repository=acme/api --bound-claim ref=refs/heads/main --grant team:read --jwks-file "$OUT/oidc-jwks.json" >/dev/null 2>"$OUT/roles.err" \
+  || die "roles create failed: $(cat "$OUT/roles.err")"
+(umask 077; python3 -c 'import json, sys; print(json.dumps({"role": "bench", "jwt": open(sys.argv[1]).read().strip()}))' "$OUT/oidc.jwt" >"$OUT/exchange.json")
+cat >"$OUT/exchange.lua" <<LUA
+wrk.method = "POST"
+local file = io.open("$OUT/exchange.json")
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+curl -sf -H 'Content-Type: application/json' --data-binary @"$OUT/exchange.json" "$URL/v1/auth/oidc" \
+  | python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["token"].startswith("sf_") and d["grants"] == ["team:read"]' \
+  || die "the OIDC exchange does not answer a token with the role's grants"
 
 # Issue 22, item 8: the same resolve right after loading, with no ANALYZE
 # by hand (the server runs one itself after writes that change the tables by
@@ -359,6 +401,7 @@ for round in $(seq 1 "$RUNS"); do
   echo $(($(pg_ticks) - g0)) >"$OUT/pgcpu.$round.txt"
   sleep 0.2   # let requests wrk gave up on at its deadline finish
   echo $(($(psql "$DB" -tAq -c 'SELECT count(*) FROM audit_log') - a0)) >"$OUT/audit.$round.txt"
+  wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/exchange.lua" "$URL/v1/auth/oidc" >"$OUT/wrk-exchange.$round.txt"
   if ((EXECUTOR_AB)); then
     t0=$(cpu_ticks "$SERVER_B_PID")
     wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve.lua" "$URL_B/v1/resolve" >"$OUT/wrk-b.$round.txt"
@@ -394,11 +437,14 @@ printf 's00001=value-1\ns00002=value-2\n' >"$OUT/small.env"
 SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$WRITER "$BIN" secrets import team "$OUT/small.env" >/dev/null 2>&1 || die "remote import failed"
 "$BIN" render "$OUT/small.yaml" >"$OUT/render-local.yaml" || die "local render failed"
 SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$READER "$BIN" render "$OUT/small.yaml" >"$OUT/render-remote.yaml" || die "remote render failed"
+SECRETFILL_SERVER=$URL SECRETFILL_ROLE=bench "$BIN" render --oidc-token-file "$OUT/oidc.jwt" "$OUT/small.yaml" >"$OUT/render-role.yaml" || die "render as the role failed"
+cmp -s "$OUT/render-local.yaml" "$OUT/render-role.yaml" || die "the render as the role differs from the local render"
 cmp -s "$OUT/render-local.yaml" "$OUT/render-remote.yaml" || die "remote render differs from local render"
 grep -q 'value-1' "$OUT/render-local.yaml" || die "the render did not fill the secret"
 hyperfine -N --warmup 3 --runs 30 --export-json "$OUT/render.json" \
   -n local "env -u SECRETFILL_SERVER $BIN render $OUT/small.yaml" \
-  -n remote "env SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$READER $BIN render $OUT/small.yaml" >/dev/null 2>"$OUT/hyperfine.err" \
+  -n remote "env SECRETFILL_SERVER=$URL SECRETFILL_TOKEN=$READER $BIN render $OUT/small.yaml" \
+  -n role "env SECRETFILL_SERVER=$URL SECRETFILL_ROLE=bench $BIN render --oidc-token-file $OUT/oidc.jwt $OUT/small.yaml" >/dev/null 2>"$OUT/hyperfine.err" \
   || die "hyperfine failed: $(cat "$OUT/hyperfine.err")"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 grep -qiE 'error|fatal' "$OUT/serve.log" && die "the server logged errors: $(grep -iE 'error|fatal' "$OUT/serve.log" | head -5)"
@@ -498,9 +544,15 @@ if e["EXECUTOR_AB"] == "1":
         bcpu.append(int(read(f"cpu-b.{r}.txt")) / hz * 1e6 / int(re.search(r"(\d+) requests in", w).group(1)))
     L.append(f"| executor A/B: the same resolve on a second server with `SECRETFILL_EXECUTOR_HOOK=off` (Swift's own pool), each round right after the first's | {med(brps):.0f} requests/s [{each(brps)}], p99 {med(bp99):.2f} ms, server CPU {med(bcpu):.0f} µs [{each(bcpu)}] per request | (info) | |")
     L.append(f"| executor A/B: with the hook ÷ without (requests/s) | {med(rps) / med(brps):.2f}x [{each([a / b for a, b in zip(rps, brps)], '%.2f')}] | (info) | |")
+ex = [load_run(read(f"wrk-exchange.{r}.txt")) for r in range(1, runs + 1)]
+L.append(f"| OIDC exchange: `POST /v1/auth/oidc`, an RS256 token against a role with its keys given (nothing fetched), 16 connections, each round right after the resolve | "
+         f"{med([x[0] for x in ex]):.0f} exchanges/s [{each([x[0] for x in ex])}], p50 {med([x[1] for x in ex]):.2f} ms, p99 {med([x[2] for x in ex]):.2f} ms | (info) | |")
+L.append(f"| exchanges ÷ resolves (requests/s); failed exchanges | {med([x[0] for x in ex]) / med(rps):.2f}x [{each([x[0] / r for x, r in zip(ex, rps)], '%.2f')}]; {sum(x[3] for x in ex)} | (info); 0 | {verdict(sum(x[3] for x in ex) == 0)} |")
 lo, re_ = render["local"], render["remote"]
 L.append(f"| small render (2 references), local store | {lo['median'] * 1000:.1f} ms ({lo['min'] * 1000:.1f}–{lo['max'] * 1000:.1f}, n={len(lo['times'])}) | (info) | |")
 L.append(f"| small render, remote (`--server`, one `/v1/resolve`) | {re_['median'] * 1000:.1f} ms ({re_['min'] * 1000:.1f}–{re_['max'] * 1000:.1f}, n={len(re_['times'])}) | (info) | |")
+ro = render["role"]
+L.append(f"| small render, remote as a CI job with a role (`SECRETFILL_ROLE`, `--oidc-token-file`: one exchange, then one `/v1/resolve`) | {ro['median'] * 1000:.1f} ms ({ro['min'] * 1000:.1f}–{ro['max'] * 1000:.1f}, n={len(ro['times'])}); {1000 * (ro['median'] - re_['median']):+.1f} ms against the key | (info) | |")
 L.append("")
 L.append(f"Each answered request wrote its audit row (audit rows added during each wrk run ≥ its requests; shortfall: {unaudited}). "
          f"The floors' statements are in `bench/out/server/floor.sql` and `floor-full.sql`; the select is an index scan "

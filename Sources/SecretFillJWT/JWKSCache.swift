@@ -32,10 +32,25 @@ public final class JWKSCache: Sendable {
     private let entries = NIOLockedValueBox<[JWKSSource: Entry]>([:])
     /// Fetches made, for tests and metrics.
     private let fetchCount = NIOLockedValueBox<Int>(0)
+    /// Called at each fetch from the issuer (the server counts them in `/metrics`).
+    let onFetch: (@Sendable () -> Void)?
 
-    public init(client: HTTPClient = .shared, refetchInterval: Duration = .seconds(10)) {
+    /// The client key fetches use. Redirects are not followed: a discovery
+    /// document or key set answering 3xx is refused, so an https issuer
+    /// cannot send the server on to a plain-http or internal address that
+    /// `requireSecure` never saw. It lives as long as the process, as
+    /// `HTTPClient.shared` does.
+    public static let fetchClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(5))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(client: HTTPClient = JWKSCache.fetchClient, refetchInterval: Duration = .seconds(10), onFetch: (@Sendable () -> Void)? = nil) {
         self.client = client
         self.refetchInterval = refetchInterval
+        self.onFetch = onFetch
     }
 
     public var fetches: Int { fetchCount.withLockedValue { $0 } }
@@ -67,6 +82,7 @@ public final class JWKSCache: Sendable {
             keys = try Self.parse(Data(text.utf8))
         case .discovery(let issuer):
             fetchCount.withLockedValue { $0 += 1 }
+            onFetch?()
             let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
             let discoveryURL = base + "/.well-known/openid-configuration"
             try Self.requireSecure(discoveryURL, what: "the issuer")

@@ -30,6 +30,7 @@ public final class ServerMetrics: Sendable {
     let connectionsInUse: Gauge
     let keyCacheHits: Counter
     let keyCacheMisses: Counter
+    let jwksFetches: Counter
     let processStart: Gauge
     private let refusals: [String: Counter]
 
@@ -59,6 +60,7 @@ public final class ServerMetrics: Sendable {
             labels: [])
         keyCacheHits = counter("secretfill_key_cache_hits", "API keys found in the one-second key cache.")
         keyCacheMisses = counter("secretfill_key_cache_misses", "API keys looked up in the database.")
+        jwksFetches = counter("secretfill_oidc_jwks_fetches", "Fetches of an OIDC issuer's discovery document and key set (a cached set costs none).")
         processStart = registry.makeGauge(
             descriptor: MetricNameDescriptor(metricName: "process_start_time", unitName: "seconds", helpText: "Start time of the process since the Unix epoch, in seconds."),
             labels: [])

@@ -46,7 +46,7 @@ public final class ServerStore: Sendable {
         self.key = key
         self.logger = logger
         self.metrics = metrics
-        oidc = JWTVerifier(keys: JWKSCache())
+        oidc = JWTVerifier(keys: JWKSCache(onFetch: { [metrics] in metrics.jwksFetches.increment() }))
         refusals = RefusalAudit(insert: { [database, logger, metrics] record in
             do {
                 return try await metrics.audited {

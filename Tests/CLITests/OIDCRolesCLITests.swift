@@ -51,6 +51,69 @@ struct OIDCRolesCLITests {
         cli.remote(server, token: token).run(["render", spec, "--project", project])
     }
 
+    /// The sum of every sample named `name` in a scrape (over all labels).
+    static func total(_ scrape: String, _ name: String) -> Double {
+        MetricsTests.samples(scrape).filter { $0.name == name }.reduce(0) { $0 + $1.value }
+    }
+
+    @Test("an exchange costs one database read and one write (its token and audit row) and, with the keys cached, no JWKS fetch; a render as a role makes one request more than with a key",
+          arguments: Backend.allCases)
+    func exchangeCost(_ backend: Backend) async throws {
+        let issuer = try await TestIssuer.start()
+        defer { issuer.stop() }
+        let key = try TestKey.rsa("cost")
+        issuer.publish([key])
+        let cli = try CLI()
+        let database = try backend.freshURL(in: cli)
+        let admin = try cli.createKeyDirect("admin", grants: ["admin"], database: database)
+        let reader = try cli.createKeyDirect("ci", grants: ["project:pr-1:read", "team:read"], database: database)
+        let server = try TestServer(cli: cli, database: database, arguments: ["--metrics-listen", "127.0.0.1:0"])
+        defer { server.stop() }
+        let range = try #require(server.log.range(of: "metrics on http://"), "no metrics line: \(server.log)")
+        let metricsURL = "http://" + server.log[range.upperBound...].prefix { !$0.isWhitespace && $0 != "\"" }
+        func scrape() -> String {
+            CLI.execute("/usr/bin/curl", ["-s", "--max-time", "10", metricsURL], environment: ProcessInfo.processInfo.environment).stdoutText
+        }
+        let adminCLI = cli.remote(server, token: admin)
+        let set = adminCLI.run(["secrets", "set", "project", "--id", "pr-1", "--name", "db", "--value-stdin"], stdin: Array("pr1-db-value\n".utf8))
+        try #require(set.status == 0, "set: \(set.stderr)")
+        let created = adminCLI.run(["roles", "create", "gh-main", "--issuer", issuer.issuer, "--audience", "https://github.com/acme",
+                                    "--bound-claim", "repository=acme/api", "--grant", "project:pr-1:read", "--grant", "team:read"])
+        try #require(created.status == 0, "roles create: \(created.stderr)")
+        let spec = try Self.write(cli, "spec.yaml", "env:\n- {name: DB, value: secret:db}\n")
+        func exchange() async throws -> Int {
+            let jwt = try await key.sign(Self.claims(issuer.issuer))
+            return server.post("/v1/auth/oidc", "{\"role\": \"gh-main\", \"jwt\": \"\(jwt)\"}", token: nil).status
+        }
+
+        // The first exchange fetches the issuer's keys; the next ones do not.
+        #expect(try await exchange() == 200)
+        let warm = scrape()
+        #expect(Self.total(warm, "secretfill_oidc_jwks_fetches_total") == 1, "\(warm)")
+        let rounds = 5
+        for _ in 0..<rounds { #expect(try await exchange() == 200) }
+        let after = scrape()
+        func delta(_ name: String) -> Double { Self.total(after, name) - Self.total(warm, name) }
+        #expect(delta("secretfill_oidc_jwks_fetches_total") == 0)
+        #expect(delta("secretfill_db_calls_total") == Double(2 * rounds), "database calls for \(rounds) exchanges: \(delta("secretfill_db_calls_total"))")
+        #expect(delta("secretfill_audit_writes_total") == Double(rounds))
+        print("OIDC exchange cost (\(backend)): \(delta("secretfill_db_calls_total") / Double(rounds)) database calls, "
+              + "\(delta("secretfill_audit_writes_total") / Double(rounds)) audited write, \(delta("secretfill_oidc_jwks_fetches_total")) JWKS fetches an exchange")
+
+        // A CI job's render --server: with a key, then as the role (the exchange is the one request more).
+        func requests() -> Double { Self.total(scrape(), "secretfill_http_requests_total") }
+        let before = requests()
+        let withKey = Self.renderWithToken(cli, server, spec: spec, project: "pr-1", token: reader)
+        #expect(withKey.status == 0, "\(withKey.stderr)")
+        let keyRequests = requests() - before
+        let asRole = Self.render(cli, server, spec: spec, project: "pr-1", role: "gh-main", jwt: try await key.sign(Self.claims(issuer.issuer)))
+        #expect(asRole.status == 0, "\(asRole.stderr)")
+        let roleRequests = requests() - before - keyRequests
+        #expect(keyRequests >= 1)
+        #expect(roleRequests == keyRequests + 1, "a render with a key made \(keyRequests) requests, as a role \(roleRequests)")
+        print("OIDC render requests (\(backend)): \(Int(keyRequests)) with a key, \(Int(roleRequests)) as a role")
+    }
+
     @Test("GitHub- and GitLab-shaped tokens read exactly their role's scopes; another branch exits 77; rotation, roles delete, expiry, login, audit",
           arguments: Backend.allCases)
     func endToEnd(_ backend: Backend) async throws {

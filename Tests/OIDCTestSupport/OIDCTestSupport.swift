@@ -73,6 +73,18 @@ public final class TestIssuer: @unchecked Sendable {
         _ = rename(temporary.path, folder.appendingPathComponent("jwks").path)
     }
 
+    /// Serves `keys` only behind a redirect: the discovery document's
+    /// `jwks_uri` names `/moved`, a folder, which python answers with 301 to
+    /// `/moved/`, whose index is the key set.
+    public func publishBehindRedirect(_ keys: [TestKey]) throws {
+        let moved = folder.appendingPathComponent("moved")
+        try FileManager.default.createDirectory(at: moved, withIntermediateDirectories: true)
+        let text = "{\"keys\":[" + keys.map(\.publicJWK).joined(separator: ",") + "]}"
+        try Data(text.utf8).write(to: moved.appendingPathComponent("index.html"))
+        try Data(#"{"issuer":"\#(issuer)","jwks_uri":"\#(issuer)/moved","id_token_signing_alg_values_supported":["RS256"]}"#.utf8)
+            .write(to: folder.appendingPathComponent(".well-known/openid-configuration"))
+    }
+
     /// SIGKILL: a SIGTERM the test runner ignores is ignored by its children too, and python would not stop.
     public func stop() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }

@@ -78,6 +78,30 @@ struct OIDCVerifierTests {
         }
     }
 
+    @Test("a key set behind a redirect is refused (keysUnavailable, naming the status), though a client that follows redirects would have read it")
+    func redirectsAreNotFollowed() async throws {
+        let issuer = try await TestIssuer.start()
+        defer { issuer.stop() }
+        let key = try TestKey.rsa("moved")
+        try issuer.publishBehindRedirect([key])
+        let source = JWKSSource.discovery(issuer: issuer.issuer)
+        let rules = JWTRules(issuer: issuer.issuer, audiences: ["sf"])
+        let now = Date().timeIntervalSince1970
+        let claims: [String: ClaimValue] = ["iss": .string(issuer.issuer), "aud": .string("sf"), "sub": .string("job"),
+                                            "iat": .number(now), "nbf": .number(now), "exp": .number(now + 300)]
+        let token = try await key.sign(claims)
+        // The control: the same issuer and token through a client that follows redirects.
+        let following = try await JWTVerifier(keys: JWKSCache(client: .shared)).verify(token, source: source, rules: rules)
+        #expect(following.subject == "job")
+        do {
+            _ = try await JWTVerifier(keys: JWKSCache()).verify(token, source: source, rules: rules)
+            Issue.record("the server's key fetch followed a redirect")
+        } catch {
+            guard case .keysUnavailable(let reason) = error else { Issue.record("refused for another reason: \(error)"); return }
+            #expect(reason.contains("answered 301"), "\(reason)")
+        }
+    }
+
     @Test("each refusal names its check and claim, never the token")
     func refusalWords() async throws {
         let key = try TestKey.rsa("k")
