@@ -14,7 +14,7 @@ extension WebUI {
     }
 
     /// The Roles form as posted: lists are one entry per line.
-    struct RoleForm: Decodable {
+    struct RoleForm: NamedForm {
         var csrf: String?
         var name: String?
         var issuer: String?
@@ -71,11 +71,10 @@ extension WebUI {
 
     func createRole<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: RoleForm
-        switch await readForm(RoleForm.self, request) {
+        switch await readSessionForm(RoleForm.self, request, session) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
-        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
         if let refusal = requireAdmin(session, "create roles") { return refusal }
         let role: RoleEntry
         do throws(RoleDraft.Problem) { role = try form.draft.entry() } catch {
@@ -99,28 +98,12 @@ extension WebUI {
     }
 
     func confirmRoleDelete<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
-        if let refusal = requireAdmin(session, "delete roles") { return refusal }
-        let name = request.uri.queryParameters.get("name").map { String($0) } ?? ""
-        guard KeyName.isValid(name) else {
-            return message(status: .badRequest, title: "Not a valid role name", "'\(name.prefix(64))' is not a role name; \(RoleDraft.nameRule)", back: "/ui/keys", session: session)
-        }
-        let nav = await navigation(session, context, current: "keys")
-        return render("confirm-role-delete", title: "Delete role \(name)?", status: .ok, data: ["name": name, "csrf": session.csrfToken], session: session, nav: nav)
+        await confirmNamed(session, request, context, action: "delete roles", noun: "role", template: "confirm-role-delete", title: "Delete role")
     }
 
     func deleteRole<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
-        let form: RoleForm
-        switch await readForm(RoleForm.self, request) {
-        case .success(let value): form = value
-        case .failure(let box): return box.response
-        }
-        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
-        let name = form.name ?? ""
-        do {
+        await actOnNamed(RoleForm.self, session, request, done: "roleDeleted", fragment: "roles") { name in
             try await backend.deleteRole(name: name, as: session.principal, client: context.webUIClient)
-        } catch {
-            return failure(error, session: session, back: "/ui/keys")
         }
-        return Self.redirect("/ui/keys?roleDeleted=\(KeyName.isValid(name) ? name : "")#roles")
     }
 }

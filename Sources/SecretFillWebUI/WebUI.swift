@@ -517,15 +517,14 @@ public struct WebUI: Sendable {
         return render("keys", title: "API Keys", status: status, data: data, session: session, nav: nav)
     }
 
-    struct KeyForm: Decodable { var csrf: String?; var name: String?; var grants: String?; var expires: String? }
+    struct KeyForm: NamedForm { var csrf: String?; var name: String?; var grants: String?; var expires: String? }
 
     func createKey<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
         let form: KeyForm
-        switch await readForm(KeyForm.self, request) {
+        switch await readSessionForm(KeyForm.self, request, session) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
-        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
         let name = form.name ?? ""
         let grants = (form.grants ?? "").split(whereSeparator: \.isNewline)
             .map { $0.trimmingSpaces }.filter { !$0.isEmpty }
@@ -546,29 +545,13 @@ public struct WebUI: Sendable {
     }
 
     func confirmRevoke<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
-        if let refusal = requireAdmin(session, "revoke keys") { return refusal }
-        let name = request.uri.queryParameters.get("name").map { String($0) } ?? ""
-        guard SecretName.isValid(name) else {
-            return message(status: .badRequest, title: "Not a valid key name", "'\(name.prefix(64))' is not a key name; a key name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters", back: "/ui/keys", session: session)
-        }
-        let nav = await navigation(session, context, current: "keys")
-        return render("confirm-revoke", title: "Revoke \(name)?", status: .ok, data: ["name": name, "csrf": session.csrfToken], session: session, nav: nav)
+        await confirmNamed(session, request, context, action: "revoke keys", noun: "key", template: "confirm-revoke", title: "Revoke")
     }
 
     func revokeKey<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
-        let form: KeyForm
-        switch await readForm(KeyForm.self, request) {
-        case .success(let value): form = value
-        case .failure(let box): return box.response
-        }
-        guard Self.csrfMatches(form.csrf, session) else { return csrfRefusal(session) }
-        let name = form.name ?? ""
-        do {
+        await actOnNamed(KeyForm.self, session, request, done: "revoked") { name in
             try await backend.revokeKey(name: name, as: session.principal, client: context.webUIClient)
-        } catch {
-            return failure(error, session: session, back: "/ui/keys")
         }
-        return Self.redirect("/ui/keys?revoked=\(SecretName.isValid(name) ? name : "")")
     }
 
     func auditPage<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context) async -> Response {
@@ -745,14 +728,54 @@ public struct WebUI: Sendable {
     }
 }
 
-/// A response carried as a `Result` failure.
+/// Posted forms read and checked, a refusal carried as a `Result` failure.
 extension WebUI {
-    /// A posted form's CSRF token checked and its secret name validated, or
-    /// the page that says why not.
-    /// A form that acts on one secret: its CSRF token and the secret's name.
-    protocol NamedForm: Decodable {
+    /// A form posted from a page behind the sign-in: it carries the session's CSRF token.
+    protocol SessionForm: Decodable {
         var csrf: String? { get }
+    }
+
+    /// A form that acts on one secret: its CSRF token and the secret's name.
+    protocol NamedForm: SessionForm {
         var name: String? { get }
+    }
+
+    /// The form, read and its CSRF token checked, or the page that says why not.
+    func readSessionForm<Form: SessionForm>(_ type: Form.Type, _ request: Request, _ session: WebUISession) async -> Result<Form, ResponseBox> {
+        switch await readForm(type, request) {
+        case .failure(let box): return .failure(box)
+        case .success(let form): return Self.csrfMatches(form.csrf, session) ? .success(form) : .failure(ResponseBox(csrfRefusal(session)))
+        }
+    }
+
+    /// An admin's confirmation page before acting on one key or role named
+    /// in the query (`?name=`): the name checked, then `template` with it and
+    /// the CSRF token.
+    func confirmNamed<Context: WebUIRequestContext>(_ session: WebUISession, _ request: Request, _ context: Context,
+                                                    action: String, noun: String, template: String, title: String) async -> Response {
+        if let refusal = requireAdmin(session, action) { return refusal }
+        let name = request.uri.queryParameters.get("name").map { String($0) } ?? ""
+        guard KeyName.isValid(name) else {
+            return message(status: .badRequest, title: "Not a valid \(noun) name",
+                           "'\(name.prefix(64))' is not a \(noun) name; a \(noun) name must match [A-Za-z_][A-Za-z0-9_.-]* and be at most 128 characters",
+                           back: "/ui/keys", session: session)
+        }
+        let nav = await navigation(session, context, current: "keys")
+        return render(template, title: "\(title) \(name)?", status: .ok, data: ["name": name, "csrf": session.csrfToken], session: session, nav: nav)
+    }
+
+    /// The POST after `confirmNamed`: the form read and checked, `act` on its
+    /// name, then back to the keys page with `done=NAME` in the query (and `#fragment`).
+    func actOnNamed<Form: NamedForm>(_ type: Form.Type, _ session: WebUISession, _ request: Request, done: String, fragment: String = "",
+                                     _ act: (String) async throws -> Void) async -> Response {
+        let form: Form
+        switch await readSessionForm(type, request, session) {
+        case .success(let value): form = value
+        case .failure(let box): return box.response
+        }
+        let name = form.name ?? ""
+        do { try await act(name) } catch { return failure(error, session: session, back: "/ui/keys") }
+        return Self.redirect("/ui/keys?\(done)=\(KeyName.isValid(name) ? name : "")" + (fragment.isEmpty ? "" : "#" + fragment))
     }
 
     /// The form, read and checked: CSRF first, then the name.
