@@ -20,12 +20,18 @@ struct SealedRecord: Sendable {
 
 /// One row of the audit log. Never a value, never a token.
 struct AuditRecord: Sendable {
-    let time: Int
+    var time: Int
     let key, action, scope: String
     let names: [String]
-    let client, outcome: String
+    var client: String
+    let outcome: String
     /// How many requests this row stands for (refusals before authentication are counted per address and second).
     var repeats: Int = 1
+    /// What else the row says (an OIDC exchange's issuer and, when refused, the failed check): never a token.
+    var detail: String? = nil
+
+    /// `detail` as the column holds it: at most 1 KiB.
+    var detailColumn: String? { detail.map { String($0.utf8.prefix(1024)) ?? "-" } }
 
     /// Names kept in one row: a request naming more is recorded with its
     /// first ones and `+N more`, so no request can write a large row.
@@ -42,8 +48,9 @@ struct AuditRecord: Sendable {
     /// Writes the row and returns its id.
     func insertReturningID(into sql: any SQLDatabase) async throws -> Int? {
         let rows = try await sql.raw("""
-            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats)
-            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome), \(bind: repeats))
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats, detail)
+            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome), \(bind: repeats),
+              \(bind: detailColumn))
             RETURNING id
             """).all()
         return try rows.first?.decode(column: "id", as: Int.self)
@@ -51,8 +58,9 @@ struct AuditRecord: Sendable {
 
     func insert(into sql: any SQLDatabase) async throws {
         try await sql.raw("""
-            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats)
-            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome), \(bind: repeats))
+            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats, detail)
+            VALUES (\(bind: time), \(bind: key), \(bind: action), \(bind: scope), \(bind: namesColumn), \(bind: client), \(bind: outcome), \(bind: repeats),
+              \(bind: detailColumn))
             """).run()
     }
 }

@@ -153,7 +153,7 @@ extension ServerStore {
             found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.session { sql in try await Self.role(named: name, sql) } } }
         }
         guard let role = found else {
-            await recordExchange(key: audit, role: shownName, client: client, outcome: "denied", detail: "check=role: there is no such role")
+            await refuseExchange(key: audit, role: shownName, client: client, detail: "check=role: there is no such role")
             throw OIDCExchangeRefusal(message: "role: there is no role named '\(ServerStore.shown(name))' on this server", check: "role", unavailable: false)
         }
         let source: JWKSSource = role.jwks.map { .document($0) } ?? .discovery(issuer: role.issuer)
@@ -162,8 +162,7 @@ extension ServerStore {
         do {
             verified = try await oidc.verify(jwt, source: source, rules: rules)
         } catch {
-            await recordExchange(key: audit, role: role.name, client: client, outcome: "denied",
-                                 detail: "issuer=\(role.issuer) check=\(error.check): \(error.description)")
+            await refuseExchange(key: audit, role: role.name, client: client, detail: "issuer=\(role.issuer) check=\(error.check): \(error.description)")
             if case .keysUnavailable = error {
                 logger.warning("an OIDC exchange could not fetch the issuer's keys", metadata: ["role": "\(role.name)", "reason": "\(error.description)"])
             }
@@ -176,33 +175,26 @@ extension ServerStore {
         let tokenName = Self.roleTokenPrefix(role.name) + BearerText.random(bytes: 6)
         let subject = String(verified.subject.utf8.prefix(512)) ?? "-"
         let grants = role.grants.joined(separator: " ")
-        let record = AuditRecord(time: now, key: tokenName, action: "oidc.exchange", scope: "role:\(role.name)", names: [], client: client, outcome: "ok")
-        let detail = "issuer=\(role.issuer)"
+        let record = AuditRecord(time: now, key: tokenName, action: "oidc.exchange", scope: "role:\(role.name)", names: [], client: client, outcome: "ok",
+                                 detail: "issuer=\(role.issuer)")
         try await run(audited: true) { sql in
             try await sql.raw("""
                 INSERT INTO api_keys (name, token_digest, grants, created_at, created_by, expires_at, last_used_at, revoked_at, role, subject)
                 VALUES (\(bind: tokenName), \(bind: digest), \(bind: grants), \(bind: now), \(bind: "role:\(role.name)"), \(bind: expires), NULL, NULL,
                   \(bind: role.name), \(bind: subject))
                 """).run()
-            try await Self.insertAudit(record, detail: detail, sql)
+            try await record.insert(into: sql)
         }
         return OIDCExchangeResponse(token: token, expiresAt: Clock.text(millis: expires), grants: role.grants)
     }
 
-    func recordExchange(key: String, role: String, client: String, outcome: String, detail: String) async {
-        let record = AuditRecord(time: Clock.nowMillis(), key: key, action: "oidc.exchange", scope: "role:\(role)", names: [], client: client, outcome: outcome)
-        do {
-            try await run(audited: true) { sql in try await Self.insertAudit(record, detail: detail, sql) }
-        } catch {
-            logger.error("could not write the audit row of an OIDC exchange", metadata: ["role": "\(role)"])
-        }
-    }
-
-    static func insertAudit(_ record: AuditRecord, detail: String, _ sql: any SQLDatabase) async throws {
-        try await sql.raw("""
-            INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome, repeats, detail)
-            VALUES (\(bind: record.time), \(bind: record.key), \(bind: record.action), \(bind: record.scope), \(bind: record.namesColumn),
-              \(bind: record.client), \(bind: record.outcome), 1, \(bind: String(detail.utf8.prefix(1024)) ?? "-"))
-            """).run()
+    /// A refused exchange's audit row (role, issuer, failed check; never the
+    /// JWT), counted per address, role and check for a second as other
+    /// refusals before authentication are (`RefusalAudit`), so a flood of bad
+    /// tokens cannot fill the audit log.
+    func refuseExchange(key: String, role: String, client: String, detail: String) async {
+        let record = AuditRecord(time: 0, key: key, action: "oidc.exchange", scope: "role:\(role)", names: [], client: client, outcome: "denied",
+                                 detail: detail)
+        await refusals.note(record, window: "\(client)\u{1F}\(key)\u{1F}\(record.detailColumn ?? "")")
     }
 }

@@ -82,6 +82,42 @@ struct OIDCExchangeRouterTests {
         await harness.close()
     }
 
+    @Test("a flood of refused exchanges from one address is a row or two per failed check, their counts adding up, the check kept")
+    func refusedExchangesAreCounted() async throws {
+        let harness = try await APIRouterTests.Harness.make()
+        let key = try TestKey.rsa("ci-1")
+        let role = RoleEntry(name: "ci", issuer: "https://ci.example", audiences: ["sf"], boundClaims: ["ref": "refs/heads/main"], boundSubject: nil,
+                             grants: ["team:read"], ttl: 900, maxTTL: 3600, jwks: "{\"keys\":[\(key.publicJWK)]}")
+        try await harness.store.createRole(role, by: .databaseOwner, client: "test")
+        let branch = try await key.sign(Self.claims(ref: "refs/heads/dev"))
+        let audience = try await key.sign(Self.claims(aud: "other"))
+        let started = ContinuousClock.now
+        for (jwt, times) in [(branch, 40), (audience, 10)] {
+            for _ in 0..<times {
+                await #expect(throws: OIDCExchangeRefusal.self) { try await harness.store.exchange(role: "ci", jwt: jwt, client: "192.0.2.7") }
+            }
+        }
+        // Another address is a window of its own.
+        await #expect(throws: OIDCExchangeRefusal.self) { try await harness.store.exchange(role: "ci", jwt: branch, client: "192.0.2.8") }
+        let took = ContinuousClock.now - started
+        try await Task.sleep(for: .milliseconds(1_500))   // the windows end and write their counts
+        let (entries, _) = try await harness.store.auditEntries(since: nil, key: nil, secret: nil, role: "ci", by: .databaseOwner, client: "test")
+        let denied = entries.filter { $0.action == "oidc.exchange" && $0.outcome == "denied" }
+        func rows(_ check: String, _ client: String) -> [AuditEntry] {
+            denied.filter { ($0.detail ?? "").contains("check=\(check)") && $0.client == client }
+        }
+        let branchRows = rows("bound-claim", "192.0.2.7"), audienceRows = rows("audience", "192.0.2.7")
+        // Each window is a second: the 40 (and the 10) took well under one here, or a few more rows.
+        let windows = Int(took / .seconds(1)) + 2
+        #expect(!branchRows.isEmpty && branchRows.count <= windows, "\(branchRows.count) rows for 40 refusals in \(took)")
+        #expect(branchRows.reduce(0) { $0 + ($1.count ?? 1) } == 40)
+        #expect(!audienceRows.isEmpty && audienceRows.count <= windows)
+        #expect(audienceRows.reduce(0) { $0 + ($1.count ?? 1) } == 10)
+        #expect(rows("bound-claim", "192.0.2.8").count == 1)
+        #expect(branchRows.allSatisfy { ($0.detail ?? "").contains("claim 'ref' did not match 'refs/heads/main'") && !($0.detail ?? "").contains(branch) })
+        await harness.close()
+    }
+
     @Test("role settings are checked: https discovery, ttl within max-ttl, a readable JWKS")
     func validation() {
         func role(issuer: String = "https://ci.example", ttl: Int = 900, maxTTL: Int = 3600, jwks: String? = nil) -> RoleEntry {
