@@ -211,4 +211,6 @@ public protocol TeamService: TeamAdministration {
     func rollback(_ name: String, in scope: Scope, to version: Int) async throws(ClientFailure) -> Int
     /// `login`: a CI job's OIDC token for a role's short-lived token (`POST /v1/auth/oidc`).
     func exchangeOIDC(_ credential: OIDCCredential) async throws(ClientFailure) -> OIDCExchangeResponse
+    /// `backup --server`: the server's backup file (`POST /v1/backup`, admin) into `path`; its size in bytes.
+    func downloadBackup(audit: Bool, to path: String) async throws(ClientFailure) -> Int
 }

@@ -446,6 +446,14 @@ public struct RolesResponse: Codable, Sendable {
     public init(roles: [RoleEntry]) { self.roles = roles }
 }
 
+/// `POST /v1/backup` (admin): the answer is the backup file itself.
+public struct BackupRequest: Codable, Sendable {
+    /// Whether the audit log goes in (default true; `backup --no-audit` sends false).
+    public var audit: Bool?
+
+    public init(audit: Bool?) { self.audit = audit }
+}
+
 /// `POST /v1/roles/delete`.
 public struct DeleteRoleRequest: Codable, Sendable {
     public var name: String

@@ -14,13 +14,19 @@ struct BackupCommand: ParsableCommand {
             and put in place only when complete. It opens nothing without the store key: keep \
             it in one place and the key in another.
 
-            Needs the store key the database was sealed with (the key file, SECRETFILL_KEY_FILE \
-            or SECRETFILL_KEY, as serve reads it). Exit 0 written; 2 the database, the key or \
-            the file could not be used (nothing is left behind); 64 bad usage.
+            Straight from the database (--database URL, else serve's default), it needs the \
+            store key the database was sealed with (the key file, SECRETFILL_KEY_FILE or \
+            SECRETFILL_KEY, as serve reads it). Through a running server (--server URL or \
+            SECRETFILL_SERVER, with an admin key), the server writes the same file from its own \
+            database and sends it; it is written here, and no store key is needed or read here.
+
+            Exit 0 written; 2 the database, the key, the server or the file could not be used \
+            (nothing is left behind); 64 bad usage; 77 the server refused the key (not an admin key).
 
             Examples:
               secretfill backup --database postgres://secretfill@db/secretfill --out team.backup
               secretfill backup --out server-$(date +%F).backup      # the default server.db
+              secretfill backup --server https://secrets.acme.dev --out team.backup
             """)
 
     @Option(help: ArgumentHelp(KeysCommand.databaseHelp, valueName: "url"))
@@ -32,7 +38,15 @@ struct BackupCommand: ParsableCommand {
     @Flag(help: "Leave the audit log out.")
     var noAudit = false
 
+    @OptionGroup var serverOptions: ServerOptions
+
     func run() throws {
+        if database == nil, let endpoint = try serverOptions.endpoint() {
+            let audit = !noAudit, out = self.out
+            let bytes = try withClient(endpoint) { try await $0.downloadBackup(audit: audit, to: out) }
+            print("Backed up the server at \(endpoint.url) to \(out) (\(bytes) bytes)")
+            return
+        }
         let summary = try TeamComponents.required().backup(database, out, !noAudit)
         print("Backed up \(summary) to \(out)")
     }

@@ -30,11 +30,17 @@ public final class TeamClient: TeamService {
                 throw .other("cannot read --ca-file \(caFile): it is not a PEM certificate file")
             }
         }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(5), read: .seconds(Int64(Self.requestSeconds))))
-        configuration.httpVersion = .http1Only
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        http = Self.client(tls: tls, readSeconds: Int64(Self.requestSeconds))
         self.tls = tls
+    }
+
+    /// An HTTP client to the server: TLS as configured, no redirects, HTTP/1.1,
+    /// giving up when no byte comes for `readSeconds`.
+    static func client(tls: TLSConfiguration, readSeconds: Int64) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(5), read: .seconds(readSeconds)))
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     let tls: TLSConfiguration
@@ -130,13 +136,18 @@ public final class TeamClient: TeamService {
                 throw .unavailable("\(where_) sent an answer this secretfill cannot read")
             }
         }
+        throw Self.failure(status: status, body: data, where_: where_)
+    }
+
+    /// A refusal's words (the JSON error's `error`) as the failure its status means.
+    static func failure(status: HTTPResponseStatus, body data: Data, where_: String) -> ClientFailure {
         let message = (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error ?? "HTTP \(status.code)"
         switch status.code {
-        case 401, 403: throw .refused(message)
-        case 400, 413: throw .invalid(message)
-        case 404: throw .notFound(message)
-        case 500...: throw .unavailable("\(where_) failed: \(message)")
-        default: throw .other(message)
+        case 401, 403: return .refused(message)
+        case 400, 413: return .invalid(message)
+        case 404: return .notFound(message)
+        case 500...: return .unavailable("\(where_) failed: \(message)")
+        default: return .other(message)
         }
     }
 

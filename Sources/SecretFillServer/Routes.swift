@@ -164,7 +164,7 @@ struct Routes {
         var methods: [String: HTTPRequest.Method] = ["/healthz": .get]
         for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
                      "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
-                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete"] {
+                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup"] {
             methods[path] = .post
         }
         return methods
@@ -303,6 +303,33 @@ struct Routes {
         router.post("/v1/auth/oidc") { request, context in
             await exchange(request, context)
         }
+        router.post("/v1/backup") { request, context in
+            await respond(request, context, action: "backup") { (body: BackupRequest, key) in
+                try await backupResponse(audit: body.audit ?? true, by: key, client: context.client)
+            }
+        }
+    }
+
+    /// `POST /v1/backup`: the server writes the backup file (`ServerBackup`,
+    /// one snapshot) into its temporary folder, then sends it whole, with its
+    /// length, and removes it. The file is sealed as `secretfill backup`
+    /// writes it: the caller needs no store key, and cannot open it without one.
+    func backupResponse(audit: Bool, by key: ActingKey, client: String) async throws -> Response {
+        let path = try await store.backupForDownload(audit: audit, by: key, client: client)
+        let (file, length) = try BackupFileDescriptor.openAndUnlink(path)
+        let body = ResponseBody(contentLength: length) { writer in
+            defer { file.close() }
+            var sent = 0
+            while sent < length {
+                let chunk = try file.read(upTo: 1 << 16)
+                guard !chunk.isEmpty else { break }
+                try await writer.write(ByteBuffer(bytes: chunk))
+                sent += chunk.count
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store",
+                                               .contentDisposition: "attachment; filename=\"secretfill.backup\""], body: body)
     }
 
     /// `POST /v1/auth/oidc`: no API key; the body's JWT is the credential.
@@ -423,6 +450,27 @@ struct Routes {
         plain: ((UnsafeRawBufferPointer) -> Body?)? = nil,
         _ body: (Body, ActingKey) async throws -> Answer
     ) async -> Response {
+        await respond(request, context, action: action, plain: plain) { (decoded: Body, key) in
+            let answer = try await body(decoded, key)
+            let buffer: ByteBuffer
+            if let written = answer as? any HandWrittenJSON {
+                buffer = ByteBuffer(string: written.jsonText)
+            } else {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                buffer = ByteBuffer(bytes: try encoder.encode(answer))
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: buffer))
+        }
+    }
+
+    /// As `handle`, for a route that makes its own answer (the backup file).
+    func respond<Body: Decodable>(
+        _ request: Request, _ context: ServerRequestContext, action: String,
+        plain: ((UnsafeRawBufferPointer) -> Body?)? = nil,
+        _ body: (Body, ActingKey) async throws -> Response
+    ) async -> Response {
         let key: ActingKey
         do {
             key = try await store.authenticate(token: Self.presentedToken(request))
@@ -457,17 +505,7 @@ struct Routes {
             }
         }
         do {
-            let answer = try await body(decoded, key)
-            let buffer: ByteBuffer
-            if let written = answer as? any HandWrittenJSON {
-                buffer = ByteBuffer(string: written.jsonText)
-            } else {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                buffer = ByteBuffer(bytes: try encoder.encode(answer))
-            }
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: buffer))
+            return try await body(decoded, key)
         } catch {
             return failure(error)
         }

@@ -85,6 +85,51 @@ struct BackupRestoreTests {
         }
     }
 
+    @Test("backup --server: an admin key gets the server's backup (0600, no store key here), which restores to the same answers; a names key exits 77 and writes nothing")
+    func throughTheServer() throws {
+        let cli = try CLI()
+        let source = "sqlite:" + cli.path("source.db")
+        let admin = try cli.createKeyDirect("admin", grants: ["admin"], database: source)
+        let viewer = try cli.createKeyDirect("viewer", grants: ["team:names"], database: source)
+        try "env:\n- name: DB\n  value: secret:db_password\n- name: API\n  value: secret:api_key\n".write(toFile: cli.path("spec.yaml"), atomically: true, encoding: .utf8)
+        let server = try TestServer(cli: cli, database: source)
+        defer { server.stop() }
+        let remote = cli.remote(server, token: admin)
+        for value in ["first", Self.canary] {
+            #expect(remote.run(["secrets", "set", "team", "--name", "db_password", "--value-stdin"], stdin: Array(value.utf8)).status == 0)
+        }
+        #expect(remote.run(["secrets", "set", "project", "--id", "pr-1", "--name", "api_key", "--value-stdin"], stdin: Array("k-1".utf8)).status == 0)
+        let before = Self.views(cli, server, token: admin)
+
+        // The caller holds no store key: the server seals the file, and only restore needs the key.
+        var keyless = remote
+        keyless.environment["SECRETFILL_KEY"] = nil
+        let file = cli.path("remote.backup")
+        let refused = keyless.run(["backup", "--out", file], environment: ["SECRETFILL_TOKEN": viewer])
+        #expect(refused.status == 77, "\(refused.stderr)")
+        #expect(refused.stderr.contains("admin"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: file))
+        let backup = keyless.run(["backup", "--out", file])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stdoutText.contains("Backed up the server at \(server.url) to \(file) ("), "\(backup.stdoutText)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: file)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: file)), as: UTF8.self)
+        #expect(!text.contains(Self.canary) && !text.contains(admin), "a value or a token in clear in the backup")
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)).contains { $0.contains(".tmp-") }, "a temporary file was left behind")
+        for output in [backup.allOutput, refused.allOutput, server.log] { #expect(!output.contains(admin) && !output.contains(viewer)) }
+
+        let target = "sqlite:" + cli.path("restored.db")
+        let restore = cli.run(["restore", "--database", target, file])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let restored = try TestServer(cli: cli, database: target)
+        defer { restored.stop() }
+        #expect(Self.views(cli, restored, token: admin) == before, "the restored server answers differently")
+        // The server audited the download, as the admin's.
+        let audit = remote.run(["audit", "--format", "json", "--key", "admin"])
+        #expect(audit.stdoutText.contains("\"action\": \"backup\""), "\(audit.stdoutText)")
+    }
+
     @Test("a flipped byte, a cut file or another key is refused before the database is touched")
     func damagedFilesAreRefused() throws {
         let cli = try CLI()

@@ -86,6 +86,7 @@ struct WireContractTests {
                                          grants: ["team:read"], ttl: 60, maxTTL: 600, jwks: nil)),
             try Entry("RolesResponse", full: RolesResponse(roles: []), minimal: RolesResponse(roles: [])),
             try Entry("DeleteRoleRequest", full: DeleteRoleRequest(name: "r"), minimal: DeleteRoleRequest(name: "r")),
+            try Entry("BackupRequest", full: BackupRequest(audit: false), minimal: BackupRequest(audit: nil)),
             try Entry("ErrorBody", full: ErrorBody(error: "e", reason: "invalid"), minimal: ErrorBody(error: "e", reason: "invalid")),
         ]
     }
