@@ -212,5 +212,6 @@ public protocol TeamService: TeamAdministration {
     /// `login`: a CI job's OIDC token for a role's short-lived token (`POST /v1/auth/oidc`).
     func exchangeOIDC(_ credential: OIDCCredential) async throws(ClientFailure) -> OIDCExchangeResponse
     /// `backup --server`: the server's backup file (`POST /v1/backup`, admin) into `path`; its size in bytes.
-    func downloadBackup(audit: Bool, to path: String) async throws(ClientFailure) -> Int
+    /// `progress` is told the bytes written so far, after each part that arrives.
+    func downloadBackup(audit: Bool, to path: String, progress: (@Sendable (Int) -> Void)?) async throws(ClientFailure) -> Int
 }

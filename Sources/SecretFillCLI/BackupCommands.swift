@@ -1,4 +1,8 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
 import SecretFill
 
 /// `secretfill backup`: a team server's database in one file.
@@ -43,7 +47,9 @@ struct BackupCommand: ParsableCommand {
     func run() throws {
         if database == nil, let endpoint = try serverOptions.endpoint() {
             let audit = !noAudit, out = self.out
-            let bytes = try withClient(endpoint) { try await $0.downloadBackup(audit: audit, to: out) }
+            // On a terminal, a progress line at each 8 MiB received (a large database takes a while).
+            let progress: (@Sendable (Int) -> Void)? = isatty(2) == 1 ? BackupProgress().report : nil
+            let bytes = try withClient(endpoint) { try await $0.downloadBackup(audit: audit, to: out, progress: progress) }
             print("Backed up the server at \(endpoint.url) to \(out) (\(bytes) bytes)")
             return
         }
@@ -82,6 +88,21 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         let summary = try TeamComponents.required().restore(database, file)
         print("Restored \(summary) from \(file)")
+    }
+}
+
+/// `backup --server`'s progress line: the MiB received, at each 8 MiB.
+final class BackupProgress: Sendable {
+    private let reported = Mutex(0)
+
+    func report(_ bytes: Int) {
+        let step = 8 << 20
+        let due = reported.withLock { last in
+            guard bytes / step > last / step else { return false }
+            last = bytes
+            return true
+        }
+        if due { Terminal.warn("secretfill: backup: \(bytes >> 20) MiB received…") }
     }
 }
 

@@ -18,7 +18,7 @@ extension TeamClient {
     /// Downloads the server's backup into `path` (mode 0600, written beside
     /// it and renamed into place only when every byte the server announced
     /// has come), and returns its size. Nothing is left behind on failure.
-    public func downloadBackup(audit: Bool, to path: String) async throws(ClientFailure) -> Int {
+    public func downloadBackup(audit: Bool, to path: String, progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientFailure) -> Int {
         let where_ = "the secretfill server at \(endpoint.url)"
         let token = try await bearer()
         var request = HTTPClientRequest(url: endpoint.url + "/v1/backup")
@@ -44,6 +44,7 @@ extension TeamClient {
             let announced = response.headers.first(name: "Content-Length").flatMap { Int($0) }
             for try await chunk in response.body {
                 try file.write(chunk)
+                progress?(file.written)
             }
             guard announced == nil || announced == file.written else {
                 throw ClientFailure.unavailable("\(where_) sent \(file.written) of the backup's \(announced ?? 0) bytes; nothing was written")
