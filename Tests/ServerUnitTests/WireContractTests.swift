@@ -166,6 +166,30 @@ struct WireContractTests {
         #expect(checked >= 3, "the in-place bodies: /v1/scopes, /v1/keys/list, /v1/roles/list")
     }
 
+    /// The audit actions the server writes, found in its sources as `action: "…"`
+    /// (and the soft or hard delete's `"purge"`), against the document's enum
+    /// for `AuditEntry.action`: `POST /v1/audit` returns each of them.
+    @Test("every audit action the server writes is in the document's enum for AuditEntry.action")
+    func auditActionsAreDocumented() throws {
+        let entry = try #require(try Self.schemas()["AuditEntry"])
+        let action = try #require((entry["properties"] as? [String: Any])?["action"] as? [String: Any])
+        let documented = Set(try #require(action["enum"] as? [String]))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var written: Set<String> = ["purge"]
+        let pattern = try NSRegularExpression(pattern: #"action: "([a-z._]+)""#)
+        for folder in ["Sources/SecretFillServer", "Sources/SecretFillWebUI"] {
+            let directory = root.appendingPathComponent(folder)
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasSuffix(".swift") {
+                let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+                for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                    if let range = Range(match.range(at: 1), in: text) { written.insert(String(text[range])) }
+                }
+            }
+        }
+        #expect(written.count >= 15, "the scan found too few actions: \(written.sorted())")
+        #expect(written.subtracting(documented).isEmpty, "written but not in the document: \(written.subtracting(documented).sorted())")
+    }
+
     /// What the first test catches: a renamed optional field.
     @Test("a renamed optional field fails the comparison")
     func renamedOptionalFieldFails() throws {
