@@ -234,11 +234,12 @@ enum Templates {
         {{#hasRoles}}
         <div class="scroll">
         <table id="roles-table">
-        <thead><tr><th>Name</th><th>Issuer</th><th>Audiences</th><th>Bound claims</th><th>Subject</th><th>Grants</th><th>Token lasts</th><th>Keys</th><th></th></tr></thead>
+        <thead><tr><th>Name</th><th></th><th>Issuer</th><th>Audiences</th><th>Bound claims</th><th>Subject</th><th>Grants</th><th>Token lasts</th><th>Keys</th></tr></thead>
         <tbody>
         {{#roles}}
         <tr data-role="{{name}}">
         <td class="name">{{name}}</td>
+        <td><form method="get" action="/ui/roles/delete"><input type="hidden" name="name" value="{{name}}"><button type="submit">Delete</button></form></td>
         <td class="list"><code>{{issuer}}</code></td>
         <td class="list">{{#audiences}}<code>{{.}}</code> {{/audiences}}</td>
         <td class="list">{{#claims}}<code>{{.}}</code> {{/claims}}</td>
@@ -246,7 +247,6 @@ enum Templates {
         <td class="list">{{#grants}}<code>{{.}}</code> {{/grants}}</td>
         <td>{{ttl}} (at most {{maxTTL}})</td>
         <td>{{keys}}</td>
-        <td><form method="get" action="/ui/roles/delete"><input type="hidden" name="name" value="{{name}}"><button type="submit">Delete</button></form></td>
         </tr>
         {{/roles}}
         </tbody>
