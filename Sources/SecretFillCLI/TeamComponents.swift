@@ -25,17 +25,21 @@ package struct TeamComponents: Sendable {
     package var backup: @Sendable (_ database: String?, _ file: String, _ audit: Bool) throws -> String
     /// `restore`: a backup file into an empty database; what was restored, in words.
     package var restore: @Sendable (_ database: String?, _ file: String) throws -> String
+    /// `rekey --database`: a server database's store key or data key changed; what was done, in words.
+    package var rekey: @Sendable (_ request: RekeyCommand.Request) throws -> String
 
     package init(connect: @escaping @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService,
                  serve: @escaping @Sendable (ServeCommand) throws -> Void,
                  administer: @escaping @Sendable (String?) async throws -> any TeamAdministration,
                  backup: @escaping @Sendable (String?, String, Bool) throws -> String,
-                 restore: @escaping @Sendable (String?, String) throws -> String) {
+                 restore: @escaping @Sendable (String?, String) throws -> String,
+                 rekey: @escaping @Sendable (RekeyCommand.Request) throws -> String) {
         self.connect = connect
         self.serve = serve
         self.administer = administer
         self.backup = backup
         self.restore = restore
+        self.rekey = rekey
     }
 
     /// Set once by `secretfill-team`'s `main`, before any command is parsed.

@@ -70,6 +70,9 @@ public enum ServerBackup {
                                                  .init(name: "sealed", kind: .text), .init(name: "created_at", kind: .integer),
                                                  .init(name: "created_by", kind: .text)],
               order: "scope_kind, scope_id, name, version", since: 1),
+        // Wrapped under the store key, as in the database: a backup opens with the store key it was taken under.
+        Table(name: "data_keys", columns: [.init(name: "id", kind: .text), .init(name: "wrapped", kind: .text), .init(name: "created_at", kind: .integer)],
+              order: "id", since: 6),
         Table(name: "oidc_roles", columns: [.init(name: "name", kind: .text), .init(name: "issuer", kind: .text), .init(name: "audiences", kind: .text),
                                             .init(name: "bound_claims", kind: .text), .init(name: "bound_subject", kind: .text),
                                             .init(name: "grants", kind: .text), .init(name: "ttl_seconds", kind: .integer),

@@ -69,6 +69,13 @@ enum Migrations {
                 "ALTER TABLE audit_log ADD COLUMN detail TEXT",
             ]
         },
+        // Issue 27: envelope sealing. Each data key, wrapped under the store
+        // key; `server_meta` names the active one. Values name their data key
+        // in their own text (`EnvelopeText`); those sealed before this step
+        // (under the store key) stay as they are and still open.
+        Step(version: 6, summary: "data keys (envelope sealing)") { _ in
+            ["CREATE TABLE data_keys (id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, created_at BIGINT NOT NULL)"]
+        },
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

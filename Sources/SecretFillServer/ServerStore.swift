@@ -16,6 +16,8 @@ import Foundation
 public final class ServerStore: Sendable {
     let database: any ServerDatabase
     let key: StoreKey?
+    /// The data keys values are sealed under, unwrapped with `key` (issue 27).
+    let keyring: DataKeyring?
     let logger: Logger
     let keyCache = KeyCache()
     /// OIDC roles' token checks, with the issuers' key sets cached (issue 26).
@@ -44,6 +46,7 @@ public final class ServerStore: Sendable {
         self.deadline = deadlines.read
         self.writeLimit = deadlines.write
         self.key = key
+        keyring = key.map(DataKeyring.init)
         self.logger = logger
         self.metrics = metrics
         oidc = JWTVerifier(keys: JWKSCache(onFetch: { [metrics] in metrics.jwksFetches.increment() }))
@@ -243,7 +246,7 @@ public final class ServerStore: Sendable {
         let unique = Self.sortedUnique(names)
         for name in unique where !SecretName.isValid(name) { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         try await require(actor, .read, in: chain.scopes, action: "read", scopeText: chain.description, names: unique, client: client)
-        let storeKey = try requireKey()
+        let keyring = try requireKeyring()
         // The audit row is written (and committed) before any value is read:
         // a read that cannot be audited is refused.
         let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: unique,
@@ -260,6 +263,7 @@ public final class ServerStore: Sendable {
             if let held = best[row.name], held.rank <= rank { continue }
             best[row.name] = (rank, row)
         }
+        try await keyring.loadMissing(best.values.lazy.map(\.row.sealed), from: database)
         var found: [String: (scope: Scope, value: SecretValue)] = [:]
         found.reserveCapacity(best.count)
         var missing: [String] = []
@@ -268,7 +272,7 @@ public final class ServerStore: Sendable {
                 missing.append(name)
                 continue
             }
-            found[name] = (row.scope, try Self.open(row.sealed, name: name, scope: row.scope, version: row.version, key: storeKey))
+            found[name] = (row.scope, try keyring.open(row.sealed, name: name, scope: row.scope, version: row.version))
         }
         return (found, missing)
     }
@@ -287,7 +291,7 @@ public final class ServerStore: Sendable {
     /// Every current value in every scope of `chain` (for redact).
     public func allValues(chain: ScopeChain, by actor: ActingKey, client: String) async throws -> [(Scope, String, SecretValue)] {
         try await require(actor, .read, in: chain.scopes, action: "read", scopeText: chain.description, names: ["*"], client: client)
-        let storeKey = try requireKey()
+        let keyring = try requireKeyring()
         let audit = AuditRecord(time: Clock.nowMillis(), key: actor.name, action: "read", scope: chain.description, names: ["*"],
                                 client: client, outcome: "ok")
         let database = self.database
@@ -295,8 +299,9 @@ public final class ServerStore: Sendable {
         let rows = try await metrics.audited {
             try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.sqlAuditedRead(audit, names: nil, in: chain) } }
         }
+        try await keyring.loadMissing(rows.lazy.map(\.sealed), from: database)
         return try rows.map { row in
-            (row.scope, row.name, try Self.open(row.sealed, name: row.name, scope: row.scope, version: row.version, key: storeKey))
+            (row.scope, row.name, try keyring.open(row.sealed, name: row.name, scope: row.scope, version: row.version))
         }
     }
 
@@ -393,13 +398,15 @@ public final class ServerStore: Sendable {
         }
         guard !order.isEmpty else { throw ServerRefusal.invalid("nothing to set") }
         try await require(actor, .write, in: [scope], action: action, scopeText: scope.description, names: order, client: client)
-        let storeKey = try requireKey()
+        let keyring = try requireKeyring()
+        let postgres = database.isPostgres
         let values = order.map { ($0, latest[$0]!) }
         let names = order
         let written = try await run(audited: true) { sql in
+            let sealing = try await keyring.active(sql, postgres: postgres)
             var versions: [Written] = []
             for (name, value) in values {
-                versions.append(try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey))
+                versions.append(try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: sealing))
             }
             try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: names, client: client, outcome: "ok")
             return versions
@@ -456,15 +463,19 @@ public final class ServerStore: Sendable {
         guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         guard version >= 1 else { throw ServerRefusal.invalid("versions are numbered from 1") }
         try await require(actor, .write, in: [scope], action: "rollback", scopeText: scope.description, names: [name], client: client)
-        let storeKey = try requireKey()
+        let keyring = try requireKeyring()
+        let postgres = database.isPostgres
         let (kind, id) = Self.columns(scope)
         let new = try await run(audited: true) { sql in
             let rows = try await sql.raw("SELECT sealed FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version = \(bind: version)").all()
             guard let row = rows.first else {
                 throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version) (the last \(Self.keptVersions) are kept)")
             }
-            let value = try Self.open(try row.decode(column: "sealed", as: String.self), name: name, scope: scope, version: version, key: storeKey)
-            let new = try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: storeKey)
+            let sealing = try await keyring.active(sql, postgres: postgres)
+            let sealed = try row.decode(column: "sealed", as: String.self)
+            if let keyID = EnvelopeText.keyID(of: sealed), keyID != sealing.id { try await keyring.load(sql) }
+            let value = try keyring.open(sealed, name: name, scope: scope, version: version)
+            let new = try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: sealing)
             try await Self.audit(sql, key: actor.name, action: "rollback", scope: scope.description, names: [name], client: client, outcome: "ok")
             return new
         }
@@ -623,12 +634,29 @@ public final class ServerStore: Sendable {
         return key
     }
 
+    /// Makes the database's first data key if it has none, and loads every
+    /// data key the store key unwraps (`serve`'s start).
+    func prepareDataKeys() async throws {
+        let keyring = try requireKeyring()
+        let postgres = database.isPostgres
+        try await database.transaction { sql in
+            _ = try await keyring.active(sql, postgres: postgres)
+            try await keyring.load(sql)
+        }
+    }
+
+    func requireKeyring() throws -> DataKeyring {
+        guard let keyring else { throw DatabaseUnavailable(detail: "the server holds no store key") }
+        return keyring
+    }
+
     /// Writes `value` as the name's next version. The upsert leaves `deleted`
     /// as it was, so its RETURNING tells what the row held before: a new row
     /// (version 1), a current value (deleted 0) or a deleted one; the row is
     /// locked from then on, so a second statement can clear `deleted` without
     /// a race. (PostgreSQL 15 cannot return the old row from an upsert.)
-    static func writeVersion(_ sql: any SQLDatabase, name: String, value: SecretValue, scope: Scope, by keyName: String, key: StoreKey) async throws -> Written {
+    static func writeVersion(_ sql: any SQLDatabase, name: String, value: SecretValue, scope: Scope, by keyName: String,
+                             key: (id: String, key: StoreKey)) async throws -> Written {
         let (kind, id) = columns(scope)
         let now = Clock.nowMillis()
         let rows = try await sql.raw("""
@@ -644,7 +672,7 @@ public final class ServerStore: Sendable {
         if wasDeleted {
             try await sql.raw("UPDATE secrets SET deleted = 0 WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
         }
-        let sealed = Data(VersionedSealer.seal(value, name: name, scope: scope, version: version, key: key)).base64EncodedString()
+        let sealed = DataKeyring.seal(value, name: name, scope: scope, version: version, with: key)
         try await sql.raw("""
             INSERT INTO secret_versions (scope_kind, scope_id, name, version, sealed, created_at, created_by)
             VALUES (\(bind: kind), \(bind: id), \(bind: name), \(bind: version), \(bind: sealed), \(bind: now), \(bind: keyName))
@@ -656,11 +684,6 @@ public final class ServerStore: Sendable {
     static func audit(_ sql: any SQLDatabase, key: String, action: String, scope: String, names: [String], client: String, outcome: String) async throws {
         try await AuditRecord(time: Clock.nowMillis(), key: key, action: action, scope: scope, names: names, client: client, outcome: outcome)
             .insert(into: sql)
-    }
-
-    static func open(_ sealed: String, name: String, scope: Scope, version: Int, key: StoreKey) throws -> SecretValue {
-        guard let data = Data(base64Encoded: sealed) else { throw StoreError.cannotOpen(name: name, scope: scope) }
-        return try VersionedSealer.open(data, name: name, scope: scope, version: version, key: key)
     }
 
     static func columns(_ scope: Scope) -> (String, String) { (scope.kind.rawValue, scope.id ?? "") }

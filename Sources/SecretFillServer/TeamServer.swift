@@ -354,6 +354,8 @@ struct MigrationService: Service {
             do {
                 let applied = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
                 try await Migrations.checkKey(database, fingerprint: key.fingerprint)
+                // The first start on a database makes its data key (issue 27).
+                try await store.prepareDataKeys()
                 if !applied.isEmpty { logger.notice("database schema migrated to version \(Migrations.latest)") }
                 // Before the first request: statistics that match the tables (issue 22, item 8).
                 await store.prepareStatistics(migrated: !applied.isEmpty)

@@ -19,7 +19,8 @@ enum TeamWiring {
         serve: TeamWiring.serve,
         administer: TeamWiring.administer,
         backup: TeamWiring.backup,
-        restore: TeamWiring.restore)
+        restore: TeamWiring.restore,
+        rekey: TeamWiring.rekey)
 
     /// The store key, as serve reads it, for backup and restore.
     static func storeKey() throws -> StoreKey {
@@ -56,6 +57,36 @@ enum TeamWiring {
             return describe(try runBlocking { try await ServerBackup.restore(location, key: key, from: file) })
         } catch {
             throw fail("restore into \(location) failed, nothing was written: \(ErrorWords.describe(error))", Exit.failure)
+        }
+    }
+
+    static func rekey(_ request: RekeyCommand.Request) throws -> String {
+        let location = try databaseLocation(request.database)
+        if request.status {
+            do {
+                return try runBlocking { try await DatabaseRekey.status(location) }
+            } catch {
+                throw fail("cannot read the rotation's state from \(location): \(ErrorWords.describe(error))", Exit.failure)
+            }
+        }
+        let key = try storeKey()
+        // On a terminal, a progress line at each 5000 values (a large database takes a while).
+        let progress: (@Sendable (Int, Int) -> Void)? = isatty(2) == 1 ? { @Sendable (seen: Int, total: Int) in
+            if seen % 5000 == 0 || seen == total { Terminal.warn("secretfill: rekey: \(seen) of \(total) values…") }
+        } : nil
+        if let file = request.newKeyFile {
+            let newKey = try RekeyCommand.newKey(file: file, generate: request.generate)
+            do {
+                let outcome = try runBlocking { try await DatabaseRekey.rewrap(location, current: key, new: newKey, progress: progress) }
+                return "\(outcome.summary). Servers running now keep serving; start servers from now on with the key in \(TerminalText.escaped(file)) (SECRETFILL_KEY_FILE)."
+            } catch {
+                throw fail("rekey of \(location) failed, nothing was changed (run it again to finish): \(ErrorWords.describe(error))", Exit.failure)
+            }
+        }
+        do {
+            return try runBlocking { try await DatabaseRekey.rotateData(location, key: key, progress: progress) }.summary
+        } catch {
+            throw fail("rekey --data of \(location) stopped: \(ErrorWords.describe(error)). Every value still opens; run the same command again to finish", Exit.failure)
         }
     }
 

@@ -12,7 +12,11 @@ import Darwin
 /// writers never lose each other's secrets and readers never see half a file.
 public final class LocalSecretStore: SecretStore {
     public let path: String
-    private let key: StoreKey?
+    let key: StoreKey?
+    /// The new key of a `rekey` that was interrupted after the store was
+    /// sealed under it and before the key file was replaced (`KEYFILE.next`):
+    /// used only when the store's fingerprint names it.
+    public var pendingKey: StoreKey?
     /// Seconds a change waits for another writer's lock before failing.
     public var lockTimeout: Double = FileLock.defaultTimeout
     /// The file as last read, indexed lazily; reads never decode unused entries.
@@ -154,7 +158,7 @@ public final class LocalSecretStore: SecretStore {
         guard StoreMAC.verify(document, key: key) else { throw .tampered(path: path) }
     }
 
-    private func readIndex(allowLegacy: Bool = false) throws(StoreError) -> StoreFileIndex {
+    func readIndex(allowLegacy: Bool = false) throws(StoreError) -> StoreFileIndex {
         let bytes: [UInt8]
         do {
             bytes = try FileIO.readAll(path)
@@ -165,8 +169,9 @@ public final class LocalSecretStore: SecretStore {
         return try StoreFileIndex(bytes: bytes, path: path, allowLegacy: allowLegacy)
     }
 
-    private func verifiedKey(fingerprint: String) throws(StoreError) -> StoreKey {
+    func verifiedKey(fingerprint: String) throws(StoreError) -> StoreKey {
         guard let key else { throw .keyMissing(path: "the key file") }
+        if key.fingerprint != fingerprint, let pendingKey, pendingKey.fingerprint == fingerprint { return pendingKey }
         guard key.fingerprint == fingerprint else {
             throw .wrongKey(expected: fingerprint, supplied: key.fingerprint, source: key.source)
         }
@@ -180,8 +185,10 @@ public final class LocalSecretStore: SecretStore {
     /// own folder, so the link stays and every path to the store locks one file.
     /// The MAC is checked first unless `trusting` (accept, upgrade: the caller
     /// has reviewed the content); the result is always written with a fresh MAC.
-    private func modify(trusting: Bool = false,
-                        _ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
+    /// `resealWith`: the key the result is sealed (and its MAC made) under,
+    /// when not the one it was read with (`rekey`).
+    func modify(trusting: Bool = false, resealWith: StoreKey? = nil,
+                _ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
         if !FileIO.exists(path) { throw .storeMissing(path: path) }
         let target: String
         let lock: FileLock
@@ -195,7 +202,7 @@ public final class LocalSecretStore: SecretStore {
         let key = try verifiedKey(fingerprint: document.keyFingerprint)
         if !trusting { try Self.checkMAC(document, key: key, path: path) }
         try change(&document, key)
-        let encoded = document.sealed(with: key).encoded()
+        let encoded = document.sealed(with: resealWith ?? key).encoded()
         do {
             try FileIO.replaceAtomically(target, with: encoded)
         } catch {

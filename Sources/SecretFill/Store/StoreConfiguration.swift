@@ -81,6 +81,10 @@ public struct StoreConfiguration: Sendable {
     public func openStore(needsKey: Bool) throws(StoreError) -> LocalSecretStore {
         let store = try LocalSecretStore(path: storePath, key: needsKey ? loadKey() : nil)
         store.lockTimeout = lockTimeout
+        // A rekey interrupted between the store and the key file: its new key waits beside the key file.
+        if needsKey, case .file(let path) = keySource, FileIO.exists(path + LocalSecretStore.pendingKeySuffix) {
+            store.pendingKey = try? StoreConfiguration(storePath: storePath, keySource: .file(path + LocalSecretStore.pendingKeySuffix)).loadKey()
+        }
         return store
     }
 

@@ -1,0 +1,129 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import SecretFill
+
+/// `secretfill rekey`: change the store key, or the data key, of the local
+/// store file or of a team server's database (issue 27).
+package struct RekeyCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "rekey",
+        abstract: "Change the store key (or a server database's data key) while everything stays readable.",
+        discussion: """
+            A team server's database seals values under a data key, and keeps the data key \
+            sealed ("wrapped") under the store key. With --database URL (else SECRETFILL_DATABASE_URL; \
+            the store key is read as serve reads it):
+
+              --new-key-file FILE     wraps the data key again under the key in FILE: instant, \
+            no value is re-encrypted. Servers running now keep serving (they hold the data key); a \
+            server started from now on needs the new key, and one given the old key refuses to \
+            start, naming the fingerprint it expected. With --generate, FILE is created with a new \
+            random key (mode 0600; an existing FILE is refused).
+              --data                  makes a fresh data key and re-encrypts every value and kept \
+            version under it, in batches of 500, while servers keep serving reads and writes; then \
+            the old data key is destroyed. Interrupted at any moment (even kill -9), the same \
+            command run again finishes. Run it after --new-key-file so the old store key opens nothing.
+              --status                prints `done`, `in progress: N of M values` or `no rotation started`.
+
+            Without --database, the local store file: --new-key-file [--generate] seals every \
+            value again under the new key and then puts the new key in the configured key file \
+            (SECRETFILL_KEY_FILE or the default). The store and the key file are replaced so that \
+            after a crash at any point the store opens (with the old key, or with the new one kept \
+            as KEYFILE.next until the key file is replaced), and the command run again finishes. \
+            SECRETFILL_KEY (a key in the environment, no file to replace) is refused. --data on \
+            the local store seals every value again under the same key.
+
+            What rotation does not do: copies taken before (the store file in git history, old \
+            database dumps, backups) still open with the old key. Keep the old key as long as you \
+            keep those copies, and no longer.
+
+            Exit 0 done (or, with --status, the state printed); 2 the store, the database or a key \
+            could not be used (nothing was changed, or the command can be run again to finish); \
+            64 bad usage.
+
+            Examples:
+              secretfill rekey --new-key-file new.key --generate
+              secretfill rekey --database postgres://secretfill@db/secretfill --new-key-file /etc/secretfill/key.2027 --generate
+              secretfill rekey --database postgres://secretfill@db/secretfill --data
+              secretfill rekey --database postgres://secretfill@db/secretfill --status
+            """)
+
+    @Option(help: ArgumentHelp("The team server's database (postgres://… or sqlite:PATH); without it, the local store file.", valueName: "url"))
+    var database: String?
+
+    @Option(help: ArgumentHelp("The new store key: a key file (base64 of 32 bytes), mode 0600.", valueName: "file"))
+    var newKeyFile: String?
+
+    @Flag(help: "Create --new-key-file with a new random key (an existing file is refused).")
+    var generate = false
+
+    @Flag(help: "Re-encrypt every value under a fresh data key, then destroy the old one.")
+    var data = false
+
+    @Flag(help: "Print how far a data key rotation has gone.")
+    var status = false
+
+    @Option(help: ArgumentHelp("The local store file (default: SECRETFILL_STORE, else the config folder's store.json).", valueName: "path"))
+    var store: String?
+
+    package init() {}
+
+    package func validate() throws {
+        let chosen = [newKeyFile != nil, data, status].filter { $0 }.count
+        guard chosen == 1 else {
+            throw ValidationError("give one of --new-key-file FILE, --data or --status")
+        }
+        if generate && newKeyFile == nil { throw ValidationError("--generate creates --new-key-file FILE: give the file") }
+        if database != nil && store != nil { throw ValidationError("--store is the local store file; --database is a server's database: give one") }
+        if status && database == nil { throw ValidationError("--status tells how far a server database's data key rotation has gone: give --database URL") }
+    }
+
+    /// The request the team components carry out, for `--database`.
+    package struct Request: Sendable {
+        package let database: String?
+        package let newKeyFile: String?
+        package let generate: Bool
+        package let data: Bool
+        package let status: Bool
+    }
+
+    package func run() throws {
+        if database != nil {
+            let request = Request(database: database, newKeyFile: newKeyFile, generate: generate, data: data, status: status)
+            print(try TeamComponents.required().rekey(request))
+            return
+        }
+        let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
+        try reportingErrors {
+            guard case .file(let keyFile) = configuration.keySource else {
+                throw fail("SECRETFILL_KEY is set: the store key is in the environment, so there is no key file to put the new key in; unset it, put the key in a file (SECRETFILL_KEY_FILE), and run rekey again", Exit.usage)
+            }
+            let store = try configuration.openStore(needsKey: true)
+            if data {
+                let count = try store.resealAll()
+                print("Sealed \(count) value(s) in \(TerminalText.escaped(configuration.storePath)) again (a local store has no separate data key: its values are sealed under the store key)")
+                return
+            }
+            let newKey = try Self.newKey(file: newKeyFile!, generate: generate)
+            let outcome = try store.rekey(to: newKey, keyFile: keyFile)
+            print("\(outcome); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). Copies of the store taken before (git history, backups) still open with the old key.")
+        }
+    }
+
+    /// The key in `file`, or a new one written there with `generate`.
+    package static func newKey(file: String, generate: Bool) throws -> StoreKey {
+        if generate {
+            if FileIO.exists(file) {
+                throw fail("\(TerminalText.escaped(file)) already exists; --generate writes a new key only into a new file (leave out --generate to use the key in it)", Exit.failure)
+            }
+            return try InitCommand.writeNewKey(to: file)
+        }
+        guard FileIO.exists(file) else {
+            throw fail("no key file at \(TerminalText.escaped(file)); give the file holding the new key, or add --generate to create one there", Exit.failure)
+        }
+        return try StoreConfiguration(storePath: file, keySource: .file(file)).loadKey()
+    }
+}
+
+extension RekeyCommand: TeamCapableCommand { var asksForTeamServer: Bool { database != nil } }

@@ -1,0 +1,144 @@
+import NIOConcurrencyHelpers
+import SecretFill
+import SQLKit
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The data keys a server seals and opens values with (issue 27, envelope
+/// sealing), unwrapped once with the store key and held in memory.
+///
+/// In the database: `data_keys` holds each live data key wrapped under the
+/// store key; `server_meta` names the one new values are sealed under
+/// (`active_data_key`) and, while `rekey --data` runs, the one being retired
+/// (`retiring_data_key`). A value's stored text names its data key
+/// (`EnvelopeText`); one without a name was sealed under the store key
+/// itself, before envelope sealing, and still opens.
+///
+/// Writers read `active_data_key` in their own transaction (`FOR SHARE` on
+/// PostgreSQL; SQLite's writers take turns): `rekey --data` changes it with
+/// an UPDATE that waits for them, so once the change commits no value can
+/// be sealed under the old key, and one pass over the values finds every
+/// value left to re-encrypt.
+final class DataKeyring: Sendable {
+    let storeKey: StoreKey
+    private let keys = NIOLockedValueBox<[String: StoreKey]>([:])
+
+    init(storeKey: StoreKey) {
+        self.storeKey = storeKey
+    }
+
+    /// A data key named by a value that this server's store key cannot unwrap.
+    struct Unopenable: Error, CustomStringConvertible {
+        let id: String
+        var description: String {
+            "a value is sealed under data key \(id), which this server's store key cannot unwrap: the store key was changed (secretfill rekey --new-key-file); restart the server with the new store key"
+        }
+    }
+
+    // MARK: opening
+
+    /// The value `sealed` holds, with the data key it names (or the store key).
+    /// Throws `Unknown` for a data key not loaded yet (see `loadMissing`).
+    func open(_ sealed: String, name: String, scope: Scope, version: Int) throws -> SecretValue {
+        let key: StoreKey
+        if let id = EnvelopeText.keyID(of: sealed) {
+            guard let known = keys.withLockedValue({ $0[String(id)] }) else { throw Unknown(id: String(id)) }
+            key = known
+        } else {
+            key = storeKey
+        }
+        guard let data = Data(base64Encoded: String(EnvelopeText.body(of: sealed))) else { throw StoreError.cannotOpen(name: name, scope: scope) }
+        return try VersionedSealer.open(data, name: name, scope: scope, version: version, key: key)
+    }
+
+    struct Unknown: Error { let id: String }
+
+    /// Whether the data key `id` is loaded.
+    func holds(_ id: String) -> Bool { keys.withLockedValue { $0[id] != nil } }
+
+    /// Loads, from the database, any data key that one of `sealed` names and
+    /// this server does not hold yet (one that `rekey --data` made while it ran).
+    func loadMissing(_ sealed: some Sequence<String>, from database: any ServerDatabase) async throws {
+        var missing: Set<String> = []
+        keys.withLockedValue { held in
+            for text in sealed {
+                if let id = EnvelopeText.keyID(of: text), held[String(id)] == nil { missing.insert(String(id)) }
+            }
+        }
+        guard !missing.isEmpty else { return }
+        try await database.session { sql in try await self.load(sql) }
+        let stillMissing = keys.withLockedValue { held in missing.filter { held[$0] == nil } }
+        if let id = stillMissing.sorted().first { throw Unopenable(id: id) }
+    }
+
+    /// Opens every row, loading data keys it does not hold yet first.
+    func openAll<Row>(_ rows: [Row], sealed: (Row) -> String, database: any ServerDatabase,
+                      _ open: (Row) throws -> SecretValue) async throws -> [SecretValue] {
+        try await loadMissing(rows.lazy.map(sealed), from: database)
+        return try rows.map(open)
+    }
+
+    /// Every data key in `data_keys` that the store key unwraps.
+    func load(_ sql: any SQLDatabase) async throws {
+        let rows = try await sql.raw("SELECT id, wrapped FROM data_keys").all()
+        var loaded: [String: StoreKey] = [:]
+        for row in rows {
+            let id = try row.decode(column: "id", as: String.self)
+            if let key = storeKey.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) { loaded[id] = key }
+        }
+        keys.withLockedValue { held in held.merge(loaded) { old, _ in old } }
+    }
+
+    // MARK: sealing
+
+    /// The data key new values are sealed under, read in the writer's own
+    /// transaction (see the type's comment); made on first use (the first
+    /// write, `serve`'s start, or a rekey).
+    func active(_ sql: any SQLDatabase, postgres: Bool) async throws -> (id: String, key: StoreKey) {
+        let id: String
+        if let existing = try await Self.activeID(sql, postgres: postgres, lock: postgres ? "FOR SHARE" : "") {
+            id = existing
+        } else {
+            id = try await Self.createActive(sql, storeKey: storeKey)
+        }
+        if let key = keys.withLockedValue({ $0[id] }) { return (id, key) }
+        try await load(sql)
+        guard let key = keys.withLockedValue({ $0[id] }) else { throw Unopenable(id: id) }
+        return (id, key)
+    }
+
+    /// `value` sealed for the row (name, scope, version) under `key`, as stored.
+    static func seal(_ value: SecretValue, name: String, scope: Scope, version: Int, with key: (id: String, key: StoreKey)) -> String {
+        EnvelopeText.compose(id: key.id, sealed: VersionedSealer.seal(value, name: name, scope: scope, version: version, key: key.key))
+    }
+
+    static func activeID(_ sql: any SQLDatabase, postgres: Bool, lock: String) async throws -> String? {
+        let rows = try await sql.raw("SELECT value FROM server_meta WHERE name = 'active_data_key' \(unsafeRaw: lock)").all()
+        return try rows.first?.decode(column: "value", as: String.self)
+    }
+
+    /// Makes the first data key, unless a concurrent writer just did: the
+    /// upsert waits for theirs and then leaves it, and theirs is used.
+    static func createActive(_ sql: any SQLDatabase, storeKey: StoreKey) async throws -> String {
+        let fresh = StoreKey.generateDataKey()
+        let claimed = try await sql.raw("""
+            INSERT INTO server_meta (name, value) VALUES ('active_data_key', \(bind: fresh.id))
+            ON CONFLICT (name) DO NOTHING RETURNING value
+            """).all()
+        if claimed.isEmpty {
+            guard let id = try await activeID(sql, postgres: false, lock: "") else { throw DatabaseUnavailable(detail: "no active data key") }
+            return id
+        }
+        try await insert(sql, id: fresh.id, key: fresh.key, wrappedBy: storeKey)
+        return fresh.id
+    }
+
+    static func insert(_ sql: any SQLDatabase, id: String, key: StoreKey, wrappedBy storeKey: StoreKey) async throws {
+        try await sql.raw("""
+            INSERT INTO data_keys (id, wrapped, created_at) VALUES (\(bind: id), \(bind: storeKey.wrap(key, id: id)), \(bind: Clock.nowMillis()))
+            """).run()
+    }
+}
