@@ -159,7 +159,7 @@ public enum DatabaseRekey {
                         """).all()
                 }
                 var last: (String, String, String, Int)? = nil
-                var rewritten = 0
+                var changes: [Change] = []
                 for row in rows {
                     let kind = try row.decode(column: "scope_kind", as: String.self), id = try row.decode(column: "scope_id", as: String.self)
                     let name = try row.decode(column: "name", as: String.self), version = try row.decode(column: "version", as: Int.self)
@@ -169,14 +169,11 @@ public enum DatabaseRekey {
                     let scope = try ServerStore.scope(kind: kind, id: id)
                     if let keyID = EnvelopeText.keyID(of: sealed), !keyring.holds(String(keyID)) { try await keyring.load(sql) }
                     let value = try keyring.open(sealed, name: name, scope: scope, version: version)
-                    let resealed = DataKeyring.seal(value, name: name, scope: scope, version: version, with: sealing)
-                    try await sql.raw("""
-                        UPDATE secret_versions SET sealed = \(bind: resealed)
-                        WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version = \(bind: version) AND sealed = \(bind: sealed)
-                        """).run()
-                    rewritten += 1
+                    changes.append(Change(kind: kind, id: id, name: name, version: version, old: sealed,
+                                          new: DataKeyring.seal(value, name: name, scope: scope, version: version, with: sealing)))
                 }
-                return (rows.count, last, rewritten)
+                try await update(sql, changes, postgres: postgres)
+                return (rows.count, last, changes.count)
             }
             seen += count
             changed += rewritten
@@ -185,6 +182,41 @@ public enum DatabaseRekey {
             after = last
         }
         return changed
+    }
+
+    /// One value's new text, replacing `old` only if the row still holds it.
+    struct Change {
+        let kind: String, id: String, name: String, version: Int, old: String, new: String
+    }
+
+    /// On PostgreSQL, all of `changes` in one statement: a round trip per
+    /// row made a rotation 4.5 times slower there (11.8 s against 2.6 s for
+    /// 6,000 values beside load, `RekeyCLITests.rotationUnderLoad`). SQLite
+    /// answers in process, and its UPDATE … FROM joins without an index (the
+    /// batched form took 5.2 s against 1.2 s), so it keeps one UPDATE per row.
+    static func update(_ sql: any SQLDatabase, _ changes: [Change], postgres: Bool) async throws {
+        guard !changes.isEmpty else { return }
+        guard postgres else {
+            for change in changes {
+                try await sql.raw("""
+                    UPDATE secret_versions SET sealed = \(bind: change.new)
+                    WHERE scope_kind = \(bind: change.kind) AND scope_id = \(bind: change.id) AND name = \(bind: change.name)
+                      AND version = \(bind: change.version) AND sealed = \(bind: change.old)
+                    """).run()
+            }
+            return
+        }
+        var query = SQLQueryString("WITH v(k, i, n, ver, old, new) AS (VALUES ")
+        for (index, change) in changes.enumerated() {
+            if index > 0 { query = query + ", " }
+            query = query + "(\(bind: change.kind), \(bind: change.id), \(bind: change.name), CAST(\(bind: change.version) AS BIGINT), \(bind: change.old), \(bind: change.new))"
+        }
+        query = query + """
+            ) UPDATE secret_versions SET sealed = v.new FROM v
+            WHERE secret_versions.scope_kind = v.k AND secret_versions.scope_id = v.i AND secret_versions.name = v.n
+              AND secret_versions.version = v.ver AND secret_versions.sealed = v.old
+            """
+        try await sql.raw(query).run()
     }
 
     /// Migrates, checks the store key (or `allowing`: the new key of a
