@@ -214,4 +214,6 @@ public protocol TeamService: TeamAdministration {
     /// `backup --server`: the server's backup file (`POST /v1/backup`, admin) into `path`; its size in bytes.
     /// `progress` is told the bytes written so far, after each part that arrives.
     func downloadBackup(audit: Bool, to path: String, progress: (@Sendable (Int) -> Void)?) async throws(ClientFailure) -> Int
+    /// `rekey --server`: `POST /v1/rekey` (admin), with the server's own store key.
+    func rekey(_ request: RekeyRequest) async throws(ClientFailure) -> RekeyResponse
 }

@@ -454,6 +454,38 @@ public struct BackupRequest: Codable, Sendable {
     public init(audit: Bool?) { self.audit = audit }
 }
 
+/// `POST /v1/rekey` (admin): `status`, `data` (start, or resume, a data key
+/// rotation that the server runs on its own: poll `status`), or `new-key`
+/// (wrap the data keys under `newKey`, base64 of 32 bytes).
+public struct RekeyRequest: Codable, Sendable {
+    public var operation: String
+    public var newKey: String?
+
+    public init(operation: String, newKey: String? = nil) {
+        self.operation = operation
+        self.newKey = newKey
+    }
+}
+
+/// The answer to `POST /v1/rekey`.
+public struct RekeyResponse: Codable, Sendable {
+    /// `done`, `in progress: N of M values` or `no rotation started`.
+    public var state: String
+    /// What `new-key` did, in words.
+    public var summary: String?
+    /// Whether this server is running a rotation now.
+    public var running: Bool
+    /// Why this server's last rotation stopped, if it did (run `data` again to finish).
+    public var error: String?
+
+    public init(state: String, summary: String? = nil, running: Bool, error: String? = nil) {
+        self.state = state
+        self.summary = summary
+        self.running = running
+        self.error = error
+    }
+}
+
 /// `POST /v1/roles/delete`.
 public struct DeleteRoleRequest: Codable, Sendable {
     public var name: String

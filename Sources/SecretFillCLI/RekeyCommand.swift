@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import SecretFill
+import SecretFillAPI
 
 /// `secretfill rekey`: change the store key, or the data key, of the local
 /// store file or of a team server's database (issue 27).
@@ -26,7 +27,13 @@ package struct RekeyCommand: ParsableCommand {
             command run again finishes. Run it after --new-key-file so the old store key opens nothing.
               --status                prints `done`, `in progress: N of M values` or `no rotation started`.
 
-            Without --database, the local store file: --new-key-file [--generate] seals every \
+            Through a running server instead (--server URL or SECRETFILL_SERVER, with an admin \
+            key), the server does the same with its own store key and the caller's key file is \
+            neither read nor changed: --data starts the rotation on the server, which runs it on \
+            its own, and the command follows it to the end; --new-key-file sends the new key to \
+            the server (use https).
+
+            Otherwise, the local store file: --new-key-file [--generate] seals every \
             value again under the new key and then puts the new key in the configured key file \
             (SECRETFILL_KEY_FILE or the default). The store and the key file are replaced so that \
             after a crash at any point the store opens (with the old key, or with the new one kept \
@@ -40,13 +47,14 @@ package struct RekeyCommand: ParsableCommand {
 
             Exit 0 done (or, with --status, the state printed); 2 the store, the database or a key \
             could not be used (nothing was changed, or the command can be run again to finish); \
-            64 bad usage.
+            64 bad usage; 77 the server refused the key (not an admin key).
 
             Examples:
               secretfill rekey --new-key-file new.key --generate
               secretfill rekey --database postgres://secretfill@db/secretfill --new-key-file /etc/secretfill/key.2027 --generate
               secretfill rekey --database postgres://secretfill@db/secretfill --data
               secretfill rekey --database postgres://secretfill@db/secretfill --status
+              secretfill rekey --server https://secrets.acme.dev --data
             """)
 
     @Option(help: ArgumentHelp("The team server's database (postgres://… or sqlite:PATH); without it, the local store file.", valueName: "url"))
@@ -67,6 +75,8 @@ package struct RekeyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The local store file (default: SECRETFILL_STORE, else the config folder's store.json).", valueName: "path"))
     var store: String?
 
+    @OptionGroup var serverOptions: ServerOptions
+
     package init() {}
 
     package func validate() throws {
@@ -76,7 +86,10 @@ package struct RekeyCommand: ParsableCommand {
         }
         if generate && newKeyFile == nil { throw ValidationError("--generate creates --new-key-file FILE: give the file") }
         if database != nil && store != nil { throw ValidationError("--store is the local store file; --database is a server's database: give one") }
-        if status && database == nil { throw ValidationError("--status tells how far a server database's data key rotation has gone: give --database URL") }
+        if database != nil && serverOptions.server != nil { throw ValidationError("--database works on a database, --server through a running server: give one") }
+        if status && database == nil && !serverOptions.asksForServer {
+            throw ValidationError("--status tells how far a server database's data key rotation has gone: give --database URL or --server URL")
+        }
     }
 
     /// The request the team components carry out, for `--database`.
@@ -89,6 +102,9 @@ package struct RekeyCommand: ParsableCommand {
     }
 
     package func run() throws {
+        if database == nil, let endpoint = try serverOptions.endpoint() {
+            return try throughServer(endpoint)
+        }
         if database != nil {
             let request = Request(database: database, newKeyFile: newKeyFile, generate: generate, data: data, status: status)
             print(try TeamComponents.required().rekey(request))
@@ -111,6 +127,38 @@ package struct RekeyCommand: ParsableCommand {
         }
     }
 
+    /// `--server`: the server does the work with its own store key; a data
+    /// key rotation runs there, and this polls its state until it is done.
+    func throughServer(_ endpoint: ServerEndpoint) throws {
+        if status {
+            let answer = try withClient(endpoint) { try await $0.rekey(RekeyRequest(operation: "status")) }
+            print(answer.state)
+            if let error = answer.error { Terminal.warn("secretfill: note: the server's last rotation stopped: \(error)") }
+            return
+        }
+        if let file = newKeyFile {
+            let newKey = try Self.newKey(file: file, generate: generate)
+            let answer = try withClient(endpoint) { try await $0.rekey(RekeyRequest(operation: "new-key", newKey: newKey.base64Text)) }
+            print("\(answer.summary ?? answer.state). Servers running now keep serving; start servers from now on with the key in \(TerminalText.escaped(file)) (SECRETFILL_KEY_FILE).")
+            return
+        }
+        var answer = try withClient(endpoint) { try await $0.rekey(RekeyRequest(operation: "data")) }
+        var lastShown = ""
+        while answer.running || answer.state.hasPrefix("in progress") {
+            if let error = answer.error, !answer.running {
+                throw fail("the data key rotation on \(endpoint.url) stopped: \(error). Every value still opens; run the same command again to finish", Exit.failure)
+            }
+            if answer.state != lastShown && isatty(2) == 1 { Terminal.warn("secretfill: rekey: \(answer.state)") }
+            lastShown = answer.state
+            usleep(500_000)
+            answer = try withClient(endpoint) { try await $0.rekey(RekeyRequest(operation: "status")) }
+        }
+        guard answer.state == "done" else {
+            throw fail("the data key rotation on \(endpoint.url) did not finish (\(answer.state)\(answer.error.map { ": " + $0 } ?? "")); run the same command again", Exit.failure)
+        }
+        print("Rotated the data key of the server's database at \(endpoint.url): every value and kept version is re-encrypted, and the old data key is destroyed")
+    }
+
     /// The key in `file`, or a new one written there with `generate`.
     package static func newKey(file: String, generate: Bool) throws -> StoreKey {
         if generate {
@@ -126,4 +174,4 @@ package struct RekeyCommand: ParsableCommand {
     }
 }
 
-extension RekeyCommand: TeamCapableCommand { var asksForTeamServer: Bool { database != nil } }
+extension RekeyCommand: TeamCapableCommand { var asksForTeamServer: Bool { database != nil || serverOptions.asksForServer } }

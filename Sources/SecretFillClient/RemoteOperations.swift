@@ -124,6 +124,10 @@ extension TeamClient {
         return answer.roles
     }
 
+    public func rekey(_ request: RekeyRequest) async throws(ClientFailure) -> RekeyResponse {
+        try await post("/v1/rekey", request)
+    }
+
     public func deleteRole(name: String) async throws(ClientFailure) {
         let _: SetResponse = try await post("/v1/roles/delete", DeleteRoleRequest(name: name))
     }

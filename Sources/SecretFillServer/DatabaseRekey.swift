@@ -31,6 +31,13 @@ public enum DatabaseRekey {
     public static func rewrap(_ location: DatabaseLocation, current: StoreKey, new: StoreKey,
                               progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> Outcome {
         try await ServerBackup.withDatabase(location) { database in
+            try await rewrap(database, current: current, new: new, actor: ActingKey.databaseOwner.name, client: "-", progress: progress)
+        }
+    }
+
+    static func rewrap(_ database: any ServerDatabase, current: StoreKey, new: StoreKey, actor: String, client: String,
+                       progress: (@Sendable (Int, Int) -> Void)?) async throws -> Outcome {
+        do {
             let keyring = try await prepare(database, key: current, allowing: new.fingerprint)
             let stored = try await fingerprint(database)
             if stored == new.fingerprint {
@@ -53,7 +60,7 @@ public enum DatabaseRekey {
                     try await sql.raw("UPDATE data_keys SET wrapped = \(bind: new.wrap(key, id: id)) WHERE id = \(bind: id)").run()
                 }
                 try await sql.raw("UPDATE server_meta SET value = \(bind: new.fingerprint) WHERE name = 'key_fingerprint'").run()
-                try await ServerStore.audit(sql, key: ActingKey.databaseOwner.name, action: "rekey", scope: "-", names: [], client: "-", outcome: "ok")
+                try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["store key"], client: client, outcome: "ok")
                 return rows.count
             }
             let moved = converted > 0 ? "; \(converted) value(s) sealed under the old store key itself were re-encrypted under the data key first" : ""
@@ -69,6 +76,13 @@ public enum DatabaseRekey {
     public static func rotateData(_ location: DatabaseLocation, key: StoreKey,
                                   progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> Outcome {
         try await ServerBackup.withDatabase(location) { database in
+            try await rotateData(database, key: key, actor: ActingKey.databaseOwner.name, client: "-", progress: progress)
+        }
+    }
+
+    static func rotateData(_ database: any ServerDatabase, key: StoreKey, actor: String, client: String,
+                           progress: (@Sendable (Int, Int) -> Void)?) async throws -> Outcome {
+        do {
             let keyring = try await prepare(database, key: key, allowing: nil)
             let postgres = database.isPostgres
             // Start, or find the rotation already started.
@@ -97,7 +111,7 @@ public enum DatabaseRekey {
                     try await sql.raw("DELETE FROM data_keys WHERE id <> \(bind: target)").run()
                     try await sql.raw("DELETE FROM server_meta WHERE name = 'retiring_data_key'").run()
                     try await setMeta(sql, "data_rotation_done", String(Clock.nowMillis()))
-                    try await ServerStore.audit(sql, key: ActingKey.databaseOwner.name, action: "rekey", scope: "-", names: ["data"], client: "-", outcome: "ok")
+                    try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["data key"], client: client, outcome: "ok")
                     return true
                 }
                 if finished { break }
@@ -111,6 +125,12 @@ public enum DatabaseRekey {
     public static func status(_ location: DatabaseLocation) async throws -> String {
         try await ServerBackup.withDatabase(location) { database in
             _ = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
+            return try await status(database)
+        }
+    }
+
+    static func status(_ database: any ServerDatabase) async throws -> String {
+        do {
             return try await database.session { sql in
                 if let target = try await meta(sql, "active_data_key"), try await meta(sql, "retiring_data_key") != nil {
                     let rows = try await sql.raw("""

@@ -164,7 +164,7 @@ struct Routes {
         var methods: [String: HTTPRequest.Method] = ["/healthz": .get]
         for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
                      "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
-                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup"] {
+                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup", "/v1/rekey"] {
             methods[path] = .post
         }
         return methods
@@ -302,6 +302,11 @@ struct Routes {
         }
         router.post("/v1/auth/oidc") { request, context in
             await exchange(request, context)
+        }
+        router.post("/v1/rekey") { request, context in
+            await handle(request, context, action: "rekey") { (body: RekeyRequest, key) in
+                try await store.rekey(body, by: key, client: context.client)
+            }
         }
         router.post("/v1/backup") { request, context in
             await respond(request, context, action: "backup") { (body: BackupRequest, key) in

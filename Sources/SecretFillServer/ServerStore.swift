@@ -37,6 +37,8 @@ public final class ServerStore: Sendable {
     let refusals: RefusalAudit
     /// When PostgreSQL's statistics of the secret tables are due (`TableStatistics`).
     let statistics = TableStatistics()
+    /// `POST /v1/rekey`'s data key rotation on this server (`ServerStore+Rekey`).
+    let rotation = RotationState()
 
     /// `deadlines`: the server's own unless a test that shares two
     /// cooperative threads with hundreds of others needs more room.

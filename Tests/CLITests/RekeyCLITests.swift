@@ -176,6 +176,43 @@ struct RekeyCLITests {
         #expect(!rekey.allOutput.contains(newKey) && !refused.allOutput.contains(cli.key) && !restarted.log.contains(newKey))
     }
 
+    @Test("rekey --server with an admin key: --data runs on the server and is polled to done, --status, --new-key-file; no store key on the caller's side; a names key exits 77", arguments: Backend.allCases)
+    func throughTheServer(_ backend: Backend) throws {
+        let cli = try CLI()
+        let (database, admin) = try Self.populated(cli, backend, names: 800)
+        let viewer = try cli.createKeyDirect("viewer", grants: ["team:names"], database: database)
+        let server = try TestServer(cli: cli, database: database)
+        defer { server.stop() }
+        var remote = cli.remote(server, token: admin)
+        remote.environment["SECRETFILL_KEY"] = nil
+        let expected = remote.run(["render", cli.path("spec.yaml")])
+        try #require(expected.status == 0, "\(expected.stderr)")
+        let before = try Self.sealedTexts(cli, database)
+
+        let refused = remote.run(["rekey", "--data"], environment: ["SECRETFILL_TOKEN": viewer])
+        #expect(refused.status == 77 && refused.stderr.contains("admin"), "\(refused.allOutput)")
+        #expect(remote.run(["rekey", "--status"]).stdoutText == "no rotation started\n")
+        let data = remote.run(["rekey", "--data"])
+        #expect(data.status == 0 && data.stdoutText.contains("Rotated the data key"), "\(data.allOutput)")
+        #expect(remote.run(["rekey", "--status"]).stdoutText == "done\n")
+        let after = try Self.sealedTexts(cli, database)
+        #expect(after.isDisjoint(with: before) && Self.keyIDs(after).count == 1)
+        #expect(remote.run(["render", cli.path("spec.yaml")]).stdout == expected.stdout)
+
+        let file = cli.path("server.key")
+        let rewrap = remote.run(["rekey", "--new-key-file", file, "--generate"])
+        #expect(rewrap.status == 0 && rewrap.stdoutText.contains("re-wrapped 1 data key(s)"), "\(rewrap.allOutput)")
+        let newKey = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(remote.run(["render", cli.path("spec.yaml")]).stdout == expected.stdout, "the running server stopped serving after the re-wrap")
+        server.stop()
+        let restarted = try TestServer(cli: cli, database: database, environment: ["SECRETFILL_KEY": newKey])
+        defer { restarted.stop() }
+        #expect(cli.remote(restarted, token: admin).run(["render", cli.path("spec.yaml")]).stdout == expected.stdout)
+        let audit = cli.remote(restarted, token: admin).run(["audit", "--format", "json", "--limit", "50"]).stdoutText
+        #expect(audit.contains("\"rekey\""), "\(audit)")
+        for output in [rewrap.allOutput, data.allOutput, server.log, restarted.log, audit] { #expect(!output.contains(newKey) && !output.contains(admin)) }
+    }
+
     @Test("local store: rekey --new-key-file puts the new key in the key file; a crash between the store and the key file still opens, and a rerun finishes; SECRETFILL_KEY is refused")
     func localStore() throws {
         var cli = try CLI()

@@ -54,6 +54,7 @@ struct APIRouteTableTests {
         Route(method: .post, path: "/v1/roles/delete", uri: "/v1/roles/delete", body: #"{"name": "route_role"}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/audit", uri: "/v1/audit", body: #"{"limit": 5}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/backup", uri: "/v1/backup", body: #"{"audit": false}"#, ok: .ok, namesKeyRefused: true),
+        Route(method: .post, path: "/v1/rekey", uri: "/v1/rekey", body: #"{"operation": "status"}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .get, path: "/teams/secrets", uri: "/teams/secrets", body: nil, ok: .ok, namesKeyRefused: false),
         Route(method: .put, path: "/teams/secrets/{name}", uri: "/teams/secrets/route_d", body: #"{"value": "v"}"#, ok: .noContent, namesKeyRefused: true),
         Route(method: .delete, path: "/teams/secrets/{name}", uri: "/teams/secrets/route_e", body: nil, ok: .noContent, namesKeyRefused: true),
@@ -144,7 +145,7 @@ struct APIRouteTableTests {
         try await app.test(.router) { client in
             for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete",
                          "/v1/secrets/history", "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
-                         "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup"] {
+                         "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup", "/v1/rekey"] {
                 try await client.execute(uri: path, method: .get, headers: APIRouterTests.headers(admin)) { response in
                     #expect(response.status == .methodNotAllowed, "GET \(path)")
                     #expect(response.headers[.allow]?.contains("POST") == true, "GET \(path): Allow")

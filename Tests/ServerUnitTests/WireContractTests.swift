@@ -87,6 +87,9 @@ struct WireContractTests {
             try Entry("RolesResponse", full: RolesResponse(roles: []), minimal: RolesResponse(roles: [])),
             try Entry("DeleteRoleRequest", full: DeleteRoleRequest(name: "r"), minimal: DeleteRoleRequest(name: "r")),
             try Entry("BackupRequest", full: BackupRequest(audit: false), minimal: BackupRequest(audit: nil)),
+            try Entry("RekeyRequest", full: RekeyRequest(operation: "new-key", newKey: "a2V5"), minimal: RekeyRequest(operation: "status")),
+            try Entry("RekeyResponse", full: RekeyResponse(state: "done", summary: "s", running: false, error: "e"),
+                      minimal: RekeyResponse(state: "no rotation started", running: false)),
             try Entry("ErrorBody", full: ErrorBody(error: "e", reason: "invalid"), minimal: ErrorBody(error: "e", reason: "invalid")),
         ]
     }

@@ -42,7 +42,7 @@ extension StoreKey {
     }
 
     /// The key as a key file holds it: base64 of its 32 bytes.
-    var base64Text: String { symmetricKey.withUnsafeBytes { Data($0).base64EncodedString() } }
+    package var base64Text: String { symmetricKey.withUnsafeBytes { Data($0).base64EncodedString() } }
 
     static func wrapAssociatedData(id: String) -> [UInt8] { Array("secretfill data key v1|\(id)".utf8) }
 
