@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Backup and restore at size: a server database of 10,000 secrets with 10
+# Backup, restore and rekey at size: a server database of 10,000 secrets with 10
 # versions each (100,000 sealed versions, loaded through the API with
 # `secrets import --batch`), backed up and restored into a new database of
 # each kind; wall time and peak memory (GNU time's maximum resident set) of
@@ -70,5 +70,10 @@ measure "backup of PostgreSQL" "$BIN" backup --database "$SOURCE" --out "$WORK/t
 measure "restore into PostgreSQL" "$BIN" restore --database "$TARGET" "$WORK/team.backup"
 measure "restore into SQLite" "$BIN" restore --database "sqlite:$WORK/target.db" "$WORK/team.backup"
 measure "backup of SQLite" "$BIN" backup --database "sqlite:$WORK/target.db" --out "$WORK/again.backup"
+# Issue 27: the data key rotated (every value and kept version re-encrypted,
+# 500 per transaction), and the store key changed (one transaction), on each kind.
+measure "rekey --data on PostgreSQL" "$BIN" rekey --database "$SOURCE" --data
+measure "rekey --data on SQLite" "$BIN" rekey --database "sqlite:$WORK/target.db" --data
+measure "rekey --new-key-file on PostgreSQL" "$BIN" rekey --database "$SOURCE" --new-key-file "$WORK/new.key" --generate
 echo
 echo "The file: $(($(stat -c %s "$WORK/team.backup") / 1024 / 1024)) MiB, $(wc -l < "$WORK/team.backup") lines. Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -44,7 +44,11 @@ public enum DatabaseRekey {
                 return Outcome(summary: "the database is already sealed under the new store key \(new.fingerprint): nothing to do")
             }
             let active = try await database.transaction { sql in try await keyring.active(sql, postgres: database.isPostgres).id }
-            let converted = try await sweep(database, keyring: keyring, into: active, progress: progress)
+            // Only a database from before envelope sealing holds values under the store key itself.
+            let legacy = try await database.session { sql in
+                try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE '%:%'").all().first?.decode(column: "n", as: Int.self) ?? 0
+            }
+            let converted = legacy > 0 ? try await sweep(database, keyring: keyring, into: active, progress: progress) : 0
             let count = try await database.transaction { sql -> Int in
                 try await lockFingerprint(sql, postgres: database.isPostgres, expected: current.fingerprint)
                 // Nothing may remain under the old store key itself (a server of

@@ -37,14 +37,27 @@ struct RekeyCLITests {
         return Set(pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { String(text[Range($0.range(at: 1), in: text)!]) })
     }
 
+    /// The sealed texts in `pg_dump`'s copy of the table (its random `\restrict` line aside).
+    static func dumpedSealed(_ database: String) throws -> Set<String> {
+        let dump = CLI.execute("/usr/bin/pg_dump", ["--data-only", "--table=secret_versions", database], environment: ProcessInfo.processInfo.environment)
+        try #require(dump.status == 0, "pg_dump: \(dump.stderr)")
+        let pattern = try NSRegularExpression(pattern: "(dk-[0-9a-f]{16}:[A-Za-z0-9+/=]+)")
+        let text = dump.stdoutText.split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }.joined(separator: "\n")
+        return Set(pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { String(text[Range($0.range(at: 1), in: text)!]) })
+    }
+
+    /// Names per test database: `SECRETFILL_REKEY_NAMES` scales the load test up (the 10,000).
+    static let names = Int(ProcessInfo.processInfo.environment["SECRETFILL_REKEY_NAMES"] ?? "") ?? 3000
+
     static func keyIDs(_ texts: Set<String>) -> Set<String> { Set(texts.map { String($0.prefix { $0 != ":" }) }) }
 
     @Test("rekey --data while two servers serve render and a writer sets values: no failed request; every value and version reads the same; no ciphertext survives", arguments: Backend.allCases)
     func rotationUnderLoad(_ backend: Backend) throws {
         let cli = try CLI()
-        let (database, admin) = try Self.populated(cli, backend, names: 3000)
+        let (database, admin) = try Self.populated(cli, backend, names: Self.names)
         let before = try Self.sealedTexts(cli, database)
-        #expect(before.count == 2 * 3001 && Self.keyIDs(before).count == 1, "\(before.count) sealed values, keys \(Self.keyIDs(before))")
+        let dumpedBefore = backend == .postgres ? try Self.dumpedSealed(database) : []
+        #expect(before.count == 2 * (Self.names + 1) && Self.keyIDs(before).count == 1, "\(before.count) sealed values, keys \(Self.keyIDs(before))")
         let first = try TestServer(cli: cli, database: database), second = try TestServer(cli: cli, database: database)
         defer { first.stop(); second.stop() }
         let reader = cli.remote(first, token: admin), writer = cli.remote(second, token: admin)
@@ -92,6 +105,11 @@ struct RekeyCLITests {
         let after = try Self.sealedTexts(cli, database)
         #expect(Self.keyIDs(after).count == 1 && Self.keyIDs(after).isDisjoint(with: Self.keyIDs(before)), "keys after: \(Self.keyIDs(after))")
         #expect(after.isDisjoint(with: before), "a ciphertext from before rekey --data is still in the database")
+        if backend == .postgres {
+            let dumpedAfter = try Self.dumpedSealed(database)
+            #expect(dumpedBefore == before && dumpedAfter.count == after.count, "pg_dump and the backup disagree on the sealed values")
+            #expect(dumpedAfter.isDisjoint(with: dumpedBefore), "pg_dump before and after rekey --data share a ciphertext")
+        }
         let reread = reader.run(["render", cli.path("spec.yaml")])
         #expect(reread.stdout == expected.stdout)
         #expect(reader.run(["secrets", "history", "team", "--name", "s0777", "--format", "json"]).stdoutText == history)
