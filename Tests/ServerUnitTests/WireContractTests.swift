@@ -86,6 +86,12 @@ struct WireContractTests {
                                          grants: ["team:read"], ttl: 60, maxTTL: 600, jwks: nil)),
             try Entry("RolesResponse", full: RolesResponse(roles: []), minimal: RolesResponse(roles: [])),
             try Entry("DeleteRoleRequest", full: DeleteRoleRequest(name: "r"), minimal: DeleteRoleRequest(name: "r")),
+            try Entry("MemberEntry", full: MemberEntry(name: "a@b", grants: ["admin"], created: "t", updated: "t"),
+                      minimal: MemberEntry(name: "a@b", grants: ["admin"])),
+            try Entry("AddMemberRequest", full: AddMemberRequest(name: "a@b", grants: ["admin"]), minimal: AddMemberRequest(name: "group:g", grants: ["team:read"])),
+            try Entry("AddMemberResponse", full: AddMemberResponse(name: "a@b", updated: true), minimal: AddMemberResponse(name: "a@b", updated: false)),
+            try Entry("MembersResponse", full: MembersResponse(members: []), minimal: MembersResponse(members: [])),
+            try Entry("RemoveMemberRequest", full: RemoveMemberRequest(name: "a@b"), minimal: RemoveMemberRequest(name: "a@b")),
             try Entry("BackupRequest", full: BackupRequest(audit: false), minimal: BackupRequest(audit: nil)),
             try Entry("ErrorBody", full: ErrorBody(error: "e", reason: "invalid"), minimal: ErrorBody(error: "e", reason: "invalid")),
         ]
