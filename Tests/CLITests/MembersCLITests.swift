@@ -100,4 +100,43 @@ struct MembersCLITests {
         let now = viaShort.run(["members", "remove", "boss@acme.dev"])
         #expect(now.status == 0, "\(now.allOutput)")
     }
+    @Test("on PostgreSQL, revoking the last admin key and removing the last admin member at once: exactly one goes through, the other is refused as the last admin")
+    func concurrentLastAdmins() throws {
+        let cli = try CLI()
+        let database = try TestPostgres.freshDatabase()
+        _ = try cli.createKeyDirect("lasting", grants: ["admin"], database: database)
+        // Expires within 24 h: it acts, but does not count as another admin.
+        let short = try cli.createKeyDirect("short", grants: ["admin"], database: database, expires: "1h")
+        #expect(cli.run(["members", "add", "boss@acme.dev", "--grant", "admin", "--database", database]).status == 0)
+        let server = try TestServer(cli: cli, database: database)
+        defer { server.stop() }
+        #expect(cli.remote(server, token: short).run(["members", "list"]).status == 0, "the key used once: no write of its own later")
+        let environment = ProcessInfo.processInfo.environment
+        // A third session holds members so both changes are in flight together when it lets go.
+        let holder = try SecurityReviewTests.Background("/usr/bin/psql", [database, "-v", "ON_ERROR_STOP=1", "-q", "-c",
+                                                      "BEGIN; LOCK TABLE members IN EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT;"],
+                                    environment: environment)
+        let locks = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname IN ('api_keys', 'members') AND "
+        let held = holder.wait(seconds: 5) {
+            TestPostgres.psql(database, locks + "l.mode = 'ExclusiveLock' AND l.granted").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        }
+        try #require(held, "the psql holding the lock did not start: \(holder.stderr)")
+        let asShort = cli.environment.merging(["SECRETFILL_SERVER": server.url, "SECRETFILL_TOKEN": short]) { $1 }
+        func waiting() -> Int { Int(TestPostgres.psql(database, locks + "NOT l.granted").stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+        // The revoke first (it then holds api_keys and waits for members), then the removal: the order
+        // in which a removal that read the admins without waiting for the revoke would let both through.
+        let revoke = try SecurityReviewTests.Background(CLI.binary.path, ["keys", "revoke", "lasting"], environment: asShort)
+        #expect(holder.wait(seconds: 4) { waiting() >= 1 }, "the revoke should be waiting on members")
+        let remove = try SecurityReviewTests.Background(CLI.binary.path, ["members", "remove", "boss@acme.dev"], environment: asShort)
+        let bothWaiting = holder.wait(seconds: 4) { waiting() >= 2 }
+        #expect(bothWaiting, "both changes should be waiting on the admins' tables together")
+        _ = TestPostgres.psql(database, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(8)%' AND pid <> pg_backend_pid()")
+        holder.finish(seconds: 5)
+        let outcomes = [(revoke.finish(seconds: 15), revoke.stderr), (remove.finish(seconds: 15), remove.stderr)]
+        #expect(outcomes.filter { $0.0 == 0 }.count == 1, "exactly one goes through: \(outcomes)")
+        #expect(outcomes.filter { $0.0 == 2 && $0.1.contains("last admin") }.count == 1, "the other is the last admin: \(outcomes)")
+        let keys = TestPostgres.psql(database, "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL AND name = 'lasting'").stdoutText
+        let members = TestPostgres.psql(database, "SELECT count(*) FROM members WHERE name = 'boss@acme.dev'").stdoutText
+        #expect([keys, members].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.sorted() == ["0", "1"], "one lasting admin is left: \(keys) \(members)")
+    }
 }
