@@ -192,6 +192,10 @@ public protocol TeamAdministration: Sendable {
     func createRole(_ role: RoleEntry) async throws(ClientFailure)
     func listRoles() async throws(ClientFailure) -> [RoleEntry]
     func deleteRole(name: String) async throws(ClientFailure)
+    /// `members add`: the member with these grants (replacing an existing member's; `updated` then).
+    func addMember(name: String, grants: [String]) async throws(ClientFailure) -> AddMemberResponse
+    func listMembers() async throws(ClientFailure) -> [MemberEntry]
+    func removeMember(name: String) async throws(ClientFailure)
     /// Closes the connections; call once, last.
     func shutdown() async
 }

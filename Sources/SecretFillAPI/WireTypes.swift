@@ -446,6 +446,59 @@ public struct RolesResponse: Codable, Sendable {
     public init(roles: [RoleEntry]) { self.roles = roles }
 }
 
+/// A member of the team (issue 25): a person of the company's identity
+/// provider, named by email, or a group of them (`group:NAME`), with the
+/// grants an API key would have.
+public struct MemberEntry: Codable, Sendable, Hashable {
+    public var name: String
+    public var grants: [String]
+    public var created: String?
+    public var updated: String?
+
+    public init(name: String, grants: [String], created: String? = nil, updated: String? = nil) {
+        self.name = name
+        self.grants = grants
+        self.created = created
+        self.updated = updated
+    }
+}
+
+/// `POST /v1/members`: adds a member, or replaces an existing member's grants.
+public struct AddMemberRequest: Codable, Sendable {
+    public var name: String
+    public var grants: [String]
+
+    public init(name: String, grants: [String]) {
+        self.name = name
+        self.grants = grants
+    }
+}
+
+public struct AddMemberResponse: Codable, Sendable {
+    /// The member's name as stored (an email in lower case).
+    public var name: String
+    /// True when the member existed and its grants were replaced.
+    public var updated: Bool
+
+    public init(name: String, updated: Bool) {
+        self.name = name
+        self.updated = updated
+    }
+}
+
+public struct MembersResponse: Codable, Sendable {
+    public var members: [MemberEntry]
+
+    public init(members: [MemberEntry]) { self.members = members }
+}
+
+/// `POST /v1/members/remove`.
+public struct RemoveMemberRequest: Codable, Sendable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
 /// `POST /v1/backup` (admin): the answer is the backup file itself.
 public struct BackupRequest: Codable, Sendable {
     /// Whether the audit log goes in (default true; `backup --no-audit` sends false).

@@ -103,6 +103,9 @@ extension ServeCommand: TeamCapableCommand { var asksForTeamServer: Bool { true 
 extension KeysCommand.Create: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.Revoke: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension MembersCommand.Add: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension MembersCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension MembersCommand.Remove: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension RolesCommand.Create: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension RolesCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension RolesCommand.Delete: TeamCapableCommand { var asksForTeamServer: Bool { true } }

@@ -132,6 +132,20 @@ extension TeamClient {
         let _: SetResponse = try await post("/v1/roles/delete", DeleteRoleRequest(name: name))
     }
 
+    public func addMember(name: String, grants: [String]) async throws(ClientFailure) -> AddMemberResponse {
+        try await post("/v1/members", AddMemberRequest(name: name, grants: grants))
+    }
+
+    public func listMembers() async throws(ClientFailure) -> [MemberEntry] {
+        struct Empty: Encodable {}
+        let answer: MembersResponse = try await post("/v1/members/list", Empty())
+        return answer.members
+    }
+
+    public func removeMember(name: String) async throws(ClientFailure) {
+        let _: SetResponse = try await post("/v1/members/remove", RemoveMemberRequest(name: name))
+    }
+
     public func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
         var entries: [AuditEntry] = []
         var before: String?

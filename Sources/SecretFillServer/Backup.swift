@@ -79,6 +79,9 @@ public enum ServerBackup {
                                             .init(name: "max_ttl_seconds", kind: .integer), .init(name: "jwks", kind: .text),
                                             .init(name: "created_at", kind: .integer), .init(name: "created_by", kind: .text)],
               order: "name", since: 4),
+        Table(name: "members", columns: [.init(name: "name", kind: .text), .init(name: "grants", kind: .text), .init(name: "created_at", kind: .integer),
+                                         .init(name: "created_by", kind: .text), .init(name: "updated_at", kind: .integer)],
+              order: "name", since: 5),
         // Audit ids are kept (the audit page's cursor); `repeats` came with schema 3, `detail` with 4.
         Table(name: "audit_log", columns: [.init(name: "id", kind: .integer), .init(name: "time", kind: .integer), .init(name: "key_name", kind: .text),
                                            .init(name: "action", kind: .text), .init(name: "scope", kind: .text), .init(name: "names", kind: .text),

@@ -69,6 +69,15 @@ enum Migrations {
                 "ALTER TABLE audit_log ADD COLUMN detail TEXT",
             ]
         },
+        // Issue 25: members (a person by email, or `group:NAME`) with grants.
+        Step(version: 5, summary: "members") { _ in
+            [
+                """
+                CREATE TABLE members (name TEXT PRIMARY KEY, grants TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL,
+                  updated_at BIGINT NOT NULL)
+                """,
+            ]
+        },
         // Issue 27: envelope sealing. Each data key, wrapped under the store
         // key; `server_meta` names the active one. Values name their data key
         // in their own text (`EnvelopeText`); those sealed before this step

@@ -164,7 +164,8 @@ struct Routes {
         var methods: [String: HTTPRequest.Method] = ["/healthz": .get]
         for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
                      "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
-                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup", "/v1/rekey"] {
+                     "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/members", "/v1/members/list",
+                     "/v1/members/remove", "/v1/backup", "/v1/rekey"] {
             methods[path] = .post
         }
         return methods
@@ -297,6 +298,22 @@ struct Routes {
         router.post("/v1/roles/delete") { request, context in
             await handle(request, context, action: "role.delete") { (body: DeleteRoleRequest, key) in
                 try await store.deleteRole(name: body.name, by: key, client: context.client)
+                return SetResponse(versions: [])
+            }
+        }
+        router.post("/v1/members") { request, context in
+            await handle(request, context, action: "member.add") { (body: AddMemberRequest, key) in
+                try await store.addMember(name: body.name, grants: body.grants, by: key, client: context.client)
+            }
+        }
+        router.post("/v1/members/list") { request, context in
+            await handle(request, context, action: "member.list") { (_: EmptyBody, key) in
+                MembersResponse(members: try await store.listMembers(by: key, client: context.client))
+            }
+        }
+        router.post("/v1/members/remove") { request, context in
+            await handle(request, context, action: "member.remove") { (body: RemoveMemberRequest, key) in
+                try await store.removeMember(name: body.name, by: key, client: context.client)
                 return SetResponse(versions: [])
             }
         }

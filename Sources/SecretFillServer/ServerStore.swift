@@ -202,10 +202,10 @@ public final class ServerStore: Sendable {
         let lockAdmins = database.isPostgres
         try await run(audited: true) { sql in
             // Two revokes at once must not both see the other admin alive:
-            // PostgreSQL takes a lock that writers of api_keys wait for (it
-            // conflicts with itself, so the second revoke reads after the
-            // first commits); SQLite's BEGIN IMMEDIATE already has one writer.
-            if lockAdmins { try await sql.raw("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE").run() }
+            // PostgreSQL takes a lock that writers of api_keys and members wait
+            // for (it conflicts with itself, so the second revoke reads after
+            // the first commits); SQLite's BEGIN IMMEDIATE already has one writer.
+            if lockAdmins { try await Self.lockAdmins(sql) }
             let rows = try await sql.raw("SELECT revoked_at FROM api_keys WHERE name = \(bind: name)").all()
             guard let row = rows.first else { throw ServerRefusal.notFound("there is no key named '\(name)'") }
             guard try row.decode(column: "revoked_at", as: Int?.self) == nil else {
@@ -228,6 +228,12 @@ public final class ServerStore: Sendable {
                     // An expired admin key manages nothing: revoking it changes nothing.
                     targetIsAdmin = expires.map { $0 > now } ?? true
                 } else if expires.map({ $0 > lasting }) ?? true {
+                    otherAdmins += 1
+                }
+            }
+            // An admin member (issue 25) is another admin too.
+            if targetIsAdmin && otherAdmins == 0 {
+                for row in try await sql.raw("SELECT grants FROM members").all() where Self.isAdminGrants(try row.decode(column: "grants", as: String.self)) {
                     otherAdmins += 1
                 }
             }

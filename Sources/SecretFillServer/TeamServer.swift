@@ -460,6 +460,18 @@ public final class DatabaseAdministration: TeamAdministration {
         try await mapped { try await store.deleteRole(name: name, by: .databaseOwner, client: "local") }
     }
 
+    public func addMember(name: String, grants: [String]) async throws(ClientFailure) -> AddMemberResponse {
+        try await mapped { try await store.addMember(name: name, grants: grants, by: .databaseOwner, client: "local") }
+    }
+
+    public func listMembers() async throws(ClientFailure) -> [MemberEntry] {
+        try await mapped { try await store.listMembers(by: .databaseOwner, client: "local") }
+    }
+
+    public func removeMember(name: String) async throws(ClientFailure) {
+        try await mapped { try await store.removeMember(name: name, by: .databaseOwner, client: "local") }
+    }
+
     public func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
         try await mapped {
             var entries: [AuditEntry] = []

@@ -180,6 +180,18 @@ struct ServerWebUIBackend: WebUIBackend {
         try await store.deleteRole(name: name, by: principal, client: client)
     }
 
+    func members(as principal: ActingKey, client: String) async throws -> [MemberEntry] {
+        try await store.listMembers(by: principal, client: client, audited: false)
+    }
+
+    func addMember(name: String, grants: [String], as principal: ActingKey, client: String) async throws -> AddMemberResponse {
+        try await store.addMember(name: name, grants: grants, by: principal, client: client)
+    }
+
+    func removeMember(name: String, as principal: ActingKey, client: String) async throws {
+        try await store.removeMember(name: name, by: principal, client: client)
+    }
+
     func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {
         try await audit(key: key, secret: secret, sinceSeconds: nil, before: before, as: principal, client: client)
     }

@@ -8,7 +8,7 @@ enum Templates {
         "layout": layout, "sign-in": signIn, "secrets": secrets, "confirm-delete": confirmDelete,
         "keys": keys, "key-created": keyCreated, "confirm-revoke": confirmRevoke, "audit": audit, "message": message,
         "time": time, "secrets-index": secretsIndex, "history": history, "confirm-rollback": confirmRollback, "confirm-replace": confirmReplace,
-        "confirm-role-delete": confirmRoleDelete,
+        "confirm-role-delete": confirmRoleDelete, "members": members, "confirm-member-remove": confirmMemberRemove,
     ]
 
     /// One time (a section over `WebUITime.fields`): UTC, with a relative hint.
@@ -41,7 +41,7 @@ enum Templates {
         {{#clusters}}<a href="/ui/cluster/{{.}}">cluster {{.}}</a>{{/clusters}}
         <a href="/ui/secrets?kind=cluster">{{#moreClusters}}All {{clusterCount}} clusters{{/moreClusters}}{{^moreClusters}}All clusters{{/moreClusters}}</a>
         </div></details>
-        {{#isAdmin}}<a href="/ui/keys"{{#navKeys}} aria-current="page"{{/navKeys}}>API Keys</a> <a href="/ui/audit"{{#navAudit}} aria-current="page"{{/navAudit}}>Audit</a>{{/isAdmin}}
+        {{#isAdmin}}<a href="/ui/keys"{{#navKeys}} aria-current="page"{{/navKeys}}>API Keys</a> <a href="/ui/members"{{#navMembers}} aria-current="page"{{/navMembers}}>Members</a> <a href="/ui/audit"{{#navAudit}} aria-current="page"{{/navAudit}}>Audit</a>{{/isAdmin}}
         </nav>
         <form id="open-scope" method="get" action="/ui/open">
         <select name="kind" aria-label="kind"><option value="project">project</option><option value="cluster">cluster</option></select>
@@ -271,6 +271,57 @@ enum Templates {
 
         """
 
+    static let members = """
+        <h1>Members</h1>
+        <p class="note">The team's people, by the email the company's identity provider gives, and groups of them as <code>group:NAME</code>, with grants as an API key has. Adding a member that exists replaces its grants.</p>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#error}}<p class="error" role="alert" id="member-error">{{error}}</p>{{/error}}
+        {{#hasMembers}}
+        <div class="scroll">
+        <table id="members">
+        <thead><tr><th>Member</th><th>Grants</th><th>Added (UTC)</th><th>Changed</th><th></th></tr></thead>
+        <tbody>
+        {{#members}}
+        <tr data-member="{{name}}">
+        <td class="name">{{name}}</td>
+        <td class="grants">{{#grants}}<code>{{.}}</code> {{/grants}}</td>
+        <td class="when">{{#created}}{{> time}}{{/created}}</td>
+        <td class="when">{{#updated}}{{> time}}{{/updated}}</td>
+        <td><form method="get" action="/ui/members/remove"><input type="hidden" name="name" value="{{name}}"><button type="submit">Remove</button></form>
+        <details><summary>Change grants</summary><form class="change-grants" method="post" action="/ui/members/add">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="name" value="{{name}}">
+        <label>Grants, one per line <textarea name="grants" rows="3" spellcheck="false" required>{{grantLines}}</textarea></label>
+        <button type="submit">Change</button></form></details></td>
+        </tr>
+        {{/members}}
+        </tbody>
+        </table>
+        </div>
+        {{/hasMembers}}
+        {{^hasMembers}}<p id="no-members">No members yet.</p>{{/hasMembers}}
+        <h2>Add a member</h2>
+        <form id="add-member" method="post" action="/ui/members/add">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label>Email, or group:NAME <input name="name" value="{{formName}}" required maxlength="262" spellcheck="false" autocomplete="off"></label>
+        <label>Grants, one per line <textarea name="grants" rows="3" spellcheck="false" required>{{formGrants}}</textarea></label>
+        <button type="submit">Add</button>
+        </form>
+        <p class="note">A grant is <code>admin</code>, <code>team:ACCESS</code>, <code>project:ID:ACCESS</code> or <code>cluster:ID:ACCESS</code> (ID may be *); ACCESS is names, read or write.</p>
+
+        """
+
+    static let confirmMemberRemove = """
+        <h1>Remove member '{{name}}'?</h1>
+        <p>They lose the grants this membership gave them.</p>
+        <form id="confirm-member-remove" method="post" action="/ui/members/remove">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="name" value="{{name}}">
+        <button type="submit" class="danger">Remove</button>
+        <a href="/ui/members">Cancel</a>
+        </form>
+
+        """
+
     static let confirmRoleDelete = """
         <h1>Delete role '{{name}}'?</h1>
         <p>Every token it issued stops working at once on this server, and within a second on the others; CI jobs using it can no longer sign in.</p>
@@ -337,15 +388,15 @@ enum Templates {
     static let stylesheet = """
         :root { color-scheme: light dark; --accent: #2f6fde; --line: #8884; }
         body { font: 15px/1.45 system-ui, sans-serif; margin: 0; }
-        header { display: flex; flex-wrap: wrap; gap: .5em 1.2em; align-items: center; padding: .6em 1.2em; border-bottom: 1px solid var(--line); }
+        header { display: flex; flex-wrap: wrap; gap: .5em .9em; align-items: center; padding: .6em 1.2em; border-bottom: 1px solid var(--line); }
         .brand { font-weight: 700; }
-        nav { display: flex; flex-wrap: wrap; gap: .3em 1em; align-items: center; }
+        nav { display: flex; flex-wrap: wrap; gap: .3em .8em; align-items: center; }
         nav a[aria-current], nav summary.current { font-weight: 700; }
         details.menu { position: relative; }
         details.menu summary { cursor: pointer; color: var(--accent); }
         details.menu .menu-list { position: absolute; z-index: 2; top: 1.6em; left: 0; display: flex; flex-direction: column; gap: .2em; min-width: 12em;
           max-height: 60vh; overflow-y: auto; padding: .5em .8em; background: Canvas; border: 1px solid var(--line); white-space: nowrap; }
-        #open-scope input[name=id] { width: 8em; }
+        #open-scope input[name=id] { width: 6em; }
         #sign-out { margin-left: auto; white-space: nowrap; }
         main { padding: 1em 1.2em; max-width: 72em; }
         .scroll { overflow-x: auto; max-width: 100%; }

@@ -89,6 +89,7 @@ public struct WebUI: Sendable {
         group.get("/ui/keys/revoke") { request, context in await self.signedIn(request, context) { await self.confirmRevoke($0, request, context) } }
         group.post("/ui/keys/revoke") { request, context in await self.signedIn(request, context) { await self.revokeKey($0, request, context) } }
         addRoleRoutes(to: group)
+        addMemberRoutes(to: group)
         group.get("/ui/audit") { request, context in await self.signedIn(request, context) { await self.auditPage($0, request, context) } }
     }
 
@@ -640,7 +641,7 @@ public struct WebUI: Sendable {
                 "projects": nav?.projects ?? [], "clusters": nav?.clusters ?? [],
                 "projectCount": nav?.projectCount ?? 0, "clusterCount": nav?.clusterCount ?? 0,
                 "moreProjects": (nav?.projectCount ?? 0) > (nav?.projects.count ?? 0), "moreClusters": (nav?.clusterCount ?? 0) > (nav?.clusters.count ?? 0),
-                "navTeam": nav?.current == "team", "navKeys": nav?.current == "keys", "navAudit": nav?.current == "audit",
+                "navTeam": nav?.current == "team", "navKeys": nav?.current == "keys", "navAudit": nav?.current == "audit", "navMembers": nav?.current == "members",
                 "navSecrets": nav?.current == "secrets", "navProjects": nav?.current == "projects", "navClusters": nav?.current == "clusters",
             ] as [String: Any]
         }

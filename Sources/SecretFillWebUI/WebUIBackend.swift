@@ -106,6 +106,14 @@ public protocol WebUIBackend: Sendable {
     /// Deletes a role and ends every token it issued (admin; audited `role.delete`).
     func deleteRole(name: String, as principal: ActingKey, client: String) async throws
 
+    /// The members (issue 25), for the Members page (admin): checked like the
+    /// API's `members list` but not audited as a `member.list` on every view.
+    func members(as principal: ActingKey, client: String) async throws -> [MemberEntry]
+    /// Adds a member or replaces its grants (admin; audited `member.add`).
+    func addMember(name: String, grants: [String], as principal: ActingKey, client: String) async throws -> AddMemberResponse
+    /// Removes a member (admin; audited `member.remove`); the last admin is refused (`conflict`).
+    func removeMember(name: String, as principal: ActingKey, client: String) async throws
+
     /// One page of the audit log, newest first (100 entries), older than
     /// the cursor `before`; `next` is the cursor of the page after it.
     func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?)

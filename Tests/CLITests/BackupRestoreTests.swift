@@ -30,6 +30,8 @@ struct BackupRestoreTests {
         out.append("keys list → \(keys.status)\n\(withoutLastUsed.joined(separator: "\n"))")
         let roles = remote.run(["roles", "list", "--format", "json"])
         out.append("roles list → \(roles.status)\n\(roles.stdoutText)")
+        let members = remote.run(["members", "list", "--format", "json"])
+        out.append("members list → \(members.status)\n\(members.stdoutText)")
         return out
     }
 
@@ -44,6 +46,10 @@ struct BackupRestoreTests {
         let role = cli.run(["roles", "create", "ci-main", "--issuer", "https://issuer.example", "--audience", "secretfill",
                             "--bound-claim", "ref=refs/heads/main", "--grant", "team:read", "--database", source])
         #expect(role.status == 0, "\(role.stderr)")
+        for (member, grant) in [("ana@acme.dev", "admin"), ("group:platform", "team:read")] {
+            let added = cli.run(["members", "add", member, "--grant", grant, "--database", source])
+            #expect(added.status == 0, "\(added.stderr)")
+        }
         try "env:\n- name: DB\n  value: secret:db_password\n- name: API\n  value: secret:api_key\n".write(toFile: cli.path("spec.yaml"), atomically: true, encoding: .utf8)
 
         let server = try TestServer(cli: cli, database: source)
@@ -55,6 +61,7 @@ struct BackupRestoreTests {
         #expect(remote.run(["secrets", "set", "project", "--id", "pr-1", "--name", "gone", "--value-stdin"], stdin: Array("g".utf8)).status == 0)
         #expect(remote.run(["secrets", "delete", "project", "--id", "pr-1", "--name", "gone"]).status == 0)
         let before = Self.views(cli, server, token: admin)
+        #expect(before.contains { $0.hasPrefix("members list → 0") && $0.contains("\"group:platform\"") && $0.contains("\"ana@acme.dev\"") }, "\(before)")
         _ = server.stop()
 
         let file = cli.path("team.backup")

@@ -9,7 +9,7 @@ struct HelpTextTests {
     static let commands: [[String]] = [
         [], ["render"], ["env"], ["exec"], ["check"], ["redact"], ["init"], ["secrets"],
         ["secrets", "set"], ["secrets", "list"], ["secrets", "delete"], ["secrets", "which"], ["secrets", "import"],
-        ["store"], ["store", "accept"], ["store", "upgrade"],
+        ["store"], ["store", "accept"], ["store", "upgrade"], ["members"],
     ]
 
     static func help(_ command: [String]) throws -> String {

@@ -35,7 +35,7 @@ struct WebUIBrowserTests {
                                   environment: ProcessInfo.processInfo.environment)
         #expect(outcome.status == 0, "\(outcome.stdoutText)\(outcome.stderr)")
         #expect(outcome.stdoutText.contains("audit pages: 100 then "), "the audit page is paged by 100: \(outcome.stdoutText)")
-        for file in ["webui-team.png", "webui-keys.png", "webui-roles.png", "webui-secrets.png", "webui-history.png", "webui-audit.png", "webui-narrow.png"] {
+        for file in ["webui-team.png", "webui-keys.png", "webui-roles.png", "webui-members.png", "webui-secrets.png", "webui-history.png", "webui-audit.png", "webui-narrow.png"] {
             let data = FileManager.default.contents(atPath: shots + "/" + file) ?? Data()
             #expect(data.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(file) is a PNG")
         }
@@ -64,6 +64,10 @@ struct WebUIBrowserTests {
         // The Roles section: its create and delete are audited as `roles create`/`delete` are; its views are no role.list row.
         #expect(has("admin", "role.create", "roles") && has("admin", "role.delete", "roles"))
         #expect(!entries.contains { $0["action"] as? String == "role.list" }, "a view of the keys page wrote a role.list audit row")
+        // The Members page: add, change and remove are audited as `members add`/`remove` are; its views are no member.list row.
+        #expect(entries.filter { $0["key"] as? String == "admin" && $0["action"] as? String == "member.add" && $0["names"] as? [String] == ["ana@acme.dev"] }.count == 2)
+        #expect(has("admin", "member.remove", "members"))
+        #expect(!entries.contains { $0["action"] as? String == "member.list" }, "a view of the members page wrote a member.list audit row")
         // History and rollback from the pages are audited as the CLI's are; the replace was a set.
         #expect(has("dev", "history", "team") && has("dev", "rollback", "team"))
         #expect(entries.filter { $0["key"] as? String == "dev" && $0["action"] as? String == "set" && $0["scope"] as? String == "team" }.count >= 3)

@@ -52,6 +52,10 @@ struct APIRouteTableTests {
               ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/roles/list", uri: "/v1/roles/list", body: nil, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/roles/delete", uri: "/v1/roles/delete", body: #"{"name": "route_role"}"#, ok: .ok, namesKeyRefused: true),
+        Route(method: .post, path: "/v1/members", uri: "/v1/members", body: #"{"name": "Route.Person@Example.com", "grants": ["team:read"]}"#,
+              ok: .ok, namesKeyRefused: true),
+        Route(method: .post, path: "/v1/members/list", uri: "/v1/members/list", body: nil, ok: .ok, namesKeyRefused: true),
+        Route(method: .post, path: "/v1/members/remove", uri: "/v1/members/remove", body: #"{"name": "group:route-group"}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/audit", uri: "/v1/audit", body: #"{"limit": 5}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/backup", uri: "/v1/backup", body: #"{"audit": false}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/rekey", uri: "/v1/rekey", body: #"{"operation": "status"}"#, ok: .ok, namesKeyRefused: true),
@@ -94,7 +98,7 @@ struct APIRouteTableTests {
         #expect(rows.subtracting(documented).isEmpty, "rows the document lacks: \(rows.subtracting(documented).sorted())")
     }
 
-    /// route_a (two versions), route_c, route_e, route_f, route_g exist; key route_old exists.
+    /// route_a (two versions), route_c, route_e, route_f, route_g exist; key route_old, role route_role and member group:route-group exist.
     static func seed(_ store: ServerStore) async throws {
         for (scope, name) in [(Scope.team, "route_a"), (.team, "route_a"), (.team, "route_c"), (.team, "route_e"),
                               (try Scope(kind: .project, id: "pr-1"), "route_f"), (try Scope(kind: .cluster, id: "c-1"), "route_g")] {
@@ -104,6 +108,7 @@ struct APIRouteTableTests {
         try await store.createRole(RoleEntry(name: "route_role", issuer: "https://issuer.example", audiences: ["a"], boundClaims: [:],
                                              boundSubject: nil, grants: ["team:read"], ttl: 900, maxTTL: 3600, jwks: nil),
                                    by: .databaseOwner, client: "test")
+        _ = try await store.addMember(name: "group:route-group", grants: ["team:names"], by: .databaseOwner, client: "test")
     }
 
     @Test("each route: its answer with the admin key, 401 without a key, 403 for a names key where it needs more, JSON answers not cached",
@@ -145,7 +150,8 @@ struct APIRouteTableTests {
         try await app.test(.router) { client in
             for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete",
                          "/v1/secrets/history", "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
-                         "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/backup", "/v1/rekey"] {
+                         "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/members", "/v1/members/list",
+                         "/v1/members/remove", "/v1/backup", "/v1/rekey"] {
                 try await client.execute(uri: path, method: .get, headers: APIRouterTests.headers(admin)) { response in
                     #expect(response.status == .methodNotAllowed, "GET \(path)")
                     #expect(response.headers[.allow]?.contains("POST") == true, "GET \(path): Allow")

@@ -20,6 +20,8 @@ actor FakeBackend: WebUIBackend {
     var roles: [String: RoleEntry] = [:]
     /// `role.create` and `role.delete` calls that changed something, in order.
     var roleChanges: [String] = []
+    var members: [String: MemberEntry] = [:]
+    var memberChanges: [String] = []
 
     func addKey(token: String, name: String, grants: [String]) {
         keysByToken[token] = Key(name: name, grants: grants)
@@ -148,6 +150,29 @@ actor FakeBackend: WebUIBackend {
         try requireAdmin(principal)
         guard roles.removeValue(forKey: name) != nil else { throw ServerRefusal.notFound("there is no role named '\(name)'") }
         roleChanges.append("delete \(name)")
+    }
+
+    func members(as principal: ActingKey, client: String) async throws -> [MemberEntry] {
+        try requireAdmin(principal)
+        return Array(members.values)
+    }
+
+    /// As the server: the name checked and kept in lower case, grants checked, an existing member's replaced.
+    func addMember(name: String, grants: [String], as principal: ActingKey, client: String) async throws -> AddMemberResponse {
+        try requireAdmin(principal)
+        guard let member = MemberName.normalized(name) else { throw ServerRefusal.invalid(MemberName.ruleDescription) }
+        guard !grants.isEmpty else { throw ServerRefusal.invalid("a member needs at least one --grant; \(Grant.ruleDescription)") }
+        do { _ = try GrantSet(parsing: grants) } catch { throw ServerRefusal.invalid(error.description) }
+        let updated = members[member] != nil
+        members[member] = MemberEntry(name: member, grants: grants, created: members[member]?.created ?? Self.now(), updated: Self.now())
+        memberChanges.append("\(updated ? "update" : "add") \(member)")
+        return AddMemberResponse(name: member, updated: updated)
+    }
+
+    func removeMember(name: String, as principal: ActingKey, client: String) async throws {
+        try requireAdmin(principal)
+        guard members.removeValue(forKey: name) != nil else { throw ServerRefusal.notFound("there is no member '\(name)'") }
+        memberChanges.append("remove \(name)")
     }
 
     func audit(key: String?, secret: String?, before: String?, as principal: ActingKey, client: String) async throws -> (rows: [WebUIAuditRow], next: String?) {

@@ -22,6 +22,8 @@ import Testing
         #expect(BrowserHarness.isPNG(shots + "/webui-team.png"))
         #expect(BrowserHarness.isPNG(shots + "/webui-keys.png"))
         #expect(BrowserHarness.isPNG(shots + "/webui-roles.png"))
+        #expect(BrowserHarness.isPNG(shots + "/webui-members.png"))
+        #expect(await backend.memberChanges == ["add ana@acme.dev", "update ana@acme.dev", "remove ana@acme.dev"])
         #expect(await backend.stored("kube_token", in: .cluster("c-1"))?.revealed == canary + "-cluster")
         #expect(await backend.stored("forged", in: .team) == nil)
     }
