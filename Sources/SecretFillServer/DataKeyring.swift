@@ -23,12 +23,20 @@ import Foundation
 /// be sealed under the old key, and one pass over the values finds every
 /// value left to re-encrypt.
 final class DataKeyring: Sendable {
-    let storeKey: StoreKey
+    private let store: NIOLockedValueBox<StoreKey>
     private let keys = NIOLockedValueBox<[String: StoreKey]>([:])
 
     init(storeKey: StoreKey) {
-        self.storeKey = storeKey
+        store = NIOLockedValueBox(storeKey)
     }
+
+    /// The store key the data keys are wrapped under, as this server knows it.
+    var storeKey: StoreKey { store.withLockedValue { $0 } }
+
+    /// After this server re-wrapped the data keys under `key` (`POST
+    /// /v1/rekey` new-key): it goes on with the new key, which it was given;
+    /// other servers keep the data keys they hold until they are restarted.
+    func adopt(_ key: StoreKey) { store.withLockedValue { $0 = key } }
 
     /// A data key named by a value that this server's store key cannot unwrap.
     struct Unopenable: Error, CustomStringConvertible {
@@ -84,6 +92,7 @@ final class DataKeyring: Sendable {
     /// Every data key in `data_keys` that the store key unwraps.
     func load(_ sql: any SQLDatabase) async throws {
         let rows = try await sql.raw("SELECT id, wrapped FROM data_keys").all()
+        let storeKey = self.storeKey
         var loaded: [String: StoreKey] = [:]
         for row in rows {
             let id = try row.decode(column: "id", as: String.self)

@@ -91,6 +91,9 @@ public enum DatabaseRekey {
             let postgres = database.isPostgres
             // Start, or find the rotation already started.
             let (target, resumed) = try await database.transaction { sql -> (String, Bool) in
+                // The fresh key is wrapped under `key`: only while the database is still sealed under it
+                // (a re-wrap committed since this command began would leave the fresh key unopenable).
+                try await lockFingerprint(sql, postgres: postgres, expected: key.fingerprint)
                 let active = try await keyring.active(sql, postgres: postgres).id
                 let retiring = try await meta(sql, "retiring_data_key")
                 if retiring != nil { return (active, true) }

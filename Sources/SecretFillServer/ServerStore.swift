@@ -638,6 +638,7 @@ public final class ServerStore: Sendable {
     }
 
     func requireKey() throws -> StoreKey {
+        if let keyring { return keyring.storeKey }
         guard let key else { throw DatabaseUnavailable(detail: "the server holds no store key") }
         return key
     }

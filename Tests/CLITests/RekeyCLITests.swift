@@ -222,6 +222,11 @@ struct RekeyCLITests {
         #expect(rewrap.status == 0 && rewrap.stdoutText.contains("re-wrapped 1 data key(s)"), "\(rewrap.allOutput)")
         let newKey = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(remote.run(["render", cli.path("spec.yaml")]).stdout == expected.stdout, "the running server stopped serving after the re-wrap")
+        // The server that re-wrapped goes on with the new key: a write, then a second rotation, through it.
+        #expect(remote.run(["secrets", "set", "team", "--name", "after", "--value-stdin"], stdin: Array("x".utf8)).status == 0)
+        let second = remote.run(["rekey", "--data"])
+        #expect(second.status == 0, "\(second.allOutput)")
+        #expect(remote.run(["render", cli.path("spec.yaml")]).stdout == expected.stdout)
         server.stop()
         let restarted = try TestServer(cli: cli, database: database, environment: ["SECRETFILL_KEY": newKey])
         defer { restarted.stop() }

@@ -42,9 +42,9 @@ struct MembersSchemaTests {
         #expect(summary.schema == 4)
         #expect(!summary.rows.contains { $0.table == "members" }, "a schema 4 backup has no members table: \(summary.rows)")
 
-        // The old database itself migrates: step 5 only, its key kept.
-        #expect(try await Migrations.migrate(old) == [5])
-        #expect(try await Self.schema(old) == 5)
+        // The old database itself migrates: steps 5 and 6 (issue 27's data keys), its key kept.
+        #expect(try await Migrations.migrate(old) == [5, 6])
+        #expect(try await Self.schema(old) == Migrations.latest)
         #expect(try await store.listMembers(by: .databaseOwner, client: "test").isEmpty)
         #expect(try await store.listKeys(by: .databaseOwner, client: "test").map(\.name) == ["admin"])
         await old.close()
@@ -54,7 +54,7 @@ struct MembersSchemaTests {
         let restored = try await ServerBackup.restore(.sqlite(path: folder + "/new.db"), key: key, from: file)
         #expect(restored.schema == 4)
         let (new, newPool) = try await Self.open(folder + "/new.db")
-        #expect(try await Self.schema(new) == 5)
+        #expect(try await Self.schema(new) == Migrations.latest)
         let again = ServerStore(database: new, key: key, logger: logger, deadlines: (read: 300, write: 300))
         #expect(try await again.listKeys(by: .databaseOwner, client: "test").map(\.name) == ["admin"])
         #expect(try await again.listMembers(by: .databaseOwner, client: "test").isEmpty)
