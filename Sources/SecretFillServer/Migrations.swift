@@ -104,7 +104,7 @@ enum Migrations {
         }
     }
 
-    /// Brings the schema up to date inside one transaction, serialised
+    /// Brings the schema up to date (every step not yet recorded, in order) inside one transaction, serialised
     /// between servers starting together (an advisory lock on PostgreSQL,
     /// BEGIN IMMEDIATE on SQLite). Returns the versions applied.
     @discardableResult
@@ -113,11 +113,14 @@ enum Migrations {
         return try await database.transaction { sql in
             if postgres { try await sql.raw("SELECT pg_advisory_xact_lock(8470)").run() }
             try await sql.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, summary TEXT NOT NULL)").run()
-            let rows = try await sql.raw("SELECT MAX(version) AS v FROM schema_migrations").all()
-            let current = try rows.first?.decodeNil(column: "v") == false ? try rows.first!.decode(column: "v", as: Int.self) : 0
+            // Every step not recorded yet, not only those above the highest: a
+            // database that got a later step first (two branches of secretfill)
+            // still gets the earlier one.
+            let done = Set(try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+            let current = done.max() ?? 0
             guard current <= latest else { throw TooNew(found: current) }
             var applied: [Int] = []
-            for step in steps where step.version > current && step.version <= target {
+            for step in steps where !done.contains(step.version) && step.version <= target {
                 for statement in step.statements(postgres) {
                     try await sql.raw("\(unsafeRaw: statement)").run()
                 }

@@ -92,7 +92,8 @@ enum TeamWiring {
 
     /// `3 secrets, 12 versions, 2 keys, 40 audit entries (schema 3)`.
     static func describe(_ summary: ServerBackup.Summary) -> String {
-        let words = ["secrets": "secret(s)", "secret_versions": "version(s)", "api_keys": "key(s)", "audit_log": "audit entr(y/ies)"]
+        let words = ["secrets": "secret(s)", "secret_versions": "version(s)", "api_keys": "key(s)", "members": "member(s)",
+                     "data_keys": "data key(s)", "audit_log": "audit entr(y/ies)"]
         let parts = summary.rows.compactMap { row in words[row.table].map { "\(row.count) \($0)" } }
         return parts.joined(separator: ", ") + " (schema \(summary.schema))"
     }

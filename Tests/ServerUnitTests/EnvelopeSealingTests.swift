@@ -132,6 +132,21 @@ struct EnvelopeSealingTests {
         await database.close()
     }
 
+    @Test("a step missing below the highest recorded one is applied (a database that got step 6 before step 5)")
+    func missingStepIsApplied() async throws {
+        let (database, pool, path) = try await Self.database()
+        defer { pool.cancel(); for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        try await database.transaction { sql in
+            try await sql.raw("DROP TABLE members").run()
+            try await sql.raw("DELETE FROM schema_migrations WHERE version = 5").run()
+        }
+        #expect(try await Migrations.migrate(database) == [5])
+        #expect(try await Migrations.migrate(database) == [])
+        let members = try await database.session { sql in try await sql.raw("SELECT COUNT(*) AS n FROM members").all().first?.decode(column: "n", as: Int.self) }
+        #expect(members == 0)
+        await database.close()
+    }
+
     static func reopen(_ path: String) async throws -> (any ServerDatabase, Task<Void, Never>, String) {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
