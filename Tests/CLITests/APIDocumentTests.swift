@@ -66,7 +66,11 @@ struct APIDocumentTests {
     @Test("schemathesis with a read key and with no key: refusals (401, 403) match the document too")
     func refusalsConform() throws {
         let st = try Self.schemathesis()
-        let team = try ServerTests.Team(.sqlite)
+        // No rate limit: this is about the refusals' shapes, and schemathesis' burst of requests
+        // with an unknown token (more of them since members and rekey joined the document) went
+        // over 200 a second from one address and got 429 instead of 401 (a CI run at b37eda5).
+        // The limit has its own test (SecurityReviewTests.rateLimit).
+        let team = try ServerTests.Team(.sqlite, serverArguments: ["--rate-limit", "0"])
         defer { team.server.stop() }
         let reader = try team.key("reader", ["team:read", "project:pr-1:names"])
         for (header, examples) in [("Authorization: Bearer \(reader)", "4"), ("Authorization: Bearer sf_unknown", "2")] {
