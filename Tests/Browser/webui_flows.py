@@ -49,8 +49,11 @@ def navigate(driver, element):
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
     # Errors while the old page goes away (its execution context, for one) mean "not yet".
-    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"})
+    # 60 s: over the in-memory backend the server runs inside the test process, on Swift's
+    # cooperative threads (two here), which the end-to-end tests beside it hold while they wait
+    # for their processes; a CI run at 61105a4 waited more than 15 s for the first sign-in.
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"})
                                     .get("result", {}).get("value") == "complete")
 
 
