@@ -48,46 +48,60 @@ final class DataKeyring: Sendable {
 
     // MARK: opening
 
-    /// The value `sealed` holds, with the data key it names (or the store key).
-    /// Throws `Unknown` for a data key not loaded yet (see `loadMissing`).
-    func open(_ sealed: String, name: String, scope: Scope, version: Int) throws -> SecretValue {
-        let key: StoreKey
-        if let id = EnvelopeText.keyID(of: sealed) {
-            guard let known = keys.withLockedValue({ $0[String(id)] }) else { throw Unknown(id: String(id)) }
-            key = known
-        } else {
-            key = storeKey
+    /// Opens every row with one look at the data keys held. A data key not
+    /// held yet (one that `rekey --data` made while this server ran) is
+    /// loaded from the database once, and the rows are opened again.
+    func openAll<Row>(_ rows: [Row], from database: any ServerDatabase,
+                      _ parts: (Row) -> (sealed: String, name: String, scope: Scope, version: Int)) async throws -> [SecretValue] {
+        do {
+            return try open(rows, with: keys.withLockedValue { $0 }, parts)
+        } catch is Unknown {
+            try await database.session { sql in try await self.load(sql) }
+            do {
+                return try open(rows, with: keys.withLockedValue { $0 }, parts)
+            } catch let unknown as Unknown {
+                throw Unopenable(id: unknown.id)
+            }
         }
-        guard let data = Data(base64Encoded: String(EnvelopeText.body(of: sealed))) else { throw StoreError.cannotOpen(name: name, scope: scope) }
-        return try VersionedSealer.open(data, name: name, scope: scope, version: version, key: key)
     }
 
-    struct Unknown: Error { let id: String }
+    /// One value, inside a transaction (rollback, `rekey`'s pass): a data key
+    /// not held yet is loaded through `sql` first.
+    func open(_ sealed: String, name: String, scope: Scope, version: Int, loadingWith sql: any SQLDatabase) async throws -> SecretValue {
+        let row = [(sealed, name, scope, version)]
+        do {
+            return try open(row, with: keys.withLockedValue { $0 }, { $0 })[0]
+        } catch let unknown as Unknown {
+            try await load(sql)
+            guard holds(unknown.id) else { throw Unopenable(id: unknown.id) }
+            return try open(row, with: keys.withLockedValue { $0 }, { $0 })[0]
+        }
+    }
+
+    /// Each row's value, with the data key its text names (from `held`) or,
+    /// for a text that names none, the store key. `Unknown` for a key not in `held`.
+    private func open<Row>(_ rows: [Row], with held: [String: StoreKey],
+                           _ parts: (Row) -> (sealed: String, name: String, scope: Scope, version: Int)) throws -> [SecretValue] {
+        let storeKey = self.storeKey
+        return try rows.map { row in
+            let (sealed, name, scope, version) = parts(row)
+            let (id, body) = EnvelopeText.parts(of: sealed)
+            let key: StoreKey
+            if let id {
+                guard let known = held[String(id)] else { throw Unknown(id: String(id)) }
+                key = known
+            } else {
+                key = storeKey
+            }
+            guard let data = Data(base64Encoded: String(body)) else { throw StoreError.cannotOpen(name: name, scope: scope) }
+            return try VersionedSealer.open(data, name: name, scope: scope, version: version, key: key)
+        }
+    }
+
+    private struct Unknown: Error { let id: String }
 
     /// Whether the data key `id` is loaded.
     func holds(_ id: String) -> Bool { keys.withLockedValue { $0[id] != nil } }
-
-    /// Loads, from the database, any data key that one of `sealed` names and
-    /// this server does not hold yet (one that `rekey --data` made while it ran).
-    func loadMissing(_ sealed: some Sequence<String>, from database: any ServerDatabase) async throws {
-        var missing: Set<String> = []
-        keys.withLockedValue { held in
-            for text in sealed {
-                if let id = EnvelopeText.keyID(of: text), held[String(id)] == nil { missing.insert(String(id)) }
-            }
-        }
-        guard !missing.isEmpty else { return }
-        try await database.session { sql in try await self.load(sql) }
-        let stillMissing = keys.withLockedValue { held in missing.filter { held[$0] == nil } }
-        if let id = stillMissing.sorted().first { throw Unopenable(id: id) }
-    }
-
-    /// Opens every row, loading data keys it does not hold yet first.
-    func openAll<Row>(_ rows: [Row], sealed: (Row) -> String, database: any ServerDatabase,
-                      _ open: (Row) throws -> SecretValue) async throws -> [SecretValue] {
-        try await loadMissing(rows.lazy.map(sealed), from: database)
-        return try rows.map(open)
-    }
 
     /// Every data key in `data_keys` that the store key unwraps.
     func load(_ sql: any SQLDatabase) async throws {
@@ -108,7 +122,7 @@ final class DataKeyring: Sendable {
     /// write, `serve`'s start, or a rekey).
     func active(_ sql: any SQLDatabase, postgres: Bool) async throws -> (id: String, key: StoreKey) {
         let id: String
-        if let existing = try await Self.activeID(sql, postgres: postgres, lock: postgres ? "FOR SHARE" : "") {
+        if let existing = try await Self.activeID(sql, lock: postgres ? "FOR SHARE" : "") {
             id = existing
         } else {
             id = try await Self.createActive(sql, storeKey: storeKey)
@@ -124,7 +138,8 @@ final class DataKeyring: Sendable {
         EnvelopeText.compose(id: key.id, sealed: VersionedSealer.seal(value, name: name, scope: scope, version: version, key: key.key))
     }
 
-    static func activeID(_ sql: any SQLDatabase, postgres: Bool, lock: String) async throws -> String? {
+    /// `lock`: `FOR SHARE` or `FOR UPDATE` on PostgreSQL; empty on SQLite, whose writers take turns.
+    static func activeID(_ sql: any SQLDatabase, lock: String) async throws -> String? {
         let rows = try await sql.raw("SELECT value FROM server_meta WHERE name = 'active_data_key' \(unsafeRaw: lock)").all()
         return try rows.first?.decode(column: "value", as: String.self)
     }
@@ -138,7 +153,7 @@ final class DataKeyring: Sendable {
             ON CONFLICT (name) DO NOTHING RETURNING value
             """).all()
         if claimed.isEmpty {
-            guard let id = try await activeID(sql, postgres: false, lock: "") else { throw DatabaseUnavailable(detail: "no active data key") }
+            guard let id = try await activeID(sql, lock: "") else { throw DatabaseUnavailable(detail: "no active data key") }
             return id
         }
         try await insert(sql, id: fresh.id, key: fresh.key, wrappedBy: storeKey)

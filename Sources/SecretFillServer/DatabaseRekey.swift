@@ -37,39 +37,36 @@ public enum DatabaseRekey {
 
     static func rewrap(_ database: any ServerDatabase, current: StoreKey, new: StoreKey, actor: String, client: String,
                        progress: (@Sendable (Int, Int) -> Void)?) async throws -> Outcome {
-        do {
-            let keyring = try await prepare(database, key: current, allowing: new.fingerprint)
-            let stored = try await fingerprint(database)
-            if stored == new.fingerprint {
-                return Outcome(summary: "the database is already sealed under the new store key \(new.fingerprint): nothing to do")
-            }
-            let active = try await database.transaction { sql in try await keyring.active(sql, postgres: database.isPostgres).id }
-            // Only a database from before envelope sealing holds values under the store key itself.
-            let legacy = try await database.session { sql in
-                try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE '%:%'").all().first?.decode(column: "n", as: Int.self) ?? 0
-            }
-            let converted = legacy > 0 ? try await sweep(database, keyring: keyring, into: active, progress: progress) : 0
-            let count = try await database.transaction { sql -> Int in
-                try await lockFingerprint(sql, postgres: database.isPostgres, expected: current.fingerprint)
-                // Nothing may remain under the old store key itself (a server of
-                // an older secretfill could have written one since the sweep).
-                let legacy = try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE '%:%'").all()
-                guard try legacy.first?.decode(column: "n", as: Int.self) == 0 else { throw Retry() }
-                let rows = try await sql.raw("SELECT id, wrapped FROM data_keys ORDER BY id").all()
-                for row in rows {
-                    let id = try row.decode(column: "id", as: String.self)
-                    guard let key = current.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) else {
-                        throw RekeyRefusal("data key \(id) in the database does not open with the store key \(current.fingerprint); nothing was changed")
-                    }
-                    try await sql.raw("UPDATE data_keys SET wrapped = \(bind: new.wrap(key, id: id)) WHERE id = \(bind: id)").run()
-                }
-                try await sql.raw("UPDATE server_meta SET value = \(bind: new.fingerprint) WHERE name = 'key_fingerprint'").run()
-                try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["store key"], client: client, outcome: "ok")
-                return rows.count
-            }
-            let moved = converted > 0 ? "; \(converted) value(s) sealed under the old store key itself were re-encrypted under the data key first" : ""
-            return Outcome(summary: "re-wrapped \(count) data key(s) under the new store key \(new.fingerprint) (it was \(current.fingerprint))\(moved)")
+        let (keyring, stored) = try await prepare(database, key: current, allowing: new.fingerprint)
+        if stored == new.fingerprint {
+            return Outcome(summary: "the database is already sealed under the new store key \(new.fingerprint): nothing to do")
         }
+        let active = try await database.transaction { sql in try await keyring.active(sql, postgres: database.isPostgres).id }
+        // Only a database from before envelope sealing holds values under the store key itself.
+        let legacy = try await database.session { sql in
+            try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE '%:%'").all().first?.decode(column: "n", as: Int.self) ?? 0
+        }
+        let converted = legacy > 0 ? try await sweep(database, keyring: keyring, into: active, progress: progress) : 0
+        let count = try await database.transaction { sql -> Int in
+            try await lockFingerprint(sql, postgres: database.isPostgres, expected: current.fingerprint)
+            // Nothing may remain under the old store key itself (a server of
+            // an older secretfill could have written one since the sweep).
+            let legacy = try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE '%:%'").all()
+            guard try legacy.first?.decode(column: "n", as: Int.self) == 0 else { throw Retry() }
+            let rows = try await sql.raw("SELECT id, wrapped FROM data_keys ORDER BY id").all()
+            for row in rows {
+                let id = try row.decode(column: "id", as: String.self)
+                guard let key = current.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) else {
+                    throw RekeyRefusal("data key \(id) in the database does not open with the store key \(current.fingerprint); nothing was changed")
+                }
+                try await sql.raw("UPDATE data_keys SET wrapped = \(bind: new.wrap(key, id: id)) WHERE id = \(bind: id)").run()
+            }
+            try await sql.raw("UPDATE server_meta SET value = \(bind: new.fingerprint) WHERE name = 'key_fingerprint'").run()
+            try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["store key"], client: client, outcome: "ok")
+            return rows.count
+        }
+        let moved = converted > 0 ? "; \(converted) value(s) sealed under the old store key itself were re-encrypted under the data key first" : ""
+        return Outcome(summary: "re-wrapped \(count) data key(s) under the new store key \(new.fingerprint) (it was \(current.fingerprint))\(moved)")
     }
 
     // MARK: the data key
@@ -86,46 +83,43 @@ public enum DatabaseRekey {
 
     static func rotateData(_ database: any ServerDatabase, key: StoreKey, actor: String, client: String,
                            progress: (@Sendable (Int, Int) -> Void)?) async throws -> Outcome {
-        do {
-            let keyring = try await prepare(database, key: key, allowing: nil)
-            let postgres = database.isPostgres
-            // Start, or find the rotation already started.
-            let (target, resumed) = try await database.transaction { sql -> (String, Bool) in
-                // The fresh key is wrapped under `key`: only while the database is still sealed under it
-                // (a re-wrap committed since this command began would leave the fresh key unopenable).
-                try await lockFingerprint(sql, postgres: postgres, expected: key.fingerprint)
-                let active = try await keyring.active(sql, postgres: postgres).id
-                let retiring = try await meta(sql, "retiring_data_key")
-                if retiring != nil { return (active, true) }
-                let fresh = StoreKey.generateDataKey()
-                try await DataKeyring.insert(sql, id: fresh.id, key: fresh.key, wrappedBy: key)
-                try await setMeta(sql, "retiring_data_key", active)
-                // Waits for writers holding the active key (FOR SHARE): from
-                // its commit on, every new value is sealed under the fresh key.
-                try await sql.raw("UPDATE server_meta SET value = \(bind: fresh.id) WHERE name = 'active_data_key'").run()
-                try await sql.raw("DELETE FROM server_meta WHERE name = 'data_rotation_done'").run()
-                return (fresh.id, false)
-            }
-            try await database.session { sql in try await keyring.load(sql) }
-            var done = 0
-            while true {
-                done += try await sweep(database, keyring: keyring, into: target, progress: progress)
-                let finished = try await database.transaction { sql -> Bool in
-                    // Blocks writers until the check and the destruction commit.
-                    _ = try await DataKeyring.activeID(sql, postgres: postgres, lock: postgres ? "FOR UPDATE" : "")
-                    let left = try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE \(bind: target + ":%")").all()
-                    guard try left.first?.decode(column: "n", as: Int.self) == 0 else { return false }
-                    try await sql.raw("DELETE FROM data_keys WHERE id <> \(bind: target)").run()
-                    try await sql.raw("DELETE FROM server_meta WHERE name = 'retiring_data_key'").run()
-                    try await setMeta(sql, "data_rotation_done", String(Clock.nowMillis()))
-                    try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["data key"], client: client, outcome: "ok")
-                    return true
-                }
-                if finished { break }
-            }
-            let how = resumed ? "finished the rotation already started" : "rotated the data key"
-            return Outcome(summary: "\(how): \(done) value(s) re-encrypted under data key \(target); the old data key is destroyed")
+        let (keyring, _) = try await prepare(database, key: key, allowing: nil)
+        let postgres = database.isPostgres
+        // Start, or find the rotation already started.
+        let (target, resumed) = try await database.transaction { sql -> (String, Bool) in
+            // The fresh key is wrapped under `key`: only while the database is still sealed under it
+            // (a re-wrap committed since this command began would leave the fresh key unopenable).
+            try await lockFingerprint(sql, postgres: postgres, expected: key.fingerprint)
+            let active = try await keyring.active(sql, postgres: postgres).id
+            let retiring = try await meta(sql, "retiring_data_key")
+            if retiring != nil { return (active, true) }
+            let fresh = StoreKey.generateDataKey()
+            try await DataKeyring.insert(sql, id: fresh.id, key: fresh.key, wrappedBy: key)
+            try await setMeta(sql, "retiring_data_key", active)
+            // Waits for writers holding the active key (FOR SHARE): from
+            // its commit on, every new value is sealed under the fresh key.
+            try await sql.raw("UPDATE server_meta SET value = \(bind: fresh.id) WHERE name = 'active_data_key'").run()
+            try await sql.raw("DELETE FROM server_meta WHERE name = 'data_rotation_done'").run()
+            return (fresh.id, false)
         }
+        var done = 0
+        while true {
+            done += try await sweep(database, keyring: keyring, into: target, progress: progress)
+            let finished = try await database.transaction { sql -> Bool in
+                // Blocks writers until the check and the destruction commit.
+                _ = try await DataKeyring.activeID(sql, lock: postgres ? "FOR UPDATE" : "")
+                let left = try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE \(bind: target + ":%")").all()
+                guard try left.first?.decode(column: "n", as: Int.self) == 0 else { return false }
+                try await sql.raw("DELETE FROM data_keys WHERE id <> \(bind: target)").run()
+                try await sql.raw("DELETE FROM server_meta WHERE name = 'retiring_data_key'").run()
+                try await setMeta(sql, "data_rotation_done", String(Clock.nowMillis()))
+                try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["data key"], client: client, outcome: "ok")
+                return true
+            }
+            if finished { break }
+        }
+        let how = resumed ? "finished the rotation already started" : "rotated the data key"
+        return Outcome(summary: "\(how): \(done) value(s) re-encrypted under data key \(target); the old data key is destroyed")
     }
 
     /// `rekey --status`: `done`, `in progress: N of M values` or `no rotation started`.
@@ -137,18 +131,16 @@ public enum DatabaseRekey {
     }
 
     static func status(_ database: any ServerDatabase) async throws -> String {
-        do {
-            return try await database.session { sql in
-                if let target = try await meta(sql, "active_data_key"), try await meta(sql, "retiring_data_key") != nil {
-                    let rows = try await sql.raw("""
-                        SELECT COUNT(*) AS total, SUM(CASE WHEN sealed LIKE \(bind: target + ":%") THEN 1 ELSE 0 END) AS done FROM secret_versions
-                        """).all()
-                    let total = try rows.first?.decode(column: "total", as: Int.self) ?? 0
-                    let done = try rows.first?.decode(column: "done", as: Int?.self) ?? 0
-                    return "in progress: \(done) of \(total) values"
-                }
-                return try await meta(sql, "data_rotation_done") != nil ? "done" : "no rotation started"
+        return try await database.session { sql in
+            if let target = try await meta(sql, "active_data_key"), try await meta(sql, "retiring_data_key") != nil {
+                let rows = try await sql.raw("""
+                    SELECT COUNT(*) AS total, SUM(CASE WHEN sealed LIKE \(bind: target + ":%") THEN 1 ELSE 0 END) AS done FROM secret_versions
+                    """).all()
+                let total = try rows.first?.decode(column: "total", as: Int.self) ?? 0
+                let done = try rows.first?.decode(column: "done", as: Int?.self) ?? 0
+                return "in progress: \(done) of \(total) values"
             }
+            return try await meta(sql, "data_rotation_done") != nil ? "done" : "no rotation started"
         }
     }
 
@@ -194,8 +186,7 @@ public enum DatabaseRekey {
                     last = (kind, id, name, version)
                     if EnvelopeText.keyID(of: sealed) == target[...] { continue }
                     let scope = try ServerStore.scope(kind: kind, id: id)
-                    if let keyID = EnvelopeText.keyID(of: sealed), !keyring.holds(String(keyID)) { try await keyring.load(sql) }
-                    let value = try keyring.open(sealed, name: name, scope: scope, version: version)
+                    let value = try await keyring.open(sealed, name: name, scope: scope, version: version, loadingWith: sql)
                     changes.append(Change(kind: kind, id: id, name: name, version: version, old: sealed,
                                           new: DataKeyring.seal(value, name: name, scope: scope, version: version, with: sealing)))
                 }
@@ -247,18 +238,17 @@ public enum DatabaseRekey {
     }
 
     /// Migrates, checks the store key (or `allowing`: the new key of a
-    /// re-wrap that committed before the command was interrupted), and
-    /// loads the data keys.
-    static func prepare(_ database: any ServerDatabase, key: StoreKey, allowing: String?) async throws -> DataKeyring {
+    /// re-wrap that committed before the command was interrupted). Returns a
+    /// keyring for `key` and the fingerprint the database records.
+    static func prepare(_ database: any ServerDatabase, key: StoreKey, allowing: String?) async throws -> (DataKeyring, String) {
         _ = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
         let stored = try await fingerprint(database)
         if let stored, stored != key.fingerprint, stored != allowing {
             throw Migrations.KeyMismatch(expected: stored, supplied: key.fingerprint)
         }
         if stored == nil { try await Migrations.checkKey(database, fingerprint: key.fingerprint) }
-        let keyring = DataKeyring(storeKey: key)
-        try await database.session { sql in try await keyring.load(sql) }
-        return keyring
+        // Its data keys are loaded when first needed (`DataKeyring.active`, `open(…loadingWith:)`).
+        return (DataKeyring(storeKey: key), stored ?? key.fingerprint)
     }
 
     static func fingerprint(_ database: any ServerDatabase) async throws -> String? {

@@ -15,8 +15,8 @@ import Foundation
 /// its work, and never puts a value or a token in an error or a log.
 public final class ServerStore: Sendable {
     let database: any ServerDatabase
-    let key: StoreKey?
-    /// The data keys values are sealed under, unwrapped with `key` (issue 27).
+    /// The store key and the data keys values are sealed under, unwrapped
+    /// with it (issue 27); nil for `keys`/`audit --database`, which open no value.
     let keyring: DataKeyring?
     let logger: Logger
     let keyCache = KeyCache()
@@ -47,7 +47,6 @@ public final class ServerStore: Sendable {
         self.database = database
         self.deadline = deadlines.read
         self.writeLimit = deadlines.write
-        self.key = key
         keyring = key.map(DataKeyring.init)
         self.logger = logger
         self.metrics = metrics
@@ -271,17 +270,16 @@ public final class ServerStore: Sendable {
             if let held = best[row.name], held.rank <= rank { continue }
             best[row.name] = (rank, row)
         }
-        try await keyring.loadMissing(best.values.lazy.map(\.row.sealed), from: database)
-        var found: [String: (scope: Scope, value: SecretValue)] = [:]
-        found.reserveCapacity(best.count)
+        var chosen: [SealedRecord] = []
+        chosen.reserveCapacity(best.count)
         var missing: [String] = []
         for name in unique {
-            guard let row = best[name]?.row else {
-                missing.append(name)
-                continue
-            }
-            found[name] = (row.scope, try keyring.open(row.sealed, name: name, scope: row.scope, version: row.version))
+            if let row = best[name]?.row { chosen.append(row) } else { missing.append(name) }
         }
+        let values = try await keyring.openAll(chosen, from: database) { ($0.sealed, $0.name, $0.scope, $0.version) }
+        var found: [String: (scope: Scope, value: SecretValue)] = [:]
+        found.reserveCapacity(chosen.count)
+        for (row, value) in zip(chosen, values) { found[row.name] = (row.scope, value) }
         return (found, missing)
     }
 
@@ -307,10 +305,8 @@ public final class ServerStore: Sendable {
         let rows = try await metrics.audited {
             try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.sqlAuditedRead(audit, names: nil, in: chain) } }
         }
-        try await keyring.loadMissing(rows.lazy.map(\.sealed), from: database)
-        return try rows.map { row in
-            (row.scope, row.name, try keyring.open(row.sealed, name: row.name, scope: row.scope, version: row.version))
-        }
+        let values = try await keyring.openAll(rows, from: database) { ($0.sealed, $0.name, $0.scope, $0.version) }
+        return zip(rows, values).map { row, value in (row.scope, row.name, value) }
     }
 
     /// The names in each scope, sorted; no values.
@@ -480,9 +476,7 @@ public final class ServerStore: Sendable {
                 throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version) (the last \(Self.keptVersions) are kept)")
             }
             let sealing = try await keyring.active(sql, postgres: postgres)
-            let sealed = try row.decode(column: "sealed", as: String.self)
-            if let keyID = EnvelopeText.keyID(of: sealed), keyID != sealing.id { try await keyring.load(sql) }
-            let value = try keyring.open(sealed, name: name, scope: scope, version: version)
+            let value = try await keyring.open(try row.decode(column: "sealed", as: String.self), name: name, scope: scope, version: version, loadingWith: sql)
             let new = try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: sealing)
             try await Self.audit(sql, key: actor.name, action: "rollback", scope: scope.description, names: [name], client: client, outcome: "ok")
             return new
@@ -637,21 +631,15 @@ public final class ServerStore: Sendable {
         }
     }
 
-    func requireKey() throws -> StoreKey {
-        if let keyring { return keyring.storeKey }
-        guard let key else { throw DatabaseUnavailable(detail: "the server holds no store key") }
-        return key
-    }
+    func requireKey() throws -> StoreKey { try requireKeyring().storeKey }
 
     /// Makes the database's first data key if it has none, and loads every
     /// data key the store key unwraps (`serve`'s start).
     func prepareDataKeys() async throws {
         let keyring = try requireKeyring()
         let postgres = database.isPostgres
-        try await database.transaction { sql in
-            _ = try await keyring.active(sql, postgres: postgres)
-            try await keyring.load(sql)
-        }
+        // Loads every data key the store key unwraps too, since none is held yet.
+        try await database.transaction { sql in _ = try await keyring.active(sql, postgres: postgres) }
     }
 
     func requireKeyring() throws -> DataKeyring {

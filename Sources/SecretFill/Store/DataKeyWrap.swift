@@ -18,7 +18,7 @@ extension StoreKey {
     /// A fresh random data key and its id (`dk-` and 16 hex digits).
     public static func generateDataKey() -> (id: String, key: StoreKey) {
         let id = "dk-" + HexText.lowercase((0..<8).map { _ in UInt8.random(in: 0...255) })
-        return (id, StoreKey.generate().key.named("data key \(id)"))
+        return (id, StoreKey.generate().key)
     }
 
     /// `data` sealed under this key, base64, for the `data_keys` table.
@@ -46,16 +46,6 @@ extension StoreKey {
 
     static func wrapAssociatedData(id: String) -> [UInt8] { Array("secretfill data key v1|\(id)".utf8) }
 
-    /// This key under another name for messages.
-    func named(_ source: String) -> StoreKey {
-        StoreKey(symmetricKey: symmetricKey, source: source, fingerprint: fingerprint)
-    }
-
-    private init(symmetricKey: SymmetricKey, source: String, fingerprint: String) {
-        self.symmetricKey = symmetricKey
-        self.source = source
-        self.fingerprint = fingerprint
-    }
 }
 
 /// The text a team server stores for one sealed value: `ID:BASE64` when a
@@ -63,17 +53,14 @@ extension StoreKey {
 /// value written before envelope sealing). Base64 has no `:`, so the two
 /// cannot be confused.
 public enum EnvelopeText {
-    /// The data key's id, or nil for a value sealed under the store key.
-    public static func keyID(of sealed: String) -> Substring? {
-        guard let colon = sealed.utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        return sealed[..<colon]
+    /// The data key's id (nil for a value sealed under the store key) and the base64 part.
+    public static func parts(of sealed: String) -> (id: Substring?, body: Substring) {
+        guard let colon = sealed.utf8.firstIndex(of: UInt8(ascii: ":")) else { return (nil, sealed[...]) }
+        return (sealed[..<colon], sealed[sealed.utf8.index(after: colon)...])
     }
 
-    /// The base64 part.
-    public static func body(of sealed: String) -> Substring {
-        guard let colon = sealed.utf8.firstIndex(of: UInt8(ascii: ":")) else { return sealed[...] }
-        return sealed[sealed.utf8.index(after: colon)...]
-    }
+    public static func keyID(of sealed: String) -> Substring? { parts(of: sealed).id }
+    public static func body(of sealed: String) -> Substring { parts(of: sealed).body }
 
     public static func compose(id: String, sealed: [UInt8]) -> String {
         id + ":" + Data(sealed).base64EncodedString()
