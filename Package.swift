@@ -140,6 +140,7 @@ let package = Package(
                 "SecretFillAPI",
                 "SecretFillServer",
                 "SecretFillClient",
+                "SecretFillJWT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -15,16 +15,29 @@ public struct ActingKey: Sendable, Hashable {
 
     public var isAdmin: Bool { grants.isAdmin }
 
+    /// `user:` begins the name of a person signed in through single sign-on
+    /// (issue 25): `user:EMAIL`, or `user:SUB` without a verified email. API
+    /// key names cannot hold a `:`, so the two never meet.
+    public static let personPrefix = "user:"
+
+    /// A person signed in through single sign-on, not an API key.
+    public var isPerson: Bool { name.hasPrefix(Self.personPrefix) }
+
+    /// `key 'ci'`, or `user 'ana@acme.dev'` for a person.
+    public var described: String {
+        isPerson ? "user '\(name.dropFirst(Self.personPrefix.count))'" : "key '\(name)'"
+    }
+
     public func may(_ access: Access, in scope: Scope) -> Bool { grants.allows(access, in: scope) }
 
     /// `key 'ci' may not write to team (its grants: team:names)`.
     public func refusal(_ access: Access, _ scope: Scope) -> ServerRefusal {
-        .denied("key '\(name)' may not \(access.verb) \(scope) (its grants: \(grants))")
+        .denied("\(described) may not \(access.verb) \(scope) (\(isPerson ? "their" : "its") grants: \(grants))")
     }
 
     /// `key 'ci' may not manage keys: that needs an admin key (…)`.
     public func adminRefusal(_ what: String) -> ServerRefusal {
-        .denied("key '\(name)' may not \(what): that needs an admin key (its grants: \(grants))")
+        .denied("\(described) may not \(what): that needs \(isPerson ? "an admin member" : "an admin key") (\(isPerson ? "their" : "its") grants: \(grants))")
     }
 
     /// `keys create --database`: whoever can write the database holds everything.

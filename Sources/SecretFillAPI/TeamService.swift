@@ -141,10 +141,16 @@ public struct ServerEndpoint: Sendable {
     /// cannot read. A FIFO or device is refused before it is opened (a read
     /// could block forever), as is a file another user owns.
     public static func readTokenFile(_ path: String) throws(ClientFailure) -> String {
+        trimmed(try readPrivateFile(path, what: "the token file", contents: "the API key"))
+    }
+
+    /// The bytes of `path` (`what` names it in messages, `contents` what belongs in it): a regular file of yours that group and
+    /// others cannot read (a token file, `serve --oidc-client-secret-file`).
+    public static func readPrivateFile(_ path: String, what: String, contents: String) throws(ClientFailure) -> [UInt8] {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            if errno == ENOENT { throw .other("cannot read the token file \(path): it does not exist") }
-            throw .other("cannot read the token file \(path): \(String(cString: strerror(errno)))")
+            if errno == ENOENT { throw .other("cannot read \(what) \(path): it does not exist") }
+            throw .other("cannot read \(what) \(path): \(String(cString: strerror(errno)))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             let kind = switch info.st_mode & S_IFMT {
@@ -154,18 +160,18 @@ public struct ServerEndpoint: Sendable {
             case S_IFSOCK: "a socket"
             default: "not a regular file"
             }
-            throw .other("the token file \(path) is \(kind), not a regular file; write the API key into a file of its own (mode 0600)")
+            throw .other("\(what) \(path) is \(kind), not a regular file; write \(contents) into a file of its own (mode 0600)")
         }
         let mode = info.st_mode & 0o7777
         guard mode & 0o077 == 0 else {
-            throw .other("the token file \(path) can be read by group or others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(path)")
+            throw .other("\(what) \(path) can be read by group or others (mode \(String(mode & 0o777, radix: 8))); run: chmod 600 \(path)")
         }
         guard info.st_uid == geteuid() else {
-            throw .other("the token file \(path) is owned by uid \(info.st_uid), not by you (uid \(geteuid())); a token file must be your own (make your own copy, mode 0600)")
+            throw .other("\(what) \(path) is owned by uid \(info.st_uid), not by you (uid \(geteuid())); it must be your own (make your own copy, mode 0600)")
         }
         let bytes: [UInt8]
-        do { bytes = try FileIO.readAll(path) } catch { throw .other("cannot read the token file \(path): \(error.description)") }
-        return trimmed(bytes)
+        do { bytes = try FileIO.readAll(path) } catch { throw .other("cannot read \(what) \(path): \(error.description)") }
+        return bytes
     }
 
     /// The token without surrounding ASCII whitespace (a file's final newline).

@@ -19,6 +19,8 @@ package struct ServeCommand: ParsableCommand {
               secretfill serve --database postgres://secretfill@db.internal/secretfill
               secretfill serve --listen 0.0.0.0:8470 --tls-cert cert.pem --tls-key key.pem
               secretfill serve --metrics-listen 127.0.0.1:9470 --log-format json
+              secretfill serve --oidc-issuer https://login.acme.dev --oidc-client-id secretfill \\
+                --oidc-client-secret-file oidc-secret --oidc-name "Acme SSO" --public-url https://secrets.acme.dev
               secretfill keys create admin --grant admin --database sqlite:server.db
             """)
 
@@ -65,6 +67,35 @@ package struct ServeCommand: ParsableCommand {
         "This team's id on the Paperspace routes the gradient CLI uses: a request with another teamId is refused with 404 (default: any teamId is this team's).",
         valueName: "id"))
     package var teamId: String?
+
+    @Option(help: ArgumentHelp(
+        "People sign in to the pages through this OpenID Connect issuer (https; plain http only on loopback), compared exactly as given (default: $SECRETFILL_OIDC_ISSUER). Needs --oidc-client-id and --oidc-client-secret-file.",
+        valueName: "url"))
+    package var oidcIssuer: String?
+
+    @Option(help: ArgumentHelp("The client id this server is registered under at the issuer (default: $SECRETFILL_OIDC_CLIENT_ID).", valueName: "id"))
+    package var oidcClientId: String?
+
+    @Option(help: ArgumentHelp(
+        "A file holding the client secret: yours, mode 0600, one trailing newline dropped (default: $SECRETFILL_OIDC_CLIENT_SECRET_FILE).",
+        valueName: "file"))
+    package var oidcClientSecretFile: String?
+
+    @Option(help: ArgumentHelp("The sign-in button's words: \"Sign in with NAME\" (default: $SECRETFILL_OIDC_NAME, else single sign-on).", valueName: "name"))
+    package var oidcName: String?
+
+    @Option(help: ArgumentHelp(
+        "The address people's browsers reach this server at (behind a proxy); the redirect URI to register at the issuer is PUBLIC_URL/ui/oidc/callback (default: $SECRETFILL_PUBLIC_URL, else the --listen address).",
+        valueName: "url"))
+    package var publicUrl: String?
+
+    @Option(help: ArgumentHelp(
+        "The ID token claim that lists a person's groups; members named group:NAME then count for everyone in NAME (default: $SECRETFILL_OIDC_GROUPS_CLAIM, else none).",
+        valueName: "claim"))
+    package var oidcGroupsClaim: String?
+
+    @Flag(help: "The pages take no API key (people sign in through --oidc-issuer only); programs keep their keys on the API.")
+    package var noKeySignIn = false
 
     package func validate() throws {
         if let teamId, teamId.isEmpty || teamId.utf8.count > 128 || !teamId.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {

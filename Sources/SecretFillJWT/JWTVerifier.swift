@@ -73,7 +73,7 @@ public enum JWTRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A value as a message may show it: short printable ASCII in quotes, else its length.
-    static func shown(_ text: String) -> String {
+    public static func shown(_ text: String) -> String {
         text.utf8.count <= 200 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? "'\(text)'" : "<\(text.utf8.count) bytes>"
     }
 }

@@ -85,6 +85,23 @@ enum Migrations {
         Step(version: 6, summary: "data keys (envelope sealing)") { _ in
             ["CREATE TABLE data_keys (id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, created_at BIGINT NOT NULL)"]
         },
+        // Issue 25: single sign-on. A pending sign-in (10 minutes, used once)
+        // under the SHA-256 of its `state`, bound to the browser by the digest
+        // of a cookie; the PKCE verifier and the nonce are what the callback
+        // needs and are deleted with the row. A session of a person names them
+        // (`person`, the groups of their ID token, how they signed in); its
+        // grants are read from `members` at every request.
+        Step(version: 7, summary: "single sign-on: pending sign-ins, people's sessions") { _ in
+            [
+                """
+                CREATE TABLE oidc_pending (state_digest TEXT PRIMARY KEY, browser_digest TEXT NOT NULL, verifier TEXT NOT NULL,
+                  nonce TEXT NOT NULL, created_at BIGINT NOT NULL, cli_redirect TEXT, cli_challenge TEXT)
+                """,
+                "ALTER TABLE sessions ADD COLUMN person TEXT",
+                "ALTER TABLE sessions ADD COLUMN person_groups TEXT",
+                "ALTER TABLE sessions ADD COLUMN via TEXT",
+            ]
+        },
     ]
 
     static var latest: Int { steps.last?.version ?? 0 }

@@ -32,6 +32,7 @@ extension ServerStore {
     /// What `audit` shows as the actor of a row's key name.
     static func actor(ofKeyName name: String) -> String? {
         if name.hasPrefix("role:") { return String(name.prefix { $0 != "/" }) }
+        if name.hasPrefix(ActingKey.personPrefix) { return name }
         if name == "-" { return nil }
         return "key:" + name
     }

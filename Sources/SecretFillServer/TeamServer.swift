@@ -8,6 +8,7 @@ import NIOPosix
 import NIOSSL
 import SecretFill
 import SecretFillAPI
+import SecretFillJWT
 import SecretFillWebUI
 import ServiceLifecycle
 #if canImport(Glibc)
@@ -35,6 +36,10 @@ public struct ServeOptions: Sendable {
     public var logFormat: LogFormat
     /// This team's id on the Paperspace routes (`teamId`); nil: any.
     public var teamID: String?
+    /// `--oidc-issuer` and its companions: people sign in through the company's identity provider.
+    public var singleSignOn: SingleSignOnOptions?
+    /// False with `--no-key-sign-in`: the pages take no API key.
+    public var keySignIn: Bool = true
 
     public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level,
                 rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil,
@@ -54,6 +59,28 @@ public struct ServeOptions: Sendable {
     }
 
     public static let defaultRateLimit = 200
+}
+
+/// `serve --oidc-issuer URL --oidc-client-id ID --oidc-client-secret-file FILE
+/// [--oidc-name NAME] [--public-url URL] [--oidc-groups-claim CLAIM]`.
+public struct SingleSignOnOptions: Sendable {
+    public var issuer: String
+    public var clientID: String
+    /// The client secret's bytes as the file holds them (never logged).
+    public var clientSecret: String
+    public var name: String
+    /// The address browsers use; nil: the listen address.
+    public var publicURL: String?
+    public var groupsClaim: String?
+
+    public init(issuer: String, clientID: String, clientSecret: String, name: String, publicURL: String?, groupsClaim: String?) {
+        self.issuer = issuer
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.name = name
+        self.publicURL = publicURL
+        self.groupsClaim = groupsClaim
+    }
 }
 
 /// A reason `serve` will not start, said plainly.
@@ -173,16 +200,34 @@ public enum TeamServer {
             logger.warning("cannot reach the database yet; retrying", metadata: ["reason": "\(error.description)"])
             databaseAnswered = false
         }
+        let scheme = tls == nil ? "http" : "https"
+        let shownListenHost = options.host.contains(":") ? "[\(options.host)]" : options.host
+        // The identity provider is read before anything listens: one that
+        // cannot be used stops the start with its reason.
+        var discovered: (OIDCProvider, PublicURL)?
+        if let sso = options.singleSignOn {
+            let settings = OIDCProvider.Settings(issuer: sso.issuer, clientID: sso.clientID, clientSecret: sso.clientSecret,
+                                                 displayName: sso.name, groupsClaim: sso.groupsClaim)
+            do {
+                discovered = (try await OIDCProvider.discover(settings, keys: JWKSCache()),
+                            PublicURL(sso.publicURL ?? "\(scheme)://\(shownListenHost):\(options.port)"))
+            } catch {
+                throw ServeRefusal("cannot use the identity provider \(sso.issuer): \(error.description)")
+            }
+            logger.notice("single sign-on through \(sso.issuer) (\(sso.name))")
+        }
+        let provider = discovered
         let database = try await openDatabase(options.database, logger: poolLogger(options.logLevel))
         let metrics = ServerMetrics()
         let store = ServerStore(database: database, key: key, logger: logger, metrics: metrics)
         let health = HealthState(format: options.logFormat)
+        let singleSignOn = provider.map { ServerSingleSignOn(store: store, provider: $0.0, publicURL: $0.1) }
         let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
-                                     opaqueOriginAllowed: tls == nil && !loopback, logFormat: options.logFormat, teamID: options.teamID)
+                                     opaqueOriginAllowed: tls == nil && !loopback, logFormat: options.logFormat, teamID: options.teamID,
+                                     singleSignOn: singleSignOn, keySignIn: options.keySignIn)
         let limits = ConnectionLimits(maximumConnections: maximumConnections)
         let count = ConnectionCount(maximum: maximumConnections)
 
-        let scheme = tls == nil ? "http" : "https"
         let server = HTTPServerBuilder { responder in
             let http = GuardedHTTP1Channel(responder: responder, limits: limits, count: count)
             if let tls { return ReloadableTLSChannel(http, tls: tls) }
@@ -194,7 +239,10 @@ public enum TeamServer {
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
-                let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
+                let shownHost = shownListenHost
+                if let (_, publicURL) = provider, options.singleSignOn?.publicURL == nil {
+                    publicURL.set("\(scheme)://\(shownHost):\(port)")
+                }
                 health.listening(line: "secretfill: serving on \(scheme)://\(shownHost):\(port) (database \(options.database))\n")
             },
             logger: libraryLogger
@@ -240,7 +288,8 @@ extension TeamServer {
     /// HSTS under TLS), the rate limit (before any database work), 405 for
     /// a known path asked with another method. `teamID`: see `PaperspaceRoutes`.
     static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool,
-                            opaqueOriginAllowed: Bool = false, logFormat: LogFormat = .text, teamID: String? = nil) throws -> Router<ServerRequestContext> {
+                            opaqueOriginAllowed: Bool = false, logFormat: LogFormat = .text, teamID: String? = nil,
+                            singleSignOn: ServerSingleSignOn? = nil, keySignIn: Bool = true) throws -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger, metrics: store.metrics, format: logFormat))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
@@ -250,7 +299,8 @@ extension TeamServer {
         let routes = Routes(store: store, health: health, logger: logger)
         routes.install(on: router)
         PaperspaceRoutes(routes: routes, teamID: teamID).install(on: router)
-        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed).addRoutes(to: router)
+        try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed,
+                  singleSignOn: singleSignOn, keySignIn: keySignIn).addRoutes(to: router)
         return router
     }
 }

@@ -37,19 +37,31 @@ struct ServerWebUIBackend: WebUIBackend {
 
     func session(idDigest: String, idleSeconds: Int) async throws -> WebUISession? {
         let now = Clock.nowMillis()
-        struct Row: Sendable { let key, csrf, grants: String; let lastSeen: Int; let revoked, expires: Int? }
-        let found = try await store.runSession { sql -> Row? in
+        struct Row: Sendable { let key, csrf: String; let grants: String?; let lastSeen: Int; let revoked, expires: Int?; let person: String?; let groups: [String]; let via: String? }
+        // A person's session (single sign-on) has no key: its grants are
+        // the member list's now, so a removed member is out at their next request.
+        let found = try await store.runSession { sql -> (Row, GrantSet?)? in
             let rows = try await sql.raw("""
-                SELECT s.key_name, s.csrf_token, s.last_seen_at, k.grants, k.revoked_at, k.expires_at
-                FROM sessions s JOIN api_keys k ON k.name = s.key_name WHERE s.id_digest = \(bind: idDigest)
+                SELECT s.key_name, s.csrf_token, s.last_seen_at, s.person, s.person_groups, s.via, k.grants, k.revoked_at, k.expires_at
+                FROM sessions s LEFT JOIN api_keys k ON k.name = s.key_name WHERE s.id_digest = \(bind: idDigest)
                 """).all()
             guard let row = rows.first else { return nil }
-            return Row(key: try row.decode(column: "key_name", as: String.self), csrf: try row.decode(column: "csrf_token", as: String.self),
-                       grants: try row.decode(column: "grants", as: String.self), lastSeen: try row.decode(column: "last_seen_at", as: Int.self),
-                       revoked: try row.decode(column: "revoked_at", as: Int?.self), expires: try row.decode(column: "expires_at", as: Int?.self))
+            let found = Row(key: try row.decode(column: "key_name", as: String.self), csrf: try row.decode(column: "csrf_token", as: String.self),
+                            grants: try row.decode(column: "grants", as: String?.self), lastSeen: try row.decode(column: "last_seen_at", as: Int.self),
+                            revoked: try row.decode(column: "revoked_at", as: Int?.self), expires: try row.decode(column: "expires_at", as: Int?.self),
+                            person: try row.decode(column: "person", as: String?.self),
+                            groups: (try row.decode(column: "person_groups", as: String?.self) ?? "").split(separator: " ").map(String.init),
+                            via: try row.decode(column: "via", as: String?.self))
+            guard let person = found.person else { return (found, nil) }
+            return (found, try await ServerSingleSignOn.memberGrants(sql, person: person, groups: found.groups))
         }
-        guard let found else { return nil }
-        let live = now - found.lastSeen < idleSeconds * 1000 && found.revoked == nil && (found.expires.map { $0 > now } ?? true)
+        guard let (found, memberGrants) = found else { return nil }
+        let live: Bool
+        if found.person != nil {
+            live = now - found.lastSeen < idleSeconds * 1000 && memberGrants != nil
+        } else {
+            live = found.grants != nil && now - found.lastSeen < idleSeconds * 1000 && found.revoked == nil && (found.expires.map { $0 > now } ?? true)
+        }
         guard live else {
             _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE id_digest = \(bind: idDigest)").run() }
             return nil
@@ -59,8 +71,8 @@ struct ServerWebUIBackend: WebUIBackend {
                 try await sql.raw("UPDATE sessions SET last_seen_at = \(bind: now) WHERE id_digest = \(bind: idDigest)").run()
             }
         }
-        let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
-        return WebUISession(principal: ActingKey(name: found.key, grants: grants), csrfToken: found.csrf)
+        let grants = memberGrants ?? (try? GrantSet(parsing: (found.grants ?? "").split(separator: " ").map(String.init))) ?? GrantSet([])
+        return WebUISession(principal: ActingKey(name: found.key, grants: grants), csrfToken: found.csrf, via: found.person == nil ? nil : found.via)
     }
 
     func deleteSession(idDigest: String, client: String) async throws {

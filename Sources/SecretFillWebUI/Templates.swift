@@ -9,6 +9,7 @@ enum Templates {
         "keys": keys, "key-created": keyCreated, "confirm-revoke": confirmRevoke, "audit": audit, "message": message,
         "time": time, "secrets-index": secretsIndex, "history": history, "confirm-rollback": confirmRollback, "confirm-replace": confirmReplace,
         "confirm-role-delete": confirmRoleDelete, "members": members, "confirm-member-remove": confirmMemberRemove,
+        "signed-in": signedIn, "sign-in-refused": signInRefused,
     ]
 
     /// One time (a section over `WebUITime.fields`): UTC, with a relative hint.
@@ -24,6 +25,7 @@ enum Templates {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="referrer" content="no-referrer">
         <title>{{title}} · secretfill</title>
+        {{#refresh}}<meta http-equiv="refresh" content="0; url={{refresh}}">{{/refresh}}
         <link rel="stylesheet" href="/ui/style.css">
         </head>
         <body>
@@ -50,7 +52,7 @@ enum Templates {
         </form>
         <form id="sign-out" method="post" action="/sign-out">
         <input type="hidden" name="csrf" value="{{csrf}}">
-        <span class="who">key {{keyName}}</span> <button type="submit">Sign out</button>
+        <span class="who">{{who}}</span> <button type="submit">Sign out</button>
         </form>
         {{/session}}
         </header>
@@ -65,12 +67,37 @@ enum Templates {
     static let signIn = """
         <h1>Sign in</h1>
         {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+        {{#provider}}
+        <form id="sign-in-sso" method="post" action="/ui/oidc/start">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit">Sign in with {{provider}}</button>
+        </form>
+        <p class="note">Your company's sign-in. An admin adds you as a member (<code>secretfill members add</code>) first.</p>
+        {{/provider}}
+        {{#keySignIn}}
+        {{#provider}}<h2>Or with an API key</h2>{{/provider}}
         <form id="sign-in" method="post" action="/sign-in">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label>API key <input type="password" name="token" autocomplete="off" spellcheck="false" required></label>
         <button type="submit">Sign in</button>
         </form>
         <p class="note">An API key from <code>secretfill keys create</code>. It is sent once, to start a session, and kept nowhere in the browser.</p>
+        {{/keySignIn}}
+
+        """
+
+    /// After the provider's redirect: this server's own page moves on to the
+    /// team page, a same-site navigation that carries the Strict session cookie.
+    static let signedIn = """
+        <h1>Signed in</h1>
+        <p class="notice" role="status">Signed in. <a id="continue" href="/ui/team">Continue to the team's secrets</a></p>
+
+        """
+
+    static let signInRefused = """
+        <h1>{{title}}</h1>
+        <p class="error" role="alert">{{message}}</p>
+        <p><a href="/">Back to sign-in</a></p>
 
         """
 

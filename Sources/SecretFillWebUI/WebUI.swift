@@ -41,6 +41,11 @@ public struct WebUI: Sendable {
     /// `Secure` on the cookies: set when serving TLS.
     let secureCookies: Bool
     let library: MustacheLibrary
+    /// The company's identity provider (issue 25), when `serve --oidc-issuer` names one.
+    let singleSignOn: (any WebUISingleSignOn)?
+    /// False with `serve --no-key-sign-in`: the sign-in page offers no key
+    /// form, and a key posted to `/sign-in` is refused.
+    let keySignIn: Bool
 
     /// Whether a POST with `Origin: null` and no `Sec-Fetch-Site` is let
     /// through to the CSRF checks: only when serving plain HTTP to other
@@ -48,8 +53,11 @@ public struct WebUI: Sendable {
     /// the pages' no-referrer policy makes their own forms' Origin `null`.
     let opaqueOriginAllowed: Bool
 
-    public init(backend: any WebUIBackend, secureCookies: Bool, opaqueOriginAllowed: Bool = false) throws {
+    public init(backend: any WebUIBackend, secureCookies: Bool, opaqueOriginAllowed: Bool = false,
+                singleSignOn: (any WebUISingleSignOn)? = nil, keySignIn: Bool = true) throws {
         self.backend = backend
+        self.singleSignOn = singleSignOn
+        self.keySignIn = keySignIn
         self.secureCookies = secureCookies
         self.opaqueOriginAllowed = opaqueOriginAllowed
         var library = MustacheLibrary()
@@ -68,6 +76,7 @@ public struct WebUI: Sendable {
         group.get("/") { request, _ in await self.home(request) }
         group.post("/sign-in") { request, context in await self.signIn(request, context) }
         group.post("/sign-out") { request, context in await self.signOut(request, context) }
+        addSingleSignOnRoutes(to: group)
         group.get("/ui/style.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: Templates.stylesheet)))
@@ -102,8 +111,9 @@ public struct WebUI: Sendable {
 
     func signInPage(status: HTTPResponse.Status, error: String?) -> Response {
         let nonce = SessionTokens.random()
-        var data: [String: Any] = ["csrf": nonce]
+        var data: [String: Any] = ["csrf": nonce, "keySignIn": keySignIn]
         if let error { data["error"] = error }
+        if let singleSignOn { data["provider"] = singleSignOn.providerName }
         var response = render("sign-in", title: "Sign in", status: status, data: data, session: nil, nav: nil)
         response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.signInCookie, nonce, maxAge: 3600)))
         return response
@@ -121,6 +131,10 @@ public struct WebUI: Sendable {
         guard let nonce = cookieValue(request, Self.signInCookie), let sent = form.csrf,
               SessionTokens.isWellFormed(nonce), SessionTokens.constantTimeEqual(nonce, sent) else {
             return message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
+        }
+        guard keySignIn else {
+            let other = singleSignOn.map { "sign in with \($0.providerName)" } ?? "use the API"
+            return message(status: .forbidden, title: "Refused", "signing in to the pages with an API key is turned off on this server (serve --no-key-sign-in); \(other)", back: "/", session: nil)
         }
         let token = form.token ?? ""
         let principal: ActingKey?
@@ -183,8 +197,8 @@ public struct WebUI: Sendable {
     /// A cookie as this server names it: `__Host-` prefixed under TLS.
     func cookieName(_ name: String) -> String { secureCookies ? Self.hostPrefix + name : name }
 
-    func cookie(_ name: String, _ value: String, maxAge: Int?) -> String {
-        var text = "\(cookieName(name))=\(value); Path=/; HttpOnly; SameSite=Strict"
+    func cookie(_ name: String, _ value: String, maxAge: Int?, sameSite: String = "Strict") -> String {
+        var text = "\(cookieName(name))=\(value); Path=/; HttpOnly; SameSite=\(sameSite)"
         if let maxAge { text += "; Max-Age=\(maxAge)" }
         if secureCookies { text += "; Secure" }
         return text
@@ -635,9 +649,10 @@ public struct WebUI: Sendable {
                 session: WebUISession?, nav: Navigation?) -> Response {
         let content = library.render(data, withTemplate: template) ?? ""
         var layout: [String: Any] = ["title": title, "content": content]
+        if let refresh = data["refresh"] { layout["refresh"] = refresh }
         if let session {
             layout["session"] = [
-                "csrf": session.csrfToken, "keyName": session.principal.name, "isAdmin": session.principal.isAdmin,
+                "csrf": session.csrfToken, "who": session.who, "isAdmin": session.principal.isAdmin,
                 "projects": nav?.projects ?? [], "clusters": nav?.clusters ?? [],
                 "projectCount": nav?.projectCount ?? 0, "clusterCount": nav?.clusterCount ?? 0,
                 "moreProjects": (nav?.projectCount ?? 0) > (nav?.projects.count ?? 0), "moreClusters": (nav?.clusterCount ?? 0) > (nav?.clusters.count ?? 0),

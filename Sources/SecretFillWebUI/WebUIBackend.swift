@@ -7,10 +7,20 @@ public struct WebUISession: Sendable {
     public let principal: ActingKey
     /// The per-session token every state-changing form must carry.
     public let csrfToken: String
+    /// How a person signed in (`--oidc-name`); nil for an API key's session.
+    public let via: String?
 
-    public init(principal: ActingKey, csrfToken: String) {
+    public init(principal: ActingKey, csrfToken: String, via: String? = nil) {
         self.principal = principal
         self.csrfToken = csrfToken
+        self.via = via
+    }
+
+    /// The header's words: `key admin`, or `ana@acme.dev (Acme SSO)`.
+    public var who: String {
+        guard principal.isPerson else { return "key \(principal.name)" }
+        let person = principal.name.dropFirst(ActingKey.personPrefix.count)
+        return via.map { "\(person) (\($0))" } ?? String(person)
     }
 }
 

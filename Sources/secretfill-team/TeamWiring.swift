@@ -9,6 +9,7 @@ import SecretFill
 import SecretFillAPI
 import SecretFillCLI
 import SecretFillClient
+import SecretFillJWT
 import SecretFillServer
 
 /// The networking parts the CLI library leaves out: the HTTP client, the
@@ -124,11 +125,19 @@ enum TeamWiring {
         } catch {
             throw format == .json ? refuse(error.description, Exit.failure) : fail(error)
         }
+        let singleSignOn: SingleSignOnOptions?
+        do { singleSignOn = try singleSignOnOptions(command) } catch { throw refuse(error.description, Exit.usage) }
+        if command.noKeySignIn, singleSignOn == nil {
+            throw refuse("--no-key-sign-in needs --oidc-issuer: without it nobody could sign in to the pages", Exit.usage)
+        }
         bootstrapLogging(format)
-        let options = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
+        var serveOptions = ServeOptions(database: location, host: listenAt.host, port: listenAt.port, tlsCertificate: command.tlsCert,
                                    tlsKey: command.tlsKey, insecureHTTP: command.insecureHTTP, logLevel: level,
                                    rateLimit: command.rateLimit, maximumConnections: command.maxConnections,
                                    metricsListen: metricsAt, logFormat: format, teamID: command.teamId)
+        serveOptions.singleSignOn = singleSignOn
+        serveOptions.keySignIn = !command.noKeySignIn
+        let options = serveOptions
         TeamServer.takeOverConcurrencyPool(environment: processEnvironment)
         do {
             try runBlocking { try await TeamServer.serve(options, key: key) }
@@ -137,6 +146,61 @@ enum TeamWiring {
         } catch {
             throw refuse("the server stopped: \(ErrorWords.describe(error))", Exit.failure)
         }
+    }
+
+    /// `--oidc-*` and `--public-url`, each option before its `SECRETFILL_…`
+    /// variable; nil when no issuer is given. The client secret file is read
+    /// here, by the key file's rules.
+    static func singleSignOnOptions(_ command: ServeCommand) throws(ServeRefusal) -> SingleSignOnOptions? {
+        let environment = processEnvironment
+        func value(_ option: String?, _ variable: String) -> String? {
+            option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let issuer = value(command.oidcIssuer, "SECRETFILL_OIDC_ISSUER")
+        let clientID = value(command.oidcClientId, "SECRETFILL_OIDC_CLIENT_ID")
+        let secretFile = value(command.oidcClientSecretFile, "SECRETFILL_OIDC_CLIENT_SECRET_FILE")
+        let name = value(command.oidcName, "SECRETFILL_OIDC_NAME")
+        let publicURL = value(command.publicUrl, "SECRETFILL_PUBLIC_URL")
+        let groupsClaim = value(command.oidcGroupsClaim, "SECRETFILL_OIDC_GROUPS_CLAIM")
+        guard let issuer else {
+            if clientID != nil || secretFile != nil || name != nil || groupsClaim != nil {
+                throw ServeRefusal("--oidc-client-id, --oidc-client-secret-file, --oidc-name and --oidc-groups-claim need --oidc-issuer")
+            }
+            return nil
+        }
+        do { try JWKSCache.requireSecure(issuer, what: "--oidc-issuer") } catch {
+            throw ServeRefusal("--oidc-issuer must be an https URL (plain http only on a loopback address: 127.0.0.1, [::1] or localhost), not \(JWTRefusal.shown(issuer))")
+        }
+        guard let clientID, !clientID.isEmpty else { throw ServeRefusal("--oidc-issuer needs --oidc-client-id (the client id registered at the issuer)") }
+        guard clientID.utf8.count <= 256, clientID.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+            throw ServeRefusal("--oidc-client-id must be printable ASCII, at most 256 characters")
+        }
+        guard let secretFile else { throw ServeRefusal("--oidc-issuer needs --oidc-client-secret-file (a file holding the client secret, mode 0600)") }
+        var bytes: [UInt8]
+        do {
+            bytes = try ServerEndpoint.readPrivateFile(secretFile, what: "the client secret file", contents: "the client secret")
+        } catch {
+            throw ServeRefusal(error.description)
+        }
+        if bytes.last == 0x0A { bytes.removeLast(); if bytes.last == 0x0D { bytes.removeLast() } }
+        guard !bytes.isEmpty, let secret = String(validating: bytes, as: UTF8.self) else {
+            throw ServeRefusal("the client secret file \(secretFile) is empty or not UTF-8 text")
+        }
+        if let name, name.isEmpty || name.utf8.count > 64 || !name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
+            throw ServeRefusal("--oidc-name must be 1 to 64 printable characters")
+        }
+        if let groupsClaim, groupsClaim.isEmpty || groupsClaim.utf8.count > 128 || !groupsClaim.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw ServeRefusal("--oidc-groups-claim must be a claim name: 1 to 128 printable characters without spaces")
+        }
+        if let publicURL {
+            let rest = publicURL.hasPrefix("https://") ? publicURL.dropFirst(8) : publicURL.hasPrefix("http://") ? publicURL.dropFirst(7) : nil
+            guard let rest, !rest.isEmpty, !rest.hasPrefix("/"), !rest.contains("?"), !rest.contains("#"),
+                  rest.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ServeRefusal("--public-url must be http:// or https:// and a host (and port, and path), without ?query or #fragment: for example https://secrets.acme.dev")
+            }
+        }
+        return SingleSignOnOptions(issuer: issuer, clientID: clientID, clientSecret: secret, name: name ?? "single sign-on",
+                                   publicURL: publicURL, groupsClaim: groupsClaim)
     }
 
     static func administer(_ database: String?) async throws -> any TeamAdministration {

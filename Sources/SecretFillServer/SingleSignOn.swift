@@ -1,0 +1,178 @@
+import Crypto
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import SecretFill
+import SecretFillAPI
+import SecretFillJWT
+import SecretFillWebUI
+import SQLKit
+
+/// Issue 25: a person's sign-in through the company's identity provider,
+/// the server's half. A sign-in starts with a pending row (`oidc_pending`,
+/// under the SHA-256 of its `state`, bound to the browser by the digest of
+/// a `SameSite=Lax` cookie, with the PKCE verifier and the nonce) and ends
+/// at the callback, which deletes that row whatever happens (so a `state`
+/// is used once), exchanges the code with the verifier, checks the ID token
+/// (`IDTokenCheck`), and signs in only a member (by email or a group of the
+/// ID token). Every refusal is audited as a denied `session.start` with the
+/// check that failed; none shows or logs a code, a token or a secret.
+struct ServerSingleSignOn: WebUISingleSignOn {
+    let store: ServerStore
+    let provider: OIDCProvider
+    /// `--public-url`, else the address the server listens on (known once it does).
+    let publicURL: PublicURL
+
+    /// The redirect URI registered at the provider.
+    var redirectURI: String { publicURL.base + "/ui/oidc/callback" }
+
+    var providerName: String { provider.settings.displayName }
+
+    func begin(binding: String, client: String) async throws -> String {
+        let state = BearerText.random(bytes: 32)
+        let nonce = BearerText.random(bytes: 32)
+        let verifier = BearerText.random(bytes: 32)
+        let now = Clock.nowMillis()
+        let stale = now - WebUI.pendingSeconds * 1000
+        try await store.run { sql in
+            // Sign-ins never finished are gone after 10 minutes.
+            try await sql.raw("DELETE FROM oidc_pending WHERE created_at < \(bind: stale)").run()
+            try await sql.raw("""
+                INSERT INTO oidc_pending (state_digest, browser_digest, verifier, nonce, created_at)
+                VALUES (\(bind: BearerText.digest(state)), \(bind: binding), \(bind: verifier), \(bind: nonce), \(bind: now))
+                """).run()
+        }
+        return provider.authorizationURL(state: state, nonce: nonce, codeChallenge: Self.challenge(verifier), redirectURI: redirectURI)
+    }
+
+    /// PKCE S256: base64url of the verifier's SHA-256.
+    static func challenge(_ verifier: String) -> String {
+        BearerText.base64url(Array(SHA256.hash(data: Array(verifier.utf8))))
+    }
+
+    struct Pending: Sendable {
+        let binding, verifier, nonce: String
+        let created: Int
+    }
+
+    func finish(_ callback: SignInCallback, binding: String?, client: String) async -> SignInOutcome {
+        let refusedTitle = "Not signed in"
+        func refuse(_ check: String, _ words: String, actor: String = "-", status: HTTPResponse.Status = .badRequest) async -> SignInOutcome {
+            // Audited as a denied sign-in, with the check that failed (never the code or a token).
+            _ = try? await store.run(audited: true) { sql in
+                var record = AuditRecord(time: Clock.nowMillis(), key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "denied")
+                record.detail = "sso: \(check)"
+                try await record.insert(into: sql)
+            }
+            return .refused(status: status, title: status == .forbidden && actor != "-" ? "Not a member" : refusedTitle, words: words)
+        }
+        guard let state = callback.state, !state.isEmpty, state.utf8.count <= 512 else {
+            return await refuse("state", "the identity provider's answer carries no state, so it cannot be matched to a sign-in started here; sign in again")
+        }
+        // The pending sign-in is deleted as it is read: a state is used once.
+        let pending: Pending?
+        do {
+            pending = try await store.run { sql -> Pending? in
+                let rows = try await sql.raw("""
+                    DELETE FROM oidc_pending WHERE state_digest = \(bind: BearerText.digest(state))
+                    RETURNING browser_digest, verifier, nonce, created_at
+                    """).all()
+                guard let row = rows.first else { return nil }
+                return Pending(binding: try row.decode(column: "browser_digest", as: String.self), verifier: try row.decode(column: "verifier", as: String.self),
+                               nonce: try row.decode(column: "nonce", as: String.self), created: try row.decode(column: "created_at", as: Int.self))
+            }
+        } catch {
+            return .unavailable
+        }
+        guard let pending else {
+            return await refuse("state", "this sign-in is not one this server started, or it was finished already (its state is unknown or was used before); sign in again")
+        }
+        guard Clock.nowMillis() - pending.created <= WebUI.pendingSeconds * 1000 else {
+            return await refuse("state-expired", "this sign-in was started more than 10 minutes ago; sign in again")
+        }
+        guard let binding, BearerText.constantTimeEqual(binding, pending.binding) else {
+            return await refuse("browser", "this sign-in was started in another browser (or its cookie is gone); sign in again from this browser")
+        }
+        if let error = callback.error {
+            let code = OIDCProvider.shownErrorCode(error)
+            let words = code == "access_denied"
+                ? "the identity provider did not sign you in (access_denied: the sign-in was declined or cancelled)"
+                : "the identity provider did not sign you in (\(code ?? "an error it did not name in a form secretfill can show"))"
+            return await refuse("provider-error", words)
+        }
+        guard let code = callback.code, !code.isEmpty, code.utf8.count <= 4096 else {
+            return await refuse("code", "the identity provider's answer carries no sign-in code; sign in again")
+        }
+        let idToken: String
+        do {
+            idToken = try await provider.exchange(code: code, verifier: pending.verifier, redirectURI: redirectURI)
+        } catch {
+            return await refuse(error.check, error.description, status: error.check == "token-endpoint" ? .badGateway : .badRequest)
+        }
+        let person: IDTokenCheck.Person
+        do {
+            person = try await provider.check.verify(idToken, nonce: pending.nonce)
+        } catch {
+            return await refuse(error.check, error.description)
+        }
+        let actor = ActingKey.personPrefix + person.name
+        let groups = person.groups.filter { MemberName.normalized(MemberName.groupPrefix + $0) != nil }.prefix(200)
+        let sessionID = BearerText.random(bytes: 32)
+        let csrf = BearerText.random(bytes: 32)
+        let via = provider.settings.displayName
+        let grants: GrantSet?
+        do {
+            grants = try await store.run(audited: true) { sql -> GrantSet? in
+                guard let grants = try await Self.memberGrants(sql, person: person.name, groups: Array(groups)) else { return nil }
+                let now = Clock.nowMillis()
+                try await sql.raw("""
+                    INSERT INTO sessions (id_digest, key_name, csrf_token, created_at, last_seen_at, person, person_groups, via)
+                    VALUES (\(bind: BearerText.digest(sessionID)), \(bind: actor), \(bind: csrf), \(bind: now), \(bind: now),
+                            \(bind: person.name), \(bind: groups.joined(separator: " ")), \(bind: via))
+                    """).run()
+                var record = AuditRecord(time: now, key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "ok")
+                record.detail = "sso: \(provider.settings.issuer)"
+                try await record.insert(into: sql)
+                return grants
+            }
+        } catch {
+            return .unavailable
+        }
+        guard grants != nil else {
+            return await refuse("not-a-member", "you (\(ServerStore.shown(person.name))) are not a member of this team; ask an admin to add you (secretfill members add)",
+                                actor: actor, status: .forbidden)
+        }
+        return .session(id: sessionID)
+    }
+
+    /// The union of the grants of `person` and of every `group:NAME` among
+    /// `groups` that is a member; nil when none is.
+    static func memberGrants(_ sql: any SQLDatabase, person: String, groups: [String]) async throws -> GrantSet? {
+        let names = [person] + groups.map { MemberName.groupPrefix + $0 }
+        var condition = SQLQueryString("name IN (")
+        for (index, name) in names.enumerated() {
+            if index > 0 { condition = condition + ", " }
+            condition = condition + "\(bind: name)"
+        }
+        condition = condition + ")"
+        let rows = try await sql.raw("SELECT grants FROM members WHERE " + condition).all()
+        guard !rows.isEmpty else { return nil }
+        var texts: [String] = []
+        for row in rows {
+            for grant in try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init) where !texts.contains(grant) {
+                texts.append(grant)
+            }
+        }
+        return (try? GrantSet(parsing: texts)) ?? GrantSet([])
+    }
+}
+
+
+/// The address people's browsers reach the server at: `--public-url`, or
+/// the listen address once the listener has its port.
+final class PublicURL: Sendable {
+    private let value: NIOLockedValueBox<String>
+    init(_ base: String) { value = NIOLockedValueBox(base.hasSuffix("/") ? String(base.dropLast()) : base) }
+    var base: String { value.withLockedValue { $0 } }
+    func set(_ base: String) { value.withLockedValue { $0 = base } }
+}
