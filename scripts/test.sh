@@ -16,6 +16,10 @@ export SECRETFILL_GRADIENT
 # secretfill's OIDC roles on the same tokens (OIDCDifferentialTests).
 SECRETFILL_BAO=$(bash scripts/openbao.sh)
 export SECRETFILL_BAO
+# oidc-provider-mock 0.3.4 (PyPI) is the identity provider people sign in
+# through in the single sign-on browser tests (SingleSignOnBrowserTests).
+SECRETFILL_OIDC_PROVIDER_MOCK=$(bash scripts/oidc-provider-mock.sh)
+export SECRETFILL_OIDC_PROVIDER_MOCK
 bash scripts/build.sh --tests
 # The team-server tests run against a real PostgreSQL: a throwaway cluster,
 # stopped when the tests end. (Without SECRETFILL_TEST_DATABASE_URL the suite

@@ -194,7 +194,7 @@ public protocol TeamAdministration: Sendable {
     /// The newest `limit` entries, newest first, and whether older ones exist.
     func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
     /// `audit --role NAME`: the same, only the role's entries.
-    func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
+    func audit(since: Int?, key: String?, secret: String?, role: String?, user: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool)
     func createRole(_ role: RoleEntry) async throws(ClientFailure)
     func listRoles() async throws(ClientFailure) -> [RoleEntry]
     func deleteRole(name: String) async throws(ClientFailure)

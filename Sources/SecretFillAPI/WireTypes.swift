@@ -323,14 +323,17 @@ public struct AuditRequest: Codable, Sendable {
     public var before: String?
     /// Only entries of this OIDC role: its exchanges and the requests made with the tokens it issued.
     public var role: String?
+    /// Only this person's entries (issue 25): their email, or `sub` when they have no verified email.
+    public var user: String?
 
-    public init(since: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil, role: String? = nil) {
+    public init(since: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil, role: String? = nil, user: String? = nil) {
         self.since = since
         self.key = key
         self.secret = secret
         self.limit = limit
         self.before = before
         self.role = role
+        self.user = user
     }
 }
 
@@ -346,7 +349,7 @@ public struct AuditEntry: Codable, Sendable {
     /// How many requests the entry stands for, when more than one (refusals
     /// before authentication: one entry per client address per second).
     public var count: Int?
-    /// Who acted: `key:NAME` for an API key, `role:NAME` for a token an OIDC role issued.
+    /// Who acted: `key:NAME` for an API key, `user:EMAIL` for a person signed in through single sign-on, `role:NAME` for a token an OIDC role issued.
     public var actor: String?
     /// The OIDC token's `sub` behind a role's token (e.g. `repo:acme/api:ref:refs/heads/main`).
     public var subject: String?

@@ -8,7 +8,8 @@ struct AuditCommand: ParsableCommand {
         abstract: "Show the newest entries of the team server's audit log, printed oldest first (admin).",
         discussion: """
             Each entry: time, key, action, scope, secret names, client address, outcome (ok or \
-            denied). Never a value, never a token. json adds actor (key:NAME, or role:NAME for a \
+            denied). Never a value, never a token. A person signed in through single sign-on is \
+            user:EMAIL in the key column. json adds actor (key:NAME, user:EMAIL for a person, or role:NAME for a \
             token an OIDC role issued), subject (the OIDC token's sub) and, for an OIDC exchange, \
             detail (the issuer and, when refused, the failed check). json is JSON Lines, one object per entry. \
             The newest --limit entries (default 100) are shown, oldest of them first; a note on \
@@ -20,12 +21,15 @@ struct AuditCommand: ParsableCommand {
               secretfill audit --since 24h
               secretfill audit --since 2026-12-01 --limit 1000
               secretfill audit --key ci-pr-1 --format json | jq .
+              secretfill audit --user ana@acme.dev --since 7d
             """)
 
     @Option(help: ArgumentHelp("Only entries newer than this: a duration back from now (2w, 90d, 12h, 30m, 45s), a date (2026-12-01, from midnight UTC) or an RFC 3339 time (2026-12-01T09:30:00Z).", valueName: "when"))
     var since: String?
     @Option(help: ArgumentHelp("Only this key's entries (- for requests refused before a key was accepted).", valueName: "name"))
     var key: String?
+    @Option(help: ArgumentHelp("Only this person's entries (signed in through single sign-on: their pages and sign-ins).", valueName: "email"))
+    var user: String?
     @Option(help: ArgumentHelp("Only entries naming this secret.", valueName: "name"))
     var secret: String?
     @Option(help: ArgumentHelp("Only this OIDC role's entries: its exchanges and the requests made with the tokens it issued.", valueName: "name"))
@@ -45,11 +49,18 @@ struct AuditCommand: ParsableCommand {
             seconds = parsed
         }
         if let key, key != "-", !KeyName.isValid(key) { throw fail(KeyName.ruleDescription, Exit.usage) }
+        if let user {
+            guard key == nil else { throw fail("--key and --user each choose whose entries to show: give one", Exit.usage) }
+            // An email (as members are named), or the subject of a person who has no verified email.
+            let email = MemberName.normalized(user).map { !MemberName.isGroup($0) } ?? false
+            let subject = !user.contains("@") && !MemberName.isGroup(user) && (1...256).contains(user.utf8.count) && user.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+            guard email || subject else { throw fail("--user takes a person's email (LOCAL@DOMAIN), as `members add` does", Exit.usage) }
+        }
         if let secret { do { try SecretInputError.checkName(secret) } catch { throw fail(error) } }
         guard (1...100_000).contains(limit) else { throw fail("--limit must be 1 to 100000 entries", Exit.usage) }
         if let role, !KeyName.isValid(role) { throw fail(RoleDraft.nameRule, Exit.usage) }
-        let (key, secret, since, limit, role) = (self.key, self.secret, seconds, self.limit, self.role)
-        let (entries, more) = try withAdministration(serverOptions, database: database) { try await $0.audit(since: since, key: key, secret: secret, role: role, limit: limit) }
+        let (key, secret, since, limit, role, user) = (self.key, self.secret, seconds, self.limit, self.role, self.user)
+        let (entries, more) = try withAdministration(serverOptions, database: database) { try await $0.audit(since: since, key: key, secret: secret, role: role, user: user, limit: limit) }
         let format = ListFormat.resolved(self.format)
         var table = TextTable("TIME", "KEY", "ACTION", "OUTCOME", "SCOPE", "NAMES", "CLIENT", "COUNT")
         for entry in entries.reversed() {

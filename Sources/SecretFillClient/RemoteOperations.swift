@@ -111,7 +111,7 @@ extension TeamClient {
     /// The newest `limit` entries, newest first, a page of at most 1000 at a time;
     /// `more` is true when older entries exist beyond them.
     public func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
-        try await audit(since: since, key: key, secret: secret, role: nil, limit: limit)
+        try await audit(since: since, key: key, secret: secret, role: nil, user: nil, limit: limit)
     }
 
     public func createRole(_ role: RoleEntry) async throws(ClientFailure) {
@@ -146,12 +146,12 @@ extension TeamClient {
         let _: SetResponse = try await post("/v1/members/remove", RemoveMemberRequest(name: name))
     }
 
-    public func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
+    public func audit(since: Int?, key: String?, secret: String?, role: String?, user: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
         var entries: [AuditEntry] = []
         var before: String?
         while true {
             let page = min(1_000, limit - entries.count)
-            let answer: AuditResponse = try await post("/v1/audit", AuditRequest(since: since, key: key, secret: secret, limit: page, before: before, role: role))
+            let answer: AuditResponse = try await post("/v1/audit", AuditRequest(since: since, key: key, secret: secret, limit: page, before: before, role: role, user: user))
             entries += answer.entries
             guard let next = answer.next else { return (entries, false) }
             if entries.count >= limit { return (entries, true) }

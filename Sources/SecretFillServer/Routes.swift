@@ -280,7 +280,7 @@ struct Routes {
         router.post("/v1/audit") { request, context in
             await handle(request, context, action: "audit.read") { (body: AuditRequest, key) in
                 let page = try await store.auditEntries(since: body.since, key: body.key, secret: body.secret, limit: body.limit,
-                                                        before: body.before, role: body.role, by: key, client: context.client)
+                                                        before: body.before, role: body.role, user: body.user, by: key, client: context.client)
                 return AuditResponse(entries: page.entries, next: page.next)
             }
         }

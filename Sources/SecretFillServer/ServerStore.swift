@@ -537,9 +537,16 @@ public final class ServerStore: Sendable {
     /// older than the entry `before` names (the previous page's `next`),
     /// and the cursor of the page after it (nil when this is the last).
     public func auditEntries(since seconds: Int?, key: String?, secret: String?, limit: Int? = nil, before: String? = nil, role: String? = nil,
-                             by actor: ActingKey, client: String) async throws -> (entries: [AuditEntry], next: String?) {
+                             user: String? = nil, by actor: ActingKey, client: String) async throws -> (entries: [AuditEntry], next: String?) {
         try await requireAdmin(actor, "read the audit log", action: "audit.read", names: [], client: client)
         if let key, !KeyName.isValid(key), key != "-" { throw ServerRefusal.invalid(KeyName.ruleDescription) }
+        var chosen = key
+        if let user {
+            guard key == nil else { throw ServerRefusal.invalid("key and user each choose whose entries to show: give one") }
+            guard let person = Self.personName(user) else { throw ServerRefusal.invalid("user must be a person's email (LOCAL@DOMAIN)") }
+            chosen = ActingKey.personPrefix + person
+        }
+        let key = chosen
         if let role, !KeyName.isValid(role) { throw ServerRefusal.invalid(RoleDraft.nameRule) }
         if let secret, !SecretName.isValid(secret) { throw ServerRefusal.invalid(SecretName.ruleDescription) }
         if let seconds, seconds < 0 || seconds > DurationText.maximumSeconds {
@@ -701,6 +708,13 @@ public final class ServerStore: Sendable {
     }
 
     /// A name as a refusal may show it: only if it is short printable ASCII.
+    /// A person as sign-ins record them: an email in lower case, or a subject (no `@`, printable, no spaces).
+    static func personName(_ text: String) -> String? {
+        if let email = MemberName.normalized(text), !MemberName.isGroup(email) { return email }
+        guard !text.contains("@"), (1...256).contains(text.utf8.count), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return text
+    }
+
     static func shown(_ name: String) -> String {
         name.utf8.count <= 128 && name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? name : "<\(name.utf8.count) bytes>"
     }

@@ -28,6 +28,13 @@ struct ServerSingleSignOn: WebUISingleSignOn {
 
     var providerName: String { provider.settings.displayName }
 
+    var providerOrigin: String {
+        let endpoint = provider.authorizationEndpoint
+        guard let schemeEnd = endpoint.range(of: "://") else { return endpoint }
+        let rest = endpoint[schemeEnd.upperBound...]
+        return String(endpoint[..<schemeEnd.upperBound]) + rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+    }
+
     func begin(binding: String, client: String) async throws -> String {
         let state = BearerText.random(bytes: 32)
         let nonce = BearerText.random(bytes: 32)

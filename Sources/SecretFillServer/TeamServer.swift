@@ -495,7 +495,7 @@ public final class DatabaseAdministration: TeamAdministration {
     }
 
     public func audit(since: Int?, key: String?, secret: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
-        try await audit(since: since, key: key, secret: secret, role: nil, limit: limit)
+        try await audit(since: since, key: key, secret: secret, role: nil, user: nil, limit: limit)
     }
 
     public func createRole(_ role: RoleEntry) async throws(ClientFailure) {
@@ -522,13 +522,13 @@ public final class DatabaseAdministration: TeamAdministration {
         try await mapped { try await store.removeMember(name: name, by: .databaseOwner, client: "local") }
     }
 
-    public func audit(since: Int?, key: String?, secret: String?, role: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
+    public func audit(since: Int?, key: String?, secret: String?, role: String?, user: String?, limit: Int) async throws(ClientFailure) -> (entries: [AuditEntry], more: Bool) {
         try await mapped {
             var entries: [AuditEntry] = []
             var before: String?
             while true {
                 let page = try await store.auditEntries(since: since, key: key, secret: secret, limit: min(ServerStore.auditPageMaximum, limit - entries.count),
-                                                        before: before, role: role, by: .databaseOwner, client: "local")
+                                                        before: before, role: role, user: user, by: .databaseOwner, client: "local")
                 entries += page.entries
                 guard let next = page.next else { return (entries, false) }
                 if entries.count >= limit { return (entries, true) }

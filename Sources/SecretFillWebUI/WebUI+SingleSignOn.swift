@@ -9,6 +9,10 @@ import NIOCore
 public protocol WebUISingleSignOn: Sendable {
     /// `--oidc-name`: "Sign in with <name>".
     var providerName: String { get }
+    /// The provider's authorization endpoint's origin (`https://login.acme.dev`):
+    /// the sign-in page's CSP lets its form lead there (`form-action` holds
+    /// for the redirect after a form too).
+    var providerOrigin: String { get }
     /// Starts a sign-in for the browser whose pending-sign-in cookie has
     /// this digest: the provider's address to send the browser to.
     func begin(binding: String, client: String) async throws -> String

@@ -115,6 +115,10 @@ public struct WebUI: Sendable {
         if let error { data["error"] = error }
         if let singleSignOn { data["provider"] = singleSignOn.providerName }
         var response = render("sign-in", title: "Sign in", status: status, data: data, session: nil, nav: nil)
+        if let singleSignOn {
+            // "Sign in with …" is a form to this server that redirects to the provider: form-action must allow both.
+            response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy.replacing("form-action 'self'", with: "form-action 'self' \(singleSignOn.providerOrigin)")
+        }
         response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.signInCookie, nonce, maxAge: 3600)))
         return response
     }
