@@ -42,8 +42,8 @@ struct MembersSchemaTests {
         #expect(summary.schema == 4)
         #expect(!summary.rows.contains { $0.table == "members" }, "a schema 4 backup has no members table: \(summary.rows)")
 
-        // The old database itself migrates: steps 5 and 6 (issue 27's data keys), its key kept.
-        #expect(try await Migrations.migrate(old) == [5, 6])
+        // The old database itself migrates: steps 5, 6 (issue 27's data keys) and 7 (single sign-on), its key kept.
+        #expect(try await Migrations.migrate(old) == [5, 6, 7])
         #expect(try await Self.schema(old) == Migrations.latest)
         #expect(try await store.listMembers(by: .databaseOwner, client: "test").isEmpty)
         #expect(try await store.listKeys(by: .databaseOwner, client: "test").map(\.name) == ["admin"])

@@ -70,7 +70,7 @@ struct WireContractTests {
                       minimal: KeyEntry(name: "k", grants: [], created: "t", lastUsed: nil, expires: nil, revoked: nil)),
             try Entry("KeysResponse", full: KeysResponse(keys: []), minimal: KeysResponse(keys: [])),
             try Entry("RevokeKeyRequest", full: RevokeKeyRequest(name: "k"), minimal: RevokeKeyRequest(name: "k")),
-            try Entry("AuditRequest", full: AuditRequest(since: 1, key: "k", secret: "s", limit: 1, before: "1", role: "r"),
+            try Entry("AuditRequest", full: AuditRequest(since: 1, key: "k", secret: "s", limit: 1, before: "1", role: "r", user: "u"),
                       minimal: AuditRequest(since: nil, key: nil, secret: nil)),
             try Entry("AuditEntry", full: AuditEntry(time: "t", key: "k", action: "read", scope: "team", names: [], client: "c", outcome: "ok", count: 2,
                                                      actor: "role:r", subject: "repo:a", detail: "issuer"),
