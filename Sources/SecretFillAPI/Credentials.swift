@@ -80,5 +80,31 @@ public enum CredentialsFile {
         return path
     }
 
+    /// The token stored for `url`, expired or not (`logout` ends it either way).
+    public static func storedToken(for url: String, environment: [String: String]) throws(ClientFailure) -> String? {
+        guard let path = path(environment: environment), FileIO.exists(path) else { return nil }
+        let text = try ServerEndpoint.readTokenFile(path)
+        guard let document = try? JSONDecoder().decode(Document.self, from: Data(text.utf8)) else {
+            throw .other("the credentials file \(path) is not one secretfill wrote; remove it and run secretfill login again")
+        }
+        return document.servers[normalized(url)]?.token
+    }
+
+    /// Removes `url`'s entry; true when there was one.
+    public static func remove(for url: String, environment: [String: String]) throws(ClientFailure) -> Bool {
+        guard let path = path(environment: environment), FileIO.exists(path) else { return false }
+        let text = try ServerEndpoint.readTokenFile(path)
+        guard var document = try? JSONDecoder().decode(Document.self, from: Data(text.utf8)) else {
+            throw .other("the credentials file \(path) is not one secretfill wrote; remove it and run secretfill login again")
+        }
+        guard document.servers.removeValue(forKey: normalized(url)) != nil else { return false }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let bytes: [UInt8]
+        do { bytes = Array(try encoder.encode(document)) + [0x0A] } catch { throw .other("cannot encode the credentials") }
+        do { try FileIO.replaceAtomically(path, with: bytes, mode: 0o600) } catch { throw .other("cannot write \(path): \(error.description)") }
+        return true
+    }
+
     static func normalized(_ url: String) -> String { url.hasSuffix("/") ? String(url.dropLast()) : url }
 }

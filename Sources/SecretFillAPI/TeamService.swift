@@ -221,6 +221,15 @@ public protocol TeamService: TeamAdministration {
     func rollback(_ name: String, in scope: Scope, to version: Int) async throws(ClientFailure) -> Int
     /// `login`: a CI job's OIDC token for a role's short-lived token (`POST /v1/auth/oidc`).
     func exchangeOIDC(_ credential: OIDCCredential) async throws(ClientFailure) -> OIDCExchangeResponse
+    /// `login` as a person (issue 25): listens on a loopback port for one
+    /// redirect, has `open` show the person the server's sign-in address
+    /// (their browser, or a printed line), waits up to `timeoutSeconds` for
+    /// the code, and exchanges it with this login's own PKCE verifier.
+    func signInAsPerson(ttl: String?, timeoutSeconds: Int, open: @escaping @Sendable (String) -> Void) async throws(ClientFailure) -> LoginTokenResponse
+    /// `logout`: ends the CLI token this client presents (`POST /v1/logout`).
+    func logout() async throws(ClientFailure)
+    /// `whoami` (`POST /v1/whoami`).
+    func whoami() async throws(ClientFailure) -> WhoamiResponse
     /// `backup --server`: the server's backup file (`POST /v1/backup`, admin) into `path`; its size in bytes.
     /// `progress` is told the bytes written so far, after each part that arrives.
     func downloadBackup(audit: Bool, to path: String, progress: (@Sendable (Int) -> Void)?) async throws(ClientFailure) -> Int

@@ -372,6 +372,57 @@ public struct AuditEntry: Codable, Sendable {
     }
 }
 
+/// `POST /v1/login/token` (issue 25, `secretfill login`): the one-time code
+/// the CLI's loopback address received after the person signed in through
+/// the identity provider, with the CLI's own PKCE verifier (so a code that
+/// leaked is useless to anyone else), for a CLI token bound to that person.
+public struct LoginTokenRequest: Codable, Sendable {
+    public var code: String
+    public var verifier: String
+    /// How long the token lasts (`12h`, `30m`, `1d`; default 12 h, at most `serve --max-cli-ttl`).
+    public var ttl: String?
+
+    public init(code: String, verifier: String, ttl: String?) {
+        self.code = code
+        self.verifier = verifier
+        self.ttl = ttl
+    }
+}
+
+public struct LoginTokenResponse: Codable, Sendable {
+    /// `sf_…`, valid until `expiresAt`; its grants are the person's as a member, read at each request.
+    public var token: String
+    public var expiresAt: String
+    /// The person: `ana@acme.dev`.
+    public var user: String
+    public var grants: [String]
+
+    public init(token: String, expiresAt: String, user: String, grants: [String]) {
+        self.token = token
+        self.expiresAt = expiresAt
+        self.user = user
+        self.grants = grants
+    }
+}
+
+/// `POST /v1/whoami`: who the presented token is.
+public struct WhoamiResponse: Codable, Sendable {
+    /// `key:NAME`, `user:EMAIL` or `role:NAME`.
+    public var actor: String
+    /// How a person signed in (`--oidc-name`); nil for keys and roles.
+    public var via: String?
+    public var grants: [String]
+    /// RFC 3339, UTC; nil when the token does not expire.
+    public var expiresAt: String?
+
+    public init(actor: String, via: String?, grants: [String], expiresAt: String?) {
+        self.actor = actor
+        self.via = via
+        self.grants = grants
+        self.expiresAt = expiresAt
+    }
+}
+
 /// `POST /v1/auth/oidc`: a CI job's OIDC token (a JWT) for a role's short-lived token.
 public struct OIDCExchangeRequest: Codable, Sendable {
     public var role: String

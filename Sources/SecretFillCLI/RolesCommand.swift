@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SecretFill
 import SecretFillAPI
 
@@ -142,25 +143,42 @@ extension RolesCommand {
 struct LoginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "login",
-        abstract: "Exchange a CI job's OIDC token for a role's short-lived token and store it for this server.",
+        abstract: "Sign in to a team server for the CLI: as yourself through its single sign-on, or as a CI role with a job's OIDC token.",
         discussion: """
+            As yourself (no --role): secretfill listens on a loopback port for one redirect, \
+            opens the server's sign-in address in your browser (or prints it: --no-browser, or \
+            when no browser can be opened), and after you sign in through the company's identity \
+            provider receives, through the server, a short-lived CLI token bound to you (--ttl, \
+            default 12h, at most the server's --max-cli-ttl). The exchange uses this login's own \
+            PKCE verifier, so a code that leaked is useless to anyone else. Your grants are your \
+            membership's, read by the server at each request.
+
+            As a CI role (--role with --oidc-token-file): the job's OIDC token for the role's \
+            short-lived token.
+
             The token is stored per server URL in $XDG_CONFIG_HOME/secretfill/credentials (else \
             ~/.config/secretfill/credentials; folder 0700, file 0600), and later --server verbs \
             use it when neither SECRETFILL_TOKEN nor --token-file is given. Nothing is printed \
-            but where it was stored and when it expires; never a token.
+            but who signed in, where the token was stored and when it expires; never a token.
 
-            Exit codes: 0 stored, 2 the server could not be reached or the file not written, \
-            64 usage error, 77 the server refused the OIDC token (the message names the failed \
-            check: issuer, audience, expiry, a bound claim...).
+            Exit codes: 0 stored, 2 the server could not be reached, no sign-in arrived in time or \
+            the file not written, 64 usage error (a --ttl above the server's maximum too), 77 the \
+            sign-in or the OIDC token was refused (the message says why).
 
-            Example (GitHub Actions):
+            Examples:
+              secretfill login --server https://secrets.acme.dev
+              secretfill login --server https://secrets.acme.dev --no-browser --ttl 4h
               secretfill login --role gh-main --oidc-token-file "$RUNNER_TEMP/oidc" --server https://secrets.acme.dev
             """)
 
-    @Option(help: ArgumentHelp("The role to sign in as.", valueName: "name"))
-    var role: String
-    @Option(help: ArgumentHelp("The job's OIDC token (a JWT) in this file, mode 0600.", valueName: "path"))
-    var oidcTokenFile: String
+    @Option(help: ArgumentHelp("The CI role to sign in as (with --oidc-token-file); without it, you sign in as yourself.", valueName: "name"))
+    var role: String?
+    @Option(help: ArgumentHelp("The job's OIDC token (a JWT) in this file, mode 0600 (with --role).", valueName: "path"))
+    var oidcTokenFile: String?
+    @Option(help: ArgumentHelp("How long your CLI token lasts: 12h (the default), 30m, 1d; at most the server's --max-cli-ttl.", valueName: "duration"))
+    var ttl: String?
+    @Flag(help: "Print the sign-in address instead of opening a browser (on a machine without one, open it elsewhere on this machine).")
+    var noBrowser = false
     @Option(help: ArgumentHelp("The team server (default: $SECRETFILL_SERVER).", valueName: "url"))
     var server: String?
     @Option(help: ArgumentHelp("Also trust this CA (PEM) for the server's certificate (default: $SECRETFILL_CA_FILE).", valueName: "path"))
@@ -168,8 +186,14 @@ struct LoginCommand: ParsableCommand {
     @Flag(help: ArgumentHelp("Allow an http:// --server that is not loopback (the tokens then cross the network in clear)."))
     var insecureHTTP = false
 
+    /// How long `login` waits for the browser's redirect.
+    static let waitSeconds = 300
+
     func run() throws {
+        guard let role else { return try signInAsPerson() }
         guard KeyName.isValid(role) else { throw fail(RoleDraft.nameRule, Exit.usage) }
+        guard let oidcTokenFile else { throw fail("--role needs --oidc-token-file (the job's OIDC token); without --role you sign in as yourself", Exit.usage) }
+        if ttl != nil || noBrowser { throw fail("--ttl and --no-browser are for signing in as yourself (without --role)", Exit.usage) }
         var environment = processEnvironment
         for name in ["SECRETFILL_TOKEN", "SECRETFILL_TOKEN_FILE", "SECRETFILL_OIDC_TOKEN"] { environment[name] = nil }
         environment["SECRETFILL_ROLE"] = role
@@ -192,5 +216,70 @@ struct LoginCommand: ParsableCommand {
                                               for: url, environment: environmentCopy), answer.expiresAt)
         }
         print("Signed in to \(url) as role '\(role)' until \(path.1); the token is stored in \(path.0)")
+    }
+
+    func signInAsPerson() throws {
+        if oidcTokenFile != nil { throw fail("--oidc-token-file needs --role (a CI role); without them you sign in as yourself", Exit.usage) }
+        if let ttl, DurationText.seconds(ttl) == nil { throw fail("--ttl: \(DurationText.ruleDescription)", Exit.usage) }
+        let endpoint = try anonymousEndpoint(server: server, caFile: caFile, insecureHTTP: insecureHTTP)
+        let url = endpoint.url
+        let environment = processEnvironment
+        let (ttl, noBrowser) = (self.ttl, self.noBrowser)
+        let answer = try withClient(endpoint) { client in
+            try await client.signInAsPerson(ttl: ttl, timeoutSeconds: Self.waitSeconds) { address in
+                BrowserOpener.show(address, noBrowser: noBrowser, environment: environment)
+            }
+        }
+        let path: String
+        do {
+            path = try CredentialsFile.store(CredentialsFile.Entry(token: answer.token, expiresAt: answer.expiresAt, role: nil), for: url, environment: environment)
+        } catch {
+            throw fail(error)
+        }
+        print("Signed in to \(url) as \(answer.user) until \(answer.expiresAt) (grants: \(answer.grants.joined(separator: " "))); the token is stored in \(path)")
+    }
+}
+
+/// `--server` (or SECRETFILL_SERVER) without any credential: `login`'s own requests.
+func anonymousEndpoint(server: String?, caFile: String?, insecureHTTP: Bool) throws -> ServerEndpoint {
+    var environment = processEnvironment
+    for name in ["SECRETFILL_TOKEN", "SECRETFILL_TOKEN_FILE", "SECRETFILL_OIDC_TOKEN", "SECRETFILL_ROLE"] { environment[name] = nil }
+    environment["XDG_CONFIG_HOME"] = nil
+    environment["HOME"] = nil
+    do {
+        guard let resolved = try ServerEndpoint.resolve(server: server, tokenFile: nil, caFile: caFile, insecureHTTP: insecureHTTP, environment: environment) else {
+            throw fail("give --server URL (or set SECRETFILL_SERVER)", Exit.usage)
+        }
+        return ServerEndpoint(url: resolved.url, token: nil, caFile: resolved.caFile ?? processEnvironment["SECRETFILL_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 },
+                              plainHTTPToRemoteHost: resolved.plainHTTPToRemoteHost)
+    } catch let error as ClientFailure {
+        throw fail(error)
+    }
+}
+
+/// Shows the sign-in address: in the person's browser (`xdg-open`, when a
+/// display is there and `--no-browser` was not given), and always as a line
+/// on stderr, which is where a person without a browser on this machine
+/// finds it. The address holds no secret: the state and challenge only.
+enum BrowserOpener {
+    static func show(_ address: String, noBrowser: Bool, environment: [String: String]) {
+        var opened = false
+        let display = !(environment["DISPLAY"] ?? "").isEmpty || !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty
+        if !noBrowser, display, let opener = (environment["PATH"] ?? "").split(separator: ":").map({ $0 + "/xdg-open" })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: opener)
+            process.arguments = [address]
+            // The browser gets no secretfill variable (a child inherits the environment).
+            process.environment = environment.filter { !$0.key.hasPrefix("SECRETFILL_") }
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            opened = (try? process.run()) != nil
+        }
+        let lead = opened ? "Your browser was opened to sign in; if it was not, open" : "Open this address in a browser on this machine to sign in"
+        Terminal.warn("\(lead):")
+        Terminal.warn("  \(address)")
+        Terminal.warn("Waiting up to \(LoginCommand.waitSeconds / 60) minutes for the sign-in...")
     }
 }

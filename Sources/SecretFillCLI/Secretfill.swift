@@ -40,7 +40,7 @@ package struct Secretfill: ParsableCommand {
             """,
         version: SecretFillVersion.string,
         subcommands: [RenderCommand.self, EnvCommand.self, ExecCommand.self, CheckCommand.self, RedactCommand.self, InitCommand.self,
-                      SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, MembersCommand.self, RolesCommand.self, LoginCommand.self, AuditCommand.self,
+                      SecretsCommand.self, StoreCommand.self, ServeCommand.self, KeysCommand.self, MembersCommand.self, RolesCommand.self, LoginCommand.self, LogoutCommand.self, WhoamiCommand.self, AuditCommand.self,
                       BackupCommand.self, RestoreCommand.self, RekeyCommand.self]
     )
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SecretFill
+import SecretFillAPI
 
 package struct ServeCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
@@ -94,6 +95,9 @@ package struct ServeCommand: ParsableCommand {
         valueName: "claim"))
     package var oidcGroupsClaim: String?
 
+    @Option(help: ArgumentHelp("The longest CLI token `secretfill login --ttl` may ask for (default 24h).", valueName: "duration"))
+    package var maxCliTtl: String = "24h"
+
     @Flag(help: "The pages take no API key (people sign in through --oidc-issuer only); programs keep their keys on the API.")
     package var noKeySignIn = false
 
@@ -104,6 +108,7 @@ package struct ServeCommand: ParsableCommand {
         guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 (no limit) or more requests a second") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        guard DurationText.seconds(maxCliTtl) != nil else { throw ValidationError("--max-cli-ttl: \(DurationText.ruleDescription)") }
     }
 
     package init() {}

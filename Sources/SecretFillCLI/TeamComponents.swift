@@ -100,6 +100,8 @@ enum TeamHandoff {
 // of them with --server through `secretfill`: one missing here fails there
 // with the internal error above.
 extension ServeCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension LogoutCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
+extension WhoamiCommand: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.Create: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.List: TeamCapableCommand { var asksForTeamServer: Bool { true } }
 extension KeysCommand.Revoke: TeamCapableCommand { var asksForTeamServer: Bool { true } }

@@ -136,12 +136,14 @@ public final class TeamClient: TeamService {
                 throw .unavailable("\(where_) sent an answer this secretfill cannot read")
             }
         }
-        throw Self.failure(status: status, body: data, where_: where_)
+        throw Self.failure(status: status, body: data, where_: where_, url: endpoint.url)
     }
 
     /// A refusal's words (the JSON error's `error`) as the failure its status means.
-    static func failure(status: HTTPResponseStatus, body data: Data, where_: String) -> ClientFailure {
-        let message = (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error ?? "HTTP \(status.code)"
+    static func failure(status: HTTPResponseStatus, body data: Data, where_: String, url: String? = nil) -> ClientFailure {
+        var message = (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error ?? "HTTP \(status.code)"
+        // The server does not know the address the CLI reaches it at: the hint names it.
+        if let url, status.code == 401 { message = message.replacing("run secretfill login", with: "run `secretfill login --server \(url)`") }
         switch status.code {
         case 401, 403: return .refused(message)
         case 400, 413: return .invalid(message)

@@ -52,7 +52,7 @@ public enum ServerBackup {
         func columns(at schema: Int) -> [Column] { allColumns.filter { $0.since <= schema } }
     }
 
-    /// Every table but `sessions`, `oidc_pending` (sign-ins under way) and `schema_migrations`, in the order a restore inserts them.
+    /// Every table but `sessions`, `oidc_pending` and `cli_sign_ins` (sign-ins under way), `person_tokens` (a restored server's CLI tokens stop working: people sign in again) and `schema_migrations`, in the order a restore inserts them.
     static let tables: [Table] = [
         Table(name: "server_meta", columns: [.init(name: "name", kind: .text), .init(name: "value", kind: .text)], order: "name", since: 1),
         Table(name: "api_keys", columns: [.init(name: "name", kind: .text), .init(name: "token_digest", kind: .text), .init(name: "grants", kind: .text),

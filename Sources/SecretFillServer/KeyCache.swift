@@ -52,6 +52,11 @@ final class KeyCache: Sendable {
         entries.withLockedValue { entries in entries = entries.filter { !$0.value.record.name.hasPrefix(prefix) } }
     }
 
+    /// After `logout`: the token it ended.
+    func forget(digest: String) {
+        entries.withLockedValue { _ = $0.removeValue(forKey: digest) }
+    }
+
     func forget(name: String) {
         entries.withLockedValue { entries in entries = entries.filter { $0.value.record.name != name } }
     }

@@ -90,8 +90,11 @@ enum Migrations {
         // of a cookie; the PKCE verifier and the nonce are what the callback
         // needs and are deleted with the row. A session of a person names them
         // (`person`, the groups of their ID token, how they signed in); its
-        // grants are read from `members` at every request.
-        Step(version: 7, summary: "single sign-on: pending sign-ins, people's sessions") { _ in
+        // grants are read from `members` at every request. `secretfill login`:
+        // the one-time code the CLI's loopback receives (its digest, with the
+        // CLI's PKCE challenge), and each CLI token's person and groups (the
+        // token itself is a row of api_keys named `user:EMAIL/ID`).
+        Step(version: 7, summary: "single sign-on: pending sign-ins, people's sessions, CLI sign-ins") { _ in
             [
                 """
                 CREATE TABLE oidc_pending (state_digest TEXT PRIMARY KEY, browser_digest TEXT NOT NULL, verifier TEXT NOT NULL,
@@ -100,6 +103,11 @@ enum Migrations {
                 "ALTER TABLE sessions ADD COLUMN person TEXT",
                 "ALTER TABLE sessions ADD COLUMN person_groups TEXT",
                 "ALTER TABLE sessions ADD COLUMN via TEXT",
+                """
+                CREATE TABLE cli_sign_ins (code_digest TEXT PRIMARY KEY, person TEXT NOT NULL, person_groups TEXT NOT NULL,
+                  challenge TEXT NOT NULL, via TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                "CREATE TABLE person_tokens (name TEXT PRIMARY KEY, person TEXT NOT NULL, person_groups TEXT NOT NULL, via TEXT NOT NULL)",
             ]
         },
     ]

@@ -165,7 +165,7 @@ struct Routes {
         for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete", "/v1/secrets/history",
                      "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
                      "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/members", "/v1/members/list",
-                     "/v1/members/remove", "/v1/backup", "/v1/rekey"] {
+                     "/v1/members/remove", "/v1/backup", "/v1/rekey", "/v1/login/token", "/v1/logout", "/v1/whoami"] {
             methods[path] = .post
         }
         return methods
@@ -174,6 +174,8 @@ struct Routes {
     let store: ServerStore
     let health: HealthState
     let logger: Logger
+    /// `serve --max-cli-ttl`: the longest CLI token `secretfill login` may ask for.
+    var maxCLITTL: Int = ServerStore.defaultMaxCLITTL
 
     func install(on router: Router<ServerRequestContext>) {
         router.get("/healthz") { _, _ -> Response in
@@ -320,6 +322,20 @@ struct Routes {
         router.post("/v1/auth/oidc") { request, context in
             await exchange(request, context)
         }
+        router.post("/v1/login/token") { request, context in
+            await loginToken(request, context)
+        }
+        router.post("/v1/logout") { request, context in
+            await handle(request, context, action: "session.end") { (_: EmptyBody, key) in
+                try await store.logout(token: Self.presentedToken(request), by: key, client: context.client)
+                return SetResponse(versions: [])
+            }
+        }
+        router.post("/v1/whoami") { request, context in
+            await handle(request, context, action: "whoami") { (_: EmptyBody, key) in
+                try await store.whoami(token: Self.presentedToken(request), key)
+            }
+        }
         router.post("/v1/rekey") { request, context in
             await handle(request, context, action: "rekey") { (body: RekeyRequest, key) in
                 try await store.rekey(body, by: key, client: context.client)
@@ -383,6 +399,39 @@ struct Routes {
             let data = (try? JSONEncoder().encode(OIDCRefusalBody(message: refusal.message, check: refusal.check))) ?? Data()
             return Response(status: .unauthorized, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return failure(error)
+        }
+    }
+
+    /// `POST /v1/login/token`: no API key; the one-time code and the CLI's
+    /// PKCE verifier are the credential. Neither is logged, echoed or audited.
+    func loginToken(_ request: Request, _ context: ServerRequestContext) async -> Response {
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: API.maximumBodyBytes)
+        } catch {
+            return Self.error(.contentTooLarge, "the request body is over \(API.maximumBodyBytes) bytes", reason: "too_large")
+        }
+        let body: LoginTokenRequest
+        do {
+            let data = Data(bytes.readableBytesView)
+            body = try JSONDecoder().decode(LoginTokenRequest.self, from: data)
+            if let unknown = try Self.unknownFields(in: data, decoded: body) {
+                return Self.error(.badRequest, unknown, reason: "invalid")
+            }
+        } catch let error as DecodingError {
+            return Self.error(.badRequest, Self.describe(error), reason: "invalid")
+        } catch {
+            return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+        }
+        do {
+            let answer = try await store.exchangeLoginCode(body, maxTTL: maxCLITTL, client: context.client)
+            context.note.keyName = ActingKey.personPrefix + answer.user
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(answer))))
         } catch {
             return failure(error)
         }

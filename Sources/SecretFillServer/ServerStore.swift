@@ -110,7 +110,7 @@ public final class ServerStore: Sendable {
 
     public func authenticate(token: String?) async throws -> ActingKey {
         guard let token, !token.isEmpty else {
-            throw ServerRefusal.unauthenticated("no API key was given (set SECRETFILL_TOKEN or --token-file)")
+            throw ServerRefusal.unauthenticated("no API key was given (set SECRETFILL_TOKEN or --token-file, or run secretfill login)")
         }
         let notAccepted = ServerRefusal.unauthenticated("the API key was not accepted (unknown to this server)")
         guard APIToken.isWellFormed(token) else { throw notAccepted }
@@ -128,14 +128,26 @@ public final class ServerStore: Sendable {
             let found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.key(digest: digest) } }
             guard let found, APIToken.constantTimeEqual(found.digest, digest) else { throw notAccepted }
             if let revoked = found.revoked {
+                if let person = Self.personOfToken(found.name) {
+                    throw ServerRefusal.unauthenticated("the CLI sign-in of \(person) was ended at \(Clock.text(millis: revoked)) (secretfill logout); run secretfill login")
+                }
                 throw ServerRefusal.unauthenticated("key '\(found.name)' was revoked at \(Clock.text(millis: revoked))")
             }
-            let grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
+            let grants: GrantSet
+            if Self.personOfToken(found.name) != nil, found.expires.map({ $0 > now }) ?? false {
+                // A person's CLI token: the member list's grants now (issue 25).
+                grants = try await personTokenGrants(keyName: found.name)
+            } else {
+                grants = (try? GrantSet(parsing: found.grants.split(separator: " ").map(String.init))) ?? GrantSet([])
+            }
             key = KeyCache.Entry(record: found, grants: grants, fetchedAt: now)
             keyCache.keep(key)
         }
         let found = key.record
         if let expires = found.expires, expires <= now {
+            if let person = Self.personOfToken(found.name) {
+                throw ServerRefusal.unauthenticated("the CLI sign-in of \(person) expired at \(Clock.text(millis: expires)); run secretfill login")
+            }
             throw ServerRefusal.unauthenticated("key '\(found.name)' expired at \(Clock.text(millis: expires))")
         }
         if looked, found.lastUsed.map({ now - $0 > 60_000 }) ?? true {
@@ -144,7 +156,7 @@ public final class ServerStore: Sendable {
                 try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE name = \(bind: name)").run()
             }
         }
-        return ActingKey(name: found.name, grants: key.grants)
+        return ActingKey(name: Self.personOfToken(found.name) ?? found.name, grants: key.grants)
     }
 
     public func createKey(name: String, grants: [String], expiresIn: Int?, by actor: ActingKey, client: String) async throws -> String {

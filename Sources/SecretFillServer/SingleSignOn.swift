@@ -35,7 +35,7 @@ struct ServerSingleSignOn: WebUISingleSignOn {
         return String(endpoint[..<schemeEnd.upperBound]) + rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
     }
 
-    func begin(binding: String, client: String) async throws -> String {
+    func begin(binding: String, cli: CLISignIn?, client: String) async throws -> String {
         let state = BearerText.random(bytes: 32)
         let nonce = BearerText.random(bytes: 32)
         let verifier = BearerText.random(bytes: 32)
@@ -45,32 +45,34 @@ struct ServerSingleSignOn: WebUISingleSignOn {
             // Sign-ins never finished are gone after 10 minutes.
             try await sql.raw("DELETE FROM oidc_pending WHERE created_at < \(bind: stale)").run()
             try await sql.raw("""
-                INSERT INTO oidc_pending (state_digest, browser_digest, verifier, nonce, created_at)
-                VALUES (\(bind: BearerText.digest(state)), \(bind: binding), \(bind: verifier), \(bind: nonce), \(bind: now))
+                INSERT INTO oidc_pending (state_digest, browser_digest, verifier, nonce, created_at, cli_redirect, cli_challenge)
+                VALUES (\(bind: BearerText.digest(state)), \(bind: binding), \(bind: verifier), \(bind: nonce), \(bind: now),
+                        \(bind: cli?.redirect), \(bind: cli?.challenge))
                 """).run()
         }
         return provider.authorizationURL(state: state, nonce: nonce, codeChallenge: Self.challenge(verifier), redirectURI: redirectURI)
     }
 
     /// PKCE S256: base64url of the verifier's SHA-256.
-    static func challenge(_ verifier: String) -> String {
-        BearerText.base64url(Array(SHA256.hash(data: Array(verifier.utf8))))
-    }
+    static func challenge(_ verifier: String) -> String { BearerText.s256(verifier) }
 
     struct Pending: Sendable {
         let binding, verifier, nonce: String
         let created: Int
+        let cli: CLISignIn?
     }
 
     func finish(_ callback: SignInCallback, binding: String?, client: String) async -> SignInOutcome {
         let refusedTitle = "Not signed in"
-        func refuse(_ check: String, _ words: String, actor: String = "-", status: HTTPResponse.Status = .badRequest) async -> SignInOutcome {
+        func refuse(_ check: String, _ words: String, actor: String = "-", status: HTTPResponse.Status = .badRequest, cli: CLISignIn? = nil) async -> SignInOutcome {
             // Audited as a denied sign-in, with the check that failed (never the code or a token).
             _ = try? await store.run(audited: true) { sql in
                 var record = AuditRecord(time: Clock.nowMillis(), key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "denied")
-                record.detail = "sso: \(check)"
+                record.detail = (cli == nil ? "sso: " : "sso (cli): ") + check
                 try await record.insert(into: sql)
             }
+            // secretfill login hears why at its loopback address (words only: never a code or a token).
+            if let cli { return .redirect(cli.redirect + "&error=" + FormEncoding.component(words)) }
             return .refused(status: status, title: status == .forbidden && actor != "-" ? "Not a member" : refusedTitle, words: words)
         }
         guard let state = callback.state, !state.isEmpty, state.utf8.count <= 512 else {
@@ -82,11 +84,15 @@ struct ServerSingleSignOn: WebUISingleSignOn {
             pending = try await store.run { sql -> Pending? in
                 let rows = try await sql.raw("""
                     DELETE FROM oidc_pending WHERE state_digest = \(bind: BearerText.digest(state))
-                    RETURNING browser_digest, verifier, nonce, created_at
+                    RETURNING browser_digest, verifier, nonce, created_at, cli_redirect, cli_challenge
                     """).all()
                 guard let row = rows.first else { return nil }
+                var cli: CLISignIn?
+                if let redirect = try row.decode(column: "cli_redirect", as: String?.self), let challenge = try row.decode(column: "cli_challenge", as: String?.self) {
+                    cli = CLISignIn(redirect: redirect, challenge: challenge)
+                }
                 return Pending(binding: try row.decode(column: "browser_digest", as: String.self), verifier: try row.decode(column: "verifier", as: String.self),
-                               nonce: try row.decode(column: "nonce", as: String.self), created: try row.decode(column: "created_at", as: Int.self))
+                               nonce: try row.decode(column: "nonce", as: String.self), created: try row.decode(column: "created_at", as: Int.self), cli: cli)
             }
         } catch {
             return .unavailable
@@ -95,38 +101,55 @@ struct ServerSingleSignOn: WebUISingleSignOn {
             return await refuse("state", "this sign-in is not one this server started, or it was finished already (its state is unknown or was used before); sign in again")
         }
         guard Clock.nowMillis() - pending.created <= WebUI.pendingSeconds * 1000 else {
-            return await refuse("state-expired", "this sign-in was started more than 10 minutes ago; sign in again")
+            return await refuse("state-expired", "this sign-in was started more than 10 minutes ago; sign in again", cli: pending.cli)
         }
         guard let binding, BearerText.constantTimeEqual(binding, pending.binding) else {
-            return await refuse("browser", "this sign-in was started in another browser (or its cookie is gone); sign in again from this browser")
+            return await refuse("browser", "this sign-in was started in another browser (or its cookie is gone); sign in again from this browser", cli: pending.cli)
         }
         if let error = callback.error {
             let code = OIDCProvider.shownErrorCode(error)
             let words = code == "access_denied"
                 ? "the identity provider did not sign you in (access_denied: the sign-in was declined or cancelled)"
                 : "the identity provider did not sign you in (\(code ?? "an error it did not name in a form secretfill can show"))"
-            return await refuse("provider-error", words)
+            return await refuse("provider-error", words, cli: pending.cli)
         }
         guard let code = callback.code, !code.isEmpty, code.utf8.count <= 4096 else {
-            return await refuse("code", "the identity provider's answer carries no sign-in code; sign in again")
+            return await refuse("code", "the identity provider's answer carries no sign-in code; sign in again", cli: pending.cli)
         }
         let idToken: String
         do {
             idToken = try await provider.exchange(code: code, verifier: pending.verifier, redirectURI: redirectURI)
         } catch {
-            return await refuse(error.check, error.description, status: error.check == "token-endpoint" ? .badGateway : .badRequest)
+            return await refuse(error.check, error.description, status: error.check == "token-endpoint" ? .badGateway : .badRequest, cli: pending.cli)
         }
         let person: IDTokenCheck.Person
         do {
             person = try await provider.check.verify(idToken, nonce: pending.nonce)
         } catch {
-            return await refuse(error.check, error.description)
+            return await refuse(error.check, error.description, cli: pending.cli)
         }
         let actor = ActingKey.personPrefix + person.name
         let groups = person.groups.filter { MemberName.normalized(MemberName.groupPrefix + $0) != nil }.prefix(200)
         let sessionID = BearerText.random(bytes: 32)
         let csrf = BearerText.random(bytes: 32)
         let via = provider.settings.displayName
+        if let cli = pending.cli {
+            // secretfill login: a one-time code for the CLI's loopback address, exchanged there with its own verifier.
+            let code: String?
+            do {
+                code = try await store.run { sql -> String? in
+                    guard try await Self.memberGrants(sql, person: person.name, groups: Array(groups)) != nil else { return nil }
+                    return try await ServerStore.storeCLICode(sql, person: person.name, groups: Array(groups), challenge: cli.challenge, via: via)
+                }
+            } catch {
+                return .unavailable
+            }
+            guard let code else {
+                return await refuse("not-a-member", "you (\(ServerStore.shown(person.name))) are not a member of this team; ask an admin to add you (secretfill members add)",
+                                    actor: actor, status: .forbidden, cli: cli)
+            }
+            return .redirect(cli.redirect + "&code=" + code)
+        }
         let grants: GrantSet?
         do {
             grants = try await store.run(audited: true) { sql -> GrantSet? in

@@ -40,6 +40,8 @@ public struct ServeOptions: Sendable {
     public var singleSignOn: SingleSignOnOptions?
     /// False with `--no-key-sign-in`: the pages take no API key.
     public var keySignIn: Bool = true
+    /// `--max-cli-ttl`: the longest CLI token `secretfill login` may ask for, in seconds.
+    public var maxCLITTL: Int = ServerStore.defaultMaxCLITTL
 
     public init(database: DatabaseLocation, host: String, port: Int, tlsCertificate: String?, tlsKey: String?, insecureHTTP: Bool, logLevel: Logger.Level,
                 rateLimit: Int = ServeOptions.defaultRateLimit, maximumConnections: Int? = nil,
@@ -224,7 +226,7 @@ public enum TeamServer {
         let singleSignOn = provider.map { ServerSingleSignOn(store: store, provider: $0.0, publicURL: $0.1) }
         let router = try buildRouter(store: store, health: health, logger: logger, rateLimit: options.rateLimit, tls: tls != nil,
                                      opaqueOriginAllowed: tls == nil && !loopback, logFormat: options.logFormat, teamID: options.teamID,
-                                     singleSignOn: singleSignOn, keySignIn: options.keySignIn)
+                                     singleSignOn: singleSignOn, keySignIn: options.keySignIn, maxCLITTL: options.maxCLITTL)
         let limits = ConnectionLimits(maximumConnections: maximumConnections)
         let count = ConnectionCount(maximum: maximumConnections)
 
@@ -289,14 +291,16 @@ extension TeamServer {
     /// a known path asked with another method. `teamID`: see `PaperspaceRoutes`.
     static func buildRouter(store: ServerStore, health: HealthState, logger: Logger, rateLimit: Int, tls: Bool,
                             opaqueOriginAllowed: Bool = false, logFormat: LogFormat = .text, teamID: String? = nil,
-                            singleSignOn: ServerSingleSignOn? = nil, keySignIn: Bool = true) throws -> Router<ServerRequestContext> {
+                            singleSignOn: ServerSingleSignOn? = nil, keySignIn: Bool = true,
+                            maxCLITTL: Int = ServerStore.defaultMaxCLITTL) throws -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger, metrics: store.metrics, format: logFormat))
         router.add(middleware: SecurityHeadersMiddleware<ServerRequestContext>())
         if tls { router.add(middleware: StrictTransportSecurityMiddleware()) }
         if rateLimit > 0 { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rateLimit), keyCache: store.keyCache)) }
         router.add(middleware: MethodNotAllowedMiddleware())
-        let routes = Routes(store: store, health: health, logger: logger)
+        var routes = Routes(store: store, health: health, logger: logger)
+        routes.maxCLITTL = maxCLITTL
         routes.install(on: router)
         PaperspaceRoutes(routes: routes, teamID: teamID).install(on: router)
         try WebUI(backend: ServerWebUIBackend(store: store), secureCookies: tls, opaqueOriginAllowed: opaqueOriginAllowed,

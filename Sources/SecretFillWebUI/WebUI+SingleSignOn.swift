@@ -14,11 +14,25 @@ public protocol WebUISingleSignOn: Sendable {
     /// for the redirect after a form too).
     var providerOrigin: String { get }
     /// Starts a sign-in for the browser whose pending-sign-in cookie has
-    /// this digest: the provider's address to send the browser to.
-    func begin(binding: String, client: String) async throws -> String
+    /// this digest: the provider's address to send the browser to. `cli`:
+    /// for `secretfill login`, whose loopback address gets the result.
+    func begin(binding: String, cli: CLISignIn?, client: String) async throws -> String
     /// Ends one from the provider's redirect. `binding` is the digest of
     /// the browser's pending-sign-in cookie (nil when it sent none).
     func finish(_ callback: SignInCallback, binding: String?, client: String) async -> SignInOutcome
+}
+
+/// `secretfill login`'s part of a sign-in: where its loopback listener
+/// waits (`http://127.0.0.1:PORT/callback?state=…`) and the S256 challenge of
+/// its own PKCE verifier.
+public struct CLISignIn: Sendable {
+    public var redirect: String
+    public var challenge: String
+
+    public init(redirect: String, challenge: String) {
+        self.redirect = redirect
+        self.challenge = challenge
+    }
 }
 
 /// The provider's redirect back: its query's fields, as they came (never logged or shown).
@@ -39,6 +53,8 @@ public struct SignInCallback: Sendable {
 public enum SignInOutcome: Sendable {
     /// A session was made: its id, for the session cookie.
     case session(id: String)
+    /// A CLI sign-in: the browser goes on to the CLI's loopback address with a one-time code.
+    case redirect(String)
     /// Refused: a page says why in words (never a code, a token or a secret).
     case refused(status: HTTPResponse.Status, title: String, words: String)
     /// The database or the provider could not be reached.
@@ -56,6 +72,7 @@ extension WebUI {
     func addSingleSignOnRoutes<Context: WebUIRequestContext>(to group: RouterGroup<Context>) {
         group.post("/ui/oidc/start") { request, context in await self.startSingleSignOn(request, context) }
         group.get("/ui/oidc/callback") { request, context in await self.finishSingleSignOn(request, context) }
+        group.get("/ui/oidc/cli") { request, context in await self.startCLISignOn(request, context) }
     }
 
     func startSingleSignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
@@ -74,7 +91,33 @@ extension WebUI {
         let binding = SessionTokens.random()
         let location: String
         do {
-            location = try await singleSignOn.begin(binding: SessionTokens.digest(binding), client: context.webUIClient)
+            location = try await singleSignOn.begin(binding: SessionTokens.digest(binding), cli: nil, client: context.webUIClient)
+        } catch {
+            return unavailable(session: nil)
+        }
+        var response = Self.redirect(location)
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.pendingCookie, binding, maxAge: Self.pendingSeconds, sameSite: "Lax")))
+        return response
+    }
+
+    /// `secretfill login` opens this in the person's browser:
+    /// `/ui/oidc/cli?port=P&state=S&challenge=C` (the CLI's loopback port,
+    /// its own state, and the S256 challenge of its verifier).
+    func startCLISignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
+        guard let singleSignOn else {
+            return message(status: .notFound, title: "No single sign-on", "this server has no identity provider configured (serve --oidc-issuer)", back: "/", session: nil)
+        }
+        let query = request.uri.queryParameters
+        guard let port = query.get("port").flatMap({ Int($0) }), (1024...65535).contains(port),
+              let state = query.get("state"), SessionTokens.isWellFormed(state),
+              let challenge = query.get("challenge"), SessionTokens.isWellFormed(challenge) else {
+            return message(status: .badRequest, title: "Not a sign-in", "this address is for secretfill login, which gives it a loopback port, a state and a PKCE challenge; run secretfill login --server URL", back: "/", session: nil)
+        }
+        let binding = SessionTokens.random()
+        let location: String
+        do {
+            let cli = CLISignIn(redirect: "http://127.0.0.1:\(port)/callback?state=\(state)", challenge: challenge)
+            location = try await singleSignOn.begin(binding: SessionTokens.digest(binding), cli: cli, client: context.webUIClient)
         } catch {
             return unavailable(session: nil)
         }
@@ -99,6 +142,8 @@ extension WebUI {
             // redirect straight from the provider's site would not send it).
             response = render("signed-in", title: "Signed in", status: .ok, data: ["refresh": "/ui/team"], session: nil, nav: nil)
             response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, id, maxAge: nil)))
+        case .redirect(let location):
+            response = Self.redirect(location)
         case .refused(let status, let title, let words):
             response = render("sign-in-refused", title: title, status: status, data: ["title": title, "message": words, "provider": singleSignOn.providerName],
                               session: nil, nav: nil)

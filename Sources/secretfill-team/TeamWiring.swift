@@ -137,6 +137,7 @@ enum TeamWiring {
                                    metricsListen: metricsAt, logFormat: format, teamID: command.teamId)
         serveOptions.singleSignOn = singleSignOn
         serveOptions.keySignIn = !command.noKeySignIn
+        serveOptions.maxCLITTL = DurationText.seconds(command.maxCliTtl) ?? ServerStore.defaultMaxCLITTL
         let options = serveOptions
         TeamServer.takeOverConcurrencyPool(environment: processEnvironment)
         do {

@@ -121,4 +121,164 @@ struct SingleSignOnBrowserTests {
             #expect(!text.contains("code="), "no sign-in code in a log line")
         }
     }
+
+    /// `secretfill login --no-browser` as a process: the address it prints on stderr, then its outcome.
+    final class LoginProcess: @unchecked Sendable {
+        let process = Process()
+        private let lock = NSLock()
+        private var errors = Data()
+        private var output = Data()
+
+        init(cli: CLI, arguments: [String], environment: [String: String]) throws {
+            process.executableURL = CLI.binary
+            process.arguments = arguments
+            process.environment = environment
+            process.currentDirectoryURL = cli.directory
+            process.standardInput = FileHandle.nullDevice
+            let errorPipe = Pipe(), outputPipe = Pipe()
+            process.standardError = errorPipe
+            process.standardOutput = outputPipe
+            errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let chunk = handle.availableData
+                guard let self, !chunk.isEmpty else { return }
+                self.lock.lock(); self.errors.append(chunk); self.lock.unlock()
+            }
+            outputPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let chunk = handle.availableData
+                guard let self, !chunk.isEmpty else { return }
+                self.lock.lock(); self.output.append(chunk); self.lock.unlock()
+            }
+            try process.run()
+        }
+
+        var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: errors, as: UTF8.self) }
+        var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: output, as: UTF8.self) }
+
+        /// The sign-in address, once printed.
+        func address(within seconds: Double) -> String? {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let line = stderr.split(separator: "\n").first(where: { $0.contains("/ui/oidc/cli?") }) {
+                    return line.trimmingCharacters(in: .whitespaces)
+                }
+                if !process.isRunning { return nil }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return nil
+        }
+
+        func wait(seconds: Double) -> Int32? {
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
+            Thread.sleep(forTimeInterval: 0.2)
+            return process.terminationStatus
+        }
+    }
+
+    /// The token the credentials file holds for `url`.
+    static func storedToken(_ path: String, _ url: String) -> String {
+        let document = (try? JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: path) ?? Data())) as? [String: Any]
+        let servers = document?["servers"] as? [String: Any]
+        return (servers?[url] as? [String: Any])?["token"] as? String ?? ""
+    }
+
+    static let loginScript = CLI.packageRoot.appendingPathComponent("Tests/Browser/sso_login.py").path
+
+    /// `secretfill login --no-browser`, its address opened in headless Chromium and signed in as `sub`.
+    static func login(_ cli: CLI, _ server: TestServer, sub: String, extra: [String] = [], environment: [String: String]) throws -> (LoginProcess, Int32?, CLI.Outcome) {
+        let login = try LoginProcess(cli: cli, arguments: ["login", "--server", server.url, "--no-browser"] + extra, environment: environment)
+        let address = try #require(login.address(within: 30), "login printed no address: \(login.stderr)")
+        let browser = CLI.execute("/usr/bin/env", ["python3", loginScript, address, sub], environment: ProcessInfo.processInfo.environment)
+        return (login, login.wait(seconds: 90), browser)
+    }
+
+    @Test("secretfill login in headless Chromium: a CLI token bound to the person; render --server as them matches the local render; whoami; logout ends it (77); an expired token exits 77")
+    func cliLogin() throws {
+        let program = ProcessInfo.processInfo.environment["SECRETFILL_OIDC_PROVIDER_MOCK"] ?? ""
+        try #require(FileManager.default.isExecutableFile(atPath: program),
+                     "oidc-provider-mock is missing: run scripts/oidc-provider-mock.sh and set SECRETFILL_OIDC_PROVIDER_MOCK to the path it prints (scripts/test.sh does)")
+        let provider = try MockProvider(program: program, users: [#"{"sub": "ana", "email": "ana@acme.dev", "email_verified": true}"#,
+                                                                   #"{"sub": "eve", "email": "eve@acme.dev", "email_verified": true}"#])
+        defer { provider.stop() }
+        let cli = try CLI()
+        let database = try Backend.sqlite.freshURL(in: cli)
+        let admin = try cli.createKeyDirect("admin", grants: ["admin"], database: database)
+        #expect(cli.run(["members", "add", "ana@acme.dev", "--grant", "team:read", "--database", database]).status == 0)
+        let secretFile = cli.path("oidc-client-secret")
+        try Data("mock-client-secret\n".utf8).write(to: URL(fileURLWithPath: secretFile))
+        _ = chmod(secretFile, 0o600)
+        let server = try TestServer(cli: cli, database: database, arguments: [
+            "--oidc-issuer", provider.issuer, "--oidc-client-id", "secretfill", "--oidc-client-secret-file", secretFile,
+            "--oidc-name", "Acme SSO", "--max-cli-ttl", "1h",
+        ])
+        defer { server.stop() }
+        let value = "CANARY-cli-login-8e1f"
+        #expect(server.post("/v1/secrets/set", #"{"scope": "team", "id": null, "secrets": [{"name": "db_password", "value": "\#(value)"}]}"#, token: admin).status == 200)
+        #expect(cli.run(["init"]).status == 0)
+        let setLocally = cli.run(["secrets", "set", "team", "--name", "db_password", "--value-stdin"], stdin: Array(value.utf8))
+        #expect(setLocally.status == 0, "\(setLocally.stderr)")
+        let spec = cli.path("spec.yaml")
+        try Data("image: nginx\nenv:\n  - name: DB_PASSWORD\n    value: secret:db_password\n".utf8).write(to: URL(fileURLWithPath: spec))
+
+        var environment = cli.environment
+        for name in ["SECRETFILL_TOKEN", "SECRETFILL_TOKEN_FILE", "SECRETFILL_SERVER"] { environment[name] = nil }
+        environment["XDG_CONFIG_HOME"] = cli.path("config")
+        environment["DISPLAY"] = nil
+        // A --ttl above the server's --max-cli-ttl is refused before any browser opens.
+        let tooLong = cli.run(["login", "--server", server.url, "--ttl", "2h", "--no-browser"], environment: environment, removing: ["SECRETFILL_TOKEN"])
+        #expect(tooLong.status == 64 && tooLong.stderr.contains("--max-cli-ttl") && !tooLong.stderr.contains("/ui/oidc/cli"), "\(tooLong.stderr)")
+
+        let (login, status, browser) = try Self.login(cli, server, sub: "ana", environment: environment)
+        #expect(browser.status == 0, "\(browser.stdoutText)\(browser.stderr)")
+        #expect(status == 0, "login: \(login.stderr)")
+        #expect(login.stdout.contains("Signed in to \(server.url) as ana@acme.dev until "), "\(login.stdout)")
+        let credentials = cli.path("config/secretfill/credentials")
+        let attributes = try FileManager.default.attributesOfItem(atPath: credentials)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect((try FileManager.default.attributesOfItem(atPath: cli.path("config/secretfill"))[.posixPermissions] as? Int) == 0o700)
+
+        var asPerson = cli
+        asPerson.environment = environment
+        let whoami = asPerson.run(["whoami", "--server", server.url])
+        #expect(whoami.status == 0 && whoami.stdoutText.contains("user:ana@acme.dev (signed in with Acme SSO)") && whoami.stdoutText.contains("grants: team:read"),
+                "\(whoami.allOutput)")
+        let local = cli.run(["render", spec])
+        let remote = asPerson.run(["render", spec, "--server", server.url])
+        #expect(local.status == 0 && remote.status == 0 && remote.stdout == local.stdout, "\(remote.stderr)")
+        #expect(remote.stdoutText.contains(value))
+        // Writing needs write: the person's grants are their membership's.
+        let write = asPerson.run(["secrets", "set", "team", "--name", "other", "--value-stdin", "--server", server.url], stdin: Array("x".utf8))
+        #expect(write.status == 77 && write.stderr.contains("user 'ana@acme.dev' may not write to team (their grants: team:read)"), "\(write.stderr)")
+
+        let token = Self.storedToken(credentials, server.url)
+        #expect(token.hasPrefix("sf_"), "the credentials file holds the CLI token")
+        let logout = asPerson.run(["logout", "--server", server.url])
+        #expect(logout.status == 0 && logout.stdoutText.contains("ended on the server"), "\(logout.allOutput)")
+        let after = asPerson.run(["whoami", "--server", server.url])
+        #expect(after.status == 77 && after.stderr.contains("run `secretfill login --server \(server.url)`"), "\(after.stderr)")
+        let replayed = asPerson.run(["whoami", "--server", server.url], environment: ["SECRETFILL_TOKEN": token])
+        #expect(replayed.status == 77 && replayed.stderr.contains("was ended at"), "the logged-out token is refused by the server: \(replayed.stderr)")
+
+        // A CLI token older than its TTL.
+        let (short, shortStatus, _) = try Self.login(cli, server, sub: "ana", extra: ["--ttl", "3s"], environment: environment)
+        #expect(shortStatus == 0, "\(short.stderr)")
+        let shortToken = Self.storedToken(credentials, server.url)
+        Thread.sleep(forTimeInterval: 4)
+        let expired = asPerson.run(["whoami", "--server", server.url])
+        #expect(expired.status == 77 && expired.stderr.contains("run `secretfill login --server \(server.url)`"), "\(expired.stderr)")
+        let expiredOnServer = asPerson.run(["whoami", "--server", server.url], environment: ["SECRETFILL_TOKEN": shortToken])
+        #expect(expiredOnServer.status == 77 && expiredOnServer.stderr.contains("expired at"), "\(expiredOnServer.stderr)")
+
+        // A person who is not a member: the CLI hears why and exits 77.
+        let (refused, refusedStatus, _) = try Self.login(cli, server, sub: "eve", environment: environment)
+        #expect(refusedStatus == 77 && refused.stderr.contains("not a member of this team"), "\(refused.stderr)")
+
+        for text in [server.log, login.stderr, login.stdout, whoami.allOutput, logout.allOutput] {
+            #expect(!text.contains(token), "the CLI token appears nowhere")
+            #expect(!text.contains("code="), "no sign-in code in a log line")
+            #expect(!text.contains("mock-client-secret"))
+        }
+        #expect(!server.log.contains(value))
+    }
 }

@@ -15,6 +15,11 @@ public enum BearerText {
         HexText.lowercase(SHA256.hash(data: Array(text.utf8)))
     }
 
+    /// PKCE's S256 (RFC 7636): base64url of the verifier's SHA-256.
+    public static func s256(_ verifier: String) -> String {
+        base64url(Array(SHA256.hash(data: Array(verifier.utf8))))
+    }
+
     /// True when the two texts are equal, taking the same time for every
     /// pair of the same length.
     public static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
