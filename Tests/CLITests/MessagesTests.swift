@@ -184,7 +184,7 @@ struct MessagesTests {
         (["render", "s.yaml", "--clusterId", "c"], "unknown option '--clusterId'. Did you mean '--cluster'?"),
         (["render", "s.yaml", "--apiKey", "CANARY-api-key"], "secretfill has no --apiKey: it takes its key from SECRETFILL_KEY (base64 of 32 bytes) or the key file (SECRETFILL_KEY_FILE, default ${XDG_CONFIG_HOME:-~/.config}/secretfill/key)"),
         (["secrets", "list", "team", "--apiKey=CANARY-api-key"], "secretfill has no --apiKey: it takes its key from SECRETFILL_KEY (base64 of 32 bytes) or the key file (SECRETFILL_KEY_FILE, default ${XDG_CONFIG_HOME:-~/.config}/secretfill/key)"),
-        (["run", "spec.yaml", "--select", "api"], "unknown command 'run'; the commands are render, env, exec, check, redact, init, secrets, store, serve, keys, members, roles, login, audit, backup, restore and rekey (see `secretfill --help`)"),
+        (["run", "spec.yaml", "--select", "api"], "unknown command 'run'; the commands are render, env, exec, check, redact, init, secrets, store, serve, keys, members, roles, login, logout, whoami, audit, backup, restore and rekey (see `secretfill --help`)"),
         (["secrets", "get", "team"], "unknown secrets verb 'get'; the verbs are set, list, delete, which, import, history and rollback (see `secretfill secrets --help`)"),
     ])
     func gradientSpellings(_ arguments: [String], _ message: String) throws {

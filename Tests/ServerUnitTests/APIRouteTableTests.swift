@@ -59,6 +59,12 @@ struct APIRouteTableTests {
         Route(method: .post, path: "/v1/audit", uri: "/v1/audit", body: #"{"limit": 5}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/backup", uri: "/v1/backup", body: #"{"audit": false}"#, ok: .ok, namesKeyRefused: true),
         Route(method: .post, path: "/v1/rekey", uri: "/v1/rekey", body: #"{"operation": "status"}"#, ok: .ok, namesKeyRefused: true),
+        // No key is needed for secretfill login's exchange: an unknown code is 401, for everyone.
+        Route(method: .post, path: "/v1/login/token", uri: "/v1/login/token", body: #"{"code": "no-such-code", "verifier": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#,
+              ok: .unauthorized, namesKeyRefused: false),
+        // logout ends a person's CLI token: an API key is told to use keys revoke (400).
+        Route(method: .post, path: "/v1/logout", uri: "/v1/logout", body: nil, ok: .badRequest, namesKeyRefused: false),
+        Route(method: .post, path: "/v1/whoami", uri: "/v1/whoami", body: nil, ok: .ok, namesKeyRefused: false),
         Route(method: .get, path: "/teams/secrets", uri: "/teams/secrets", body: nil, ok: .ok, namesKeyRefused: false),
         Route(method: .put, path: "/teams/secrets/{name}", uri: "/teams/secrets/route_d", body: #"{"value": "v"}"#, ok: .noContent, namesKeyRefused: true),
         Route(method: .delete, path: "/teams/secrets/{name}", uri: "/teams/secrets/route_e", body: nil, ok: .noContent, namesKeyRefused: true),
@@ -151,7 +157,7 @@ struct APIRouteTableTests {
             for path in ["/v1/resolve", "/v1/values", "/v1/names", "/v1/scopes", "/v1/secrets/set", "/v1/secrets/delete",
                          "/v1/secrets/history", "/v1/secrets/rollback", "/v1/keys", "/v1/keys/list", "/v1/keys/revoke", "/v1/audit",
                          "/v1/auth/oidc", "/v1/roles", "/v1/roles/list", "/v1/roles/delete", "/v1/members", "/v1/members/list",
-                         "/v1/members/remove", "/v1/backup", "/v1/rekey"] {
+                         "/v1/members/remove", "/v1/backup", "/v1/rekey", "/v1/login/token", "/v1/logout", "/v1/whoami"] {
                 try await client.execute(uri: path, method: .get, headers: APIRouterTests.headers(admin)) { response in
                     #expect(response.status == .methodNotAllowed, "GET \(path)")
                     #expect(response.headers[.allow]?.contains("POST") == true, "GET \(path): Allow")
