@@ -124,6 +124,11 @@ struct HSMCLITests {
         #expect(afterRotation.status == 0 && afterRotation.stdoutText.contains("A-2") && afterRotation.stdoutText.contains("B-2"), "\(afterRotation.allOutput)")
         let history = remote.run(["secrets", "history", "team", "--name", "a", "--format", "json"])
         #expect(history.status == 0, "\(history.stderr)")
+        // A rotation through the server (POST /v1/rekey): the server wraps the fresh data key in the token.
+        let throughRekey = remote.run(["rekey", "--data"])
+        #expect(throughRekey.status == 0, "\(throughRekey.allOutput)")
+        let afterServerRotation = remote.run(["render", cli.path("spec.yaml")])
+        #expect(afterServerRotation.stdout == afterRotation.stdout, "\(afterServerRotation.allOutput)")
         // A backup through the server: its MAC key is derived in the token too.
         let throughServer = remote.run(["backup", "--out", cli.path("server.backup")])
         #expect(throughServer.status == 0, "\(throughServer.stderr)")

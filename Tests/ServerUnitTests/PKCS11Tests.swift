@@ -1,6 +1,8 @@
 import CPKCS11
 import Foundation
+import Logging
 import SecretFill
+import SecretFillAPI
 import Testing
 @testable import SecretFillPKCS11
 @testable import SecretFillServer
@@ -73,12 +75,19 @@ struct PKCS11Tests {
         #expect(MemoryLayout<CK_FUNCTION_LIST>.size == MemoryLayout<UnsafeRawPointer>.size * 69)
     }
 
-    /// A token of the test's own (SOFTHSM2_CONF set for the whole test
-    /// process: these tests are the only users of SoftHSM2 in it).
-    static func token() throws -> (module: String, pin: String) {
+    struct Missing: Error, CustomStringConvertible { let description: String }
+
+    /// A token of the test process's own, made once: SOFTHSM2_CONF is set
+    /// for the whole process (these tests are its only users of SoftHSM2,
+    /// which reads its configuration once, at C_Initialize).
+    static let shared = Result { try makeToken() }
+    static func token() throws -> (module: String, pin: String) { try shared.get() }
+
+    static func makeToken() throws -> (module: String, pin: String) {
         let candidates = [ProcessInfo.processInfo.environment["SECRETFILL_SOFTHSM"] ?? "", "/usr/lib/softhsm/libsofthsm2.so"]
-        let module = try #require(candidates.first { !$0.isEmpty && FileManager.default.fileExists(atPath: $0) },
-                                  "SoftHSM2 is needed for this test: run `bash scripts/softhsm.sh` (scripts/test.sh does)")
+        guard let module = candidates.first(where: { !$0.isEmpty && FileManager.default.fileExists(atPath: $0) }) else {
+            throw Missing(description: "SoftHSM2 is needed for this test: run `bash scripts/softhsm.sh` (scripts/test.sh does)")
+        }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("secretfill-pkcs11-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder + "/tokens", withIntermediateDirectories: true)
         try "directories.tokendir = \(folder)/tokens\nobjectstore.backend = file\nlog.level = ERROR\n".write(toFile: folder + "/softhsm2.conf", atomically: true, encoding: .utf8)
@@ -94,7 +103,7 @@ struct PKCS11Tests {
             process.standardError = FileHandle.nullDevice
             try process.run()
             process.waitUntilExit()
-            try #require(process.terminationStatus == 0, "\(arguments[0]) failed")
+            guard process.terminationStatus == 0 else { throw Missing(description: "\(arguments[0]) failed") }
         }
         return (module, pin)
     }
@@ -125,5 +134,45 @@ struct PKCS11Tests {
         // (A wrong PIN is HSMCLITests' to show: in this process the token is logged in already,
         // and PKCS#11 logins are per application, so C_Login answers CKR_USER_ALREADY_LOGGED_IN.)
         #expect(throws: PKCS11Error.pinMissing(token: "unit")) { try PKCS11Key.open(PKCS11Spec(module: module, token: "unit", key: "k"), pin: "") }
+    }
+
+    @Test("a database with values from before envelope sealing moves into the token: they go under the data key first, then a server with the token key reads every value; rekey --data and the move back work")
+    func legacyMovesIn() async throws {
+        let (module, pin) = try Self.token()
+        let token = ServerStoreKey.token(try PKCS11Key.open(PKCS11Spec(module: module, token: "unit", key: "k"), pin: pin))
+        let (database, pool, path) = try await EnvelopeSealingTests.database(at: 5)
+        defer { pool.cancel(); for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let file = try EnvelopeSealingTests.key()
+        try await Migrations.checkKey(database, fingerprint: file.fingerprint)
+        let legacy = Data(VersionedSealer.seal(try SecretValue(validating: Array("old-value".utf8)), name: "old", scope: .team, version: 1, key: file)).base64EncodedString()
+        try await database.transaction { sql in
+            try await sql.raw("INSERT INTO secrets (scope_kind, scope_id, name, current_version, deleted, updated_at, updated_by) VALUES ('team', '', 'old', 1, 0, 0, 'test')").run()
+            try await sql.raw("INSERT INTO secret_versions (scope_kind, scope_id, name, version, sealed, created_at, created_by) VALUES ('team', '', 'old', 1, \(bind: legacy), 0, 'test')").run()
+        }
+        _ = try await Migrations.migrate(database)
+        let chain = ScopeChain(project: nil, cluster: nil)
+
+        let moved = try await DatabaseRekey.rewrap(.sqlite(path: path), current: .file(file), new: token)
+        #expect(moved.summary.contains("1 value(s) sealed under the old store key itself were re-encrypted"), "\(moved.summary)")
+        #expect(moved.summary.contains(token.fingerprint))
+        let texts = try await EnvelopeSealingTests.sealedTexts(database)
+        #expect(texts.allSatisfy { EnvelopeText.keyID(of: $0) != nil }, "a value is still under the key file itself: \(texts)")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let served = ServerStore(database: database, key: token, logger: logger, deadlines: (read: 300, write: 300))
+        try await served.prepareDataKeys()
+        _ = try await served.set([("new", try SecretValue(validating: Array("new-value".utf8)))], in: .team, by: .databaseOwner, client: "test")
+        let read = try await served.resolve(chain: chain, names: ["old", "new"], by: .databaseOwner, client: "test")
+        #expect(read.found["old"]?.value.revealed == "old-value" && read.found["new"]?.value.revealed == "new-value")
+        // The key file opens nothing now.
+        await #expect(throws: Migrations.KeyMismatch.self) { try await Migrations.checkKey(database, fingerprint: file.fingerprint) }
+
+        #expect(try await DatabaseRekey.rotateData(.sqlite(path: path), key: token).summary.contains("2 value(s) re-encrypted"))
+        let back = try EnvelopeSealingTests.key()
+        _ = try await DatabaseRekey.rewrap(.sqlite(path: path), current: token, new: .file(back))
+        let again = EnvelopeSealingTests.store(database, key: back)
+        let reread = try await again.resolve(chain: chain, names: ["old", "new"], by: .databaseOwner, client: "test")
+        #expect(reread.found["old"]?.value.revealed == "old-value" && reread.found["new"]?.value.revealed == "new-value")
+        await database.close()
     }
 }
