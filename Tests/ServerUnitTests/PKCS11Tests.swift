@@ -81,6 +81,8 @@ struct PKCS11Tests {
     /// for the whole process (these tests are its only users of SoftHSM2,
     /// which reads its configuration once, at C_Initialize).
     static let shared = Result { try makeToken() }
+    /// The token's folder, removed when the test process exits.
+    static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("secretfill-pkcs11-\(UUID().uuidString)").path
     static func token() throws -> (module: String, pin: String) { try shared.get() }
 
     static func makeToken() throws -> (module: String, pin: String) {
@@ -88,7 +90,8 @@ struct PKCS11Tests {
         guard let module = candidates.first(where: { !$0.isEmpty && FileManager.default.fileExists(atPath: $0) }) else {
             throw Missing(description: "SoftHSM2 is needed for this test: run `bash scripts/softhsm.sh` (scripts/test.sh does)")
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("secretfill-pkcs11-\(UUID().uuidString)").path
+        let folder = Self.folder
+        atexit { try? FileManager.default.removeItem(atPath: PKCS11Tests.folder) }
         try FileManager.default.createDirectory(atPath: folder + "/tokens", withIntermediateDirectories: true)
         try "directories.tokendir = \(folder)/tokens\nobjectstore.backend = file\nlog.level = ERROR\n".write(toFile: folder + "/softhsm2.conf", atomically: true, encoding: .utf8)
         setenv("SOFTHSM2_CONF", folder + "/softhsm2.conf", 1)
