@@ -71,6 +71,13 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // The PKCS#11 declarations secretfill uses (issue 27, the store key in an HSM), from the standard: no system header needed.
+        .target(name: "CPKCS11"),
+        // An AES key in a PKCS#11 token (dlopen of the module named by --key-pkcs11), used without its bytes leaving the token.
+        .target(
+            name: "SecretFillPKCS11",
+            dependencies: ["CPKCS11", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // `secretfill serve`: Hummingbird 2 over SQLKit (PostgreSQL or SQLite, one SQL code path).
         .target(
             name: "SecretFillServer",
@@ -98,6 +105,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "SecretFillWebUI",
                 "SecretFillJWT",
+                "SecretFillPKCS11",
             ]
         ),
         // The CLI's side of the HTTP API (async-http-client, TLS verification on).
@@ -141,6 +149,7 @@ let package = Package(
                 "SecretFillServer",
                 "SecretFillClient",
                 "SecretFillJWT",
+                "SecretFillPKCS11",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -172,6 +181,8 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
                 "SecretFillJWT",
                 "OIDCTestSupport",
+                "SecretFillPKCS11",
+                "CPKCS11",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

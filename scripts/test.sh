@@ -20,6 +20,9 @@ export SECRETFILL_BAO
 # through in the single sign-on browser tests (SingleSignOnBrowserTests).
 SECRETFILL_OIDC_PROVIDER_MOCK=$(bash scripts/oidc-provider-mock.sh)
 export SECRETFILL_OIDC_PROVIDER_MOCK
+# SoftHSM2 and OpenSC's pkcs11-tool: the store key in an HSM (HSMCLITests, PKCS11Tests).
+SECRETFILL_SOFTHSM=$(bash scripts/softhsm.sh)
+export SECRETFILL_SOFTHSM
 bash scripts/build.sh --tests
 # The team-server tests run against a real PostgreSQL: a throwaway cluster,
 # stopped when the tests end. (Without SECRETFILL_TEST_DATABASE_URL the suite

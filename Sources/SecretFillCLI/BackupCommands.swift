@@ -20,7 +20,9 @@ struct BackupCommand: ParsableCommand {
 
             Straight from the database (--database URL, else serve's default), it needs the \
             store key the database was sealed with (the key file, SECRETFILL_KEY_FILE or \
-            SECRETFILL_KEY, as serve reads it). Through a running server (--server URL or \
+            SECRETFILL_KEY, as serve reads it; or --key-pkcs11 SPEC with the PIN in \
+            SECRETFILL_PKCS11_PIN when the key is in an HSM: the MAC's key is then derived \
+            inside the token). Through a running server (--server URL or \
             SECRETFILL_SERVER, with an admin key), the server writes the same file from its own \
             database and sends it; it is written here, and no store key is needed or read here.
 
@@ -42,7 +44,16 @@ struct BackupCommand: ParsableCommand {
     @Flag(help: "Leave the audit log out.")
     var noAudit = false
 
+    @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(PKCS11Help.key, valueName: "spec"))
+    var keyPKCS11: String?
+
     @OptionGroup var serverOptions: ServerOptions
+
+    func validate() throws {
+        if keyPKCS11 != nil && database == nil && serverOptions.asksForServer {
+            throw ValidationError("--key-pkcs11 is the store key of --database; through --server the server uses its own store key")
+        }
+    }
 
     func run() throws {
         if database == nil, let endpoint = try serverOptions.endpoint() {
@@ -53,7 +64,7 @@ struct BackupCommand: ParsableCommand {
             print("Backed up the server at \(endpoint.url) to \(out) (\(bytes) bytes)")
             return
         }
-        let summary = try TeamComponents.required().backup(database, out, !noAudit)
+        let summary = try TeamComponents.required().backup(database, out, !noAudit, keyPKCS11)
         print("Backed up \(summary) to \(out)")
     }
 }
@@ -69,7 +80,8 @@ struct RestoreCommand: ParsableCommand {
             database must be empty (new, or with secretfill's schema and no rows); anything in \
             it is named and nothing is written. Every row goes in one transaction, then one \
             audit entry (restore) of its own. A backup of a SQLite database restored into \
-            PostgreSQL, or back, is how a team moves.
+            PostgreSQL, or back, is how a team moves. A backup made with the store key in an \
+            HSM is checked with the same key: --key-pkcs11 SPEC, the PIN in SECRETFILL_PKCS11_PIN.
 
             Exit 0 restored; 2 the file does not verify, the database is not empty or cannot \
             be used (nothing written); 64 bad usage.
@@ -85,8 +97,11 @@ struct RestoreCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The backup file (from `secretfill backup`).", valueName: "file"))
     var file: String
 
+    @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(PKCS11Help.key, valueName: "spec"))
+    var keyPKCS11: String?
+
     func run() throws {
-        let summary = try TeamComponents.required().restore(database, file)
+        let summary = try TeamComponents.required().restore(database, file, keyPKCS11)
         print("Restored \(summary) from \(file)")
     }
 }

@@ -27,6 +27,14 @@ package struct RekeyCommand: ParsableCommand {
             command run again finishes. Run it after --new-key-file so the old store key opens nothing.
               --status                prints `done`, `in progress: N of M values` or `no rotation started`.
 
+            The store key in an HSM (see README, "The store key in an HSM"): --key-pkcs11 \
+            'module=PATH;token=LABEL;key=LABEL' instead of a key file, the PIN in \
+            SECRETFILL_PKCS11_PIN; the data key is wrapped and unwrapped inside the token. \
+            --new-key-pkcs11 SPEC moves the database's data keys under a key in a token (values \
+            sealed before envelope sealing are first moved under the data key with the old \
+            key), and --new-key-file FILE with --key-pkcs11 SPEC moves them back to a key file. \
+            Both are re-wraps: instant, and servers running now keep serving.
+
             Through a running server instead (--server URL or SECRETFILL_SERVER, with an admin \
             key), the server does the same with its own store key and the caller's key file is \
             neither read nor changed: --data starts the rotation on the server, which runs it on \
@@ -54,6 +62,7 @@ package struct RekeyCommand: ParsableCommand {
               secretfill rekey --database postgres://secretfill@db/secretfill --new-key-file /etc/secretfill/key.2027 --generate
               secretfill rekey --database postgres://secretfill@db/secretfill --data
               secretfill rekey --database postgres://secretfill@db/secretfill --status
+              secretfill rekey --database sqlite:server.db --new-key-pkcs11 "$HSM"
               secretfill rekey --server https://secrets.acme.dev --data
             """)
 
@@ -65,6 +74,16 @@ package struct RekeyCommand: ParsableCommand {
 
     @Flag(help: "Create --new-key-file with a new random key (an existing file is refused).")
     var generate = false
+
+    @Option(name: .customLong("new-key-pkcs11"), help: ArgumentHelp(
+        "The new store key: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL' (--database only; the PIN in SECRETFILL_PKCS11_PIN).",
+        valueName: "spec"))
+    var newKeyPKCS11: String?
+
+    @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(
+        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (--database only; the PIN in SECRETFILL_PKCS11_PIN).",
+        valueName: "spec"))
+    var keyPKCS11: String?
 
     @Flag(help: "Re-encrypt every value under a fresh data key, then destroy the old one.")
     var data = false
@@ -80,9 +99,15 @@ package struct RekeyCommand: ParsableCommand {
     package init() {}
 
     package func validate() throws {
-        let chosen = [newKeyFile != nil, data, status].filter { $0 }.count
+        let chosen = [newKeyFile != nil, newKeyPKCS11 != nil, data, status].filter { $0 }.count
         guard chosen == 1 else {
-            throw ValidationError("give one of --new-key-file FILE, --data or --status")
+            throw ValidationError("give one of --new-key-file FILE, --data or --status (or --new-key-pkcs11 SPEC, with --database)")
+        }
+        if (keyPKCS11 != nil || newKeyPKCS11 != nil) && database == nil {
+            let option = newKeyPKCS11 != nil ? "--new-key-pkcs11" : "--key-pkcs11"
+            throw ValidationError(serverOptions.asksForServer
+                ? "\(option) works on a server's database (--database URL); through --server the server uses its own store key"
+                : "\(option) works on a server's database: give --database URL (the local store file cannot keep its key in a token)")
         }
         if generate && newKeyFile == nil { throw ValidationError("--generate creates --new-key-file FILE: give the file") }
         if database != nil && store != nil { throw ValidationError("--store is the local store file; --database is a server's database: give one") }
@@ -99,6 +124,10 @@ package struct RekeyCommand: ParsableCommand {
         package let generate: Bool
         package let data: Bool
         package let status: Bool
+        /// `--key-pkcs11`: the current store key in a token, instead of the key file.
+        package let keyPKCS11: String?
+        /// `--new-key-pkcs11`: the new store key in a token.
+        package let newKeyPKCS11: String?
     }
 
     package func run() throws {
@@ -106,7 +135,8 @@ package struct RekeyCommand: ParsableCommand {
             return try throughServer(endpoint)
         }
         if database != nil {
-            let request = Request(database: database, newKeyFile: newKeyFile, generate: generate, data: data, status: status)
+            let request = Request(database: database, newKeyFile: newKeyFile, generate: generate, data: data, status: status,
+                                  keyPKCS11: keyPKCS11, newKeyPKCS11: newKeyPKCS11)
             print(try TeamComponents.required().rekey(request))
             return
         }
@@ -172,6 +202,11 @@ package struct RekeyCommand: ParsableCommand {
         }
         return try StoreConfiguration(storePath: file, keySource: .file(file)).loadKey()
     }
+}
+
+/// The help of `--key-pkcs11`, the same for every command that takes it.
+package enum PKCS11Help {
+    package static let key = "The store key in an HSM instead of a key file: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL', the PIN in SECRETFILL_PKCS11_PIN."
 }
 
 extension RekeyCommand: TeamCapableCommand { var asksForTeamServer: Bool { database != nil || serverOptions.asksForServer } }

@@ -8,7 +8,8 @@ package struct ServeCommand: ParsableCommand {
         abstract: "Run the team server: the store in PostgreSQL or SQLite, API keys, an audit log.",
         discussion: """
             Values are sealed with the store key (SECRETFILL_KEY, SECRETFILL_KEY_FILE or the \
-            default key file); the database holds ciphertext and token digests only. A \
+            default key file; or --key-pkcs11 for a key kept in an HSM); the database holds \
+            ciphertext and token digests only. A \
             non-loopback --listen needs --tls-cert and --tls-key, or --insecure-http. SIGTERM, \
             SIGINT or SIGQUIT stops accepting, finishes requests in flight (up to 10 s) and exits 0. \
             SIGHUP reads --tls-cert and --tls-key again: new connections get the new pair, open \
@@ -29,6 +30,9 @@ package struct ServeCommand: ParsableCommand {
         "postgres://USER[:PASSWORD]@HOST[:PORT]/DB or sqlite:PATH (default: $SECRETFILL_DATABASE_URL, else sqlite: server.db beside the default store).",
         valueName: "url"))
     package var database: String?
+
+    @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(PKCS11Help.key, valueName: "spec"))
+    package var keyPKCS11: String?
 
     @Option(help: ArgumentHelp("Address to listen on (port 0 picks a free one).", valueName: "host:port"))
     package var listen: String = "127.0.0.1:8470"

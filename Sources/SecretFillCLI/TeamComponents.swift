@@ -22,17 +22,18 @@ package struct TeamComponents: Sendable {
     /// `database` as given, or nil for `serve`'s default.
     package var administer: @Sendable (_ database: String?) async throws -> any TeamAdministration
     /// `backup`: the database (nil: serve's default) into a file; what was written, in words.
-    package var backup: @Sendable (_ database: String?, _ file: String, _ audit: Bool) throws -> String
+    /// `keyPKCS11`: `--key-pkcs11`'s spec, the store key in a token instead of a key file.
+    package var backup: @Sendable (_ database: String?, _ file: String, _ audit: Bool, _ keyPKCS11: String?) throws -> String
     /// `restore`: a backup file into an empty database; what was restored, in words.
-    package var restore: @Sendable (_ database: String?, _ file: String) throws -> String
+    package var restore: @Sendable (_ database: String?, _ file: String, _ keyPKCS11: String?) throws -> String
     /// `rekey --database`: a server database's store key or data key changed; what was done, in words.
     package var rekey: @Sendable (_ request: RekeyCommand.Request) throws -> String
 
     package init(connect: @escaping @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService,
                  serve: @escaping @Sendable (ServeCommand) throws -> Void,
                  administer: @escaping @Sendable (String?) async throws -> any TeamAdministration,
-                 backup: @escaping @Sendable (String?, String, Bool) throws -> String,
-                 restore: @escaping @Sendable (String?, String) throws -> String,
+                 backup: @escaping @Sendable (String?, String, Bool, String?) throws -> String,
+                 restore: @escaping @Sendable (String?, String, String?) throws -> String,
                  rekey: @escaping @Sendable (RekeyCommand.Request) throws -> String) {
         self.connect = connect
         self.serve = serve

@@ -22,7 +22,7 @@ import Foundation
 /// fingerprint), then per table a line naming its columns, its rows as JSON
 /// arrays (values still sealed; keys as digests), and a line counting them;
 /// the last line is an HMAC-SHA256 of every byte before it, under a key
-/// derived from the store key (`StoreKey.backupMACKey`). Browser sessions are
+/// derived from the store key (`ServerStoreKey.backupMACKey`). Browser sessions are
 /// left out: a restored server starts with everyone signed out.
 public enum ServerBackup {
     /// A table as the backup carries it: its columns in order, each TEXT or
@@ -109,7 +109,7 @@ public enum ServerBackup {
 
     /// One consistent snapshot (a single read transaction) of the database at
     /// `location`, written to `path` (mode 0600, replaced only when complete).
-    public static func backup(_ location: DatabaseLocation, key: StoreKey, to path: String, audit: Bool,
+    public static func backup(_ location: DatabaseLocation, key: ServerStoreKey, to path: String, audit: Bool,
                               progress: (@Sendable (Int) -> Void)? = nil) async throws -> Summary {
         try await withDatabase(location) { try await write($0, key: key, to: path, audit: audit, progress: progress) }
     }
@@ -131,7 +131,7 @@ public enum ServerBackup {
         }
     }
 
-    static func write(_ database: any ServerDatabase, key: StoreKey, to path: String, audit: Bool,
+    static func write(_ database: any ServerDatabase, key: ServerStoreKey, to path: String, audit: Bool,
                       progress: (@Sendable (Int) -> Void)?) async throws -> Summary {
         let output = try BackupFile(creatingBeside: path, key: key)
         do {
@@ -156,7 +156,7 @@ public enum ServerBackup {
         }
     }
 
-    static func snapshot(_ sql: any SQLDatabase, key: StoreKey, into output: BackupFile, audit: Bool,
+    static func snapshot(_ sql: any SQLDatabase, key: ServerStoreKey, into output: BackupFile, audit: Bool,
                          progress: (@Sendable (Int) -> Void)?) async throws -> Summary {
         let versionRows = try await sql.raw("SELECT MAX(version) AS v FROM schema_migrations").all()
         guard let row = versionRows.first, try !row.decodeNil(column: "v") else {
@@ -207,13 +207,13 @@ public enum ServerBackup {
 
     /// Verifies the file at `path` under `key`, then writes all of it into the
     /// empty database at `location`, or nothing.
-    public static func restore(_ location: DatabaseLocation, key: StoreKey, from path: String) async throws -> Summary {
+    public static func restore(_ location: DatabaseLocation, key: ServerStoreKey, from path: String) async throws -> Summary {
         // The MAC first, over the whole file, before any database is touched.
         let header = try BackupReader.verify(path, key: key)
         return try await withDatabase(location) { try await load($0, header: header, key: key, from: path, location: location) }
     }
 
-    static func load(_ database: any ServerDatabase, header: BackupReader.Header, key: StoreKey, from path: String,
+    static func load(_ database: any ServerDatabase, header: BackupReader.Header, key: ServerStoreKey, from path: String,
                      location: DatabaseLocation) async throws -> Summary {
         // The schema the backup was taken at (tables made when missing), then its rows, then the rest of the migrations.
         try await Migrations.migrate(database, upTo: header.schema)
@@ -302,13 +302,13 @@ final class BackupFile: @unchecked Sendable {
     var mac: HMAC<SHA256>
     var buffer: [UInt8] = []
 
-    init(creatingBeside path: String, key: StoreKey) throws {
+    init(creatingBeside path: String, key: ServerStoreKey) throws {
         temporary = path + ".partial-\(UInt32.random(in: 0...UInt32.max))"
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw ServerBackup.Refusal(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
         }
-        mac = HMAC<SHA256>(key: key.backupMACKey)
+        mac = HMAC<SHA256>(key: try key.backupMACKey())
     }
 
     func line(_ text: String) throws {
@@ -436,7 +436,7 @@ final class BackupReader: @unchecked Sendable {
 
     /// Reads the whole file once: the header must be a backup's, made with
     /// `key`, and the last line's MAC must match every byte before it.
-    static func verify(_ path: String, key: StoreKey) throws -> Header {
+    static func verify(_ path: String, key: ServerStoreKey) throws -> Header {
         let reader = try BackupReader(path)
         defer { reader.close() }
         let unreadable = ServerBackup.Refusal(description: "\(path) is not a secretfill backup (it is empty, or its first line is not a backup's)")
@@ -449,7 +449,7 @@ final class BackupReader: @unchecked Sendable {
             throw ServerBackup.Refusal(description: "\(path) was made with store key \(header.keyFingerprint), and the key given is \(key.fingerprint): restore needs the key the backup was made with")
         }
         guard header.schema <= Migrations.latest else { throw Migrations.TooNew(found: header.schema) }
-        var mac = HMAC<SHA256>(key: key.backupMACKey)
+        var mac = HMAC<SHA256>(key: try key.backupMACKey())
         mac.update(data: first)
         var last: [UInt8]?
         while let bytes = try reader.rawLine() {

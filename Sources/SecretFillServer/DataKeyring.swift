@@ -23,20 +23,20 @@ import Foundation
 /// be sealed under the old key, and one pass over the values finds every
 /// value left to re-encrypt.
 final class DataKeyring: Sendable {
-    private let store: NIOLockedValueBox<StoreKey>
+    private let store: NIOLockedValueBox<ServerStoreKey>
     private let keys = NIOLockedValueBox<[String: StoreKey]>([:])
 
-    init(storeKey: StoreKey) {
+    init(storeKey: ServerStoreKey) {
         store = NIOLockedValueBox(storeKey)
     }
 
     /// The store key the data keys are wrapped under, as this server knows it.
-    var storeKey: StoreKey { store.withLockedValue { $0 } }
+    var storeKey: ServerStoreKey { store.withLockedValue { $0 } }
 
     /// After this server re-wrapped the data keys under `key` (`POST
     /// /v1/rekey` new-key): it goes on with the new key, which it was given;
     /// other servers keep the data keys they hold until they are restarted.
-    func adopt(_ key: StoreKey) { store.withLockedValue { $0 = key } }
+    func adopt(_ key: ServerStoreKey) { store.withLockedValue { $0 = key } }
 
     /// A data key named by a value that this server's store key cannot unwrap.
     struct Unopenable: Error, CustomStringConvertible {
@@ -91,7 +91,7 @@ final class DataKeyring: Sendable {
                 guard let known = held[String(id)] else { throw Unknown(id: String(id)) }
                 key = known
             } else {
-                key = storeKey
+                key = try storeKey.legacyKey()
             }
             guard let data = Data(base64Encoded: String(body)) else { throw StoreError.cannotOpen(name: name, scope: scope) }
             return try VersionedSealer.open(data, name: name, scope: scope, version: version, key: key)
@@ -110,7 +110,7 @@ final class DataKeyring: Sendable {
         var loaded: [String: StoreKey] = [:]
         for row in rows {
             let id = try row.decode(column: "id", as: String.self)
-            if let key = storeKey.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) { loaded[id] = key }
+            if let key = try storeKey.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) { loaded[id] = key }
         }
         keys.withLockedValue { held in held.merge(loaded) { old, _ in old } }
     }
@@ -146,7 +146,7 @@ final class DataKeyring: Sendable {
 
     /// Makes the first data key, unless a concurrent writer just did: the
     /// upsert waits for theirs and then leaves it, and theirs is used.
-    static func createActive(_ sql: any SQLDatabase, storeKey: StoreKey) async throws -> String {
+    static func createActive(_ sql: any SQLDatabase, storeKey: ServerStoreKey) async throws -> String {
         let fresh = StoreKey.generateDataKey()
         let claimed = try await sql.raw("""
             INSERT INTO server_meta (name, value) VALUES ('active_data_key', \(bind: fresh.id))
@@ -160,9 +160,10 @@ final class DataKeyring: Sendable {
         return fresh.id
     }
 
-    static func insert(_ sql: any SQLDatabase, id: String, key: StoreKey, wrappedBy storeKey: StoreKey) async throws {
+    static func insert(_ sql: any SQLDatabase, id: String, key: StoreKey, wrappedBy storeKey: ServerStoreKey) async throws {
+        let wrapped = try storeKey.wrap(key, id: id)
         try await sql.raw("""
-            INSERT INTO data_keys (id, wrapped, created_at) VALUES (\(bind: id), \(bind: storeKey.wrap(key, id: id)), \(bind: Clock.nowMillis()))
+            INSERT INTO data_keys (id, wrapped, created_at) VALUES (\(bind: id), \(bind: wrapped), \(bind: Clock.nowMillis()))
             """).run()
     }
 }

@@ -28,14 +28,14 @@ public enum DatabaseRekey {
     /// the database's recorded key fingerprint changed, in one transaction.
     /// Values sealed under the store key itself (before envelope sealing) are
     /// first re-encrypted under the data key, since `new` could not open them.
-    public static func rewrap(_ location: DatabaseLocation, current: StoreKey, new: StoreKey,
+    public static func rewrap(_ location: DatabaseLocation, current: ServerStoreKey, new: ServerStoreKey,
                               progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> Outcome {
         try await ServerBackup.withDatabase(location) { database in
             try await rewrap(database, current: current, new: new, actor: ActingKey.databaseOwner.name, client: "-", progress: progress)
         }
     }
 
-    static func rewrap(_ database: any ServerDatabase, current: StoreKey, new: StoreKey, actor: String, client: String,
+    static func rewrap(_ database: any ServerDatabase, current: ServerStoreKey, new: ServerStoreKey, actor: String, client: String,
                        progress: (@Sendable (Int, Int) -> Void)?) async throws -> Outcome {
         let (keyring, stored) = try await prepare(database, key: current, allowing: new.fingerprint)
         if stored == new.fingerprint {
@@ -56,10 +56,11 @@ public enum DatabaseRekey {
             let rows = try await sql.raw("SELECT id, wrapped FROM data_keys ORDER BY id").all()
             for row in rows {
                 let id = try row.decode(column: "id", as: String.self)
-                guard let key = current.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) else {
+                guard let key = try current.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) else {
                     throw RekeyRefusal("data key \(id) in the database does not open with the store key \(current.fingerprint); nothing was changed")
                 }
-                try await sql.raw("UPDATE data_keys SET wrapped = \(bind: new.wrap(key, id: id)) WHERE id = \(bind: id)").run()
+                let wrapped = try new.wrap(key, id: id)
+                try await sql.raw("UPDATE data_keys SET wrapped = \(bind: wrapped) WHERE id = \(bind: id)").run()
             }
             try await sql.raw("UPDATE server_meta SET value = \(bind: new.fingerprint) WHERE name = 'key_fingerprint'").run()
             try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["store key"], client: client, outcome: "ok")
@@ -74,14 +75,14 @@ public enum DatabaseRekey {
     /// `rekey --data`: a fresh data key, every value and kept version
     /// re-encrypted under it in batches, then the old data key destroyed.
     /// Resumes a rotation that was interrupted.
-    public static func rotateData(_ location: DatabaseLocation, key: StoreKey,
+    public static func rotateData(_ location: DatabaseLocation, key: ServerStoreKey,
                                   progress: (@Sendable (Int, Int) -> Void)? = nil) async throws -> Outcome {
         try await ServerBackup.withDatabase(location) { database in
             try await rotateData(database, key: key, actor: ActingKey.databaseOwner.name, client: "-", progress: progress)
         }
     }
 
-    static func rotateData(_ database: any ServerDatabase, key: StoreKey, actor: String, client: String,
+    static func rotateData(_ database: any ServerDatabase, key: ServerStoreKey, actor: String, client: String,
                            progress: (@Sendable (Int, Int) -> Void)?) async throws -> Outcome {
         let (keyring, _) = try await prepare(database, key: key, allowing: nil)
         let postgres = database.isPostgres
@@ -240,7 +241,7 @@ public enum DatabaseRekey {
     /// Migrates, checks the store key (or `allowing`: the new key of a
     /// re-wrap that committed before the command was interrupted). Returns a
     /// keyring for `key` and the fingerprint the database records.
-    static func prepare(_ database: any ServerDatabase, key: StoreKey, allowing: String?) async throws -> (DataKeyring, String) {
+    static func prepare(_ database: any ServerDatabase, key: ServerStoreKey, allowing: String?) async throws -> (DataKeyring, String) {
         _ = try await withDeadline(seconds: 10) { try await Migrations.migrate(database) }
         let stored = try await fingerprint(database)
         if let stored, stored != key.fingerprint, stored != allowing {

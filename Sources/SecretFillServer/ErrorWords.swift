@@ -2,6 +2,7 @@ import NIOCore
 import NIOSSL
 import PostgresNIO
 import SQLiteKit
+import SecretFillPKCS11
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -21,6 +22,8 @@ public enum ErrorWords {
         case let error as ServerBackup.Refusal: return error.description
         case let error as Migrations.TooNew: return error.description
         case let error as Migrations.KeyMismatch: return error.description
+        case let error as PKCS11Error: return error.description
+        case let error as LegacyValueUnderToken: return error.description
         case let error as NIOCore.IOError:
             return String(cString: strerror(error.errnoCode)).lowercased()
         case let error as NIOSSLError:

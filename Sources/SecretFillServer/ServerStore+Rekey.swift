@@ -37,11 +37,11 @@ extension ServerStore {
             }
             let outcome: DatabaseRekey.Outcome
             do {
-                outcome = try await DatabaseRekey.rewrap(database, current: key, new: newKey, actor: actor.name, client: client, progress: nil)
+                outcome = try await DatabaseRekey.rewrap(database, current: key, new: .file(newKey), actor: actor.name, client: client, progress: nil)
             } catch let mismatch as Migrations.KeyMismatch {
                 throw ServerRefusal.conflict("\(mismatch.description) (the store key was changed since this server started: restart it with the new key, then rekey)")
             }
-            keyring?.adopt(newKey)
+            keyring?.adopt(.file(newKey))
             return RekeyResponse(state: try await DatabaseRekey.status(database), summary: outcome.summary, running: rotation.isRunning, error: nil)
         default:
             throw ServerRefusal.invalid("operation must be status, data or new-key")

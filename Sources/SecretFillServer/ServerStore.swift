@@ -42,7 +42,7 @@ public final class ServerStore: Sendable {
 
     /// `deadlines`: the server's own unless a test that shares two
     /// cooperative threads with hundreds of others needs more room.
-    init(database: any ServerDatabase, key: StoreKey?, logger: Logger, metrics: ServerMetrics = ServerMetrics(),
+    init(database: any ServerDatabase, key: ServerStoreKey?, logger: Logger, metrics: ServerMetrics = ServerMetrics(),
          deadlines: (read: Int, write: Int) = (5, ServerStore.writeSeconds)) {
         self.database = database
         self.deadline = deadlines.read
@@ -650,7 +650,7 @@ public final class ServerStore: Sendable {
         }
     }
 
-    func requireKey() throws -> StoreKey { try requireKeyring().storeKey }
+    func requireKey() throws -> ServerStoreKey { try requireKeyring().storeKey }
 
     /// Makes the database's first data key if it has none, and loads every
     /// data key the store key unwraps (`serve`'s start).

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SecretFill
+import SecretFillPKCS11
 import SecretFillAPI
 import SecretFillJWT
 import SecretFillWebUI
@@ -152,7 +153,7 @@ public enum TeamServer {
     /// Runs until SIGTERM or SIGINT: stops accepting, lets in-flight requests
     /// finish (up to 10 s), closes the pool, returns. SIGHUP reads
     /// `--tls-cert` and `--tls-key` again (`CertificateReloadService`).
-    public static func serve(_ options: ServeOptions, key: StoreKey) async throws {
+    public static func serve(_ options: ServeOptions, key: ServerStoreKey) async throws {
         var logger = Logger(label: "secretfill")
         logger.logLevel = options.logLevel
         let libraryLogger = libraryLogger(options.logLevel)
@@ -397,7 +398,7 @@ struct DatabaseService: Service {
 struct MigrationService: Service {
     let database: any ServerDatabase
     let store: ServerStore
-    let key: StoreKey
+    let key: ServerStoreKey
     let health: HealthState
     let logger: Logger
     let location: DatabaseLocation
@@ -418,6 +419,9 @@ struct MigrationService: Service {
             } catch let error as Migrations.TooNew {
                 throw ServeRefusal(error.description)
             } catch let error as Migrations.KeyMismatch {
+                throw ServeRefusal(error.description)
+            } catch let error as PKCS11Error {
+                // The token, not the database: retrying would not help.
                 throw ServeRefusal(error.description)
             } catch {
                 attempts += 1

@@ -10,6 +10,7 @@ import SecretFillAPI
 import SecretFillCLI
 import SecretFillClient
 import SecretFillJWT
+import SecretFillPKCS11
 import SecretFillServer
 
 /// The networking parts the CLI library leaves out: the HTTP client, the
@@ -23,10 +24,12 @@ enum TeamWiring {
         restore: TeamWiring.restore,
         rekey: TeamWiring.rekey)
 
-    /// The store key, as serve reads it, for backup and restore.
-    static func storeKey() throws -> StoreKey {
+    /// The store key, as serve reads it, for backup, restore and rekey: in the
+    /// token `pkcs11` names, else the key file.
+    static func storeKey(pkcs11: String?) throws -> ServerStoreKey {
+        if let pkcs11 { return .token(try tokenKey(pkcs11, option: "--key-pkcs11")) }
         do {
-            return try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey()
+            return .file(try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey())
         } catch .keyMissing {
             throw fail("no store key: a backup is sealed and checked with the key the database was sealed with; put it in the key file, or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
         } catch {
@@ -34,9 +37,26 @@ enum TeamWiring {
         }
     }
 
-    static func backup(_ database: String?, _ file: String, _ audit: Bool) throws -> String {
+    /// The key in the token of `text` (`module=PATH;token=LABEL;key=LABEL`), logged in with
+    /// SECRETFILL_PKCS11_PIN. A malformed spec is bad usage (64); a token or key that cannot be used, 2.
+    static func tokenKey(_ text: String, option: String, format: LogFormat = .text) throws -> PKCS11Key {
+        let refuse = { (message: String, code: ExitCode) -> ExitCode in
+            guard format == .json else { return fail(message, code) }
+            JSONLogHandler.write(level: .error, message: "secretfill: error: \(message)")
+            return code
+        }
+        let spec: PKCS11Spec
+        do { spec = try PKCS11Spec(parsing: text, option: option) } catch { throw refuse(error.description, Exit.usage) }
+        do {
+            return try PKCS11Key.open(spec, pin: processEnvironment[PKCS11Key.pinVariable])
+        } catch {
+            throw refuse("\(option): \(error.description)", Exit.failure)
+        }
+    }
+
+    static func backup(_ database: String?, _ file: String, _ audit: Bool, _ keyPKCS11: String?) throws -> String {
         let location = try databaseLocation(database)
-        let key = try storeKey()
+        let key = try storeKey(pkcs11: keyPKCS11)
         // A progress line every 5000 rows, on a terminal only (a large database takes a while).
         let progress: (@Sendable (Int) -> Void)? = isatty(2) == 1 ? { @Sendable (rows: Int) in
             if rows % 5000 == 0 { Terminal.warn("secretfill: backup: \(rows) rows…") }
@@ -51,9 +71,9 @@ enum TeamWiring {
         }
     }
 
-    static func restore(_ database: String?, _ file: String) throws -> String {
+    static func restore(_ database: String?, _ file: String, _ keyPKCS11: String?) throws -> String {
         let location = try databaseLocation(database)
-        let key = try storeKey()
+        let key = try storeKey(pkcs11: keyPKCS11)
         do {
             return describe(try runBlocking { try await ServerBackup.restore(location, key: key, from: file) })
         } catch {
@@ -70,16 +90,26 @@ enum TeamWiring {
                 throw fail("cannot read the rotation's state from \(location): \(ErrorWords.describe(error))", Exit.failure)
             }
         }
-        let key = try storeKey()
+        let key = try storeKey(pkcs11: request.keyPKCS11)
         // On a terminal, a progress line at each 5000 values (a large database takes a while).
         let progress: (@Sendable (Int, Int) -> Void)? = isatty(2) == 1 ? { @Sendable (seen: Int, total: Int) in
             if seen % 5000 == 0 || seen == total { Terminal.warn("secretfill: rekey: \(seen) of \(total) values…") }
         } : nil
-        if let file = request.newKeyFile {
-            let newKey = try RekeyCommand.newKey(file: file, generate: request.generate)
+        if request.newKeyFile != nil || request.newKeyPKCS11 != nil {
+            let newKey: ServerStoreKey
+            let start: String
+            if let spec = request.newKeyPKCS11 {
+                let token = try tokenKey(spec, option: "--new-key-pkcs11")
+                newKey = .token(token)
+                start = "with --key-pkcs11 '\(TerminalText.escaped(token.spec.description))' (the PIN in SECRETFILL_PKCS11_PIN)"
+            } else {
+                let file = request.newKeyFile!
+                newKey = .file(try RekeyCommand.newKey(file: file, generate: request.generate))
+                start = "with the key in \(TerminalText.escaped(file)) (SECRETFILL_KEY_FILE)"
+            }
             do {
                 let outcome = try runBlocking { try await DatabaseRekey.rewrap(location, current: key, new: newKey, progress: progress) }
-                return "\(outcome.summary). Servers running now keep serving; start servers from now on with the key in \(TerminalText.escaped(file)) (SECRETFILL_KEY_FILE)."
+                return "\(outcome.summary). Servers running now keep serving; start servers from now on \(start)."
             } catch {
                 throw fail("rekey of \(location) failed, nothing was changed (run it again to finish): \(ErrorWords.describe(error))", Exit.failure)
             }
@@ -117,13 +147,17 @@ enum TeamWiring {
         if let text = command.metricsListen {
             do { metricsAt = try Listen.parse(text, option: "--metrics-listen") } catch { throw refuse(error.description, Exit.usage) }
         }
-        let key: StoreKey
-        do {
-            key = try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey()
-        } catch .keyMissing(let path) {
-            throw refuse("no store key: the server seals values with one. Create it with `secretfill init --key-only` (it writes \(path)), or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
-        } catch {
-            throw format == .json ? refuse(error.description, Exit.failure) : fail(error)
+        let key: ServerStoreKey
+        if let pkcs11 = command.keyPKCS11 {
+            key = .token(try tokenKey(pkcs11, option: "--key-pkcs11", format: format))
+        } else {
+            do {
+                key = .file(try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey())
+            } catch .keyMissing(let path) {
+                throw refuse("no store key: the server seals values with one. Create it with `secretfill init --key-only` (it writes \(path)), or set SECRETFILL_KEY_FILE or SECRETFILL_KEY", Exit.failure)
+            } catch {
+                throw format == .json ? refuse(error.description, Exit.failure) : fail(error)
+            }
         }
         let singleSignOn: SingleSignOnOptions?
         do { singleSignOn = try singleSignOnOptions(command) } catch { throw refuse(error.description, Exit.usage) }

@@ -31,7 +31,7 @@ struct APIRouterTests {
             let key = StoreKey.generate()
             // Generous deadlines: Swift Testing runs this beside the whole suite on two cooperative
             // threads, which the end-to-end tests hold while they wait for their processes.
-            let store = ServerStore(database: database, key: try StoreKey(base64: key.encoded, source: "test"), logger: logger,
+            let store = ServerStore(database: database, key: .file(try StoreKey(base64: key.encoded, source: "test")), logger: logger,
                                     deadlines: (read: 300, write: 300))
             let admin = try await store.createKey(name: "admin", grants: ["admin"], expiresIn: nil, by: .databaseOwner, client: "test")
             let health = HealthState()

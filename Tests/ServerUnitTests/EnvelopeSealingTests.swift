@@ -27,7 +27,7 @@ struct EnvelopeSealingTests {
     static func store(_ database: any ServerDatabase, key: StoreKey) -> ServerStore {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        return ServerStore(database: database, key: key, logger: logger, deadlines: (read: 300, write: 300))
+        return ServerStore(database: database, key: .file(key), logger: logger, deadlines: (read: 300, write: 300))
     }
 
     static func sealedTexts(_ database: any ServerDatabase) async throws -> [String] {
@@ -74,7 +74,7 @@ struct EnvelopeSealingTests {
         #expect(texts.filter { EnvelopeText.keyID(of: $0) != nil }.count == 1)
         await database.close()
 
-        let outcome = try await DatabaseRekey.rotateData(.sqlite(path: path), key: storeKey)
+        let outcome = try await DatabaseRekey.rotateData(.sqlite(path: path), key: .file(storeKey))
         #expect(outcome.summary.contains("2 value(s) re-encrypted"), "\(outcome.summary)")
         #expect(try await DatabaseRekey.status(.sqlite(path: path)) == "done")
         let (again, pool2, _) = try await Self.reopen(path)
@@ -100,7 +100,7 @@ struct EnvelopeSealingTests {
         _ = try await running.set([("a", try SecretValue(validating: Array("A".utf8)))], in: .team, by: .databaseOwner, client: "test")
         let texts = try await Self.sealedTexts(database)
 
-        let outcome = try await DatabaseRekey.rewrap(.sqlite(path: path), current: old, new: new)
+        let outcome = try await DatabaseRekey.rewrap(.sqlite(path: path), current: .file(old), new: .file(new))
         #expect(outcome.summary.contains("re-wrapped 1 data key(s)") && outcome.summary.contains(new.fingerprint), "\(outcome.summary)")
         #expect(try await Self.sealedTexts(database) == texts, "a re-wrap re-encrypted values")
         // A server started before keeps serving reads and writes with the data key it holds.
@@ -110,15 +110,15 @@ struct EnvelopeSealingTests {
         // A start with the old key is refused, naming the key expected.
         await #expect(throws: Migrations.KeyMismatch.self) { try await Migrations.checkKey(database, fingerprint: old.fingerprint) }
         do {
-            _ = try await DatabaseRekey.rotateData(.sqlite(path: path), key: old)
+            _ = try await DatabaseRekey.rotateData(.sqlite(path: path), key: .file(old))
             Issue.record("rekey --data with the old key went ahead")
         } catch let error as Migrations.KeyMismatch {
             #expect(error.description.contains(new.fingerprint), "\(error.description)")
         }
         // Running it again is harmless.
-        #expect(try await DatabaseRekey.rewrap(.sqlite(path: path), current: old, new: new).summary.contains("nothing to do"))
+        #expect(try await DatabaseRekey.rewrap(.sqlite(path: path), current: .file(old), new: .file(new)).summary.contains("nothing to do"))
 
-        _ = try await DatabaseRekey.rotateData(.sqlite(path: path), key: new)
+        _ = try await DatabaseRekey.rotateData(.sqlite(path: path), key: .file(new))
         let wrapped = try await database.session { sql in
             try await sql.raw("SELECT id, wrapped FROM data_keys").all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "wrapped", as: String.self)) }
         }

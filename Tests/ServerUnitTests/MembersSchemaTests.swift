@@ -35,10 +35,10 @@ struct MembersSchemaTests {
 
         let (old, oldPool) = try await Self.open(folder + "/old.db")
         #expect(try await Migrations.migrate(old, upTo: 4) == [1, 2, 3, 4])
-        let store = ServerStore(database: old, key: key, logger: logger, deadlines: (read: 300, write: 300))
+        let store = ServerStore(database: old, key: .file(key), logger: logger, deadlines: (read: 300, write: 300))
         _ = try await store.createKey(name: "admin", grants: ["admin"], expiresIn: nil, by: .databaseOwner, client: "test")
         let file = folder + "/old.backup"
-        let summary = try await ServerBackup.write(old, key: key, to: file, audit: true, progress: nil)
+        let summary = try await ServerBackup.write(old, key: .file(key), to: file, audit: true, progress: nil)
         #expect(summary.schema == 4)
         #expect(!summary.rows.contains { $0.table == "members" }, "a schema 4 backup has no members table: \(summary.rows)")
 
@@ -51,11 +51,11 @@ struct MembersSchemaTests {
         oldPool.cancel()
 
         // The schema 4 backup restores into a new database at schema 5.
-        let restored = try await ServerBackup.restore(.sqlite(path: folder + "/new.db"), key: key, from: file)
+        let restored = try await ServerBackup.restore(.sqlite(path: folder + "/new.db"), key: .file(key), from: file)
         #expect(restored.schema == 4)
         let (new, newPool) = try await Self.open(folder + "/new.db")
         #expect(try await Self.schema(new) == Migrations.latest)
-        let again = ServerStore(database: new, key: key, logger: logger, deadlines: (read: 300, write: 300))
+        let again = ServerStore(database: new, key: .file(key), logger: logger, deadlines: (read: 300, write: 300))
         #expect(try await again.listKeys(by: .databaseOwner, client: "test").map(\.name) == ["admin"])
         #expect(try await again.listMembers(by: .databaseOwner, client: "test").isEmpty)
         let added = try await again.addMember(name: "ana@acme.dev", grants: ["team:read"], by: .databaseOwner, client: "test")

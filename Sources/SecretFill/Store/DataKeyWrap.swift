@@ -44,7 +44,10 @@ extension StoreKey {
     /// The key as a key file holds it: base64 of its 32 bytes.
     package var base64Text: String { symmetricKey.withUnsafeBytes { Data($0).base64EncodedString() } }
 
-    static func wrapAssociatedData(id: String) -> [UInt8] { Array("secretfill data key v1|\(id)".utf8) }
+    /// The key's 32 bytes, for a store key in a token to wrap (the caller zeroes its copy).
+    package var rawBytes: [UInt8] { symmetricKey.withUnsafeBytes { Array($0) } }
+
+    package static func wrapAssociatedData(id: String) -> [UInt8] { Array("secretfill data key v1|\(id)".utf8) }
 
 }
 
