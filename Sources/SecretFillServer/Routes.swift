@@ -414,16 +414,9 @@ struct Routes {
             return Self.error(.contentTooLarge, "the request body is over \(API.maximumBodyBytes) bytes", reason: "too_large")
         }
         let body: LoginTokenRequest
-        do {
-            let data = Data(bytes.readableBytesView)
-            body = try JSONDecoder().decode(LoginTokenRequest.self, from: data)
-            if let unknown = try Self.unknownFields(in: data, decoded: body) {
-                return Self.error(.badRequest, unknown, reason: "invalid")
-            }
-        } catch let error as DecodingError {
-            return Self.error(.badRequest, Self.describe(error), reason: "invalid")
-        } catch {
-            return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+        switch Self.decode(LoginTokenRequest.self, bytes) {
+        case .success(let value): body = value
+        case .failure(let refusal): return refusal.response
         }
         do {
             let answer = try await store.exchangeLoginCode(body, maxTTL: maxCLITTL, client: context.client)
@@ -563,22 +556,35 @@ struct Routes {
         if let plain, let read = bytes.withUnsafeReadableBytes(plain) {
             decoded = read
         } else {
-            do {
-                let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(bytes.readableBytesView)
-                decoded = try JSONDecoder().decode(Body.self, from: data)
-                if let unknown = try Self.unknownFields(in: data, decoded: decoded) {
-                    return Self.error(.badRequest, unknown, reason: "invalid")
-                }
-            } catch let error as DecodingError {
-                return Self.error(.badRequest, Self.describe(error), reason: "invalid")
-            } catch {
-                return Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")
+            switch Self.decode(Body.self, bytes) {
+            case .success(let value): decoded = value
+            case .failure(let refusal): return refusal.response
             }
         }
         do {
             return try await body(decoded, key)
         } catch {
             return failure(error)
+        }
+    }
+
+    /// A refused body: the 400 it is answered with.
+    struct BodyRefusal: Error { let response: Response }
+
+    /// The body as `Body` (an empty one as `{}`), or the 400 that says why
+    /// not: malformed JSON, a field of the wrong type, or one the type does not know.
+    static func decode<Body: Decodable>(_ type: Body.Type, _ bytes: ByteBuffer) -> Result<Body, BodyRefusal> {
+        do {
+            let data = bytes.readableBytes == 0 ? Data("{}".utf8) : Data(bytes.readableBytesView)
+            let decoded = try JSONDecoder().decode(Body.self, from: data)
+            if let unknown = try unknownFields(in: data, decoded: decoded) {
+                return .failure(BodyRefusal(response: error(.badRequest, unknown, reason: "invalid")))
+            }
+            return .success(decoded)
+        } catch let failure as DecodingError {
+            return .failure(BodyRefusal(response: error(.badRequest, describe(failure), reason: "invalid")))
+        } catch {
+            return .failure(BodyRefusal(response: Self.error(.badRequest, "the request body is not valid JSON", reason: "invalid")))
         }
     }
 

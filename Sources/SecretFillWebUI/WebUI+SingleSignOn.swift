@@ -76,47 +76,21 @@ extension WebUI {
     }
 
     func startSingleSignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
-        guard let singleSignOn else {
-            return message(status: .notFound, title: "No single sign-on", "this server has no identity provider configured (serve --oidc-issuer)", back: "/", session: nil)
-        }
+        guard let singleSignOn else { return Self.noSingleSignOn(self) }
         let form: SignInForm
         switch await readForm(SignInForm.self, request, limits: Self.signInFormLimits) {
         case .success(let value): form = value
         case .failure(let box): return box.response
         }
-        guard let nonce = cookieValue(request, Self.signInCookie), let sent = form.csrf,
-              SessionTokens.isWellFormed(nonce), SessionTokens.constantTimeEqual(nonce, sent) else {
-            return message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
-        }
-        let binding = SessionTokens.random()
-        let location: String
-        do {
-            location = try await singleSignOn.begin(binding: SessionTokens.digest(binding), cli: nil, client: context.webUIClient)
-        } catch {
-            return unavailable(session: nil)
-        }
-        var response = Self.redirect(location)
-        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.pendingCookie, binding, maxAge: Self.pendingSeconds, sameSite: "Lax")))
-        return response
+        guard signInNonceMatches(form.csrf, request) else { return signInFormRefusal() }
+        return await begin(singleSignOn, cli: nil, context)
     }
 
-    /// `secretfill login` opens this in the person's browser:
-    /// `/ui/oidc/cli?port=P&state=S&challenge=C` (the CLI's loopback port,
-    /// its own state, and the S256 challenge of its verifier).
-    func startCLISignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
-        guard let singleSignOn else {
-            return message(status: .notFound, title: "No single sign-on", "this server has no identity provider configured (serve --oidc-issuer)", back: "/", session: nil)
-        }
-        let query = request.uri.queryParameters
-        guard let port = query.get("port").flatMap({ Int($0) }), (1024...65535).contains(port),
-              let state = query.get("state"), SessionTokens.isWellFormed(state),
-              let challenge = query.get("challenge"), SessionTokens.isWellFormed(challenge) else {
-            return message(status: .badRequest, title: "Not a sign-in", "this address is for secretfill login, which gives it a loopback port, a state and a PKCE challenge; run secretfill login --server URL", back: "/", session: nil)
-        }
+    /// A pending sign-in bound to this browser by a fresh Lax cookie, and the browser sent on to the provider.
+    func begin<Context: WebUIRequestContext>(_ singleSignOn: any WebUISingleSignOn, cli: CLISignIn?, _ context: Context) async -> Response {
         let binding = SessionTokens.random()
         let location: String
         do {
-            let cli = CLISignIn(redirect: "http://127.0.0.1:\(port)/callback?state=\(state)", challenge: challenge)
             location = try await singleSignOn.begin(binding: SessionTokens.digest(binding), cli: cli, client: context.webUIClient)
         } catch {
             return unavailable(session: nil)
@@ -126,10 +100,26 @@ extension WebUI {
         return response
     }
 
-    func finishSingleSignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
-        guard let singleSignOn else {
-            return message(status: .notFound, title: "No single sign-on", "this server has no identity provider configured (serve --oidc-issuer)", back: "/", session: nil)
+    static func noSingleSignOn(_ web: WebUI) -> Response {
+        web.message(status: .notFound, title: "No single sign-on", "this server has no identity provider configured (serve --oidc-issuer)", back: "/", session: nil)
+    }
+
+    /// `secretfill login` opens this in the person's browser:
+    /// `/ui/oidc/cli?port=P&state=S&challenge=C` (the CLI's loopback port,
+    /// its own state, and the S256 challenge of its verifier).
+    func startCLISignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
+        guard let singleSignOn else { return Self.noSingleSignOn(self) }
+        let query = request.uri.queryParameters
+        guard let port = query.get("port").flatMap({ Int($0) }), (1024...65535).contains(port),
+              let state = query.get("state"), SessionTokens.isWellFormed(state),
+              let challenge = query.get("challenge"), SessionTokens.isWellFormed(challenge) else {
+            return message(status: .badRequest, title: "Not a sign-in", "this address is for secretfill login, which gives it a loopback port, a state and a PKCE challenge; run secretfill login --server URL", back: "/", session: nil)
         }
+        return await begin(singleSignOn, cli: CLISignIn(redirect: "http://127.0.0.1:\(port)/callback?state=\(state)", challenge: challenge), context)
+    }
+
+    func finishSingleSignOn<Context: WebUIRequestContext>(_ request: Request, _ context: Context) async -> Response {
+        guard let singleSignOn else { return Self.noSingleSignOn(self) }
         let query = request.uri.queryParameters
         let callback = SignInCallback(code: query.get("code"), state: query.get("state"), error: query.get("error"))
         let binding = cookieValue(request, Self.pendingCookie).flatMap { SessionTokens.isWellFormed($0) ? SessionTokens.digest($0) : nil }

@@ -132,10 +132,7 @@ public struct WebUI: Sendable {
         case .failure(let box): return box.response
         }
         // The form's nonce must match its cookie: another site cannot sign a browser in with its own key.
-        guard let nonce = cookieValue(request, Self.signInCookie), let sent = form.csrf,
-              SessionTokens.isWellFormed(nonce), SessionTokens.constantTimeEqual(nonce, sent) else {
-            return message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
-        }
+        guard signInNonceMatches(form.csrf, request) else { return signInFormRefusal() }
         guard keySignIn else {
             let other = singleSignOn.map { "sign in with \($0.providerName)" } ?? "use the API"
             return message(status: .forbidden, title: "Refused", "signing in to the pages with an API key is turned off on this server (serve --no-key-sign-in); \(other)", back: "/", session: nil)
@@ -159,6 +156,16 @@ public struct WebUI: Sendable {
         response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, id, maxAge: nil)))
         response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.signInCookie, "", maxAge: 0)))
         return response
+    }
+
+    /// Whether a sign-in form's nonce is its cookie's (double submit: there is no session yet).
+    func signInNonceMatches(_ sent: String?, _ request: Request) -> Bool {
+        guard let nonce = cookieValue(request, Self.signInCookie), let sent else { return false }
+        return SessionTokens.isWellFormed(nonce) && SessionTokens.constantTimeEqual(nonce, sent)
+    }
+
+    func signInFormRefusal() -> Response {
+        message(status: .forbidden, title: "Refused", "the sign-in form was not sent from this page; open it again and sign in", back: "/", session: nil)
     }
 
     struct CSRFForm: Decodable { var csrf: String? }

@@ -56,7 +56,7 @@ struct SingleSignOnBrowserTests {
     }
 
     @Test("sign in through the provider: a write member adds and deletes, a names member sees names, a non-member is refused, removal ends the session on both servers, sign-out ends it")
-    func browserSignIn() throws {
+    func browserSignIn() async throws {
         let program = ProcessInfo.processInfo.environment["SECRETFILL_OIDC_PROVIDER_MOCK"] ?? ""
         try #require(FileManager.default.isExecutableFile(atPath: program),
                      "oidc-provider-mock is missing: run scripts/oidc-provider-mock.sh and set SECRETFILL_OIDC_PROVIDER_MOCK to the path it prints (scripts/test.sh does)")
@@ -91,8 +91,8 @@ struct SingleSignOnBrowserTests {
         var shots = cli.path("shots")
         if let folder = ProcessInfo.processInfo.environment["SECRETFILL_SCREENSHOTS"], !folder.isEmpty { shots = folder }
         try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
-        let outcome = CLI.execute("/usr/bin/env", ["python3", Self.script, serverA.url, serverB.url, Self.canary, shots],
-                                  environment: ProcessInfo.processInfo.environment)
+        let outcome = await CLI.executeOffPool("/usr/bin/env", ["python3", Self.script, serverA.url, serverB.url, Self.canary, shots],
+                                               environment: ProcessInfo.processInfo.environment)
         #expect(outcome.status == 0, "\(outcome.stdoutText)\(outcome.stderr)")
         for file in ["webui-sso-sign-in.png", "webui-sso-refused.png", "webui-sso-members.png"] {
             let data = FileManager.default.contents(atPath: shots + "/" + file) ?? Data()
@@ -186,15 +186,15 @@ struct SingleSignOnBrowserTests {
     static let loginScript = CLI.packageRoot.appendingPathComponent("Tests/Browser/sso_login.py").path
 
     /// `secretfill login --no-browser`, its address opened in headless Chromium and signed in as `sub`.
-    static func login(_ cli: CLI, _ server: TestServer, sub: String, extra: [String] = [], environment: [String: String]) throws -> (LoginProcess, Int32?, CLI.Outcome) {
+    static func login(_ cli: CLI, _ server: TestServer, sub: String, extra: [String] = [], environment: [String: String]) async throws -> (LoginProcess, Int32?, CLI.Outcome) {
         let login = try LoginProcess(cli: cli, arguments: ["login", "--server", server.url, "--no-browser"] + extra, environment: environment)
         let address = try #require(login.address(within: 30), "login printed no address: \(login.stderr)")
-        let browser = CLI.execute("/usr/bin/env", ["python3", loginScript, address, sub], environment: ProcessInfo.processInfo.environment)
+        let browser = await CLI.executeOffPool("/usr/bin/env", ["python3", loginScript, address, sub], environment: ProcessInfo.processInfo.environment)
         return (login, login.wait(seconds: 90), browser)
     }
 
     @Test("secretfill login in headless Chromium: a CLI token bound to the person; render --server as them matches the local render; whoami; logout ends it (77); an expired token exits 77")
-    func cliLogin() throws {
+    func cliLogin() async throws {
         let program = ProcessInfo.processInfo.environment["SECRETFILL_OIDC_PROVIDER_MOCK"] ?? ""
         try #require(FileManager.default.isExecutableFile(atPath: program),
                      "oidc-provider-mock is missing: run scripts/oidc-provider-mock.sh and set SECRETFILL_OIDC_PROVIDER_MOCK to the path it prints (scripts/test.sh does)")
@@ -229,7 +229,7 @@ struct SingleSignOnBrowserTests {
         let tooLong = cli.run(["login", "--server", server.url, "--ttl", "2h", "--no-browser"], environment: environment, removing: ["SECRETFILL_TOKEN"])
         #expect(tooLong.status == 64 && tooLong.stderr.contains("--max-cli-ttl") && !tooLong.stderr.contains("/ui/oidc/cli"), "\(tooLong.stderr)")
 
-        let (login, status, browser) = try Self.login(cli, server, sub: "ana", environment: environment)
+        let (login, status, browser) = try await Self.login(cli, server, sub: "ana", environment: environment)
         #expect(browser.status == 0, "\(browser.stdoutText)\(browser.stderr)")
         #expect(status == 0, "login: \(login.stderr)")
         #expect(login.stdout.contains("Signed in to \(server.url) as ana@acme.dev until "), "\(login.stdout)")
@@ -261,17 +261,17 @@ struct SingleSignOnBrowserTests {
         #expect(replayed.status == 77 && replayed.stderr.contains("was ended at"), "the logged-out token is refused by the server: \(replayed.stderr)")
 
         // A CLI token older than its TTL.
-        let (short, shortStatus, _) = try Self.login(cli, server, sub: "ana", extra: ["--ttl", "3s"], environment: environment)
+        let (short, shortStatus, _) = try await Self.login(cli, server, sub: "ana", extra: ["--ttl", "3s"], environment: environment)
         #expect(shortStatus == 0, "\(short.stderr)")
         let shortToken = Self.storedToken(credentials, server.url)
-        Thread.sleep(forTimeInterval: 4)
+        try await Task.sleep(for: .seconds(4))
         let expired = asPerson.run(["whoami", "--server", server.url])
         #expect(expired.status == 77 && expired.stderr.contains("run `secretfill login --server \(server.url)`"), "\(expired.stderr)")
         let expiredOnServer = asPerson.run(["whoami", "--server", server.url], environment: ["SECRETFILL_TOKEN": shortToken])
         #expect(expiredOnServer.status == 77 && expiredOnServer.stderr.contains("expired at"), "\(expiredOnServer.stderr)")
 
         // A person who is not a member: the CLI hears why and exits 77.
-        let (refused, refusedStatus, _) = try Self.login(cli, server, sub: "eve", environment: environment)
+        let (refused, refusedStatus, _) = try await Self.login(cli, server, sub: "eve", environment: environment)
         #expect(refusedStatus == 77 && refused.stderr.contains("not a member of this team"), "\(refused.stderr)")
 
         for text in [server.log, login.stderr, login.stdout, whoami.allOutput, logout.allOutput] {

@@ -86,6 +86,17 @@ struct CLI {
         return CLI.execute(CLI.binary.path, arguments, stdin: stdin, environment: env, currentDirectory: currentDirectory ?? directory)
     }
 
+    /// `execute` on a thread of its own, not one of Swift's cooperative
+    /// threads: an async test waiting for a long run (a browser flow) leaves
+    /// both of them to the in-process servers of the tests beside it.
+    static func executeOffPool(_ program: String, _ arguments: [String], environment: [String: String]) async -> Outcome {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: execute(program, arguments, environment: environment))
+            }
+        }
+    }
+
     /// Runs any program, feeding stdin and draining both pipes concurrently.
     static func execute(_ program: String, _ arguments: [String], stdin: [UInt8]? = nil,
                         environment: [String: String], currentDirectory: URL? = nil) -> Outcome {
