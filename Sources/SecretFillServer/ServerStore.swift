@@ -191,7 +191,8 @@ public final class ServerStore: Sendable {
     public func listKeys(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [KeyEntry] {
         try await requireAdmin(actor, "list keys", action: "key.list", names: [], client: client)
         return try await run(audited: audited) { sql in
-            let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE role IS NULL").all()
+            // Neither a role's tokens nor people's CLI tokens (`user:EMAIL/ID`, issue 25) are keys an admin made.
+            let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE role IS NULL AND name NOT LIKE 'user:%'").all()
             if audited {
                 try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
             }

@@ -251,6 +251,9 @@ struct SingleSignOnBrowserTests {
         let write = asPerson.run(["secrets", "set", "team", "--name", "other", "--value-stdin", "--server", server.url], stdin: Array("x".utf8))
         #expect(write.status == 77 && write.stderr.contains("user 'ana@acme.dev' may not write to team (their grants: team:read)"), "\(write.stderr)")
 
+        // keys list is unchanged: a person's CLI token is not a key an admin made.
+        let keys = cli.remote(server, token: admin).run(["keys", "list", "--format", "json"])
+        #expect(keys.status == 0 && keys.stdoutText.contains("\"admin\"") && !keys.stdoutText.contains("user:"), "\(keys.allOutput)")
         let token = Self.storedToken(credentials, server.url)
         #expect(token.hasPrefix("sf_"), "the credentials file holds the CLI token")
         let logout = asPerson.run(["logout", "--server", server.url])
