@@ -267,6 +267,58 @@ struct CanaryTests {
         }
     }
 
+    @Test("single sign-on at --log-level trace, text and JSON: no ID token (nor a part of one), code, state, nonce, client secret, session id or claim carrying the canary in the log, the audit log or a page", arguments: ["text", "json"])
+    func singleSignOn(_ format: String) async throws {
+        let fixture = try SingleSignOnTests.fixture(.sqlite, extra: ["--log-format", format])
+        defer { fixture.provider.stop() }
+        let canary = Self.canary
+        var pages: [String] = []
+        var secrets: [String] = [SingleSignOnTests.secret]
+        var jwts: [String] = []
+        typealias Token = (String) async throws -> String
+        let tokens: [Token] = [
+            { n in try await fixture.key.sign(SingleSignOnTests.claims(fixture, nonce: n) { $0["jti"] = .string(canary); $0["note"] = .string(canary) }) },
+            { n in try await fixture.key.sign(SingleSignOnTests.claims(fixture, nonce: n) { $0["aud"] = .string(canary) }) },
+            { n in try await fixture.key.sign(SingleSignOnTests.claims(fixture, nonce: n) { $0["iss"] = .string("https://\(canary).example") }) },
+            { _ in try await fixture.key.sign(SingleSignOnTests.claims(fixture, nonce: canary)) },
+            { n in try await TestKey.signHMAC(SingleSignOnTests.claims(fixture, nonce: n) { $0["note"] = .string(canary) }, secret: fixture.key.publicPEM, kid: "k1") },
+            { n in try TestKey.unsigned(SingleSignOnTests.claims(fixture, nonce: n) { $0["note"] = .string(canary) }, kid: "k1") },
+        ]
+        for token in tokens {
+            var browser = SignInBrowser(server: fixture.server)
+            let started = try browser.start()
+            let jwt = try await token(started.nonce)
+            jwts.append(jwt)
+            let code = "code-\(canary)-\(jwts.count)"
+            try fixture.provider.grant(code: code, idToken: jwt, challenge: started.challenge, redirectURI: started.redirectURI)
+            let page = browser.callback([("code", code), ("state", started.state)])
+            pages.append(page.body)
+            secrets += [code, started.state, started.nonce]
+            if let session = browser.cookies["sf_session"] {
+                secrets.append(session)
+                pages.append(browser.send("GET", "/ui/team").body)
+            }
+        }
+        // The callback's own fields carrying the canary.
+        var browser = SignInBrowser(server: fixture.server)
+        let started = try browser.start()
+        secrets += [started.state, started.nonce]
+        for query in [[("error", canary), ("state", started.state)], [("code", canary), ("state", canary)], [("code", canary)]] {
+            pages.append(browser.callback(query).body)
+        }
+        let audit = fixture.cli.remote(fixture.server, token: fixture.admin).run(["audit", "--format", "json", "--limit", "1000"])
+        #expect(audit.status == 0)
+        #expect(audit.stdoutText.contains("session.start"))
+        #expect(fixture.server.stop() == 0)
+        for text in [fixture.server.log, audit.allOutput] + pages {
+            #expect(!text.contains(canary), "canary leaked (\(format)): \(text.prefix(400))")
+            for secret in secrets { #expect(!text.contains(secret), "a code, state, nonce, session id or the client secret leaked (\(format))") }
+            for jwt in jwts {
+                for part in jwt.split(separator: ".") where part.count > 16 { #expect(!text.contains(part), "an ID token's part leaked (\(format))") }
+            }
+        }
+    }
+
     @Test("a consumer that closes the pipe early ends the render quietly")
     func closedPipe() throws {
         let cli = try Self.setup()

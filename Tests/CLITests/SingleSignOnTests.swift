@@ -179,8 +179,16 @@ struct SingleSignOnTests {
         #expect(refusedChecks == cases.count)
         // A token without kid, signed by the issuer's key, is checked against the set's keys: accepted.
         var noKid = SignInBrowser(server: fixture.server)
-        let (_, accepted) = try await Self.signIn(fixture, &noKid) { n in try await fixture.key.sign(Self.claims(fixture, nonce: n), withKid: false) }
+        var acceptedToken = ""
+        let (_, accepted) = try await Self.signIn(fixture, &noKid) { n in
+            acceptedToken = try await fixture.key.sign(Self.claims(fixture, nonce: n), withKid: false)
+            return acceptedToken
+        }
         #expect(accepted.status == 200 && accepted.setsSession, "\(accepted.body)")
+        // That ID token replayed into a later sign-in: its nonce was this one's, used once.
+        var replayer = SignInBrowser(server: fixture.server)
+        let (_, replayed) = try await Self.signIn(fixture, &replayer) { _ in acceptedToken }
+        #expect(replayed.status == 400 && !replayed.setsSession && replayed.body.contains("nonce is not the one sent"), "\(replayed.body)")
 
         // The callback's own failures.
         var browser = SignInBrowser(server: fixture.server)
@@ -198,6 +206,12 @@ struct SingleSignOnTests {
                                    challenge: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", redirectURI: started.redirectURI)
         page = browser.callback([("code", "pkce"), ("state", started.state)])
         #expect(page.status == 400 && page.body.contains("invalid_grant") && fixture.provider.tokenLog.contains("PKCE verifier does not match"))
+        // A code issued for another redirect URI does not redeem with this server's.
+        started = try browser.start()
+        try fixture.provider.grant(code: "redirect", idToken: try await fixture.key.sign(Self.claims(fixture, nonce: started.nonce)),
+                                   challenge: started.challenge, redirectURI: "http://127.0.0.1:9/elsewhere/ui/oidc/callback")
+        page = browser.callback([("code", "redirect"), ("state", started.state)])
+        #expect(page.status == 400 && page.body.contains("invalid_grant") && fixture.provider.tokenLog.contains("redirect_uri differs"))
         // The state bound to another browser (its cookie is not sent).
         started = try browser.start()
         try fixture.provider.grant(code: "other-browser", idToken: try await fixture.key.sign(Self.claims(fixture, nonce: started.nonce)),
@@ -208,7 +222,7 @@ struct SingleSignOnTests {
 
         let audit = fixture.cli.remote(fixture.server, token: fixture.admin).run(["audit", "--format", "json"])
         let denied = audit.stdoutText.split(separator: "\n").filter { $0.contains("\"session.start\"") && $0.contains(#""outcome": "denied""#) && $0.contains("sso: ") }
-        #expect(denied.count >= cases.count + 5, "each refusal is audited: \(denied.count)")
+        #expect(denied.count >= cases.count + 7, "each refusal is audited: \(denied.count)")
         for check in ["issuer", "audience", "azp", "expiry", "not-yet-valid", "nonce", "algorithm", "kid", "signature", "malformed", "provider-error", "invalid_grant", "state", "browser"] {
             #expect(denied.contains { $0.contains("sso: \(check)") }, "an audited refusal names \(check)")
         }
