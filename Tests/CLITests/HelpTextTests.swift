@@ -9,7 +9,7 @@ struct HelpTextTests {
     static let commands: [[String]] = [
         [], ["render"], ["env"], ["exec"], ["check"], ["redact"], ["init"], ["secrets"],
         ["secrets", "set"], ["secrets", "list"], ["secrets", "delete"], ["secrets", "which"], ["secrets", "import"],
-        ["store"], ["store", "accept"], ["store", "upgrade"], ["members"],
+        ["store"], ["store", "accept"], ["store", "upgrade"], ["members"], ["login"], ["logout"], ["whoami"],
     ]
 
     static func help(_ command: [String]) throws -> String {
