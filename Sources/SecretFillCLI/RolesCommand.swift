@@ -168,7 +168,7 @@ struct LoginCommand: ParsableCommand {
             Examples:
               secretfill login --server https://secrets.acme.dev
               secretfill login --server https://secrets.acme.dev --no-browser --ttl 4h
-              secretfill login --role gh-main --oidc-token-file "$RUNNER_TEMP/oidc" --server $URL
+              secretfill login --role gh-main --oidc-token-file "$RUNNER_TEMP/oidc"
             """)
 
     @Option(help: ArgumentHelp("The CI role to sign in as (with --oidc-token-file); without it, you sign in as yourself.", valueName: "name"))
