@@ -24,6 +24,9 @@ public enum ErrorWords {
         case let error as Migrations.KeyMismatch: return error.description
         case let error as PKCS11Error: return error.description
         case let error as LegacyValueUnderToken: return error.description
+        case let error as RekeyRefusal: return error.description
+        case let error as DatabaseRekey.Retry: return error.description
+        case let error as DataKeyring.Unopenable: return error.description
         case let error as NIOCore.IOError:
             return String(cString: strerror(error.errnoCode)).lowercased()
         case let error as NIOSSLError:
