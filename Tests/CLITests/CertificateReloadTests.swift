@@ -25,9 +25,8 @@ struct CertificateReloadTests {
             process.standardOutput = FileHandle.nullDevice
             let errors = Pipe()
             process.standardError = errors
-            errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let chunk = handle.availableData
-                guard let self, !chunk.isEmpty else { return }
+            errors.fileHandleForReading.collect { [weak self] chunk in
+                guard let self else { return }
                 self.lock.lock(); self.collected.append(chunk); self.lock.unlock()
             }
             try process.run()
@@ -67,7 +66,10 @@ struct CertificateReloadTests {
             if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         }
 
-        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        deinit {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.stopCollectingOutput()
+        }
     }
 
     /// A self-signed certificate for localhost and 127.0.0.1 (its own CA, for
@@ -243,9 +245,8 @@ final class PipeLines: @unchecked Sendable {
     private var buffer = ""
 
     init(_ handle: FileHandle) {
-        handle.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self, !chunk.isEmpty else { return }
+        handle.collect { [weak self] chunk in
+            guard let self else { return }
             self.lock.lock(); self.buffer += String(decoding: chunk, as: UTF8.self); self.lock.unlock()
         }
     }

@@ -183,7 +183,7 @@ struct MetricsTests {
         let errors = Pipe()
         process.standardError = errors
         let collected = LockedText()
-        errors.fileHandleForReading.readabilityHandler = { handle in collected.append(handle.availableData) }
+        errors.fileHandleForReading.collect { collected.append($0) }
         try process.run()
         defer {
             if process.isRunning { kill(process.processIdentifier, SIGTERM) }

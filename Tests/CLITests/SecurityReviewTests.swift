@@ -55,14 +55,12 @@ struct SecurityReviewTests {
             let output = Pipe(), errors = Pipe()
             process.standardOutput = output
             process.standardError = errors
-            output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let chunk = handle.availableData
-                guard let self, !chunk.isEmpty else { return }
+            output.fileHandleForReading.collect { [weak self] chunk in
+                guard let self else { return }
                 self.lock.lock(); self.out.append(chunk); self.lock.unlock()
             }
-            errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let chunk = handle.availableData
-                guard let self, !chunk.isEmpty else { return }
+            errors.fileHandleForReading.collect { [weak self] chunk in
+                guard let self else { return }
                 self.lock.lock(); self.err.append(chunk); self.lock.unlock()
             }
             try process.run()
@@ -99,6 +97,7 @@ struct SecurityReviewTests {
 
         deinit {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.stopCollectingOutput()
         }
     }
 

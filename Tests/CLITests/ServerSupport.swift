@@ -78,9 +78,8 @@ final class TestServer: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         let errors = Pipe()
         process.standardError = errors
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self, !chunk.isEmpty else { return }
+        errors.fileHandleForReading.collect { [weak self] chunk in
+            guard let self else { return }
             self.lock.lock(); self.collected.append(chunk); self.lock.unlock()
         }
         try process.run()
@@ -151,6 +150,7 @@ final class TestServer: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.stopCollectingOutput()
     }
 }
 

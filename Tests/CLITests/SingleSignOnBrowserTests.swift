@@ -138,14 +138,12 @@ struct SingleSignOnBrowserTests {
             let errorPipe = Pipe(), outputPipe = Pipe()
             process.standardError = errorPipe
             process.standardOutput = outputPipe
-            errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let chunk = handle.availableData
-                guard let self, !chunk.isEmpty else { return }
+            errorPipe.fileHandleForReading.collect { [weak self] chunk in
+                guard let self else { return }
                 self.lock.lock(); self.errors.append(chunk); self.lock.unlock()
             }
-            outputPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let chunk = handle.availableData
-                guard let self, !chunk.isEmpty else { return }
+            outputPipe.fileHandleForReading.collect { [weak self] chunk in
+                guard let self else { return }
                 self.lock.lock(); self.output.append(chunk); self.lock.unlock()
             }
             try process.run()
@@ -173,6 +171,11 @@ struct SingleSignOnBrowserTests {
             if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
             Thread.sleep(forTimeInterval: 0.2)
             return process.terminationStatus
+        }
+
+        deinit {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.stopCollectingOutput()
         }
     }
 

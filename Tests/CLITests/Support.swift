@@ -159,3 +159,37 @@ enum ScratchFolders {
         for folder in all { try? FileManager.default.removeItem(atPath: folder) }
     }
 }
+
+extension FileHandle {
+    /// Hands each chunk read from this pipe to `append` (on libdispatch's queue), and
+    /// removes the handler at end of file.
+    ///
+    /// A handler left installed after end of file is called again and again with no
+    /// data, and the pipe's descriptor is later closed under the still-armed dispatch
+    /// source: a CI run crashed with signal 11 in `_dispatch_event_loop_drain` while
+    /// such handlers were left behind. Owners also call `stopCollecting()` when they go
+    /// away before end of file (a killed server whose child may still hold the pipe).
+    func collect(_ append: @escaping @Sendable (Data) -> Void) {
+        readabilityHandler = { handle in
+            let chunk = handle.availableData
+            guard !chunk.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            append(chunk)
+        }
+    }
+
+    /// Removes the handler `collect` installed, if end of file has not already.
+    func stopCollecting() {
+        readabilityHandler = nil
+    }
+}
+
+extension Process {
+    /// `stopCollecting()` on the pipes of its standard output and error.
+    func stopCollectingOutput() {
+        (standardOutput as? Pipe)?.fileHandleForReading.stopCollecting()
+        (standardError as? Pipe)?.fileHandleForReading.stopCollecting()
+    }
+}
