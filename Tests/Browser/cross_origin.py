@@ -31,12 +31,9 @@ import threading
 import urllib.parse
 import urllib.request
 
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser_support import browser as chromium, navigate as navigate_within
 
 base, victim_token, attacker_token = sys.argv[1:4]
 failures = []
@@ -108,27 +105,12 @@ def server_nonce():
 # ---------------------------------------------------------------- the browser
 
 def browser():
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1100,760", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     # Network events: each POST's status and the Origin, Sec-Fetch-Site and Cookie it carried.
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    try:
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    except Exception:  # a slow first start of chromium on a busy machine: once more
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    return chromium(performance_log=True)
 
 
 def navigate(driver, element):
-    """Clicks `element` and waits until the next page has replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"}).get("result", {}).get("value") == "complete")
+    navigate_within(driver, element, seconds=15)
 
 
 def posts(driver):

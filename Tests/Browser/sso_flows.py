@@ -13,12 +13,9 @@ canary) and exits 1. Prints `removal seen after N ms` for the test.
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser_support import browser, navigate, settle
 
 base_a, base_b, canary, shots = sys.argv[1:5]
 failures = []
@@ -29,31 +26,6 @@ def check(condition, what):
     if not condition:
         failures.append(what)
     return condition
-
-
-def browser():
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1100,760", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    try:
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    except Exception:
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
-def settle(driver):
-    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"}).get("result", {}).get("value") == "complete")
-
-
-def navigate(driver, element):
-    page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(expected_conditions.staleness_of(page))
-    settle(driver)
 
 
 def seen(driver):

@@ -12,23 +12,15 @@ exits 0 when the CLI's page says "Signed in", 1 otherwise.
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browser_support import browser
+
 address, sub = sys.argv[1:3]
-options = webdriver.ChromeOptions()
-for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"):
-    options.add_argument(flag)
-options.binary_location = "/usr/bin/chromium"
-options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-try:
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-except Exception:
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = browser(window=None)
 try:
     driver.get(address)
     field = WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(

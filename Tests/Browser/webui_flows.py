@@ -12,12 +12,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser_support import browser, navigate
 
 base, write_token, names_token, admin_token, canary, shots = sys.argv[1:7]
 failures = []
@@ -28,33 +25,6 @@ def check(condition, what):
     if not condition:
         failures.append(what)
     return condition
-
-
-def browser():
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1100,760", "--no-first-run", "--disable-extensions"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    # Plain forms only: the pages must work with JavaScript off.
-    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    try:
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    except Exception:  # a slow first start of chromium on a busy machine: once more
-        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
-def navigate(driver, element):
-    """Clicks `element` and waits until the next page has replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    # Errors while the old page goes away (its execution context, for one) mean "not yet".
-    # 60 s: over the in-memory backend the server runs inside the test process, on Swift's
-    # cooperative threads (two here), which the end-to-end tests beside it hold while they wait
-    # for their processes; a CI run at 61105a4 waited more than 15 s for the first sign-in.
-    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(lambda d: d.execute_cdp_cmd("Runtime.evaluate", {"expression": "document.readyState"})
-                                    .get("result", {}).get("value") == "complete")
 
 
 def seen(driver):
