@@ -11,7 +11,9 @@ import Foundation
 
 /// The team's secrets, keys and audit log in the database. Every method
 /// checks grants first, writes its audit row in the same transaction as
-/// its work, and never puts a value or a token in an error or a log.
+/// its work, and never puts a value or a token in an error or a log. The
+/// statements are the repository's (`ServerRepository`, in `Repository/`):
+/// this type decides, seals and opens, and chooses the transactions.
 public final class ServerStore: Sendable {
     let database: any ServerDatabase
     /// The store key and the data keys values are sealed under, unwrapped

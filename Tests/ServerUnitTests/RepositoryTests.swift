@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import SecretFill
 import SecretFillAPI
 @testable import SecretFillServer
@@ -15,13 +14,9 @@ import Testing
 struct RepositoryTests {
     @Test("every facet reads back what it wrote, on SQLite")
     func sqlite() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("repository-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let database = try await openDatabase(.sqlite(path: folder + "/repository.db"), logger: logger)
-        let pool = Task { await database.run() }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("repository-\(UUID().uuidString).db").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let (database, pool) = try await MembersSchemaTests.open(path)
         _ = try await Migrations.migrate(database)
         try await Self.exercise(database)
         await database.close()
