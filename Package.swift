@@ -173,6 +173,7 @@ let package = Package(
                 "SecretFillServer",
                 "SecretFillAPI",
                 "SecretFill",
+                "SecretFillWebUI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

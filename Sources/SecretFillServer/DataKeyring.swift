@@ -1,6 +1,5 @@
 import NIOConcurrencyHelpers
 import SecretFill
-import SQLKit
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -56,7 +55,7 @@ final class DataKeyring: Sendable {
         do {
             return try open(rows, with: keys.withLockedValue { $0 }, parts)
         } catch is Unknown {
-            try await database.session { sql in try await self.load(sql) }
+            try await database.repositorySession { rows in try await self.load(rows) }
             do {
                 return try open(rows, with: keys.withLockedValue { $0 }, parts)
             } catch let unknown as Unknown {
@@ -66,13 +65,13 @@ final class DataKeyring: Sendable {
     }
 
     /// One value, inside a transaction (rollback, `rekey`'s pass): a data key
-    /// not held yet is loaded through `sql` first.
-    func open(_ sealed: String, name: String, scope: Scope, version: Int, loadingWith sql: any SQLDatabase) async throws -> SecretValue {
+    /// not held yet is loaded through `rows` first.
+    func open(_ sealed: String, name: String, scope: Scope, version: Int, loadingWith rows: any DataKeyRows) async throws -> SecretValue {
         let row = [(sealed, name, scope, version)]
         do {
             return try open(row, with: keys.withLockedValue { $0 }, { $0 })[0]
         } catch let unknown as Unknown {
-            try await load(sql)
+            try await load(rows)
             guard holds(unknown.id) else { throw Unopenable(id: unknown.id) }
             return try open(row, with: keys.withLockedValue { $0 }, { $0 })[0]
         }
@@ -104,13 +103,12 @@ final class DataKeyring: Sendable {
     func holds(_ id: String) -> Bool { keys.withLockedValue { $0[id] != nil } }
 
     /// Every data key in `data_keys` that the store key unwraps.
-    func load(_ sql: any SQLDatabase) async throws {
-        let rows = try await sql.raw("SELECT id, wrapped FROM data_keys").all()
+    func load(_ rows: any DataKeyRows) async throws {
+        let wrapped = try await rows.wrappedDataKeys()
         let storeKey = self.storeKey
         var loaded: [String: StoreKey] = [:]
-        for row in rows {
-            let id = try row.decode(column: "id", as: String.self)
-            if let key = try storeKey.unwrap(try row.decode(column: "wrapped", as: String.self), id: id) { loaded[id] = key }
+        for (id, text) in wrapped {
+            if let key = try storeKey.unwrap(text, id: id) { loaded[id] = key }
         }
         keys.withLockedValue { held in held.merge(loaded) { old, _ in old } }
     }
@@ -120,15 +118,15 @@ final class DataKeyring: Sendable {
     /// The data key new values are sealed under, read in the writer's own
     /// transaction (see the type's comment); made on first use (the first
     /// write, `serve`'s start, or a rekey).
-    func active(_ sql: any SQLDatabase, postgres: Bool) async throws -> (id: String, key: StoreKey) {
+    func active(_ rows: any DataKeyRows) async throws -> (id: String, key: StoreKey) {
         let id: String
-        if let existing = try await Self.activeID(sql, lock: postgres ? "FOR SHARE" : "") {
+        if let existing = try await rows.activeDataKeyID(lock: .share) {
             id = existing
         } else {
-            id = try await Self.createActive(sql, storeKey: storeKey)
+            id = try await Self.createActive(rows, storeKey: storeKey)
         }
         if let key = keys.withLockedValue({ $0[id] }) { return (id, key) }
-        try await load(sql)
+        try await load(rows)
         guard let key = keys.withLockedValue({ $0[id] }) else { throw Unopenable(id: id) }
         return (id, key)
     }
@@ -138,32 +136,20 @@ final class DataKeyring: Sendable {
         EnvelopeText.compose(id: key.id, sealed: VersionedSealer.seal(value, name: name, scope: scope, version: version, key: key.key))
     }
 
-    /// `lock`: `FOR SHARE` or `FOR UPDATE` on PostgreSQL; empty on SQLite, whose writers take turns.
-    static func activeID(_ sql: any SQLDatabase, lock: String) async throws -> String? {
-        let rows = try await sql.raw("SELECT value FROM server_meta WHERE name = 'active_data_key' \(unsafeRaw: lock)").all()
-        return try rows.first?.decode(column: "value", as: String.self)
-    }
-
     /// Makes the first data key, unless a concurrent writer just did: the
     /// upsert waits for theirs and then leaves it, and theirs is used.
-    static func createActive(_ sql: any SQLDatabase, storeKey: ServerStoreKey) async throws -> String {
+    static func createActive(_ rows: any DataKeyRows, storeKey: ServerStoreKey) async throws -> String {
         let fresh = StoreKey.generateDataKey()
-        let claimed = try await sql.raw("""
-            INSERT INTO server_meta (name, value) VALUES ('active_data_key', \(bind: fresh.id))
-            ON CONFLICT (name) DO NOTHING RETURNING value
-            """).all()
-        if claimed.isEmpty {
-            guard let id = try await activeID(sql, lock: "") else { throw DatabaseUnavailable(detail: "no active data key") }
+        guard try await rows.claimActiveDataKey(fresh.id) else {
+            guard let id = try await rows.activeDataKeyID(lock: .none) else { throw DatabaseUnavailable(detail: "no active data key") }
             return id
         }
-        try await insert(sql, id: fresh.id, key: fresh.key, wrappedBy: storeKey)
+        try await insert(rows, id: fresh.id, key: fresh.key, wrappedBy: storeKey)
         return fresh.id
     }
 
-    static func insert(_ sql: any SQLDatabase, id: String, key: StoreKey, wrappedBy storeKey: ServerStoreKey) async throws {
+    static func insert(_ rows: any DataKeyRows, id: String, key: StoreKey, wrappedBy storeKey: ServerStoreKey) async throws {
         let wrapped = try storeKey.wrap(key, id: id)
-        try await sql.raw("""
-            INSERT INTO data_keys (id, wrapped, created_at) VALUES (\(bind: id), \(bind: wrapped), \(bind: Clock.nowMillis()))
-            """).run()
+        try await rows.insertDataKey(id, wrapped: wrapped, at: Clock.nowMillis())
     }
 }

@@ -55,7 +55,7 @@ final class HealthState: Sendable {
         let database = store.database
         do {
             try await withDeadline(seconds: 2) {
-                try await database.transaction { sql in try await sql.raw("SELECT 1 AS one").run() }
+                try await database.repositoryTransaction { rows in try await rows.ping() }
             }
             return true
         } catch {

@@ -1,7 +1,6 @@
 import Crypto
 import SecretFill
 import SecretFillAPI
-import SQLKit
 
 /// Issue 25: a person's CLI token (`secretfill login`). The sign-in goes
 /// through the identity provider as on the web page; the server then sends
@@ -28,14 +27,11 @@ extension ServerStore {
     }
 
     /// At the callback of a CLI sign-in: the code the CLI's loopback receives.
-    static func storeCLICode(_ sql: any SQLDatabase, person: String, groups: [String], challenge: String, via: String) async throws -> String {
+    static func storeCLICode(_ rows: any PeopleRows, person: String, groups: [String], challenge: String, via: String) async throws -> String {
         let code = BearerText.random(bytes: 32)
         let now = Clock.nowMillis()
-        try await sql.raw("DELETE FROM cli_sign_ins WHERE created_at < \(bind: now - cliCodeSeconds * 1000)").run()
-        try await sql.raw("""
-            INSERT INTO cli_sign_ins (code_digest, person, person_groups, challenge, via, created_at)
-            VALUES (\(bind: BearerText.digest(code)), \(bind: person), \(bind: groups.joined(separator: " ")), \(bind: challenge), \(bind: via), \(bind: now))
-            """).run()
+        try await rows.dropCLICodes(before: now - cliCodeSeconds * 1000)
+        try await rows.insertCLICode(digest: BearerText.digest(code), person: person, groups: groups.joined(separator: " "), challenge: challenge, via: via, at: now)
         return code
     }
 
@@ -58,36 +54,26 @@ extension ServerStore {
         let token = APIToken.generate()
         let expires = now + ttl * 1000
         struct Outcome: Sendable { let person: String?; let grants: GrantSet?; let check: String }
-        let outcome = try await run(audited: true) { sql -> Outcome in
-            let rows = try await sql.raw("""
-                DELETE FROM cli_sign_ins WHERE code_digest = \(bind: BearerText.digest(request.code))
-                RETURNING person, person_groups, challenge, via, created_at
-                """).all()
-            guard let row = rows.first else { return Outcome(person: nil, grants: nil, check: "code") }
-            let person = try row.decode(column: "person", as: String.self)
+        let outcome = try await run(audited: true) { rows -> Outcome in
+            guard let code = try await rows.takeCLICode(digest: BearerText.digest(request.code)) else { return Outcome(person: nil, grants: nil, check: "code") }
+            let person = code.person
             let actor = ActingKey.personPrefix + person
             func deny(_ check: String) async throws -> Outcome {
                 var record = AuditRecord(time: now, key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "denied")
                 record.detail = "cli: \(check)"
-                try await record.insert(into: sql)
+                try await rows.insertAudit(record)
                 return Outcome(person: person, grants: nil, check: check)
             }
-            guard now - (try row.decode(column: "created_at", as: Int.self)) <= Self.cliCodeSeconds * 1000 else { return try await deny("code-expired") }
-            guard BearerText.constantTimeEqual(challenge, try row.decode(column: "challenge", as: String.self)) else { return try await deny("pkce") }
-            let groups = (try row.decode(column: "person_groups", as: String.self)).split(separator: " ").map(String.init)
-            guard let grants = try await ServerSingleSignOn.memberGrants(sql, person: person, groups: groups) else { return try await deny("not-a-member") }
+            guard now - code.created <= Self.cliCodeSeconds * 1000 else { return try await deny("code-expired") }
+            guard BearerText.constantTimeEqual(challenge, code.challenge) else { return try await deny("pkce") }
+            let groups = code.groups.split(separator: " ").map(String.init)
+            guard let grants = try await ServerSingleSignOn.memberGrants(rows, person: person, groups: groups) else { return try await deny("not-a-member") }
             let name = actor + "/" + HexText.lowercase((0..<8).map { _ in UInt8.random(in: 0...255) })
-            try await sql.raw("""
-                INSERT INTO api_keys (name, token_digest, grants, created_at, created_by, expires_at, last_used_at, revoked_at)
-                VALUES (\(bind: name), \(bind: APIToken.digest(token)), '', \(bind: now), \(bind: actor), \(bind: expires), NULL, NULL)
-                """).run()
-            try await sql.raw("""
-                INSERT INTO person_tokens (name, person, person_groups, via)
-                VALUES (\(bind: name), \(bind: person), \(bind: groups.joined(separator: " ")), \(bind: try row.decode(column: "via", as: String.self)))
-                """).run()
+            try await rows.insertPersonToken(name, digest: APIToken.digest(token), at: now, person: person, groups: groups.joined(separator: " "), via: code.via,
+                                             expires: expires)
             var record = AuditRecord(time: now, key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "ok")
             record.detail = "cli: until \(Clock.text(millis: expires))"
-            try await record.insert(into: sql)
+            try await rows.insertAudit(record)
             return Outcome(person: person, grants: grants, check: "ok")
         }
         guard let person = outcome.person, let grants = outcome.grants else {
@@ -101,12 +87,10 @@ extension ServerStore {
 
     /// On a key-cache miss for a CLI token: the person's grants now, or a refusal when they are no member any more.
     func personTokenGrants(keyName: String) async throws -> GrantSet {
-        let found = try await runSession { sql -> (String, GrantSet?)? in
-            let rows = try await sql.raw("SELECT person, person_groups FROM person_tokens WHERE name = \(bind: keyName)").all()
-            guard let row = rows.first else { return nil }
-            let person = try row.decode(column: "person", as: String.self)
-            let groups = (try row.decode(column: "person_groups", as: String.self)).split(separator: " ").map(String.init)
-            return (person, try await ServerSingleSignOn.memberGrants(sql, person: person, groups: groups))
+        let found = try await runSession { rows -> (String, GrantSet?)? in
+            guard let (person, groupText) = try await rows.personToken(keyName) else { return nil }
+            let groups = groupText.split(separator: " ").map(String.init)
+            return (person, try await ServerSingleSignOn.memberGrants(rows, person: person, groups: groups))
         }
         guard let (person, grants) = found else {
             throw ServerRefusal.unauthenticated("this CLI token is no longer known to the server; run secretfill login again")
@@ -124,11 +108,11 @@ extension ServerStore {
         }
         let digest = APIToken.digest(token)
         let now = Clock.nowMillis()
-        try await run(audited: true) { sql in
-            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE token_digest = \(bind: digest) AND revoked_at IS NULL").run()
+        try await run(audited: true) { rows in
+            try await rows.revokeToken(digest: digest, at: now)
             var record = AuditRecord(time: now, key: actor.name, action: "session.end", scope: "-", names: [], client: client, outcome: "ok")
             record.detail = "cli"
-            try await record.insert(into: sql)
+            try await rows.insertAudit(record)
         }
         keyCache.forget(digest: digest)
     }
@@ -139,13 +123,9 @@ extension ServerStore {
         var expires: Int?
         if let token {
             let digest = APIToken.digest(token)
-            let row = try await runSession { sql in
-                try await sql.raw("""
-                    SELECT k.expires_at, p.via FROM api_keys k LEFT JOIN person_tokens p ON p.name = k.name WHERE k.token_digest = \(bind: digest)
-                    """).all().first
-            }
-            expires = try row?.decode(column: "expires_at", as: Int?.self)
-            via = try row?.decode(column: "via", as: String?.self)
+            let row = try await runSession { rows in try await rows.tokenExpiry(digest: digest) }
+            expires = row?.expires
+            via = row?.via
         }
         let label = actor.isPerson || actor.name.hasPrefix("role:") ? (Self.actor(ofKeyName: actor.name) ?? actor.name) : "key:" + actor.name
         return WhoamiResponse(actor: label, via: via, grants: actor.grants.grants.map(\.description), expiresAt: expires.map { Clock.text(millis: $0) })

@@ -2,7 +2,6 @@ import Logging
 import SecretFill
 import SecretFillAPI
 import SecretFillJWT
-import SQLKit
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -79,15 +78,10 @@ extension ServerStore {
         encoder.outputFormatting = [.sortedKeys]
         let claims = String(decoding: try encoder.encode(role.boundClaims), as: UTF8.self)
         let now = Clock.nowMillis()
-        try await run(audited: true) { sql in
-            let existing = try await sql.raw("SELECT name FROM oidc_roles WHERE name = \(bind: role.name)").all()
-            guard existing.isEmpty else { throw ServerRefusal.conflict("a role named '\(role.name)' exists already (delete it first)") }
-            try await sql.raw("""
-                INSERT INTO oidc_roles (name, issuer, audiences, bound_claims, bound_subject, grants, ttl_seconds, max_ttl_seconds, jwks, created_at, created_by)
-                VALUES (\(bind: role.name), \(bind: role.issuer), \(bind: audiences), \(bind: claims), \(bind: role.boundSubject), \(bind: grants),
-                  \(bind: role.ttl), \(bind: role.maxTTL), \(bind: role.jwks), \(bind: now), \(bind: actor.name))
-                """).run()
-            try await Self.audit(sql, key: actor.name, action: "role.create", scope: "roles", names: [role.name], client: client, outcome: "ok")
+        try await run(audited: true) { rows in
+            guard try await !rows.roleExists(role.name) else { throw ServerRefusal.conflict("a role named '\(role.name)' exists already (delete it first)") }
+            try await rows.insertRole(role, grants: grants, audiences: audiences, claims: claims, at: now, by: actor.name)
+            try await Self.audit(rows, key: actor.name, action: "role.create", scope: "roles", names: [role.name], client: client, outcome: "ok")
         }
     }
 
@@ -96,14 +90,14 @@ extension ServerStore {
     /// audited either way), as it does for keys.
     public func listRoles(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [RoleEntry] {
         try await requireAdmin(actor, "list roles", action: "role.list", names: [], client: client)
-        return try await run(audited: audited) { sql in
-            let rows = try await sql.raw("SELECT name FROM oidc_roles").all()
+        return try await run(audited: audited) { rows in
+            let names = try await rows.roleNames()
             if audited {
-                try await Self.audit(sql, key: actor.name, action: "role.list", scope: "roles", names: [], client: client, outcome: "ok")
+                try await Self.audit(rows, key: actor.name, action: "role.list", scope: "roles", names: [], client: client, outcome: "ok")
             }
             var roles: [RoleEntry] = []
-            for row in rows {
-                if let role = try await Self.role(named: try row.decode(column: "name", as: String.self), sql) { roles.append(role) }
+            for name in names {
+                if let role = try await rows.role(named: name) { roles.append(role) }
             }
             return roles.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         }
@@ -115,30 +109,13 @@ extension ServerStore {
         try await requireAdmin(actor, "delete roles", action: "role.delete", names: [name], client: client)
         guard KeyName.isValid(name) else { throw ServerRefusal.invalid(RoleDraft.nameRule) }
         let now = Clock.nowMillis()
-        try await run(audited: true) { sql in
-            let rows = try await sql.raw("SELECT name FROM oidc_roles WHERE name = \(bind: name)").all()
-            guard !rows.isEmpty else { throw ServerRefusal.notFound("there is no role named '\(name)'") }
-            try await sql.raw("DELETE FROM oidc_roles WHERE name = \(bind: name)").run()
-            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE role = \(bind: name) AND revoked_at IS NULL").run()
-            try await Self.audit(sql, key: actor.name, action: "role.delete", scope: "roles", names: [name], client: client, outcome: "ok")
+        try await run(audited: true) { rows in
+            guard try await rows.roleExists(name) else { throw ServerRefusal.notFound("there is no role named '\(name)'") }
+            try await rows.deleteRole(name)
+            try await rows.revokeTokens(ofRole: name, at: now)
+            try await Self.audit(rows, key: actor.name, action: "role.delete", scope: "roles", names: [name], client: client, outcome: "ok")
         }
         keyCache.forget(prefix: Self.roleTokenPrefix(name))
-    }
-
-    static func role(named name: String, _ sql: any SQLDatabase) async throws -> RoleEntry? {
-        let rows = try await sql.raw("""
-            SELECT name, issuer, audiences, bound_claims, bound_subject, grants, ttl_seconds, max_ttl_seconds, jwks, created_at
-            FROM oidc_roles WHERE name = \(bind: name)
-            """).all()
-        guard let row = rows.first else { return nil }
-        let audiences = (try? JSONDecoder().decode([String].self, from: Data(try row.decode(column: "audiences", as: String.self).utf8))) ?? []
-        let claims = (try? JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "bound_claims", as: String.self).utf8))) ?? [:]
-        return RoleEntry(name: try row.decode(column: "name", as: String.self), issuer: try row.decode(column: "issuer", as: String.self),
-                         audiences: audiences, boundClaims: claims, boundSubject: try row.decode(column: "bound_subject", as: String?.self),
-                         grants: try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init),
-                         ttl: try row.decode(column: "ttl_seconds", as: Int.self), maxTTL: try row.decode(column: "max_ttl_seconds", as: Int.self),
-                         jwks: try row.decode(column: "jwks", as: String?.self),
-                         created: Clock.text(millis: try row.decode(column: "created_at", as: Int.self)))
     }
 
     /// `POST /v1/auth/oidc`: the JWT checked against the role (`JWTVerifier`),
@@ -151,7 +128,7 @@ extension ServerStore {
         let deadline = self.deadline
         var found: RoleEntry?
         if KeyName.isValid(name) {
-            found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.session { sql in try await Self.role(named: name, sql) } } }
+            found = try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.repositorySession { rows in try await rows.role(named: name) } } }
         }
         guard let role = found else {
             await refuseExchange(key: audit, role: shownName, client: client, detail: "check=role: there is no such role")
@@ -178,13 +155,9 @@ extension ServerStore {
         let grants = role.grants.joined(separator: " ")
         let record = AuditRecord(time: now, key: tokenName, action: "oidc.exchange", scope: "role:\(role.name)", names: [], client: client, outcome: "ok",
                                  detail: "issuer=\(role.issuer)")
-        try await run(audited: true) { sql in
-            try await sql.raw("""
-                INSERT INTO api_keys (name, token_digest, grants, created_at, created_by, expires_at, last_used_at, revoked_at, role, subject)
-                VALUES (\(bind: tokenName), \(bind: digest), \(bind: grants), \(bind: now), \(bind: "role:\(role.name)"), \(bind: expires), NULL, NULL,
-                  \(bind: role.name), \(bind: subject))
-                """).run()
-            try await record.insert(into: sql)
+        try await run(audited: true) { rows in
+            try await rows.insertRoleToken(tokenName, digest: digest, grants: grants, at: now, role: role.name, expires: expires, subject: subject)
+            try await rows.insertAudit(record)
         }
         return OIDCExchangeResponse(token: token, expiresAt: Clock.text(millis: expires), grants: role.grants)
     }

@@ -3,7 +3,6 @@ import NIOCore
 import SecretFill
 import SecretFillAPI
 import SecretFillJWT
-import SQLKit
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -12,7 +11,9 @@ import Foundation
 
 /// The team's secrets, keys and audit log in the database. Every method
 /// checks grants first, writes its audit row in the same transaction as
-/// its work, and never puts a value or a token in an error or a log.
+/// its work, and never puts a value or a token in an error or a log. The
+/// statements are the repository's (`ServerRepository`, in `Repository/`):
+/// this type decides, seals and opens, and chooses the transactions.
 public final class ServerStore: Sendable {
     let database: any ServerDatabase
     /// The store key and the data keys values are sealed under, unwrapped
@@ -55,7 +56,7 @@ public final class ServerStore: Sendable {
             do {
                 return try await metrics.audited {
                     try await metrics.databaseCall {
-                        try await withDeadline(seconds: 5) { try await database.transaction { sql in try await record.insertReturningID(into: sql) } }
+                        try await withDeadline(seconds: 5) { try await database.repositoryTransaction { rows in try await rows.insertAuditReturningID(record) } }
                     }
                 }
             } catch {
@@ -66,7 +67,7 @@ public final class ServerStore: Sendable {
             do {
                 try await metrics.databaseCall {
                     try await withDeadline(seconds: 5) {
-                        try await database.transaction { sql in try await sql.raw("UPDATE audit_log SET repeats = \(bind: count) WHERE id = \(bind: id)").run() }
+                        try await database.repositoryTransaction { rows in try await rows.setAuditRepeats(id: id, count: count) }
                     }
                 }
             } catch {
@@ -86,14 +87,15 @@ public final class ServerStore: Sendable {
     /// still running then is rolled back when it ends (it can no longer reach
     /// its COMMIT in time).
     /// `audited`: `body` writes an audit row (counted as written or failed).
-    func run<R: Sendable>(audited: Bool = false, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    /// `body` reads and writes through the transaction's repository.
+    func run<R: Sendable>(audited: Bool = false, _ body: @escaping @Sendable (any ServerRepository) async throws -> R) async throws -> R {
         let database = self.database
         let writeLimit = self.writeLimit
         let commitBy = NIODeadline.now() + .seconds(Int64(writeLimit))
         let metrics = self.metrics
         let call = { @Sendable () async throws -> R in
             try await metrics.databaseCall {
-                try await withDeadline(seconds: writeLimit + 2) { try await database.transaction(until: commitBy, body) }
+                try await withDeadline(seconds: writeLimit + 2) { try await database.repositoryTransaction(until: commitBy, body) }
             }
         }
         if audited { return try await metrics.audited(call) }
@@ -101,9 +103,9 @@ public final class ServerStore: Sendable {
     }
 
     /// Like `run`, without a transaction: each statement commits on its own.
-    func runSession<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    func runSession<R: Sendable>(_ body: @escaping @Sendable (any ServerRepository) async throws -> R) async throws -> R {
         let database = self.database
-        return try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.session(body) } }
+        return try await metrics.databaseCall { try await withDeadline(seconds: deadline) { try await database.repositorySession(body) } }
     }
 
     // MARK: keys
@@ -152,9 +154,7 @@ public final class ServerStore: Sendable {
         }
         if looked, found.lastUsed.map({ now - $0 > 60_000 }) ?? true {
             let name = found.name
-            _ = try? await runSession { sql in
-                try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE name = \(bind: name)").run()
-            }
+            _ = try? await runSession { rows in try await rows.touchKey(name, at: now) }
         }
         return ActingKey(name: Self.personOfToken(found.name) ?? found.name, grants: key.grants)
     }
@@ -173,14 +173,10 @@ public final class ServerStore: Sendable {
         let now = Clock.nowMillis()
         let expires = expiresIn.map { now + $0 * 1000 }
         let grantText = parsed.grants.map(\.description).joined(separator: " ")
-        try await run(audited: true) { sql in
-            let existing = try await sql.raw("SELECT name FROM api_keys WHERE name = \(bind: name)").all()
-            guard existing.isEmpty else { throw ServerRefusal.conflict("a key named '\(name)' exists already (revoked keys keep their name)") }
-            try await sql.raw("""
-                INSERT INTO api_keys (name, token_digest, grants, created_at, created_by, expires_at, last_used_at, revoked_at)
-                VALUES (\(bind: name), \(bind: digest), \(bind: grantText), \(bind: now), \(bind: actor.name), \(bind: expires), NULL, NULL)
-                """).run()
-            try await Self.audit(sql, key: actor.name, action: "key.create", scope: "keys", names: [name], client: client, outcome: "ok")
+        try await run(audited: true) { rows in
+            guard try await !rows.keyExists(name) else { throw ServerRefusal.conflict("a key named '\(name)' exists already (revoked keys keep their name)") }
+            try await rows.insertKey(name, digest: digest, grants: grantText, at: now, by: actor.name, expires: expires)
+            try await Self.audit(rows, key: actor.name, action: "key.create", scope: "keys", names: [name], client: client, outcome: "ok")
         }
         return token
     }
@@ -190,20 +186,12 @@ public final class ServerStore: Sendable {
     /// (a refusal is audited either way).
     public func listKeys(by actor: ActingKey, client: String, audited: Bool = true) async throws -> [KeyEntry] {
         try await requireAdmin(actor, "list keys", action: "key.list", names: [], client: client)
-        return try await run(audited: audited) { sql in
-            // Neither a role's tokens nor people's CLI tokens (`user:EMAIL/ID`, issue 25) are keys an admin made.
-            let rows = try await sql.raw("SELECT name, grants, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE role IS NULL AND name NOT LIKE 'user:%'").all()
+        return try await run(audited: audited) { rows in
+            let keys = try await rows.keyEntries()
             if audited {
-                try await Self.audit(sql, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
+                try await Self.audit(rows, key: actor.name, action: "key.list", scope: "keys", names: [], client: client, outcome: "ok")
             }
-            return try rows.map { row in
-                KeyEntry(name: try row.decode(column: "name", as: String.self),
-                         grants: try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init),
-                         created: Clock.text(millis: try row.decode(column: "created_at", as: Int.self)),
-                         lastUsed: try row.decode(column: "last_used_at", as: Int?.self).map(Clock.text(millis:)),
-                         expires: try row.decode(column: "expires_at", as: Int?.self).map(Clock.text(millis:)),
-                         revoked: try row.decode(column: "revoked_at", as: Int?.self).map(Clock.text(millis:)))
-            }.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            return keys.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         }
     }
 
@@ -211,16 +199,14 @@ public final class ServerStore: Sendable {
         try await requireAdmin(actor, "revoke keys", action: "key.revoke", names: [name], client: client)
         guard KeyName.isValid(name) else { throw ServerRefusal.invalid(KeyName.ruleDescription) }
         let now = Clock.nowMillis()
-        let lockAdmins = database.isPostgres
-        try await run(audited: true) { sql in
+        try await run(audited: true) { rows in
             // Two revokes at once must not both see the other admin alive:
             // PostgreSQL takes a lock that writers of api_keys and members wait
             // for (it conflicts with itself, so the second revoke reads after
             // the first commits); SQLite's BEGIN IMMEDIATE already has one writer.
-            if lockAdmins { try await Self.lockAdmins(sql) }
-            let rows = try await sql.raw("SELECT revoked_at FROM api_keys WHERE name = \(bind: name)").all()
-            guard let row = rows.first else { throw ServerRefusal.notFound("there is no key named '\(name)'") }
-            guard try row.decode(column: "revoked_at", as: Int?.self) == nil else {
+            try await rows.lockAdmins()
+            guard let revoked = try await rows.revokedAt(name) else { throw ServerRefusal.notFound("there is no key named '\(name)'") }
+            guard revoked == nil else {
                 throw ServerRefusal.notFound("key '\(name)' is revoked already")
             }
             // Revoking the last admin key would leave nobody able to manage
@@ -228,15 +214,15 @@ public final class ServerStore: Sendable {
             // that will still work in 24 h count as another admin: one about
             // to expire would leave the team locked out tomorrow.
             // A role's short-lived tokens manage nothing lasting: they never count.
-            let live = try await sql.raw("SELECT name, grants, expires_at FROM api_keys WHERE revoked_at IS NULL AND role IS NULL").all()
+            let live = try await rows.unrevokedKeys()
             let lasting = now + Self.adminLastingMillis
             var targetIsAdmin = false
             var otherAdmins = 0
-            for row in live {
-                let admin = try row.decode(column: "grants", as: String.self).split(separator: " ").contains("admin")
+            for key in live {
+                let admin = key.grants.split(separator: " ").contains("admin")
                 guard admin else { continue }
-                let expires = try row.decode(column: "expires_at", as: Int?.self)
-                if try row.decode(column: "name", as: String.self) == name {
+                let expires = key.expires
+                if key.name == name {
                     // An expired admin key manages nothing: revoking it changes nothing.
                     targetIsAdmin = expires.map { $0 > now } ?? true
                 } else if expires.map({ $0 > lasting }) ?? true {
@@ -245,15 +231,15 @@ public final class ServerStore: Sendable {
             }
             // An admin member (issue 25) is another admin too.
             if targetIsAdmin && otherAdmins == 0 {
-                for row in try await sql.raw("SELECT grants FROM members").all() where Self.isAdminGrants(try row.decode(column: "grants", as: String.self)) {
+                for grants in try await rows.allMemberGrants() where Self.isAdminGrants(grants) {
                     otherAdmins += 1
                 }
             }
             if targetIsAdmin && otherAdmins == 0 {
                 throw ServerRefusal.conflict("key '\(name)' is the last admin key: create another admin key before revoking it (admin keys that expire within 24 h do not count)")
             }
-            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE name = \(bind: name)").run()
-            try await Self.audit(sql, key: actor.name, action: "key.revoke", scope: "keys", names: [name], client: client, outcome: "ok")
+            try await rows.revokeKey(name, at: now)
+            try await Self.audit(rows, key: actor.name, action: "key.revoke", scope: "keys", names: [name], client: client, outcome: "ok")
         }
         keyCache.forget(name: name)
     }
@@ -326,14 +312,7 @@ public final class ServerStore: Sendable {
     public func names(in scopes: [Scope], by actor: ActingKey, client: String) async throws -> [(Scope, [SecretListing])] {
         try await require(actor, .names, in: scopes, action: "list", scopeText: scopes.map(\.description).joined(separator: ", "), names: [], client: client)
         guard !scopes.isEmpty else { return [] }
-        let rows: [(Scope, SecretListing)] = try await runSession { sql in
-            let result = try await sql.raw("SELECT scope_kind, scope_id, name, updated_at FROM secrets WHERE deleted = 0 AND \(Self.scopeCondition(scopes, prefix: ""))").all()
-            return try result.map { row in
-                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
-                 SecretListing(name: try row.decode(column: "name", as: String.self),
-                               updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self))))
-            }
-        }
+        let rows: [(Scope, SecretListing)] = try await runSession { rows in try await rows.listings(in: scopes) }
         return scopes.map { scope in
             (scope, rows.filter { $0.0 == scope }.map(\.1).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) })
         }
@@ -344,15 +323,10 @@ public final class ServerStore: Sendable {
     /// the CLI's "it exists in …" hints look through. A scope the key may
     /// not list is left out, holding names or not.
     public func listableNames(by actor: ActingKey) async throws -> [(Scope, [SecretListing])] {
-        guard let condition = Self.listableCondition(actor.grants) else { return [] }
-        let rows: [(Scope, SecretListing)] = try await runSession { sql in
-            let result = try await sql.raw("SELECT scope_kind, scope_id, name, updated_at FROM secrets WHERE deleted = 0 AND \(condition)").all()
-            return try result.map { row in
-                (try Self.scope(kind: row.decode(column: "scope_kind", as: String.self), id: row.decode(column: "scope_id", as: String.self)),
-                 SecretListing(name: try row.decode(column: "name", as: String.self),
-                               updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self))))
-            }
-        }
+        // Grants that list nothing ask nothing of the database.
+        guard !actor.grants.grants.isEmpty else { return [] }
+        let grants = actor.grants
+        let rows: [(Scope, SecretListing)] = try await runSession { rows in try await rows.listings(listableBy: grants) }
         var byScope: [Scope: [SecretListing]] = [:]
         // The SQL chose by grant; checked again here, so no row a grant does not cover can get out.
         for (scope, entry) in rows where actor.grants.allows(.names, in: scope) { byScope[scope, default: []].append(entry) }
@@ -374,29 +348,6 @@ public final class ServerStore: Sendable {
         }
     }
 
-    /// The rows `grants` may list, as SQL; nil when they may list none.
-    static func listableCondition(_ grants: GrantSet) -> SQLQueryString? {
-        if grants.isAdmin { return SQLQueryString("1 = 1") }
-        var parts: [SQLQueryString] = []
-        for grant in grants.grants {
-            switch grant {
-            case .admin: return SQLQueryString("1 = 1")
-            case .team: parts.append("(scope_kind = 'team')")
-            case .project(let id, _), .cluster(let id, _):
-                let kind = grant.kindText
-                if let id {
-                    parts.append("(scope_kind = \(bind: kind) AND scope_id = \(bind: id))")
-                } else {
-                    parts.append("(scope_kind = \(bind: kind))")
-                }
-            }
-        }
-        guard let first = parts.first else { return nil }
-        var condition = SQLQueryString("(") + first
-        for part in parts.dropFirst() { condition = condition + " OR " + part }
-        return condition + ")"
-    }
-
     /// What one write did to a name.
     public struct Written: Sendable, Hashable {
         public let name: String
@@ -416,16 +367,15 @@ public final class ServerStore: Sendable {
         guard !order.isEmpty else { throw ServerRefusal.invalid("nothing to set") }
         try await require(actor, .write, in: [scope], action: action, scopeText: scope.description, names: order, client: client)
         let keyring = try requireKeyring()
-        let postgres = database.isPostgres
         let values = order.map { ($0, latest[$0]!) }
         let names = order
-        let written = try await run(audited: true) { sql in
-            let sealing = try await keyring.active(sql, postgres: postgres)
+        let written = try await run(audited: true) { rows in
+            let sealing = try await keyring.active(rows)
             var versions: [Written] = []
             for (name, value) in values {
-                versions.append(try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: sealing))
+                versions.append(try await Self.writeVersion(rows, name: name, value: value, scope: scope, by: actor.name, key: sealing))
             }
-            try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: names, client: client, outcome: "ok")
+            try await Self.audit(rows, key: actor.name, action: action, scope: scope.description, names: names, client: client, outcome: "ok")
             return versions
         }
         keepStatistics(afterWriting: written.count)
@@ -436,21 +386,18 @@ public final class ServerStore: Sendable {
         guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         let action = purge ? "purge" : "delete"
         try await require(actor, .write, in: [scope], action: action, scopeText: scope.description, names: [name], client: client)
-        let (kind, id) = Self.columns(scope)
         let now = Clock.nowMillis()
-        try await run(audited: true) { sql in
-            let rows = try await sql.raw("SELECT deleted FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all()
-            let live = try rows.first.map { try $0.decode(column: "deleted", as: Int.self) == 0 }
+        try await run(audited: true) { rows in
+            let live = try await rows.isLive(name, in: scope)
             guard let live, purge || live else {
                 throw ServerRefusal.notFound(StoreError.notFound(name: name, scope: scope).description)
             }
             if purge {
-                try await sql.raw("DELETE FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
-                try await sql.raw("DELETE FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
+                try await rows.purge(name, in: scope)
             } else {
-                try await sql.raw("UPDATE secrets SET deleted = 1, updated_at = \(bind: now), updated_by = \(bind: actor.name) WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
+                try await rows.markDeleted(name, in: scope, at: now, by: actor.name)
             }
-            try await Self.audit(sql, key: actor.name, action: action, scope: scope.description, names: [name], client: client, outcome: "ok")
+            try await Self.audit(rows, key: actor.name, action: action, scope: scope.description, names: [name], client: client, outcome: "ok")
         }
         keepStatistics(afterWriting: 1)
     }
@@ -458,18 +405,14 @@ public final class ServerStore: Sendable {
     public func history(of name: String, in scope: Scope, by actor: ActingKey, client: String) async throws -> HistoryResponse {
         guard SecretName.isValid(name) else { throw ServerRefusal.invalid("'\(Self.shown(name))': \(SecretName.ruleDescription)") }
         try await require(actor, .write, in: [scope], action: "history", scopeText: scope.description, names: [name], client: client)
-        let (kind, id) = Self.columns(scope)
-        return try await run(audited: true) { sql in
-            let head = try await sql.raw("SELECT current_version, deleted FROM secrets WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all()
-            guard let row = head.first else { throw ServerRefusal.notFound(StoreError.notFound(name: name, scope: scope).description) }
-            let current = try row.decode(column: "current_version", as: Int.self)
-            let deleted = try row.decode(column: "deleted", as: Int.self) != 0
-            let rows = try await sql.raw("SELECT version, created_at, created_by FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) ORDER BY version").all()
-            try await Self.audit(sql, key: actor.name, action: "history", scope: scope.description, names: [name], client: client, outcome: "ok")
-            let versions = try rows.map { row in
-                let version = try row.decode(column: "version", as: Int.self)
-                return VersionEntry(version: version, time: Clock.text(millis: try row.decode(column: "created_at", as: Int.self)),
-                                    key: try row.decode(column: "created_by", as: String.self), current: version == current && !deleted)
+        return try await run(audited: true) { rows in
+            guard let (current, deleted) = try await rows.head(of: name, in: scope) else {
+                throw ServerRefusal.notFound(StoreError.notFound(name: name, scope: scope).description)
+            }
+            let kept = try await rows.versions(of: name, in: scope)
+            try await Self.audit(rows, key: actor.name, action: "history", scope: scope.description, names: [name], client: client, outcome: "ok")
+            let versions = kept.map { row in
+                VersionEntry(version: row.version, time: Clock.text(millis: row.created), key: row.by, current: row.version == current && !deleted)
             }
             return HistoryResponse(name: name, deleted: deleted, versions: versions)
         }
@@ -481,17 +424,14 @@ public final class ServerStore: Sendable {
         guard version >= 1 else { throw ServerRefusal.invalid("versions are numbered from 1") }
         try await require(actor, .write, in: [scope], action: "rollback", scopeText: scope.description, names: [name], client: client)
         let keyring = try requireKeyring()
-        let postgres = database.isPostgres
-        let (kind, id) = Self.columns(scope)
-        let new = try await run(audited: true) { sql in
-            let rows = try await sql.raw("SELECT sealed FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version = \(bind: version)").all()
-            guard let row = rows.first else {
+        let new = try await run(audited: true) { rows in
+            guard let sealed = try await rows.sealed(name, in: scope, version: version) else {
                 throw ServerRefusal.notFound("\(scope) secret '\(name)' has no version \(version) (the last \(Self.keptVersions) are kept)")
             }
-            let sealing = try await keyring.active(sql, postgres: postgres)
-            let value = try await keyring.open(try row.decode(column: "sealed", as: String.self), name: name, scope: scope, version: version, loadingWith: sql)
-            let new = try await Self.writeVersion(sql, name: name, value: value, scope: scope, by: actor.name, key: sealing)
-            try await Self.audit(sql, key: actor.name, action: "rollback", scope: scope.description, names: [name], client: client, outcome: "ok")
+            let sealing = try await keyring.active(rows)
+            let value = try await keyring.open(sealed, name: name, scope: scope, version: version, loadingWith: rows)
+            let new = try await Self.writeVersion(rows, name: name, value: value, scope: scope, by: actor.name, key: sealing)
+            try await Self.audit(rows, key: actor.name, action: "rollback", scope: scope.description, names: [name], client: client, outcome: "ok")
             return new
         }
         keepStatistics(afterWriting: 1)
@@ -515,7 +455,7 @@ public final class ServerStore: Sendable {
     func prepareStatistics(migrated: Bool) async {
         guard database.isPostgres, statistics.begin() else { return }
         let database = self.database
-        let known = try? await withDeadline(seconds: deadline) { try await database.session { sql in try await TableStatistics.known(sql) } }
+        let known = try? await withDeadline(seconds: deadline) { try await database.repositorySession { rows in try await rows.secretTableEstimate() } }
         if let known, !known.populated || (!migrated && known.rows >= 0) {
             statistics.analyzed(rows: max(0, known.rows))
             return
@@ -527,7 +467,7 @@ public final class ServerStore: Sendable {
     func analyzeTables() async {
         let database = self.database
         do {
-            let rows = try await withDeadline(seconds: 30) { try await database.session { sql in try await TableStatistics.analyze(sql) } }
+            let rows = try await withDeadline(seconds: 30) { try await database.repositorySession { rows in try await rows.analyzeSecretTables() } }
             statistics.analyzed(rows: rows)
             logger.debug("analyzed the secret tables", metadata: ["rows": "\(rows)"])
         } catch {
@@ -579,45 +519,8 @@ public final class ServerStore: Sendable {
         let since = seconds.map { Clock.nowMillis() - $0 * 1000 } ?? 0
         let kept = Self.auditNamesRead
         let beforeCursor = beforeID
-        let rows: [(id: Int, entry: AuditEntry)] = try await run { sql in
-            var query = SQLQueryString("""
-                SELECT audit_log.id, audit_log.time, audit_log.key_name, audit_log.action, audit_log.scope,
-                  substr(audit_log.names, 1, \(unsafeRaw: String(kept))) AS names_head, length(audit_log.names) AS names_length,
-                  audit_log.client, audit_log.outcome, audit_log.repeats, audit_log.detail, api_keys.subject AS subject
-                FROM audit_log LEFT JOIN api_keys ON api_keys.name = audit_log.key_name WHERE audit_log.time >= \(bind: since)
-                """)
-            if let key { query = query + " AND audit_log.key_name = \(bind: key)" }
-            if let role {
-                let pattern = "role:" + role.replacing("\\", with: "\\\\").replacing("_", with: "\\_").replacing("%", with: "\\%") + "/%"
-                query = query + " AND (audit_log.key_name = \(bind: "role:" + role) OR audit_log.key_name LIKE \(bind: pattern) ESCAPE '\\')"
-            }
-            if let secret {
-                let pattern = "%," + secret.replacing("\\", with: "\\\\").replacing("_", with: "\\_").replacing("%", with: "\\%") + ",%"
-                query = query + " AND (',' || audit_log.names || ',') LIKE \(bind: pattern) ESCAPE '\\'"
-            }
-            if let beforeCursor { query = query + " AND audit_log.id < \(bind: beforeCursor)" }
-            query = query + " ORDER BY audit_log.id DESC LIMIT \(unsafeRaw: String(limit + 1))"
-            return try await sql.raw(query).all().map { row in
-                var names = try row.decode(column: "names_head", as: String.self).split(separator: ",").map(String.init)
-                if try row.decode(column: "names_length", as: Int.self) > kept, !names.isEmpty {
-                    names.removeLast()
-                    names.append("+more")
-                }
-                let repeats = try row.decode(column: "repeats", as: Int.self)
-                let keyName = try row.decode(column: "key_name", as: String.self)
-                return (try row.decode(column: "id", as: Int.self),
-                        AuditEntry(time: Clock.text(millis: try row.decode(column: "time", as: Int.self)),
-                                   key: keyName,
-                                   action: try row.decode(column: "action", as: String.self),
-                                   scope: try row.decode(column: "scope", as: String.self),
-                                   names: names,
-                                   client: try row.decode(column: "client", as: String.self),
-                                   outcome: try row.decode(column: "outcome", as: String.self),
-                                   count: repeats > 1 ? repeats : nil,
-                                   actor: Self.actor(ofKeyName: keyName),
-                                   subject: try row.decode(column: "subject", as: String?.self),
-                                   detail: try row.decode(column: "detail", as: String?.self)))
-            }
+        let rows = try await run { rows in
+            try await rows.auditPage(since: since, key: key, role: role, secret: secret, before: beforeCursor, limit: limit, namesRead: kept)
         }
         let page = rows.prefix(limit)
         let next = rows.count > limit ? page.last.map { String($0.id) } : nil
@@ -627,8 +530,8 @@ public final class ServerStore: Sendable {
     /// Records a refused request (best effort: the refusal stands either way).
     public func recordRefusal(key: String, action: String, scope: String, names: [String], client: String) async {
         do {
-            try await run(audited: true) { sql in
-                try await Self.audit(sql, key: key, action: action, scope: scope, names: names, client: client, outcome: "denied")
+            try await run(audited: true) { rows in
+                try await Self.audit(rows, key: key, action: action, scope: scope, names: names, client: client, outcome: "denied")
             }
         } catch {
             logger.error("could not write the audit row of a refused request", metadata: ["action": "\(action)"])
@@ -657,9 +560,8 @@ public final class ServerStore: Sendable {
     /// data key the store key unwraps (`serve`'s start).
     func prepareDataKeys() async throws {
         let keyring = try requireKeyring()
-        let postgres = database.isPostgres
         // Loads every data key the store key unwraps too, since none is held yet.
-        try await database.transaction { sql in _ = try await keyring.active(sql, postgres: postgres) }
+        try await database.repositoryTransaction { rows in _ = try await keyring.active(rows) }
     }
 
     func requireKeyring() throws -> DataKeyring {
@@ -667,40 +569,20 @@ public final class ServerStore: Sendable {
         return keyring
     }
 
-    /// Writes `value` as the name's next version. The upsert leaves `deleted`
-    /// as it was, so its RETURNING tells what the row held before: a new row
-    /// (version 1), a current value (deleted 0) or a deleted one; the row is
-    /// locked from then on, so a second statement can clear `deleted` without
-    /// a race. (PostgreSQL 15 cannot return the old row from an upsert.)
-    static func writeVersion(_ sql: any SQLDatabase, name: String, value: SecretValue, scope: Scope, by keyName: String,
+    /// Writes `value` as the name's next version, sealed under `key`, and
+    /// drops the versions older than the last `keptVersions`.
+    static func writeVersion(_ rows: any SecretRows, name: String, value: SecretValue, scope: Scope, by keyName: String,
                              key: (id: String, key: StoreKey)) async throws -> Written {
-        let (kind, id) = columns(scope)
         let now = Clock.nowMillis()
-        let rows = try await sql.raw("""
-            INSERT INTO secrets (scope_kind, scope_id, name, current_version, deleted, updated_at, updated_by)
-            VALUES (\(bind: kind), \(bind: id), \(bind: name), 1, 0, \(bind: now), \(bind: keyName))
-            ON CONFLICT (scope_kind, scope_id, name) DO UPDATE SET current_version = secrets.current_version + 1,
-              updated_at = excluded.updated_at, updated_by = excluded.updated_by
-            RETURNING current_version, deleted
-            """).all()
-        guard let row = rows.first else { throw DatabaseUnavailable(detail: "the database returned no version") }
-        let version = try row.decode(column: "current_version", as: Int.self)
-        let wasDeleted = try row.decode(column: "deleted", as: Int.self) != 0
-        if wasDeleted {
-            try await sql.raw("UPDATE secrets SET deleted = 0 WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").run()
-        }
+        let (version, wasDeleted) = try await rows.nextVersion(of: name, in: scope, at: now, by: keyName)
         let sealed = DataKeyring.seal(value, name: name, scope: scope, version: version, with: key)
-        try await sql.raw("""
-            INSERT INTO secret_versions (scope_kind, scope_id, name, version, sealed, created_at, created_by)
-            VALUES (\(bind: kind), \(bind: id), \(bind: name), \(bind: version), \(bind: sealed), \(bind: now), \(bind: keyName))
-            """).run()
-        try await sql.raw("DELETE FROM secret_versions WHERE scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name) AND version <= \(bind: version - keptVersions)").run()
+        try await rows.insertVersion(version, sealed: sealed, of: name, in: scope, at: now, by: keyName)
+        try await rows.dropVersions(through: version - keptVersions, of: name, in: scope)
         return Written(name: name, version: version, replaced: version > 1 && !wasDeleted)
     }
 
-    static func audit(_ sql: any SQLDatabase, key: String, action: String, scope: String, names: [String], client: String, outcome: String) async throws {
-        try await AuditRecord(time: Clock.nowMillis(), key: key, action: action, scope: scope, names: names, client: client, outcome: outcome)
-            .insert(into: sql)
+    static func audit(_ rows: any AuditRows, key: String, action: String, scope: String, names: [String], client: String, outcome: String) async throws {
+        try await rows.insertAudit(AuditRecord(time: Clock.nowMillis(), key: key, action: action, scope: scope, names: names, client: client, outcome: outcome))
     }
 
     static func columns(_ scope: Scope) -> (String, String) { (scope.kind.rawValue, scope.id ?? "") }
@@ -710,30 +592,8 @@ public final class ServerStore: Sendable {
         return try Scope(kind: kind, id: kind == .team ? nil : id)
     }
 
-    static func scopeCondition(_ scopes: [Scope], prefix: String) -> SQLQueryString {
-        var condition = SQLQueryString("(")
-        for (index, scope) in scopes.enumerated() {
-            let (kind, id) = columns(scope)
-            if index > 0 { condition = condition + " OR " }
-            condition = condition + "(\(unsafeRaw: prefix)scope_kind = \(bind: kind) AND \(unsafeRaw: prefix)scope_id = \(bind: id))"
-        }
-        return condition + ")"
-    }
-
     /// A name as a refusal may show it: only if it is short printable ASCII.
     static func shown(_ name: String) -> String {
         name.utf8.count <= 128 && name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "'") }) ? name : "<\(name.utf8.count) bytes>"
-    }
-}
-
-extension Grant {
-    /// `project` or `cluster`: the scope kind a scoped grant covers, as the database spells it.
-    fileprivate var kindText: String {
-        switch self {
-        case .project: Scope.Kind.project.rawValue
-        case .cluster: Scope.Kind.cluster.rawValue
-        case .team: Scope.Kind.team.rawValue
-        case .admin: ""
-        }
     }
 }

@@ -6,7 +6,6 @@ import SecretFill
 import SecretFillAPI
 import SecretFillJWT
 import SecretFillWebUI
-import SQLKit
 
 /// Issue 25: a person's sign-in through the company's identity provider,
 /// the server's half. A sign-in starts with a pending row (`oidc_pending`,
@@ -41,14 +40,10 @@ struct ServerSingleSignOn: WebUISingleSignOn {
         let verifier = BearerText.random(bytes: 32)
         let now = Clock.nowMillis()
         let stale = now - WebUI.pendingSeconds * 1000
-        try await store.run { sql in
+        try await store.run { rows in
             // Sign-ins never finished are gone after 10 minutes.
-            try await sql.raw("DELETE FROM oidc_pending WHERE created_at < \(bind: stale)").run()
-            try await sql.raw("""
-                INSERT INTO oidc_pending (state_digest, browser_digest, verifier, nonce, created_at, cli_redirect, cli_challenge)
-                VALUES (\(bind: BearerText.digest(state)), \(bind: binding), \(bind: verifier), \(bind: nonce), \(bind: now),
-                        \(bind: cli?.redirect), \(bind: cli?.challenge))
-                """).run()
+            try await rows.dropPendingSignIns(before: stale)
+            try await rows.insertPendingSignIn(stateDigest: BearerText.digest(state), binding: binding, verifier: verifier, nonce: nonce, at: now, cli: cli)
         }
         return provider.authorizationURL(state: state, nonce: nonce, codeChallenge: BearerText.s256(verifier), redirectURI: redirectURI)
     }
@@ -63,10 +58,10 @@ struct ServerSingleSignOn: WebUISingleSignOn {
         let refusedTitle = "Not signed in"
         func refuse(_ check: String, _ words: String, actor: String = "-", status: HTTPResponse.Status = .badRequest, cli: CLISignIn? = nil) async -> SignInOutcome {
             // Audited as a denied sign-in, with the check that failed (never the code or a token).
-            _ = try? await store.run(audited: true) { sql in
+            _ = try? await store.run(audited: true) { rows in
                 var record = AuditRecord(time: Clock.nowMillis(), key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "denied")
                 record.detail = (cli == nil ? "sso: " : "sso (cli): ") + check
-                try await record.insert(into: sql)
+                try await rows.insertAudit(record)
             }
             // secretfill login hears why at its loopback address (words only: never a code or a token).
             if let cli { return .redirect(cli.redirect + "&error=" + FormEncoding.component(words)) }
@@ -78,19 +73,7 @@ struct ServerSingleSignOn: WebUISingleSignOn {
         // The pending sign-in is deleted as it is read: a state is used once.
         let pending: Pending?
         do {
-            pending = try await store.run { sql -> Pending? in
-                let rows = try await sql.raw("""
-                    DELETE FROM oidc_pending WHERE state_digest = \(bind: BearerText.digest(state))
-                    RETURNING browser_digest, verifier, nonce, created_at, cli_redirect, cli_challenge
-                    """).all()
-                guard let row = rows.first else { return nil }
-                var cli: CLISignIn?
-                if let redirect = try row.decode(column: "cli_redirect", as: String?.self), let challenge = try row.decode(column: "cli_challenge", as: String?.self) {
-                    cli = CLISignIn(redirect: redirect, challenge: challenge)
-                }
-                return Pending(binding: try row.decode(column: "browser_digest", as: String.self), verifier: try row.decode(column: "verifier", as: String.self),
-                               nonce: try row.decode(column: "nonce", as: String.self), created: try row.decode(column: "created_at", as: Int.self), cli: cli)
-            }
+            pending = try await store.run { rows in try await rows.takePendingSignIn(stateDigest: BearerText.digest(state)) }
         } catch {
             return .unavailable
         }
@@ -134,9 +117,9 @@ struct ServerSingleSignOn: WebUISingleSignOn {
             // secretfill login: a one-time code for the CLI's loopback address, exchanged there with its own verifier.
             let code: String?
             do {
-                code = try await store.run { sql -> String? in
-                    guard try await Self.memberGrants(sql, person: person.name, groups: Array(groups)) != nil else { return nil }
-                    return try await ServerStore.storeCLICode(sql, person: person.name, groups: Array(groups), challenge: cli.challenge, via: via)
+                code = try await store.run { rows -> String? in
+                    guard try await Self.memberGrants(rows, person: person.name, groups: Array(groups)) != nil else { return nil }
+                    return try await ServerStore.storeCLICode(rows, person: person.name, groups: Array(groups), challenge: cli.challenge, via: via)
                 }
             } catch {
                 return .unavailable
@@ -149,17 +132,14 @@ struct ServerSingleSignOn: WebUISingleSignOn {
         }
         let grants: GrantSet?
         do {
-            grants = try await store.run(audited: true) { sql -> GrantSet? in
-                guard let grants = try await Self.memberGrants(sql, person: person.name, groups: Array(groups)) else { return nil }
+            grants = try await store.run(audited: true) { rows -> GrantSet? in
+                guard let grants = try await Self.memberGrants(rows, person: person.name, groups: Array(groups)) else { return nil }
                 let now = Clock.nowMillis()
-                try await sql.raw("""
-                    INSERT INTO sessions (id_digest, key_name, csrf_token, created_at, last_seen_at, person, person_groups, via)
-                    VALUES (\(bind: BearerText.digest(sessionID)), \(bind: actor), \(bind: csrf), \(bind: now), \(bind: now),
-                            \(bind: person.name), \(bind: groups.joined(separator: " ")), \(bind: via))
-                    """).run()
+                try await rows.insertSession(idDigest: BearerText.digest(sessionID), keyName: actor, csrfToken: csrf, at: now,
+                                             person: person.name, groups: groups.joined(separator: " "), via: via)
                 var record = AuditRecord(time: now, key: actor, action: "session.start", scope: "-", names: [], client: client, outcome: "ok")
                 record.detail = "sso: \(provider.settings.issuer)"
-                try await record.insert(into: sql)
+                try await rows.insertAudit(record)
                 return grants
             }
         } catch {
@@ -174,19 +154,13 @@ struct ServerSingleSignOn: WebUISingleSignOn {
 
     /// The union of the grants of `person` and of every `group:NAME` among
     /// `groups` that is a member; nil when none is.
-    static func memberGrants(_ sql: any SQLDatabase, person: String, groups: [String]) async throws -> GrantSet? {
+    static func memberGrants(_ rows: any PeopleRows, person: String, groups: [String]) async throws -> GrantSet? {
         let names = [person] + groups.map { MemberName.groupPrefix + $0 }
-        var condition = SQLQueryString("name IN (")
-        for (index, name) in names.enumerated() {
-            if index > 0 { condition = condition + ", " }
-            condition = condition + "\(bind: name)"
-        }
-        condition = condition + ")"
-        let rows = try await sql.raw("SELECT grants FROM members WHERE " + condition).all()
-        guard !rows.isEmpty else { return nil }
+        let found = try await rows.memberGrants(among: names)
+        guard !found.isEmpty else { return nil }
         var texts: [String] = []
-        for row in rows {
-            for grant in try row.decode(column: "grants", as: String.self).split(separator: " ").map(String.init) where !texts.contains(grant) {
+        for grantText in found {
+            for grant in grantText.split(separator: " ").map(String.init) where !texts.contains(grant) {
                 texts.append(grant)
             }
         }

@@ -1,6 +1,5 @@
 import Logging
 import NIOConcurrencyHelpers
-import SQLKit
 
 /// Keeps PostgreSQL's statistics of the secret tables in step with what
 /// this server writes, instead of waiting for autovacuum (issue 22, item 8).
@@ -74,20 +73,5 @@ final class TableStatistics: Sendable {
     /// The ANALYZE failed: the changes stay counted, and the next write tries again.
     func analyzeFailed() {
         state.withLockedValue { $0.analyzing = false }
-    }
-
-    /// What PostgreSQL last counted in `secrets` (-1: never analyzed) and whether it holds a row.
-    static func known(_ sql: any SQLDatabase) async throws -> (rows: Int, populated: Bool) {
-        let rows = try await sql.raw("SELECT reltuples::bigint AS n, EXISTS (SELECT 1 FROM secrets) AS populated FROM pg_class WHERE oid = 'secrets'::regclass").all()
-        guard let row = rows.first else { return (-1, false) }
-        return (try row.decode(column: "n", as: Int.self), try row.decode(column: "populated", as: Bool.self))
-    }
-
-    /// Runs ANALYZE on the secret tables and returns the rows PostgreSQL now
-    /// counts in `secrets`.
-    static func analyze(_ sql: any SQLDatabase) async throws -> Int {
-        try await sql.raw("ANALYZE \(unsafeRaw: tables)").run()
-        let rows = try await sql.raw("SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'secrets'::regclass").all()
-        return try rows.first?.decode(column: "n", as: Int.self) ?? 0
     }
 }

@@ -1,7 +1,6 @@
 import SecretFill
 import SecretFillAPI
 import SecretFillWebUI
-import SQLKit
 
 extension ServerRequestContext: WebUIRequestContext {
     public var webUIClient: String { client }
@@ -9,9 +8,7 @@ extension ServerRequestContext: WebUIRequestContext {
 
 /// The web UI's backend: the server's own store, keys, grants and audit log
 /// (so every page action is checked and audited as its API twin is), and
-/// browser sessions in the `sessions` table (migration 2), shared by every
-/// server on the database. A session row holds the SHA-256 digest of the
-/// cookie's id, never the id.
+/// browser sessions, through the repository's `SessionRows`.
 struct ServerWebUIBackend: WebUIBackend {
     let store: ServerStore
 
@@ -26,34 +23,20 @@ struct ServerWebUIBackend: WebUIBackend {
 
     func createSession(idDigest: String, keyName: String, csrfToken: String, client: String) async throws {
         let now = Clock.nowMillis()
-        try await store.run { sql in
-            try await sql.raw("""
-                INSERT INTO sessions (id_digest, key_name, csrf_token, created_at, last_seen_at)
-                VALUES (\(bind: idDigest), \(bind: keyName), \(bind: csrfToken), \(bind: now), \(bind: now))
-                """).run()
-            try await ServerStore.audit(sql, key: keyName, action: "session.start", scope: "-", names: [], client: client, outcome: "ok")
+        try await store.run { rows in
+            try await rows.insertSession(idDigest: idDigest, keyName: keyName, csrfToken: csrfToken, at: now)
+            try await ServerStore.audit(rows, key: keyName, action: "session.start", scope: "-", names: [], client: client, outcome: "ok")
         }
     }
 
     func session(idDigest: String, idleSeconds: Int) async throws -> WebUISession? {
         let now = Clock.nowMillis()
-        struct Row: Sendable { let key, csrf: String; let grants: String?; let lastSeen: Int; let revoked, expires: Int?; let person: String?; let groups: [String]; let via: String? }
         // A person's session (single sign-on) has no key: its grants are
         // the member list's now, so a removed member is out at their next request.
-        let found = try await store.runSession { sql -> (Row, GrantSet?)? in
-            let rows = try await sql.raw("""
-                SELECT s.key_name, s.csrf_token, s.last_seen_at, s.person, s.person_groups, s.via, k.grants, k.revoked_at, k.expires_at
-                FROM sessions s LEFT JOIN api_keys k ON k.name = s.key_name WHERE s.id_digest = \(bind: idDigest)
-                """).all()
-            guard let row = rows.first else { return nil }
-            let found = Row(key: try row.decode(column: "key_name", as: String.self), csrf: try row.decode(column: "csrf_token", as: String.self),
-                            grants: try row.decode(column: "grants", as: String?.self), lastSeen: try row.decode(column: "last_seen_at", as: Int.self),
-                            revoked: try row.decode(column: "revoked_at", as: Int?.self), expires: try row.decode(column: "expires_at", as: Int?.self),
-                            person: try row.decode(column: "person", as: String?.self),
-                            groups: (try row.decode(column: "person_groups", as: String?.self) ?? "").split(separator: " ").map(String.init),
-                            via: try row.decode(column: "via", as: String?.self))
+        let found = try await store.runSession { rows -> (SessionRecord, GrantSet?)? in
+            guard let found = try await rows.session(idDigest: idDigest) else { return nil }
             guard let person = found.person else { return (found, nil) }
-            return (found, try await ServerSingleSignOn.memberGrants(sql, person: person, groups: found.groups))
+            return (found, try await ServerSingleSignOn.memberGrants(rows, person: person, groups: found.groups))
         }
         guard let (found, memberGrants) = found else { return nil }
         let live: Bool
@@ -63,59 +46,42 @@ struct ServerWebUIBackend: WebUIBackend {
             live = found.grants != nil && now - found.lastSeen < idleSeconds * 1000 && found.revoked == nil && (found.expires.map { $0 > now } ?? true)
         }
         guard live else {
-            _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE id_digest = \(bind: idDigest)").run() }
+            _ = try? await store.runSession { rows in try await rows.deleteSession(idDigest: idDigest) }
             return nil
         }
         if now - found.lastSeen > 60_000 {
-            _ = try? await store.runSession { sql in
-                try await sql.raw("UPDATE sessions SET last_seen_at = \(bind: now) WHERE id_digest = \(bind: idDigest)").run()
-            }
+            _ = try? await store.runSession { rows in try await rows.touchSession(idDigest: idDigest, at: now) }
         }
         let grants = memberGrants ?? (try? GrantSet(parsing: (found.grants ?? "").split(separator: " ").map(String.init))) ?? GrantSet([])
         return WebUISession(principal: ActingKey(name: found.key, grants: grants), csrfToken: found.csrf, via: found.person == nil ? nil : found.via)
     }
 
     func deleteSession(idDigest: String, client: String) async throws {
-        try await store.run { sql in
-            let rows = try await sql.raw("SELECT key_name FROM sessions WHERE id_digest = \(bind: idDigest)").all()
-            try await sql.raw("DELETE FROM sessions WHERE id_digest = \(bind: idDigest)").run()
-            if let key = try rows.first?.decode(column: "key_name", as: String.self) {
-                try await ServerStore.audit(sql, key: key, action: "session.end", scope: "-", names: [], client: client, outcome: "ok")
+        try await store.run { rows in
+            let key = try await rows.sessionKey(idDigest: idDigest)
+            try await rows.deleteSession(idDigest: idDigest)
+            if let key {
+                try await ServerStore.audit(rows, key: key, action: "session.end", scope: "-", names: [], client: client, outcome: "ok")
             }
             // Sessions idle for 12 h are gone for good.
             let stale = Clock.nowMillis() - WebUI.idleSeconds * 1000
-            try await sql.raw("DELETE FROM sessions WHERE last_seen_at < \(bind: stale)").run()
+            try await rows.deleteSessions(seenBefore: stale)
         }
     }
 
     func secrets(in scope: Scope, as principal: ActingKey, client: String) async throws -> [WebUISecretRow] {
         try await store.require(principal, .names, in: [scope], action: "list", scopeText: scope.description, names: [], client: client)
-        let (kind, id) = ServerStore.columns(scope)
-        return try await store.runSession { sql in
-            try await sql.raw("SELECT name, updated_at, updated_by FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id)").all().map { row in
-                WebUISecretRow(name: try row.decode(column: "name", as: String.self),
-                               updated: Clock.text(millis: try row.decode(column: "updated_at", as: Int.self)),
-                               updatedBy: try row.decode(column: "updated_by", as: String.self))
-            }
-        }
+        return try await store.runSession { rows in try await rows.secretRows(in: scope) }
     }
 
     func scopeIDs(_ kind: Scope.Kind, as principal: ActingKey, client: String) async throws -> [String] {
         guard kind != .team else { return [] }
-        let ids = try await store.runSession { sql in
-            try await sql.raw("SELECT DISTINCT scope_id FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind.rawValue) ORDER BY scope_id").all()
-                .map { try $0.decode(column: "scope_id", as: String.self) }
-        }
+        let ids = try await store.runSession { rows in try await rows.scopeIDs(kind) }
         return ids.filter { id in (try? Scope(kind: kind, id: id)).map { principal.may(.names, in: $0) } ?? false }
     }
 
     func secretScopes(as principal: ActingKey, client: String) async throws -> [WebUIScopeCount] {
-        let counts = try await store.runSession { sql in
-            try await sql.raw("SELECT scope_kind, scope_id, COUNT(*) AS n FROM secrets WHERE deleted = 0 GROUP BY scope_kind, scope_id").all().map { row in
-                (try row.decode(column: "scope_kind", as: String.self), try row.decode(column: "scope_id", as: String.self),
-                 try row.decode(column: "n", as: Int.self))
-            }
-        }
+        let counts = try await store.runSession { rows in try await rows.scopeCounts() }
         var out: [WebUIScopeCount] = []
         var team = 0
         for (kind, id, count) in counts {
@@ -129,10 +95,7 @@ struct ServerWebUIBackend: WebUIBackend {
 
     func secretExists(name: String, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool {
         try await store.require(principal, .names, in: [scope], action: "list", scopeText: scope.description, names: [name], client: client)
-        let (kind, id) = ServerStore.columns(scope)
-        return try await store.runSession { sql in
-            try await !sql.raw("SELECT 1 AS one FROM secrets WHERE deleted = 0 AND scope_kind = \(bind: kind) AND scope_id = \(bind: id) AND name = \(bind: name)").all().isEmpty
-        }
+        return try await store.runSession { rows in try await rows.exists(name, in: scope) }
     }
 
     func setSecretReporting(name: String, value: SecretValue, in scope: Scope, as principal: ActingKey, client: String) async throws -> Bool {
@@ -177,7 +140,7 @@ struct ServerWebUIBackend: WebUIBackend {
     func revokeKey(name: String, as principal: ActingKey, client: String) async throws {
         try await store.revokeKey(name: name, by: principal, client: client)
         // The revoked key's browser sessions end with it.
-        _ = try? await store.runSession { sql in try await sql.raw("DELETE FROM sessions WHERE key_name = \(bind: name)").run() }
+        _ = try? await store.runSession { rows in try await rows.deleteSessions(ofKey: name) }
     }
 
     func roles(as principal: ActingKey, client: String) async throws -> [RoleEntry] {

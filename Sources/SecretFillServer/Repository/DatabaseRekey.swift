@@ -41,7 +41,7 @@ public enum DatabaseRekey {
         if stored == new.fingerprint {
             return Outcome(summary: "the database is already sealed under the new store key \(new.fingerprint): nothing to do")
         }
-        let active = try await database.transaction { sql in try await keyring.active(sql, postgres: database.isPostgres).id }
+        let active = try await database.repositoryTransaction { rows in try await keyring.active(rows).id }
         // Only a database from before envelope sealing holds values under the store key itself.
         let legacy = try await database.session { sql in
             try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE '%:%'").all().first?.decode(column: "n", as: Int.self) ?? 0
@@ -63,7 +63,7 @@ public enum DatabaseRekey {
                 try await sql.raw("UPDATE data_keys SET wrapped = \(bind: wrapped) WHERE id = \(bind: id)").run()
             }
             try await sql.raw("UPDATE server_meta SET value = \(bind: new.fingerprint) WHERE name = 'key_fingerprint'").run()
-            try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["store key"], client: client, outcome: "ok")
+            try await ServerStore.audit(SQLRepository(sql: sql, postgres: database.isPostgres), key: actor, action: "rekey", scope: "-", names: ["store key"], client: client, outcome: "ok")
             return rows.count
         }
         let moved = converted > 0 ? "; \(converted) value(s) sealed under the old store key itself were re-encrypted under the data key first" : ""
@@ -91,11 +91,11 @@ public enum DatabaseRekey {
             // The fresh key is wrapped under `key`: only while the database is still sealed under it
             // (a re-wrap committed since this command began would leave the fresh key unopenable).
             try await lockFingerprint(sql, postgres: postgres, expected: key.fingerprint)
-            let active = try await keyring.active(sql, postgres: postgres).id
+            let active = try await keyring.active(SQLRepository(sql: sql, postgres: postgres)).id
             let retiring = try await meta(sql, "retiring_data_key")
             if retiring != nil { return (active, true) }
             let fresh = StoreKey.generateDataKey()
-            try await DataKeyring.insert(sql, id: fresh.id, key: fresh.key, wrappedBy: key)
+            try await DataKeyring.insert(SQLRepository(sql: sql, postgres: postgres), id: fresh.id, key: fresh.key, wrappedBy: key)
             try await setMeta(sql, "retiring_data_key", active)
             // Waits for writers holding the active key (FOR SHARE): from
             // its commit on, every new value is sealed under the fresh key.
@@ -108,13 +108,13 @@ public enum DatabaseRekey {
             done += try await sweep(database, keyring: keyring, into: target, progress: progress)
             let finished = try await database.transaction { sql -> Bool in
                 // Blocks writers until the check and the destruction commit.
-                _ = try await DataKeyring.activeID(sql, lock: postgres ? "FOR UPDATE" : "")
+                _ = try await SQLRepository(sql: sql, postgres: postgres).activeDataKeyID(lock: .update)
                 let left = try await sql.raw("SELECT COUNT(*) AS n FROM secret_versions WHERE sealed NOT LIKE \(bind: target + ":%")").all()
                 guard try left.first?.decode(column: "n", as: Int.self) == 0 else { return false }
                 try await sql.raw("DELETE FROM data_keys WHERE id <> \(bind: target)").run()
                 try await sql.raw("DELETE FROM server_meta WHERE name = 'retiring_data_key'").run()
                 try await setMeta(sql, "data_rotation_done", String(Clock.nowMillis()))
-                try await ServerStore.audit(sql, key: actor, action: "rekey", scope: "-", names: ["data key"], client: client, outcome: "ok")
+                try await ServerStore.audit(SQLRepository(sql: sql, postgres: postgres), key: actor, action: "rekey", scope: "-", names: ["data key"], client: client, outcome: "ok")
                 return true
             }
             if finished { break }
@@ -162,7 +162,7 @@ public enum DatabaseRekey {
         while true {
             let position = after
             let (count, last, rewritten) = try await database.transaction { sql -> (Int, (String, String, String, Int)?, Int) in
-                let sealing = try await keyring.active(sql, postgres: postgres)
+                let sealing = try await keyring.active(SQLRepository(sql: sql, postgres: postgres))
                 guard sealing.id == target else { throw RekeyRefusal("another rekey changed the data key meanwhile; run the command again") }
                 let rows: [any SQLRow]
                 if let position {
@@ -187,7 +187,7 @@ public enum DatabaseRekey {
                     last = (kind, id, name, version)
                     if EnvelopeText.keyID(of: sealed) == target[...] { continue }
                     let scope = try ServerStore.scope(kind: kind, id: id)
-                    let value = try await keyring.open(sealed, name: name, scope: scope, version: version, loadingWith: sql)
+                    let value = try await keyring.open(sealed, name: name, scope: scope, version: version, loadingWith: SQLRepository(sql: sql, postgres: postgres))
                     changes.append(Change(kind: kind, id: id, name: name, version: version, old: sealed,
                                           new: DataKeyring.seal(value, name: name, scope: scope, version: version, with: sealing)))
                 }

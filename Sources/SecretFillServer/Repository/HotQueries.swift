@@ -68,6 +68,23 @@ struct AuditRecord: Sendable {
 /// The two queries every `POST /v1/resolve` makes, written once in SQLKit
 /// for every backend. PostgreSQL replaces them with prepared statements
 /// (`PostgresHotQueries`), measured with bench/server.sh.
+///
+/// Why this read is written three times, here in one file (issue 22, item
+/// 4), and outside the `ServerRepository` facets: it is the server's hot
+/// path, and each form pays for itself on it.
+/// - SQLKit (this extension): SQLite, and redact's read of every value
+///   (`/v1/values`) on both databases; the audit insert and the read are
+///   two statements in one session.
+/// - Prepared (`PostgresHotQueries.KeyByDigest`, `AuditedRead`): parsed and
+///   planned once per connection, rows decoded by position, the audit insert
+///   and the read in one round trip; its plan is kept statistics-proof by
+///   `PostgresHotQueries.lookup` (figures there).
+/// - Batched (`AuditedReadBatch`, sent by `ReadBatcher` when every slot is
+///   busy): much of PostgreSQL's work is per statement, not per resolve;
+///   sharing took its CPU per resolve from about 300 to 140–190 µs
+///   (`ReadBatcher`; BENCHMARKS.md: PostgreSQL 147–167 against 194–215 µs,
+///   p99 9.8–10.6 against 12.1–13.4 ms with one slot per event loop).
+/// `ServerDatabase.key(digest:)` and `auditedRead` choose among them.
 extension ServerDatabase {
     func key(digest: String) async throws -> KeyRecord? {
         try await session { sql in
@@ -98,7 +115,7 @@ extension ServerDatabase {
             var query = SQLQueryString("""
                 SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s
                 JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version
-                WHERE s.deleted = 0 AND \(ServerStore.scopeCondition(chain.scopes, prefix: "s."))
+                WHERE s.deleted = 0 AND \(SQLRepository.scopeCondition(chain.scopes, prefix: "s."))
                 """)
             if let names { query = query + " AND s.name IN (\(binds: names))" }
             return try await sql.raw(query).all().map { row in

@@ -285,7 +285,7 @@ public enum ServerBackup {
                 // The ids came with the rows: the sequence goes on after the largest.
                 try await sql.raw("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)").run()
             }
-            try await ServerStore.audit(sql, key: ActingKey.databaseOwner.name, action: "restore", scope: "-", names: [],
+            try await ServerStore.audit(SQLRepository(sql: sql, postgres: postgres), key: ActingKey.databaseOwner.name, action: "restore", scope: "-", names: [],
                                         client: "-", outcome: "ok")
             return Summary(rows: counts, schema: header.schema)
         }
