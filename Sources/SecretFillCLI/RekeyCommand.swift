@@ -28,8 +28,8 @@ package struct RekeyCommand: ParsableCommand {
               --status                prints `done`, `in progress: N of M values` or `no rotation started`.
 
             The store key in an HSM (see README, "The store key in an HSM"): --key-pkcs11 \
-            'module=PATH;token=LABEL;key=LABEL' instead of a key file, the PIN in \
-            SECRETFILL_PKCS11_PIN; the data key is wrapped and unwrapped inside the token. \
+            'module=PATH;token=LABEL;key=LABEL' instead of a key file (or the same spec in \
+            SECRETFILL_KEY_PKCS11; the option wins), the PIN in SECRETFILL_PKCS11_PIN; the data key is wrapped and unwrapped inside the token. \
             --new-key-pkcs11 SPEC moves the database's data keys under a key in a token (values \
             sealed before envelope sealing are first moved under the data key with the old \
             key), and --new-key-file FILE with --key-pkcs11 SPEC moves them back to a key file. \
@@ -81,7 +81,7 @@ package struct RekeyCommand: ParsableCommand {
     var newKeyPKCS11: String?
 
     @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(
-        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (--database only; the PIN in SECRETFILL_PKCS11_PIN).",
+        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (--database only; default: $SECRETFILL_KEY_PKCS11; the PIN in SECRETFILL_PKCS11_PIN).",
         valueName: "spec"))
     var keyPKCS11: String?
 
@@ -124,8 +124,8 @@ package struct RekeyCommand: ParsableCommand {
         package let generate: Bool
         package let data: Bool
         package let status: Bool
-        /// `--key-pkcs11`: the current store key in a token, instead of the key file.
-        package let keyPKCS11: String?
+        /// `--key-pkcs11` (else `SECRETFILL_KEY_PKCS11`): the current store key in a token, instead of the key file.
+        package let keyPKCS11: PKCS11Choice?
         /// `--new-key-pkcs11`: the new store key in a token.
         package let newKeyPKCS11: String?
     }
@@ -136,9 +136,12 @@ package struct RekeyCommand: ParsableCommand {
         }
         if database != nil {
             let request = Request(database: database, newKeyFile: newKeyFile, generate: generate, data: data, status: status,
-                                  keyPKCS11: keyPKCS11, newKeyPKCS11: newKeyPKCS11)
+                                  keyPKCS11: try PKCS11Choice.resolve(option: keyPKCS11), newKeyPKCS11: newKeyPKCS11)
             print(try TeamComponents.required().rekey(request))
             return
+        }
+        if PKCS11Choice.fromEnvironment() != nil {
+            throw fail("\(PKCS11Choice.variable) is set, and it works on a server's database: give --database URL, or unset it for the local store file (the local store file cannot keep its key in a token)", Exit.usage)
         }
         let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
         try reportingErrors {
@@ -206,7 +209,7 @@ package struct RekeyCommand: ParsableCommand {
 
 /// The help of `--key-pkcs11`, the same for every command that takes it.
 package enum PKCS11Help {
-    package static let key = "The store key in an HSM instead of a key file: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL', the PIN in SECRETFILL_PKCS11_PIN."
+    package static let key = "The store key in an HSM instead of a key file: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL' (default: $SECRETFILL_KEY_PKCS11), the PIN in SECRETFILL_PKCS11_PIN."
 }
 
 extension RekeyCommand: TeamCapableCommand { var asksForTeamServer: Bool { database != nil || serverOptions.asksForServer } }
