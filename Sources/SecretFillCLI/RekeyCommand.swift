@@ -41,13 +41,17 @@ package struct RekeyCommand: ParsableCommand {
             its own, and the command follows it to the end; --new-key-file sends the new key to \
             the server (use https).
 
-            Otherwise, the local store file: --new-key-file [--generate] seals every \
-            value again under the new key and then puts the new key in the configured key file \
+            Otherwise, the local store file, which keeps its own data key wrapped under the store \
+            key: --new-key-file [--generate] wraps the data key again under the new key (no value \
+            is re-encrypted) and then puts the new key in the configured key file \
             (SECRETFILL_KEY_FILE or the default). The store and the key file are replaced so that \
             after a crash at any point the store opens (with the old key, or with the new one kept \
             as KEYFILE.next until the key file is replaced), and the command run again finishes. \
-            SECRETFILL_KEY (a key in the environment, no file to replace) is refused. --data on \
-            the local store seals every value again under the same key.
+            SECRETFILL_KEY (a key in the environment, no file to replace) is refused. --data makes \
+            a fresh data key, re-encrypts every value under it and drops the old one, in one atomic \
+            replace of the file; --status prints done once the file has its data key, or no \
+            rotation started for a store written before data keys. Such a store is upgraded by its \
+            next change or rekey, with no command of its own.
 
             What rotation does not do: copies taken before (the store file in git history, old \
             database dumps, backups) still open with the old key. Keep the old key as long as you \
@@ -112,9 +116,6 @@ package struct RekeyCommand: ParsableCommand {
         if generate && newKeyFile == nil { throw ValidationError("--generate creates --new-key-file FILE: give the file") }
         if database != nil && store != nil { throw ValidationError("--store is the local store file; --database is a server's database: give one") }
         if database != nil && serverOptions.server != nil { throw ValidationError("--database works on a database, --server through a running server: give one") }
-        if status && database == nil && !serverOptions.asksForServer {
-            throw ValidationError("--status tells how far a server database's data key rotation has gone: give --database URL or --server URL")
-        }
     }
 
     /// The request the team components carry out, for `--database`.
@@ -145,18 +146,34 @@ package struct RekeyCommand: ParsableCommand {
         }
         let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
         try reportingErrors {
+            if status {
+                print(try configuration.openStore(needsKey: false).rotationState())
+                if case .file(let keyFile) = configuration.keySource, FileIO.exists(keyFile + LocalSecretStore.pendingKeySuffix) {
+                    Terminal.warn("secretfill: note: \(TerminalText.escaped(keyFile + LocalSecretStore.pendingKeySuffix)) is left from a rekey --new-key-file that stopped before the key file was replaced; run it again to finish")
+                }
+                return
+            }
             guard case .file(let keyFile) = configuration.keySource else {
                 throw fail("SECRETFILL_KEY is set: the store key is in the environment, so there is no key file to put the new key in; unset it, put the key in a file (SECRETFILL_KEY_FILE), and run rekey again", Exit.usage)
             }
+            let path = TerminalText.escaped(configuration.storePath)
             let store = try configuration.openStore(needsKey: true)
             if data {
-                let count = try store.resealAll()
-                print("Sealed \(count) value(s) in \(TerminalText.escaped(configuration.storePath)) again (a local store has no separate data key: its values are sealed under the store key)")
+                let rotated = try store.rotateDataKey()
+                print("Re-encrypted \(rotated.count) value(s) in \(path) under a fresh data key (\(rotated.dataKeyID)); the old data key is destroyed. The store key is unchanged. Copies of the store taken before (git history, backups) still open with the store key.")
                 return
             }
             let newKey = try Self.newKey(file: newKeyFile!, generate: generate)
             let outcome = try store.rekey(to: newKey, keyFile: keyFile)
-            print("\(outcome); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). Copies of the store taken before (git history, backups) still open with the old key.")
+            let done: String
+            if !outcome.rewrapped {
+                done = "The store \(path) was already sealed under the new key"
+            } else if outcome.upgraded > 0 {
+                done = "Moved \(outcome.upgraded) value(s) in \(path) under a data key (\(outcome.dataKeyID ?? "")), once, and wrapped it under the new key"
+            } else {
+                done = "Wrapped the data key (\(outcome.dataKeyID ?? "")) of \(path) under the new key; no value was re-encrypted"
+            }
+            print("\(done); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). Copies of the store taken before (git history, backups) still open with the old key: run rekey --data too, so that the old key opens nothing written from now on.")
         }
     }
 
