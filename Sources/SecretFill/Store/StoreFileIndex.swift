@@ -89,23 +89,30 @@ final class StoreFileIndex {
 
     /// `{"id": "dk-…", "wrapped": "…"}`: both strings, nothing else twice.
     private static func readDataKey(_ reader: inout JSONBytes, path: String) throws(StoreError) -> WrappedDataKey {
-        var id: String?
-        var wrapped: String?
-        var seen: Set<String> = []
-        try reader.object(at: "dataKey") { key, reader throws(StoreError) in
-            guard seen.insert(key).inserted else {
-                throw .corrupt(path: path, detail: "\(JSONText.quoted(printable(key))) appears twice in dataKey")
-            }
-            switch key {
-            case "id": id = try reader.string()
-            case "wrapped": wrapped = try reader.string()
-            default: _ = try reader.skipValue(depth: 0)
-            }
-        }
+        let (id, wrapped) = try readTwoStrings(&reader, "id", "wrapped", at: "dataKey", path: path)
         guard let id, let wrapped, id.hasPrefix("dk-"), !id.contains(":") else {
             throw .corrupt(path: path, detail: "expected \"dataKey\": {\"id\": \"dk-…\", \"wrapped\": …}")
         }
         return WrappedDataKey(id: id, wrapped: wrapped)
+    }
+
+    /// The string values of keys `first` and `second` of the object at the
+    /// reader (nil when missing); any key given twice is refused, others skipped.
+    private static func readTwoStrings(_ reader: inout JSONBytes, _ first: String, _ second: String, at place: String,
+                                       path: String) throws(StoreError) -> (String?, String?) {
+        var values: (String?, String?) = (nil, nil)
+        var seen: Set<String> = []
+        try reader.object(at: place) { key, reader throws(StoreError) in
+            guard seen.insert(key).inserted else {
+                throw .corrupt(path: path, detail: "\(JSONText.quoted(printable(key))) appears twice in \(place)")
+            }
+            switch key {
+            case first: values.0 = try reader.string()
+            case second: values.1 = try reader.string()
+            default: _ = try reader.skipValue(depth: 0)
+            }
+        }
+        return values
     }
 
     /// The 1-based line of a byte offset, for messages (computed only on error).
@@ -351,20 +358,7 @@ final class StoreFileIndex {
 
     private func parseEntry(_ range: Range<Int>, name: String, scope: Scope) throws(StoreError) -> SealedEntry {
         var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
-        var sealed: String?
-        var updated: String?
-        var seen: Set<String> = []
-        let path = self.path
-        try reader.object(at: "\(Self.place(of: scope)).\(name)") { key, reader throws(StoreError) in
-            guard seen.insert(key).inserted else {
-                throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(Self.place(of: scope)).\(name)")
-            }
-            switch key {
-            case "sealed": sealed = try reader.string()
-            case "updated": updated = try reader.string()
-            default: _ = try reader.skipValue(depth: 0)
-            }
-        }
+        let (sealed, updated) = try Self.readTwoStrings(&reader, "sealed", "updated", at: "\(Self.place(of: scope)).\(name)", path: path)
         guard let sealed, let updated else {
             throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(Self.place(of: scope)).\(name)")
         }
