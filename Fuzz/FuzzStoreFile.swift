@@ -30,7 +30,7 @@ nonisolated(unsafe) private var previous: (canonical: [UInt8], document: StoreDo
 
 /// Field-by-field equality of what the MAC covers (empty scopes carry nothing).
 private func sameCoveredFields(_ a: StoreDocument, _ b: StoreDocument) -> Bool {
-    a.keyFingerprint == b.keyFingerprint && a.team == b.team
+    a.keyFingerprint == b.keyFingerprint && a.dataKey == b.dataKey && a.team == b.team
         && a.projects.filter { !$0.value.isEmpty } == b.projects.filter { !$0.value.isEmpty }
         && a.clusters.filter { !$0.value.isEmpty } == b.clusters.filter { !$0.value.isEmpty }
 }

@@ -20,7 +20,7 @@ struct BackupCommand: ParsableCommand {
 
             Straight from the database (--database URL, else serve's default), it needs the \
             store key the database was sealed with (the key file, SECRETFILL_KEY_FILE or \
-            SECRETFILL_KEY, as serve reads it; or --key-pkcs11 SPEC with the PIN in \
+            SECRETFILL_KEY, as serve reads it; or --key-pkcs11 SPEC, else SECRETFILL_KEY_PKCS11, with the PIN in \
             SECRETFILL_PKCS11_PIN when the key is in an HSM: the MAC's key is then derived \
             inside the token). Through a running server (--server URL or \
             SECRETFILL_SERVER, with an admin key), the server writes the same file from its own \
@@ -64,7 +64,7 @@ struct BackupCommand: ParsableCommand {
             print("Backed up the server at \(endpoint.url) to \(out) (\(bytes) bytes)")
             return
         }
-        let summary = try TeamComponents.required().backup(database, out, !noAudit, keyPKCS11)
+        let summary = try TeamComponents.required().backup(database, out, !noAudit, try PKCS11Choice.resolve(option: keyPKCS11))
         print("Backed up \(summary) to \(out)")
     }
 }
@@ -81,7 +81,7 @@ struct RestoreCommand: ParsableCommand {
             it is named and nothing is written. Every row goes in one transaction, then one \
             audit entry (restore) of its own. A backup of a SQLite database restored into \
             PostgreSQL, or back, is how a team moves. A backup made with the store key in an \
-            HSM is checked with the same key: --key-pkcs11 SPEC, the PIN in SECRETFILL_PKCS11_PIN.
+            HSM is checked with the same key: --key-pkcs11 SPEC (else SECRETFILL_KEY_PKCS11), the PIN in SECRETFILL_PKCS11_PIN.
 
             Exit 0 restored; 2 the file does not verify, the database is not empty or cannot \
             be used (nothing written); 64 bad usage.
@@ -101,7 +101,7 @@ struct RestoreCommand: ParsableCommand {
     var keyPKCS11: String?
 
     func run() throws {
-        let summary = try TeamComponents.required().restore(database, file, keyPKCS11)
+        let summary = try TeamComponents.required().restore(database, file, try PKCS11Choice.resolve(option: keyPKCS11))
         print("Restored \(summary) from \(file)")
     }
 }

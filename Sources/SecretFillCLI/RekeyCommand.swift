@@ -28,8 +28,8 @@ package struct RekeyCommand: ParsableCommand {
               --status                prints `done`, `in progress: N of M values` or `no rotation started`.
 
             The store key in an HSM (see README, "The store key in an HSM"): --key-pkcs11 \
-            'module=PATH;token=LABEL;key=LABEL' instead of a key file, the PIN in \
-            SECRETFILL_PKCS11_PIN; the data key is wrapped and unwrapped inside the token. \
+            'module=PATH;token=LABEL;key=LABEL' instead of a key file (or the same spec in \
+            SECRETFILL_KEY_PKCS11; the option wins), the PIN in SECRETFILL_PKCS11_PIN; the data key is wrapped and unwrapped inside the token. \
             --new-key-pkcs11 SPEC moves the database's data keys under a key in a token (values \
             sealed before envelope sealing are first moved under the data key with the old \
             key), and --new-key-file FILE with --key-pkcs11 SPEC moves them back to a key file. \
@@ -41,13 +41,17 @@ package struct RekeyCommand: ParsableCommand {
             its own, and the command follows it to the end; --new-key-file sends the new key to \
             the server (use https).
 
-            Otherwise, the local store file: --new-key-file [--generate] seals every \
-            value again under the new key and then puts the new key in the configured key file \
+            Otherwise, the local store file, which keeps its own data key wrapped under the store \
+            key: --new-key-file [--generate] wraps the data key again under the new key (no value \
+            is re-encrypted) and then puts the new key in the configured key file \
             (SECRETFILL_KEY_FILE or the default). The store and the key file are replaced so that \
             after a crash at any point the store opens (with the old key, or with the new one kept \
             as KEYFILE.next until the key file is replaced), and the command run again finishes. \
-            SECRETFILL_KEY (a key in the environment, no file to replace) is refused. --data on \
-            the local store seals every value again under the same key.
+            SECRETFILL_KEY (a key in the environment, no file to replace) is refused. --data makes \
+            a fresh data key, re-encrypts every value under it and drops the old one, in one atomic \
+            replace of the file; --status prints done once the file has its data key, or no \
+            rotation started for a store written before data keys. Such a store is upgraded by its \
+            next change or rekey, with no command of its own.
 
             What rotation does not do: copies taken before (the store file in git history, old \
             database dumps, backups) still open with the old key. Keep the old key as long as you \
@@ -81,7 +85,7 @@ package struct RekeyCommand: ParsableCommand {
     var newKeyPKCS11: String?
 
     @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(
-        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (--database only; the PIN in SECRETFILL_PKCS11_PIN).",
+        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (--database only; default: $SECRETFILL_KEY_PKCS11; the PIN in SECRETFILL_PKCS11_PIN).",
         valueName: "spec"))
     var keyPKCS11: String?
 
@@ -112,9 +116,6 @@ package struct RekeyCommand: ParsableCommand {
         if generate && newKeyFile == nil { throw ValidationError("--generate creates --new-key-file FILE: give the file") }
         if database != nil && store != nil { throw ValidationError("--store is the local store file; --database is a server's database: give one") }
         if database != nil && serverOptions.server != nil { throw ValidationError("--database works on a database, --server through a running server: give one") }
-        if status && database == nil && !serverOptions.asksForServer {
-            throw ValidationError("--status tells how far a server database's data key rotation has gone: give --database URL or --server URL")
-        }
     }
 
     /// The request the team components carry out, for `--database`.
@@ -124,8 +125,8 @@ package struct RekeyCommand: ParsableCommand {
         package let generate: Bool
         package let data: Bool
         package let status: Bool
-        /// `--key-pkcs11`: the current store key in a token, instead of the key file.
-        package let keyPKCS11: String?
+        /// `--key-pkcs11` (else `SECRETFILL_KEY_PKCS11`): the current store key in a token, instead of the key file.
+        package let keyPKCS11: PKCS11Choice?
         /// `--new-key-pkcs11`: the new store key in a token.
         package let newKeyPKCS11: String?
     }
@@ -136,24 +137,43 @@ package struct RekeyCommand: ParsableCommand {
         }
         if database != nil {
             let request = Request(database: database, newKeyFile: newKeyFile, generate: generate, data: data, status: status,
-                                  keyPKCS11: keyPKCS11, newKeyPKCS11: newKeyPKCS11)
+                                  keyPKCS11: try PKCS11Choice.resolve(option: keyPKCS11), newKeyPKCS11: newKeyPKCS11)
             print(try TeamComponents.required().rekey(request))
             return
         }
+        if PKCS11Choice.fromEnvironment() != nil {
+            throw fail("\(PKCS11Choice.variable) is set, and it works on a server's database: give --database URL, or unset it for the local store file (the local store file cannot keep its key in a token)", Exit.usage)
+        }
         let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
         try reportingErrors {
+            if status {
+                print(try configuration.openStore(needsKey: false).rotationState())
+                if case .file(let keyFile) = configuration.keySource, FileIO.exists(keyFile + LocalSecretStore.pendingKeySuffix) {
+                    Terminal.warn("secretfill: note: \(TerminalText.escaped(keyFile + LocalSecretStore.pendingKeySuffix)) is left from a rekey --new-key-file that stopped before the key file was replaced; run it again to finish")
+                }
+                return
+            }
             guard case .file(let keyFile) = configuration.keySource else {
                 throw fail("SECRETFILL_KEY is set: the store key is in the environment, so there is no key file to put the new key in; unset it, put the key in a file (SECRETFILL_KEY_FILE), and run rekey again", Exit.usage)
             }
+            let path = TerminalText.escaped(configuration.storePath)
             let store = try configuration.openStore(needsKey: true)
             if data {
-                let count = try store.resealAll()
-                print("Sealed \(count) value(s) in \(TerminalText.escaped(configuration.storePath)) again (a local store has no separate data key: its values are sealed under the store key)")
+                let rotated = try store.rotateDataKey()
+                print("Re-encrypted \(rotated.count) value(s) in \(path) under a fresh data key (\(rotated.dataKeyID)); the old data key is destroyed. The store key is unchanged. Copies of the store taken before (git history, backups) still open with the store key.")
                 return
             }
             let newKey = try Self.newKey(file: newKeyFile!, generate: generate)
             let outcome = try store.rekey(to: newKey, keyFile: keyFile)
-            print("\(outcome); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). Copies of the store taken before (git history, backups) still open with the old key.")
+            let done: String
+            if !outcome.rewrapped {
+                done = "The store \(path) was already sealed under the new key"
+            } else if outcome.upgraded > 0 {
+                done = "Moved \(outcome.upgraded) value(s) in \(path) under a data key (\(outcome.dataKeyID ?? "")), once, and wrapped it under the new key"
+            } else {
+                done = "Wrapped the data key (\(outcome.dataKeyID ?? "")) of \(path) under the new key; no value was re-encrypted"
+            }
+            print("\(done); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). Copies of the store taken before (git history, backups) still open with the old key: run rekey --data too, so that the old key opens nothing written from now on.")
         }
     }
 
@@ -206,7 +226,7 @@ package struct RekeyCommand: ParsableCommand {
 
 /// The help of `--key-pkcs11`, the same for every command that takes it.
 package enum PKCS11Help {
-    package static let key = "The store key in an HSM instead of a key file: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL', the PIN in SECRETFILL_PKCS11_PIN."
+    package static let key = "The store key in an HSM instead of a key file: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL' (default: $SECRETFILL_KEY_PKCS11), the PIN in SECRETFILL_PKCS11_PIN."
 }
 
 extension RekeyCommand: TeamCapableCommand { var asksForTeamServer: Bool { database != nil || serverOptions.asksForServer } }

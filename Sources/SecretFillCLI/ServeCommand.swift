@@ -8,7 +8,8 @@ package struct ServeCommand: ParsableCommand {
         abstract: "Run the team server: the store in PostgreSQL or SQLite, API keys, an audit log.",
         discussion: """
             Values are sealed with the store key (SECRETFILL_KEY, SECRETFILL_KEY_FILE or the \
-            default key file; or --key-pkcs11 for a key kept in an HSM); the database holds \
+            default key file; or --key-pkcs11, else SECRETFILL_KEY_PKCS11, for a key kept in an \
+            HSM); the database holds \
             ciphertext and token digests only. A \
             non-loopback --listen needs --tls-cert and --tls-key, or --insecure-http. SIGTERM, \
             SIGINT or SIGQUIT stops accepting, finishes requests in flight (up to 10 s) and exits 0. \

@@ -22,18 +22,18 @@ package struct TeamComponents: Sendable {
     /// `database` as given, or nil for `serve`'s default.
     package var administer: @Sendable (_ database: String?) async throws -> any TeamAdministration
     /// `backup`: the database (nil: serve's default) into a file; what was written, in words.
-    /// `keyPKCS11`: `--key-pkcs11`'s spec, the store key in a token instead of a key file.
-    package var backup: @Sendable (_ database: String?, _ file: String, _ audit: Bool, _ keyPKCS11: String?) throws -> String
+    /// `keyPKCS11`: the store key in a token instead of a key file (`--key-pkcs11`, else `SECRETFILL_KEY_PKCS11`).
+    package var backup: @Sendable (_ database: String?, _ file: String, _ audit: Bool, _ keyPKCS11: PKCS11Choice?) throws -> String
     /// `restore`: a backup file into an empty database; what was restored, in words.
-    package var restore: @Sendable (_ database: String?, _ file: String, _ keyPKCS11: String?) throws -> String
+    package var restore: @Sendable (_ database: String?, _ file: String, _ keyPKCS11: PKCS11Choice?) throws -> String
     /// `rekey --database`: a server database's store key or data key changed; what was done, in words.
     package var rekey: @Sendable (_ request: RekeyCommand.Request) throws -> String
 
     package init(connect: @escaping @Sendable (ServerEndpoint) throws(ClientFailure) -> any TeamService,
                  serve: @escaping @Sendable (ServeCommand) throws -> Void,
                  administer: @escaping @Sendable (String?) async throws -> any TeamAdministration,
-                 backup: @escaping @Sendable (String?, String, Bool, String?) throws -> String,
-                 restore: @escaping @Sendable (String?, String, String?) throws -> String,
+                 backup: @escaping @Sendable (String?, String, Bool, PKCS11Choice?) throws -> String,
+                 restore: @escaping @Sendable (String?, String, PKCS11Choice?) throws -> String,
                  rekey: @escaping @Sendable (RekeyCommand.Request) throws -> String) {
         self.connect = connect
         self.serve = serve

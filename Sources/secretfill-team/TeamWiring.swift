@@ -26,8 +26,8 @@ enum TeamWiring {
 
     /// The store key, as serve reads it, for backup, restore and rekey: in the
     /// token `pkcs11` names, else the key file.
-    static func storeKey(pkcs11: String?) throws -> ServerStoreKey {
-        if let pkcs11 { return .token(try tokenKey(pkcs11, option: "--key-pkcs11")) }
+    static func storeKey(pkcs11: PKCS11Choice?) throws -> ServerStoreKey {
+        if let pkcs11 { return .token(try tokenKey(pkcs11.spec, option: pkcs11.origin)) }
         do {
             return .file(try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey())
         } catch .keyMissing {
@@ -54,7 +54,7 @@ enum TeamWiring {
         }
     }
 
-    static func backup(_ database: String?, _ file: String, _ audit: Bool, _ keyPKCS11: String?) throws -> String {
+    static func backup(_ database: String?, _ file: String, _ audit: Bool, _ keyPKCS11: PKCS11Choice?) throws -> String {
         let location = try databaseLocation(database)
         let key = try storeKey(pkcs11: keyPKCS11)
         // A progress line every 5000 rows, on a terminal only (a large database takes a while).
@@ -71,7 +71,7 @@ enum TeamWiring {
         }
     }
 
-    static func restore(_ database: String?, _ file: String, _ keyPKCS11: String?) throws -> String {
+    static func restore(_ database: String?, _ file: String, _ keyPKCS11: PKCS11Choice?) throws -> String {
         let location = try databaseLocation(database)
         let key = try storeKey(pkcs11: keyPKCS11)
         do {
@@ -148,8 +148,10 @@ enum TeamWiring {
             do { metricsAt = try Listen.parse(text, option: "--metrics-listen") } catch { throw refuse(error.description, Exit.usage) }
         }
         let key: ServerStoreKey
-        if let pkcs11 = command.keyPKCS11 {
-            key = .token(try tokenKey(pkcs11, option: "--key-pkcs11", format: format))
+        let pkcs11: PKCS11Choice?
+        do { pkcs11 = try PKCS11Choice.choose(option: command.keyPKCS11, environment: processEnvironment) } catch { throw refuse(error.description, Exit.usage) }
+        if let pkcs11 {
+            key = .token(try tokenKey(pkcs11.spec, option: pkcs11.origin, format: format))
         } else {
             do {
                 key = .file(try StoreConfiguration.resolve(storeOption: nil, environment: processEnvironment).loadKey())

@@ -182,6 +182,93 @@ struct HSMCLITests {
         for output in outputs { #expect(!output.contains(hsm.pin), "the PIN was printed: \(output)") }
     }
 
+    @Test("SECRETFILL_KEY_PKCS11 gives the spec of --key-pkcs11 (serve, rekey, backup, restore); the option wins; beside a key file it is refused; exec's child never sees it")
+    func specFromTheEnvironment() throws {
+        var cli = try CLI()
+        let hsm = try SoftHSM(in: cli)
+        try hsm.makeKey("store-key")
+        try hsm.makeKey("other-key")
+        let spec = hsm.spec(key: "store-key")
+        let database = try Backend.sqlite.freshURL(in: cli)
+        _ = try cli.createKeyDirect("admin", grants: ["admin"], database: database)
+        var outputs: [String] = []
+        func run(_ arguments: [String], variable: String?, keepKey: Bool = false, extra: [String: String] = [:]) -> CLI.Outcome {
+            var environment = hsm.environment().merging(extra) { $1 }
+            if let variable { environment["SECRETFILL_KEY_PKCS11"] = variable }
+            let outcome = cli.run(arguments, environment: environment, removing: keepKey ? [] : ["SECRETFILL_KEY"])
+            outputs.append(outcome.allOutput)
+            return outcome
+        }
+
+        // rekey: into the token with the key file; then the variable is the current key.
+        let moveIn = run(["rekey", "--database", database, "--new-key-pkcs11", spec], variable: nil, keepKey: true)
+        #expect(moveIn.status == 0, "\(moveIn.allOutput)")
+        let fingerprint = try #require(Self.fingerprint(in: moveIn.stdoutText), "\(moveIn.stdoutText)")
+        let rotate = run(["rekey", "--database", database, "--data"], variable: spec)
+        #expect(rotate.status == 0 && rotate.stdoutText.contains("the old data key is destroyed"), "\(rotate.allOutput)")
+
+        // backup and restore with the variable alone.
+        let backup = run(["backup", "--database", database, "--out", cli.path("team.backup")], variable: spec)
+        #expect(backup.status == 0, "\(backup.allOutput)")
+        let header = try String(contentsOfFile: cli.path("team.backup"), encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
+        #expect(header.contains(fingerprint), "\(header)")
+        let target = try Backend.sqlite.freshURL(in: cli)
+        let restore = run(["restore", "--database", target, cli.path("team.backup")], variable: spec)
+        #expect(restore.status == 0, "\(restore.allOutput)")
+
+        // serve reads it: given the token's other key, it refuses naming the expected fingerprint.
+        let other = run(["serve", "--database", database, "--listen", "127.0.0.1:0"], variable: hsm.spec(key: "other-key"))
+        #expect(other.status == 2 && other.stderr.contains("sealed with key \(fingerprint)"), "\(other.stderr)")
+        // The option wins over the variable.
+        let wins = run(["backup", "--database", database, "--out", cli.path("wins.backup"), "--key-pkcs11", spec], variable: hsm.spec(key: "other-key"))
+        #expect(wins.status == 0, "\(wins.allOutput)")
+        // A served database, from the variable.
+        cli.environment.removeValue(forKey: "SECRETFILL_KEY")
+        let served = try TestServer(cli: cli, database: database, environment: hsm.environment().merging(["SECRETFILL_KEY_PKCS11": spec]) { $1 })
+        outputs.append(served.log)
+        #expect(!served.url.isEmpty, "\(served.log)")
+        _ = served.stop()
+
+        // A malformed spec in the variable is named as coming from it (bad usage).
+        let malformed = run(["backup", "--database", database, "--out", cli.path("m.backup")], variable: "module=\(hsm.module);token=\(hsm.token)")
+        #expect(malformed.status == 64 && malformed.stderr.contains("SECRETFILL_KEY_PKCS11 takes") && malformed.stderr.contains("key is missing"), "\(malformed.stderr)")
+
+        // Beside a key file (SECRETFILL_KEY or SECRETFILL_KEY_FILE): refused, naming both, for each command; nothing written.
+        let keyFile = cli.path("store.key")
+        try "\(cli.key)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile)
+        let both: [(String, [String: String])] = [("SECRETFILL_KEY", ["SECRETFILL_KEY": cli.key]), ("SECRETFILL_KEY_FILE", ["SECRETFILL_KEY_FILE": keyFile])]
+        for (name, extra) in both {
+            for arguments in [["backup", "--database", database, "--out", cli.path("both.backup")],
+                              ["restore", "--database", try Backend.sqlite.freshURL(in: cli), cli.path("team.backup")],
+                              ["rekey", "--database", database, "--data"]] {
+                let refused = run(arguments, variable: spec, keepKey: true, extra: extra)
+                #expect(refused.status == 64 && refused.stderr.contains("SECRETFILL_KEY_PKCS11 and \(name) are both set"), "\(arguments[0]): \(refused.allOutput)")
+            }
+            // serve under timeout(1): a serve that did not refuse would run on.
+            var environment = cli.environment.merging(hsm.environment()) { $1 }.merging(extra) { $1 }
+            environment["SECRETFILL_KEY_PKCS11"] = spec
+            let serve = CLI.execute("/usr/bin/timeout", ["-s", "KILL", "30", CLI.binary.path, "serve", "--database", database, "--listen", "127.0.0.1:0"], environment: environment)
+            outputs.append(serve.allOutput)
+            #expect(serve.status == 64 && serve.stderr.contains("SECRETFILL_KEY_PKCS11 and \(name) are both set"), "serve: \(serve.allOutput)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.path("both.backup")))
+        // The local store file cannot keep its key in a token: refused as --key-pkcs11 is.
+        let local = run(["rekey", "--new-key-file", cli.path("new.key"), "--generate"], variable: spec)
+        #expect(local.status == 64 && local.stderr.contains("SECRETFILL_KEY_PKCS11 is set") && local.stderr.contains("--database URL"), "\(local.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.path("new.key")))
+
+        // exec: the child's environment never has it, nor the PIN.
+        cli.environment["SECRETFILL_KEY"] = cli.key
+        try cli.initialise(team: ["a": "A-1"])
+        try "env:\n- name: A\n  value: secret:a\n".write(toFile: cli.path("exec.yaml"), atomically: true, encoding: .utf8)
+        let exec = run(["exec", cli.path("exec.yaml"), "--", "/usr/bin/env"], variable: spec, keepKey: true)
+        #expect(exec.status == 0 && exec.stdoutText.contains("A=A-1"), "\(exec.allOutput)")
+        #expect(!exec.stdoutText.contains("SECRETFILL_KEY_PKCS11") && !exec.stdoutText.contains("SECRETFILL_PKCS11_PIN") && !exec.stdoutText.contains(hsm.pin))
+
+        for output in outputs { #expect(!output.contains(hsm.pin), "the PIN was printed: \(output)") }
+    }
+
     @Test("refusals: no PIN, a wrong PIN, an unknown token or key, an extractable or readable key, a malformed spec, another token key; the token never gives the key's bytes")
     func refusals() throws {
         let cli = try CLI()

@@ -250,13 +250,20 @@ struct RekeyCLITests {
         let expected = cli.run(["render", cli.path("spec.yaml"), "--project", "pr-1"])
         try #require(expected.status == 0, "\(expected.stderr)")
         let oldKey = CLI.bytes(keyFile)
+        let (firstID, sealedBefore) = try Self.localSealed(cli.storePath)
+        #expect(sealedBefore.count == 3 && sealedBefore.allSatisfy { $0.hasPrefix(firstID + ":") }, "\(sealedBefore)")
+        #expect(cli.run(["rekey", "--status"]).stdoutText == "done\n")
 
         let inEnvironment = cli.run(["rekey", "--new-key-file", cli.path("k2"), "--generate"], environment: ["SECRETFILL_KEY": String(decoding: oldKey, as: UTF8.self)])
         #expect(inEnvironment.status == 64 && inEnvironment.stderr.contains("SECRETFILL_KEY"), "\(inEnvironment.stderr)")
         #expect(!FileManager.default.fileExists(atPath: cli.path("k2")), "a refused rekey wrote a key")
 
         let rekey = cli.run(["rekey", "--new-key-file", cli.path("k2"), "--generate"])
-        #expect(rekey.status == 0, "\(rekey.stderr)")
+        #expect(rekey.status == 0 && rekey.stdoutText.contains("no value was re-encrypted"), "\(rekey.allOutput)")
+        // Only the data key's wrap changed: every sealed value is as it was.
+        let (idAfterRewrap, sealedAfterRewrap) = try Self.localSealed(cli.storePath)
+        #expect(idAfterRewrap == firstID && sealedAfterRewrap == sealedBefore)
+        #expect(CLI.mode(cli.storePath) == 0o600)
         #expect(CLI.bytes(keyFile) == CLI.bytes(cli.path("k2")) && CLI.bytes(keyFile) != oldKey, "the key file does not hold the new key")
         #expect(CLI.mode(keyFile) == 0o600)
         #expect(!FileManager.default.fileExists(atPath: keyFile + ".next"))
@@ -291,12 +298,95 @@ struct RekeyCLITests {
         #expect(cli.run(["render", cli.path("spec.yaml"), "--project", "pr-1"]).stdout == expected.stdout)
 
         let data = cli.run(["rekey", "--data"])
-        #expect(data.status == 0 && data.stdoutText.contains("Sealed 3 value(s)"), "\(data.allOutput)")
+        #expect(data.status == 0 && data.stdoutText.contains("Re-encrypted 3 value(s)") && data.stdoutText.contains("the old data key is destroyed"), "\(data.allOutput)")
         #expect(cli.run(["render", cli.path("spec.yaml"), "--project", "pr-1"]).stdout == expected.stdout)
+        // A fresh data key: no sealed value survives, and the old data key's id is gone from the file.
+        let (rotatedID, sealedAfterData) = try Self.localSealed(cli.storePath)
+        #expect(rotatedID != firstID && sealedAfterData.isDisjoint(with: sealedBefore) && sealedAfterData.allSatisfy { $0.hasPrefix(rotatedID + ":") })
+        #expect(!String(decoding: CLI.bytes(cli.storePath), as: UTF8.self).contains(firstID))
+        #expect(CLI.mode(cli.storePath) == 0o600)
+        #expect(cli.run(["rekey", "--status"]).stdoutText == "done\n")
+        // The MAC still covers the whole file: one flipped byte of the data key's wrap is refused.
+        let text = String(decoding: CLI.bytes(cli.storePath), as: UTF8.self)
+        let wrapped = try #require(text.range(of: #""wrapped": "[^"]+""#, options: .regularExpression))
+        var edited = Array(text.utf8)
+        let at = text.utf8.distance(from: text.utf8.startIndex, to: wrapped.lowerBound.samePosition(in: text.utf8)!) + 15
+        edited[at] = edited[at] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let good = CLI.bytes(cli.storePath)
+        try Data(edited).write(to: URL(fileURLWithPath: cli.storePath))
+        let flipped = cli.run(["render", cli.path("spec.yaml"), "--project", "pr-1"])
+        #expect(flipped.status == 2 && flipped.stderr.contains("was changed outside secretfill"), "\(flipped.stderr)")
+        try Data(good).write(to: URL(fileURLWithPath: cli.storePath))
+        for output in [data.allOutput, rekey.allOutput] { #expect(!output.contains(firstID + ":")) }
         let usage = cli.run(["rekey"])
         #expect(usage.status == 64 && usage.stderr.contains("--new-key-file FILE, --data or --status"), "\(usage.stderr)")
         for output in [rekey.allOutput, rerun.allOutput, finish.allOutput] {
             #expect(!output.contains("seven") && !output.contains(String(decoding: CLI.bytes(fourth), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         }
+    }
+
+    /// The local store file's data key id and every sealed text in it.
+    static func localSealed(_ path: String) throws -> (id: String, sealed: Set<String>) {
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(CLI.bytes(path))) as? [String: Any])
+        let dataKey = try #require(json["dataKey"] as? [String: Any], "no dataKey in \(path)")
+        let id = try #require(dataKey["id"] as? String)
+        var sealed: Set<String> = []
+        func collect(_ node: Any) {
+            guard let object = node as? [String: Any] else { return }
+            if let text = object["sealed"] as? String { sealed.insert(text); return }
+            for value in object.values { collect(value) }
+        }
+        collect(json["scopes"] as Any)
+        return (id, sealed)
+    }
+
+    @Test("local store from before data keys (the demo store): reads leave it as it is; its next write or rekey gives it a data key, every value reading the same")
+    func localStoreUpgrade() throws {
+        var cli = try CLI()
+        let keyText = "EkaHn/ZMFyf1vcLRyALir2+7xebjorgn/IfiD3uTe0s="
+        let original = CLI.bytes(CLI.fixture("demo/store.json"))
+        try Data(original).write(to: URL(fileURLWithPath: cli.storePath))
+        chmod(cli.storePath, 0o600)
+        cli.environment["SECRETFILL_KEY"] = keyText
+        let render = ["render", CLI.fixture("kubernetes-multi.yaml"), "--project", "pr-demo", "--cluster", "demo-cluster"]
+        let expected = cli.run(render)
+        try #require(expected.status == 0, "\(expected.stderr)")
+        let listed = cli.run(["secrets", "list", "team"])
+        let checked = cli.run(["check", CLI.fixture("paperspace-deployment.yaml"), "--project", "pr-demo"])
+        #expect(CLI.bytes(cli.storePath) == original, "a read changed a version 2 store")
+        #expect(cli.run(["rekey", "--status"]).stdoutText == "no rotation started\n")
+
+        // The next write: a data key, every value under it, the same reads.
+        let set = cli.run(["secrets", "set", "team", "--name", "added", "--value-stdin"], stdin: Array("new".utf8))
+        #expect(set.status == 0, "\(set.stderr)")
+        let text = String(decoding: CLI.bytes(cli.storePath), as: UTF8.self)
+        #expect(text.contains("\"version\": 2,") && text.contains("\"dataKey\": {\"id\": \"dk-"), "\(text.prefix(300))")
+        let (id, sealed) = try Self.localSealed(cli.storePath)
+        #expect(sealed.allSatisfy { $0.hasPrefix(id + ":") })
+        #expect(cli.run(render).stdout == expected.stdout)
+        let listedAfter = cli.run(["secrets", "list", "team"])
+        #expect(listedAfter.stdoutText.contains("added"))
+        #expect(listedAfter.stdoutText.replacingOccurrences(of: #"(?m)^added.*\n"#, with: "", options: .regularExpression) == listed.stdoutText, "\(listedAfter.stdoutText)")
+        #expect(cli.run(["rekey", "--status"]).stdoutText == "done\n")
+        #expect(CLI.mode(cli.storePath) == 0o600)
+        let checkedAfter = cli.run(["check", CLI.fixture("paperspace-deployment.yaml"), "--project", "pr-demo"])
+        #expect(checkedAfter.status == checked.status && checkedAfter.stdout == checked.stdout)
+
+        // A store from before data keys rekeyed (with its key in a file): upgraded on the way, then re-wrapped.
+        var second = try CLI()
+        let keyFile = second.path("keys/key")
+        try FileManager.default.createDirectory(atPath: second.path("keys"), withIntermediateDirectories: true)
+        chmod(second.path("keys"), 0o700)
+        try Data((keyText + "\n").utf8).write(to: URL(fileURLWithPath: keyFile))
+        chmod(keyFile, 0o600)
+        second.environment["SECRETFILL_KEY"] = nil
+        second.environment["SECRETFILL_KEY_FILE"] = keyFile
+        try Data(original).write(to: URL(fileURLWithPath: second.storePath))
+        chmod(second.storePath, 0o600)
+        let rekey = second.run(["rekey", "--new-key-file", second.path("new.key"), "--generate"])
+        #expect(rekey.status == 0 && rekey.stdoutText.contains("under a data key"), "\(rekey.allOutput)")
+        #expect(second.run(render).stdout == expected.stdout)
+        #expect(second.run(render, environment: ["SECRETFILL_KEY": keyText]).status == 2, "the old key still opens the store")
+        _ = try Self.localSealed(second.storePath)
     }
 }

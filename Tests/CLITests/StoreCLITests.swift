@@ -88,11 +88,13 @@ private enum StoreCLI {
         #expect(outcome.stderr.hasPrefix("secretfill: error: the store at \(cli.storePath) was changed outside secretfill"), "\(outcome.stderr)")
     }
 
-    /// The same base64 with one bit flipped in the middle of the ciphertext.
+    /// The same base64 with one bit flipped in the middle of the ciphertext
+    /// (after the data key's `ID:`, which stays).
     static func flipped(_ sealed: String) throws -> String {
-        var raw = [UInt8](try #require(Data(base64Encoded: sealed)))
+        let id = sealed.firstIndex(of: ":").map { String(sealed[...$0]) } ?? ""
+        var raw = [UInt8](try #require(Data(base64Encoded: String(sealed.dropFirst(id.count)))))
         raw[raw.count / 2] ^= 0x04
-        return Data(raw).base64EncodedString()
+        return id + Data(raw).base64EncodedString()
     }
 
     /// A copy of `cli` reading its key from files only (no SECRETFILL_KEY).

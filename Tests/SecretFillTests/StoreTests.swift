@@ -257,14 +257,21 @@ struct StoreTests {
         let offsets = order.map(offset)
         #expect(!offsets.contains(-1))
         #expect(offsets == offsets.sorted(), "store file not sorted:\n\(text)")
+        let dataKey = try #require(document.dataKey)
         #expect(text.hasPrefix("{\n  \"format\": \"secretfill-store\",\n  \"version\": 2,\n  \"keyFingerprint\": \"\(key.fingerprint)\",\n  \"mac\": \"hmac-sha256:"))
+        #expect(text.contains("\",\n  \"dataKey\": {\"id\": \"\(dataKey.id)\", \"wrapped\": \"\(dataKey.wrapped)\"},\n  \"scopes\": {\n"))
         #expect(StoreMAC.verify(document, key: key))
         let secretLines = text.split(separator: "\n").filter { $0.contains("\"sealed\"") }
         #expect(secretLines.count == 8)
 
-        // Every sealed value still opens for its own name and scope.
-        #expect(try ValueSealer.open(document.team["Alpha"]!.sealed, name: "Alpha", scope: .team, key: key).revealed == "2")
-        #expect(try ValueSealer.open(document[.project("p2")]["a"]!.sealed, name: "a", scope: .project("p2"), key: key).revealed == "6")
+        // Every sealed value is `ID:BASE64` under the data key, and opens for its own name and scope.
+        let data = try #require(key.unwrap(dataKey.wrapped, id: dataKey.id))
+        func body(_ sealed: String) -> String { String(EnvelopeText.body(of: sealed)) }
+        #expect(document.scopes.allSatisfy { scope in document[scope].values.allSatisfy { EnvelopeText.keyID(of: $0.sealed).map(String.init) == dataKey.id } })
+        #expect(try ValueSealer.open(body(document.team["Alpha"]!.sealed), name: "Alpha", scope: .team, key: data).revealed == "2")
+        #expect(try ValueSealer.open(body(document[.project("p2")]["a"]!.sealed), name: "a", scope: .project("p2"), key: data).revealed == "6")
+        // Not under the store key itself.
+        #expect(throws: StoreError.self) { try ValueSealer.open(body(document.team["Alpha"]!.sealed), name: "Alpha", scope: .team, key: key) }
 
         // A document edited in memory encodes and decodes back to itself.
         var edited = document
@@ -288,6 +295,12 @@ struct StoreTests {
         ("{\"format\": \"other\", \"version\": 1}", "\"format\": \"secretfill-store\""),
         ("{\"format\": \"secretfill-store\", \"version\": 3, \"keyFingerprint\": \"sha256:00\", \"scopes\": {}}",
          "\"version\": 2"),
+        ("{\"format\": \"secretfill-store\", \"version\": 2, \"keyFingerprint\": \"sha256:00\", \"dataKey\": {\"id\": \"dk-00\"}, \"scopes\": {}}",
+         "expected \"dataKey\": {\"id\": \"dk-…\""),
+        ("{\"format\": \"secretfill-store\", \"version\": 2, \"keyFingerprint\": \"sha256:00\", \"dataKey\": {\"id\": \"x:1\", \"wrapped\": \"x\"}, \"scopes\": {}}",
+         "expected \"dataKey\": {\"id\": \"dk-…\""),
+        ("{\"format\": \"secretfill-store\", \"version\": 2, \"keyFingerprint\": \"sha256:00\", \"dataKey\": {\"id\": \"dk-00\", \"id\": \"dk-01\", \"wrapped\": \"x\"}, \"scopes\": {}}",
+         "\"id\" appears twice in dataKey"),
         ("{\"format\": \"secretfill-store\", \"version\": 2, \"version\": 2, \"keyFingerprint\": \"sha256:00\", \"scopes\": {}}",
          "the top-level key \"version\" appears twice (lines 1 and 1)"),
         ("{\"format\": \"secretfill-store\", \"version\": 2, \"keyFingerprint\": \"sha256:00\", \"scopes\": {\"team\": {\"A\": {\"updated\": \"x\", \"sealed\": \"y\", \"sealed\": \"z\"}}}}",
@@ -399,10 +412,11 @@ struct StoreTests {
         var document = try StoreDocument.decode(storeTestsFileBytes(path), path: path)
         var entries = document.team
         let original = entries["A"]!
-        var raw = [UInt8](Data(base64Encoded: original.sealed)!)
+        let id = String(EnvelopeText.keyID(of: original.sealed)!)
+        var raw = [UInt8](Data(base64Encoded: String(EnvelopeText.body(of: original.sealed)))!)
         raw[raw.count - 1] ^= 0x80
         var tampered = original
-        tampered.sealed = Data(raw).base64EncodedString()
+        tampered.sealed = id + ":" + Data(raw).base64EncodedString()
         entries["A"] = tampered
         document.team = entries
         // Re-sealed with the key (as someone holding it could): the mac passes, the value does not open.

@@ -18,7 +18,9 @@ import Darwin
 public struct ExecEnvironment: Sendable, CustomStringConvertible, CustomReflectable {
     /// secretfill's own credentials: a child never inherits them (unless
     /// the env block itself sets one, which is the user asking for it).
-    public static let credentials: Set<String> = ["SECRETFILL_KEY", "SECRETFILL_KEY_FILE", "SECRETFILL_TOKEN", "SECRETFILL_TOKEN_FILE"]
+    /// The token's PIN and the spec of the store key in it are withheld too.
+    public static let credentials: Set<String> = ["SECRETFILL_KEY", "SECRETFILL_KEY_FILE", "SECRETFILL_TOKEN", "SECRETFILL_TOKEN_FILE",
+                                                  "SECRETFILL_PKCS11_PIN", "SECRETFILL_KEY_PKCS11"]
 
     /// What `--pristine` keeps from the parent.
     public static let pristineNames: [String] = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "TZ", "TMPDIR"]

@@ -6,6 +6,12 @@ import Darwin
 
 /// `secretfill rekey` on the local store file (issue 27).
 ///
+/// The file's values are sealed under its data key, and the data key is
+/// wrapped under the store key (`StoreDocument.dataKey`). A new store key
+/// re-wraps the data key: no value is re-encrypted. A new data key (`--data`)
+/// re-encrypts every value under it and drops the old one, in the one atomic
+/// replace every change is.
+///
 /// The store and its key file are two files, and no rename replaces both.
 /// So the new key is first written beside the key file (`KEYFILE.next`),
 /// then the store is sealed under it (one atomic replace), then the key file
@@ -16,46 +22,68 @@ import Darwin
 extension LocalSecretStore {
     public static let pendingKeySuffix = ".next"
 
-    /// Seals every value again under `newKey` and puts `newKey` in `keyFile`.
-    /// Returns what was done, in words.
-    public func rekey(to newKey: StoreKey, keyFile: String) throws(StoreError) -> String {
+    /// What `rekey` did, for its summary.
+    public struct RekeyOutcome: Sendable, Hashable {
+        /// False when the store was already sealed under the new key (a rerun after a crash).
+        public var rewrapped: Bool
+        /// Values of a file from before data keys, moved under the data key on the way.
+        public var upgraded: Int
+        /// The data key's id.
+        public var dataKeyID: String?
+    }
+
+    /// Wraps the store's data key under `newKey` and puts `newKey` in `keyFile`.
+    /// A file from before data keys gets its data key first (its values sealed under it).
+    public func rekey(to newKey: StoreKey, keyFile: String) throws(StoreError) -> RekeyOutcome {
         let pending = keyFile + Self.pendingKeySuffix
         let text = Array((newKey.base64Text + "\n").utf8)
-        var resealed: Int?
+        var outcome = RekeyOutcome(rewrapped: false, upgraded: 0, dataKeyID: try readIndex().dataKey?.id)
         if try readIndex().keyFingerprint != newKey.fingerprint {
             do { try FileIO.replaceAtomically(pending, with: text) } catch { throw .io(error) }
-            try modify(resealWith: newKey) { document, old throws(StoreError) in
-                resealed = try Self.reseal(&document, from: old, to: newKey)
+            var id: String?
+            outcome.upgraded = try modify(resealWith: newKey) { document, keys throws(StoreError) in
+                keys.rewrap(under: newKey)
                 document.keyFingerprint = newKey.fingerprint
+                id = keys.dataID
             }
+            outcome.dataKeyID = id
+            outcome.rewrapped = true
         }
         if key?.fingerprint != newKey.fingerprint {
             do { try FileIO.replaceAtomically(keyFile, with: text) } catch { throw .io(error) }
         }
         if FileIO.exists(pending) { unlink(pending) }
-        guard let resealed else { return "The store was already sealed under the new key; the key file is up to date" }
-        return "Sealed \(resealed) value(s) in \(path) again under the new key"
+        return outcome
     }
 
-    /// Seals every value again under the same key (fresh nonces): `rekey --data`
-    /// on a local store, which has no data key of its own. Returns how many.
-    public func resealAll() throws(StoreError) -> Int {
+    /// `rekey --data`: a fresh data key; every value is opened (under the old
+    /// data key, or the store key in a file from before data keys) and sealed
+    /// under it, and the old data key is dropped from the file. Returns how
+    /// many values, and the new data key's id.
+    public func rotateDataKey() throws(StoreError) -> (count: Int, dataKeyID: String) {
         var count = 0
-        try modify { document, key throws(StoreError) in count = try Self.reseal(&document, from: key, to: key) }
-        return count
-    }
-
-    static func reseal(_ document: inout StoreDocument, from old: StoreKey, to new: StoreKey) throws(StoreError) -> Int {
-        var count = 0
-        for scope in document.scopes {
-            var entries = document[scope]
-            for (name, entry) in entries {
-                let value = try ValueSealer.open(entry.sealed, name: name, scope: scope, key: old)
-                entries[name] = SealedEntry(sealed: ValueSealer.seal(value, name: name, scope: scope, key: new), updated: entry.updated)
-                count += 1
+        var id = ""
+        try modify { document, keys throws(StoreError) in
+            let old = keys
+            keys.useFreshDataKey()
+            for scope in document.scopes {
+                var entries = document[scope]
+                for (name, entry) in entries {
+                    let value = try old.open(entry.sealed, name: name, scope: scope)
+                    entries[name] = SealedEntry(sealed: keys.seal(value, name: name, scope: scope), updated: entry.updated)
+                    count += 1
+                }
+                document[scope] = entries
             }
-            document[scope] = entries
+            id = keys.dataID ?? ""
         }
-        return count
+        return (count, id)
+    }
+
+    /// `rekey --status` on the local store: a rotation here is one atomic
+    /// replace, never half done. `done` once the file has its data key (every
+    /// value under it), `no rotation started` for a file from before data keys.
+    public func rotationState() throws(StoreError) -> String {
+        try readIndex().dataKey == nil ? "no rotation started" : "done"
     }
 }

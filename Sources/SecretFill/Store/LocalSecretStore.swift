@@ -21,6 +21,8 @@ public final class LocalSecretStore: SecretStore {
     public var lockTimeout: Double = FileLock.defaultTimeout
     /// The file as last read, indexed lazily; reads never decode unused entries.
     private var cached: StoreFileIndex?
+    /// The keys of `cached`, its data key unwrapped once.
+    private var cachedKeys: StoreValueKeys?
 
     /// `key` may be nil for name-only use (check, list, which).
     public init(path: String, key: StoreKey?) throws(StoreError) {
@@ -28,12 +30,15 @@ public final class LocalSecretStore: SecretStore {
         self.key = key
     }
 
-    /// Creates an empty store sealed for `key`; refuses to overwrite.
+    /// Creates an empty store sealed for `key`, with a fresh data key wrapped
+    /// under it; refuses to overwrite.
     public static func create(at path: String, key: StoreKey) throws(StoreError) -> LocalSecretStore {
         if FileIO.exists(path) { throw .storeExists(path: path) }
+        var document = StoreDocument(keyFingerprint: key.fingerprint)
+        document.dataKey = try StoreValueKeys.writing(nil, store: key, path: path).record
         do {
             try FileIO.makeDirectories(FileIO.split(path).directory)
-            try FileIO.createExclusively(path, with: StoreDocument(keyFingerprint: key.fingerprint).sealed(with: key).encoded())
+            try FileIO.createExclusively(path, with: document.sealed(with: key).encoded())
         } catch {
             if error.code == EEXIST { throw .storeExists(path: path) }
             throw .io(error)
@@ -61,8 +66,7 @@ public final class LocalSecretStore: SecretStore {
     public func value(of name: String, in scope: Scope) throws(StoreError) -> SecretValue? {
         let index = try index()
         guard let entry = try index.entry(name, in: scope) else { return nil }
-        let key = try verifiedKey(fingerprint: index.keyFingerprint)
-        return try ValueSealer.open(entry.sealed, name: name, scope: scope, key: key)
+        return try valueKeys(index).open(entry.sealed, name: name, scope: scope)
     }
 
     public func set(_ values: [(name: String, value: SecretValue)], in scope: Scope) throws(StoreError) {
@@ -73,12 +77,12 @@ public final class LocalSecretStore: SecretStore {
     /// under the lock), so `set` and `import` can say what they replaced.
     public func setReplacing(_ values: [(name: String, value: SecretValue)], in scope: Scope) throws(StoreError) -> Set<String> {
         var replaced: Set<String> = []
-        try modify { document, key throws(StoreError) in
+        try modify { document, keys throws(StoreError) in
             let now = Self.timestamp()
             var entries = document[scope]
             for (name, value) in values {
                 if entries[name] != nil { replaced.insert(name) }
-                entries[name] = SealedEntry(sealed: ValueSealer.seal(value, name: name, scope: scope, key: key), updated: now)
+                entries[name] = SealedEntry(sealed: keys.seal(value, name: name, scope: scope), updated: now)
             }
             document[scope] = entries
         }
@@ -101,6 +105,8 @@ public final class LocalSecretStore: SecretStore {
         let index = try readIndex(allowLegacy: true)
         let key = try verifiedKey(fingerprint: index.keyFingerprint)
         let document = try index.document()
+        // A data key the store key does not open: every value shows as not opening.
+        let keys = try? StoreValueKeys.reading(index.dataKey, store: key, path: path)
         let state: StoreReview.MACState
         if index.version == StoreDocument.legacyVersion {
             state = .legacy
@@ -112,7 +118,7 @@ public final class LocalSecretStore: SecretStore {
         var entries: [StoreReview.Entry] = []
         for scope in StoreReview.order(document.scopes) {
             for name in StoreCanonical.sortedByBytes(document[scope].keys) {
-                let opens = (try? ValueSealer.open(document[scope][name]!.sealed, name: name, scope: scope, key: key)) != nil
+                let opens = (try? keys?.open(document[scope][name]!.sealed, name: name, scope: scope)) != nil
                 entries.append(.init(scope: scope, name: name, opens: opens))
             }
         }
@@ -123,7 +129,7 @@ public final class LocalSecretStore: SecretStore {
     /// (refused if the file changed since, or if any value does not open), and
     /// writes it as the current version.
     public func accept(_ reviewed: StoreReview) throws(StoreError) {
-        try modify(trusting: true) { document, key throws(StoreError) in
+        try modify(trusting: true) { document, keys throws(StoreError) in
             var current = document
             current.mac = nil
             var shown = reviewed.document
@@ -131,7 +137,7 @@ public final class LocalSecretStore: SecretStore {
             guard current == shown else { throw .changedDuringReview(path: path) }
             for scope in document.scopes {
                 for (name, entry) in document[scope] {
-                    _ = try ValueSealer.open(entry.sealed, name: name, scope: scope, key: key)
+                    _ = try keys.open(entry.sealed, name: name, scope: scope)
                 }
             }
         }
@@ -150,7 +156,16 @@ public final class LocalSecretStore: SecretStore {
             guard StoreMAC.verify(mac: index.mac, canonical: try index.canonicalBytes(), key: key) else { throw .tampered(path: path) }
         }
         cached = index
+        cachedKeys = nil
         return index
+    }
+
+    /// The keys that open `index`'s values (its data key unwrapped once).
+    private func valueKeys(_ index: StoreFileIndex) throws(StoreError) -> StoreValueKeys {
+        if let cachedKeys, cached === index { return cachedKeys }
+        let keys = try StoreValueKeys.reading(index.dataKey, store: try verifiedKey(fingerprint: index.keyFingerprint), path: path)
+        if cached === index { cachedKeys = keys }
+        return keys
     }
 
     static func checkMAC(_ document: StoreDocument, key: StoreKey, path: String) throws(StoreError) {
@@ -187,8 +202,18 @@ public final class LocalSecretStore: SecretStore {
     /// has reviewed the content); the result is always written with a fresh MAC.
     /// `resealWith`: the key the result is sealed (and its MAC made) under,
     /// when not the one it was read with (`rekey`).
+    ///
+    /// Every write gives the file a data key (issue 27): `change` gets the file's
+    /// data key (a fresh one, wrapped under the store key, when the file has
+    /// none yet), and afterwards every value not under it (one written before
+    /// data keys, sealed under the store key) is sealed again under it: a file
+    /// is upgraded by its next write, with no command of its own. `change`
+    /// may replace the keys (`rekey`): the data key wrapped under another
+    /// store key, or a fresh data key with every value sealed under it.
+    /// Returns how many values the upgrade moved under the data key.
+    @discardableResult
     func modify(trusting: Bool = false, resealWith: StoreKey? = nil,
-                _ change: (inout StoreDocument, StoreKey) throws(StoreError) -> Void) throws(StoreError) {
+                _ change: (inout StoreDocument, inout StoreValueKeys) throws(StoreError) -> Void) throws(StoreError) -> Int {
         if !FileIO.exists(path) { throw .storeMissing(path: path) }
         let target: String
         let lock: FileLock
@@ -201,7 +226,10 @@ public final class LocalSecretStore: SecretStore {
         var document = try readIndex(allowLegacy: trusting).document()
         let key = try verifiedKey(fingerprint: document.keyFingerprint)
         if !trusting { try Self.checkMAC(document, key: key, path: path) }
-        try change(&document, key)
+        var keys = try StoreValueKeys.writing(document.dataKey, store: key, path: path)
+        try change(&document, &keys)
+        let moved = try Self.sealUnderDataKey(&document, keys)
+        document.dataKey = keys.record
         let encoded = document.sealed(with: resealWith ?? key).encoded()
         do {
             try FileIO.replaceAtomically(target, with: encoded)
@@ -211,6 +239,26 @@ public final class LocalSecretStore: SecretStore {
         // Read again on next use rather than re-parse here: a failure after a
         // successful write must not be reported as a failed change.
         cached = nil
+        cachedKeys = nil
+        return moved
+    }
+
+    /// Seals every value that is not under `keys`' data key again under it
+    /// (opened with the store key, or refused as not opening). Returns how many.
+    static func sealUnderDataKey(_ document: inout StoreDocument, _ keys: StoreValueKeys) throws(StoreError) -> Int {
+        var count = 0
+        for scope in document.scopes {
+            var entries = document[scope]
+            var changed = false
+            for (name, entry) in entries where !keys.isCurrent(entry.sealed) {
+                let value = try keys.open(entry.sealed, name: name, scope: scope)
+                entries[name] = SealedEntry(sealed: keys.seal(value, name: name, scope: scope), updated: entry.updated)
+                changed = true
+                count += 1
+            }
+            if changed { document[scope] = entries }
+        }
+        return count
     }
 
     static func timestamp() -> String {

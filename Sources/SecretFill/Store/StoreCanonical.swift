@@ -16,7 +16,7 @@ enum StoreCanonical {
 
     static func bytes(of document: StoreDocument) -> [UInt8] {
         var out: [UInt8] = []
-        appendHeader(&out, fingerprint: document.keyFingerprint)
+        appendHeader(&out, fingerprint: document.keyFingerprint, dataKey: document.dataKey)
         var scopes: [(kind: String, id: String, entries: [String: SealedEntry])] = []
         if !document.team.isEmpty { scopes.append(("team", "", document.team)) }
         for id in sortedByBytes(document.projects.keys) where !(document.projects[id]!.isEmpty) {
@@ -40,12 +40,23 @@ enum StoreCanonical {
         return out
     }
 
-    /// Domain, format, version and key fingerprint: what every encoding starts with.
-    static func appendHeader(_ out: inout [UInt8], fingerprint: String) {
-        appendField(&out, domain.utf8)
+    /// The domain of a file with a data key: its first field differs from
+    /// `domain`'s, so no file with a data key encodes as one without.
+    static let dataKeyDomain = "secretfill store mac v1 data key"
+
+    /// Domain, format, version and key fingerprint: what every encoding starts
+    /// with; then, in a file with a data key, its id and wrapped bytes. A file
+    /// without one (written before data keys) encodes exactly as it always
+    /// did, so its MAC still checks.
+    static func appendHeader(_ out: inout [UInt8], fingerprint: String, dataKey: WrappedDataKey?) {
+        appendField(&out, (dataKey == nil ? domain : dataKeyDomain).utf8)
         appendField(&out, StoreDocument.format.utf8)
         appendField(&out, String(StoreDocument.version).utf8)
         appendField(&out, fingerprint.utf8)
+        if let dataKey {
+            appendField(&out, dataKey.id.utf8)
+            appendField(&out, dataKey.wrapped.utf8)
+        }
     }
 
     /// A field: its length as 8 bytes big-endian, then its bytes.

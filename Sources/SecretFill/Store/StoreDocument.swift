@@ -11,8 +11,31 @@ public struct SealedEntry: Sendable, Hashable {
     }
 }
 
+/// The store's data key (issue 27), as the file keeps it: its id and its 32
+/// bytes wrapped under the store key (`StoreKey.wrap`, the team server's
+/// wrap: AES-256-GCM, associated data `secretfill data key v1|ID`).
+public struct WrappedDataKey: Sendable, Hashable {
+    /// `dk-` and 16 hex digits.
+    public var id: String
+    /// base64 of nonce, ciphertext and tag.
+    public var wrapped: String
+
+    public init(id: String, wrapped: String) {
+        self.id = id
+        self.wrapped = wrapped
+    }
+}
+
 /// The store file's content: a format version, the key's fingerprint, the
-/// MAC over the whole file (`StoreMAC`), and per scope the sealed values by name.
+/// MAC over the whole file (`StoreMAC`), the data key wrapped under the store
+/// key, and per scope the sealed values by name.
+///
+/// Values are sealed under the data key: each `sealed` is `ID:BASE64`
+/// (`EnvelopeText`), the id of the data key that sealed it. A file written
+/// before data keys (no `dataKey`, every `sealed` plain base64 under the
+/// store key) is read as it is and gets its data key on its next change. The
+/// format version stays 2: the `dataKey` field says which kind a file is, and
+/// the MAC's encoding tells the two apart (`StoreCanonical`).
 ///
 /// The file is JSON laid out for review in git: names sorted, one secret per
 /// line, so a diff shows which names changed in which scope and nothing else.
@@ -23,6 +46,8 @@ public struct StoreDocument: Sendable, Hashable {
     public static let legacyVersion = 1
 
     public var keyFingerprint: String
+    /// The data key values are sealed under; nil in a file written before data keys.
+    public var dataKey: WrappedDataKey?
     /// `hmac-sha256:<base64>` as read from the file (or set by `sealed(with:)`);
     /// nil in a version 1 store.
     public var mac: String?
@@ -66,6 +91,9 @@ public struct StoreDocument: Sendable, Hashable {
         out += "  \"version\": \(Self.version),\n"
         out += "  \"keyFingerprint\": \(JSONText.quoted(keyFingerprint)),\n"
         if let mac { out += "  \"mac\": \(JSONText.quoted(mac)),\n" }
+        if let dataKey {
+            out += "  \"dataKey\": {\"id\": \(JSONText.quoted(dataKey.id)), \"wrapped\": \(JSONText.quoted(dataKey.wrapped))},\n"
+        }
         out += "  \"scopes\": {\n"
         out += "    \"team\": " + Self.encode(team, indent: "    ") + ",\n"
         out += "    \"project\": " + Self.encode(projects, indent: "    ") + ",\n"

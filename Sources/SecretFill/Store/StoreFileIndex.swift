@@ -26,6 +26,8 @@ final class StoreFileIndex {
 
     /// The `mac` field as written, nil in a version 1 store.
     let mac: String?
+    /// The `dataKey` field; nil in a file written before data keys.
+    let dataKey: WrappedDataKey?
     /// The format version read (1 only when `allowLegacy`).
     let version: Int
 
@@ -42,6 +44,7 @@ final class StoreFileIndex {
         var version: String?
         var fingerprint: String?
         var mac: String?
+        var dataKey: WrappedDataKey?
         var found: [Scope: ScopeIndex]?
         var seen: [String: Int] = [:]
         try reader.members(at: "the top") { keyRange, reader throws(StoreError) in
@@ -55,6 +58,7 @@ final class StoreFileIndex {
             case "version": version = try reader.number()
             case "keyFingerprint": fingerprint = try reader.string()
             case "mac": mac = try reader.string()
+            case "dataKey": dataKey = try Self.readDataKey(&reader, path: path)
             case "scopes": found = try Self.readScopes(&reader, path: path)
             default: _ = try reader.skipValue(depth: 0)
             }
@@ -80,6 +84,35 @@ final class StoreFileIndex {
         keyFingerprint = fingerprint
         indexes = found
         self.mac = mac
+        self.dataKey = dataKey
+    }
+
+    /// `{"id": "dk-…", "wrapped": "…"}`: both strings, nothing else twice.
+    private static func readDataKey(_ reader: inout JSONBytes, path: String) throws(StoreError) -> WrappedDataKey {
+        let (id, wrapped) = try readTwoStrings(&reader, "id", "wrapped", at: "dataKey", path: path)
+        guard let id, let wrapped, id.hasPrefix("dk-"), !id.contains(":") else {
+            throw .corrupt(path: path, detail: "expected \"dataKey\": {\"id\": \"dk-…\", \"wrapped\": …}")
+        }
+        return WrappedDataKey(id: id, wrapped: wrapped)
+    }
+
+    /// The string values of keys `first` and `second` of the object at the
+    /// reader (nil when missing); any key given twice is refused, others skipped.
+    private static func readTwoStrings(_ reader: inout JSONBytes, _ first: String, _ second: String, at place: String,
+                                       path: String) throws(StoreError) -> (String?, String?) {
+        var values: (String?, String?) = (nil, nil)
+        var seen: Set<String> = []
+        try reader.object(at: place) { key, reader throws(StoreError) in
+            guard seen.insert(key).inserted else {
+                throw .corrupt(path: path, detail: "\(JSONText.quoted(printable(key))) appears twice in \(place)")
+            }
+            switch key {
+            case first: values.0 = try reader.string()
+            case second: values.1 = try reader.string()
+            default: _ = try reader.skipValue(depth: 0)
+            }
+        }
+        return values
     }
 
     /// The 1-based line of a byte offset, for messages (computed only on error).
@@ -200,6 +233,7 @@ final class StoreFileIndex {
     func document() throws(StoreError) -> StoreDocument {
         var document = StoreDocument(keyFingerprint: keyFingerprint)
         document.mac = mac
+        document.dataKey = dataKey
         for scope in scopes {
             let entries = try entries(in: scope)
             document[scope] = entries
@@ -216,7 +250,7 @@ final class StoreFileIndex {
     func canonicalBytes() throws(StoreError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
-        StoreCanonical.appendHeader(&out, fingerprint: keyFingerprint)
+        StoreCanonical.appendHeader(&out, fingerprint: keyFingerprint, dataKey: dataKey)
         func ordered(_ kind: Scope.Kind) -> [Scope] {
             indexes.keys.filter { $0.kind == kind && !(indexes[$0]!.names.isEmpty) }
                 .sorted { ($0.id ?? "").utf8.lexicographicallyPrecedes(($1.id ?? "").utf8) }
@@ -324,20 +358,7 @@ final class StoreFileIndex {
 
     private func parseEntry(_ range: Range<Int>, name: String, scope: Scope) throws(StoreError) -> SealedEntry {
         var reader = JSONBytes(bytes: bytes, path: path, position: range.lowerBound)
-        var sealed: String?
-        var updated: String?
-        var seen: Set<String> = []
-        let path = self.path
-        try reader.object(at: "\(Self.place(of: scope)).\(name)") { key, reader throws(StoreError) in
-            guard seen.insert(key).inserted else {
-                throw .corrupt(path: path, detail: "\(JSONText.quoted(Self.printable(key))) appears twice in \(Self.place(of: scope)).\(name)")
-            }
-            switch key {
-            case "sealed": sealed = try reader.string()
-            case "updated": updated = try reader.string()
-            default: _ = try reader.skipValue(depth: 0)
-            }
-        }
+        let (sealed, updated) = try Self.readTwoStrings(&reader, "sealed", "updated", at: "\(Self.place(of: scope)).\(name)", path: path)
         guard let sealed, let updated else {
             throw .corrupt(path: path, detail: "expected {\"updated\": …, \"sealed\": …} at \(Self.place(of: scope)).\(name)")
         }
