@@ -73,10 +73,11 @@ let package = Package(
         ),
         // The PKCS#11 declarations secretfill uses (issue 27, the store key in an HSM), from the standard: no system header needed.
         .target(name: "CPKCS11"),
-        // An AES key in a PKCS#11 token (dlopen of the module named by --key-pkcs11), used without its bytes leaving the token.
+        // An AES key in a PKCS#11 token (dlopen of the module named by --key-pkcs11), used without its bytes leaving the token,
+        // as a store key (SecretFill's StoreSealingKey) for a server's database and the local store file.
         .target(
             name: "SecretFillPKCS11",
-            dependencies: ["CPKCS11", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["SecretFill", "CPKCS11", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // `secretfill serve`: Hummingbird 2 over SQLKit (PostgreSQL or SQLite, one SQL code path).
         .target(
@@ -124,12 +125,15 @@ let package = Package(
             ]
         ),
         // Every command's definition and its local work; the networking parts
-        // come in through `TeamComponents`, so this links no networking.
+        // come in through `TeamComponents`, so this links no networking. It
+        // links SecretFillPKCS11 (no networking: dlopen of the token's module)
+        // for a local store whose key is in a token.
         .target(
             name: "SecretFillCLI",
             dependencies: [
                 "SecretFill",
                 "SecretFillAPI",
+                "SecretFillPKCS11",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -184,6 +188,7 @@ let package = Package(
                 "OIDCTestSupport",
                 "SecretFillPKCS11",
                 "CPKCS11",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -45,15 +45,15 @@ struct InitCommand: ParsableCommand {
         if ServerEndpoint.requestedURL(server: nil, environment: processEnvironment) != nil {
             throw fail("init creates a local store file; it does not apply with SECRETFILL_SERVER set (a team server's store is created by `secretfill serve`; its key by `init --key-only` without SECRETFILL_SERVER)", Exit.usage)
         }
-        let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
+        let configuration = StoreConfiguration.forCommand(storeOption: store)
         if keyOnly { return try createKeyOnly(configuration) }
         try reportingErrors {
             if FileIO.exists(configuration.storePath) { throw StoreError.storeExists(path: configuration.storePath) }
-            let key: StoreKey
+            let key: any StoreSealingKey
             var createdKeyFile: String?
             switch configuration.keySource {
-            case .environment:
-                key = try configuration.loadKey()
+            case .environment, .token:
+                key = try configuration.sealingKey()
             case .file(let path):
                 if FileIO.exists(path) {
                     guard useExistingKey else { throw StoreError.keyExists(path: path) }
@@ -72,6 +72,9 @@ struct InitCommand: ParsableCommand {
     /// `init --key-only`: a new random key file, refusing one that exists.
     func createKeyOnly(_ configuration: StoreConfiguration) throws {
         guard case .file(let path) = configuration.keySource else {
+            if case .token(_, let origin) = configuration.keySource {
+                throw fail("\(origin) is set, so the store key is in a token and there is no key file to write; unset it, or use the key in the token as it is", Exit.usage)
+            }
             throw fail("SECRETFILL_KEY is set, so the key is already given and there is no key file to write; unset it, or use it as it is", Exit.usage)
         }
         try reportingErrors {

@@ -30,7 +30,7 @@ struct StoreOptions: ParsableArguments, ServerChoosing {
     var oidcTokenFile: String?
 
     var configuration: StoreConfiguration {
-        StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
+        StoreConfiguration.forCommand(storeOption: store)
     }
 }
 

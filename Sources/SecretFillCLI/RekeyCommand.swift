@@ -4,6 +4,7 @@ import Glibc
 #endif
 import SecretFill
 import SecretFillAPI
+import SecretFillPKCS11
 
 /// `secretfill rekey`: change the store key, or the data key, of the local
 /// store file or of a team server's database (issue 27).
@@ -51,7 +52,11 @@ package struct RekeyCommand: ParsableCommand {
             a fresh data key, re-encrypts every value under it and drops the old one, in one atomic \
             replace of the file; --status prints done once the file has its data key, or no \
             rotation started for a store written before data keys. Such a store is upgraded by its \
-            next change or rekey, with no command of its own.
+            next change or rekey, with no command of its own. --new-key-pkcs11 SPEC moves the local \
+            store's key into a token (one atomic replace; the key file is left as it is, and opens \
+            only copies taken before); from then on every command on the store needs \
+            SECRETFILL_KEY_PKCS11 set to SPEC and the PIN in SECRETFILL_PKCS11_PIN. \
+            --new-key-file FILE, with the key in the token, moves it back into the key file.
 
             What rotation does not do: copies taken before (the store file in git history, old \
             database dumps, backups) still open with the old key. Keep the old key as long as you \
@@ -67,6 +72,7 @@ package struct RekeyCommand: ParsableCommand {
               secretfill rekey --database postgres://secretfill@db/secretfill --data
               secretfill rekey --database postgres://secretfill@db/secretfill --status
               secretfill rekey --database sqlite:server.db --new-key-pkcs11 "$HSM"
+              secretfill rekey --new-key-pkcs11 "$HSM"
               secretfill rekey --server https://secrets.acme.dev --data
             """)
 
@@ -80,12 +86,12 @@ package struct RekeyCommand: ParsableCommand {
     var generate = false
 
     @Option(name: .customLong("new-key-pkcs11"), help: ArgumentHelp(
-        "The new store key: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL' (--database only; the PIN in SECRETFILL_PKCS11_PIN).",
+        "The new store key: an AES-256 key in a PKCS#11 token, 'module=PATH;token=LABEL;key=LABEL' (the PIN in SECRETFILL_PKCS11_PIN).",
         valueName: "spec"))
     var newKeyPKCS11: String?
 
     @Option(name: .customLong("key-pkcs11"), help: ArgumentHelp(
-        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (--database only; default: $SECRETFILL_KEY_PKCS11; the PIN in SECRETFILL_PKCS11_PIN).",
+        "The current store key in an HSM instead of a key file: 'module=PATH;token=LABEL;key=LABEL' (default: $SECRETFILL_KEY_PKCS11; the PIN in SECRETFILL_PKCS11_PIN).",
         valueName: "spec"))
     var keyPKCS11: String?
 
@@ -105,13 +111,11 @@ package struct RekeyCommand: ParsableCommand {
     package func validate() throws {
         let chosen = [newKeyFile != nil, newKeyPKCS11 != nil, data, status].filter { $0 }.count
         guard chosen == 1 else {
-            throw ValidationError("give one of --new-key-file FILE, --data or --status (or --new-key-pkcs11 SPEC, with --database)")
+            throw ValidationError("give one of --new-key-file FILE, --new-key-pkcs11 SPEC, --data or --status")
         }
-        if (keyPKCS11 != nil || newKeyPKCS11 != nil) && database == nil {
+        if (keyPKCS11 != nil || newKeyPKCS11 != nil) && database == nil && serverOptions.asksForServer {
             let option = newKeyPKCS11 != nil ? "--new-key-pkcs11" : "--key-pkcs11"
-            throw ValidationError(serverOptions.asksForServer
-                ? "\(option) works on a server's database (--database URL); through --server the server uses its own store key"
-                : "\(option) works on a server's database: give --database URL (the local store file cannot keep its key in a token)")
+            throw ValidationError("\(option) works on a server's database (--database URL) or on the local store file; through --server the server uses its own store key")
         }
         if generate && newKeyFile == nil { throw ValidationError("--generate creates --new-key-file FILE: give the file") }
         if database != nil && store != nil { throw ValidationError("--store is the local store file; --database is a server's database: give one") }
@@ -141,40 +145,60 @@ package struct RekeyCommand: ParsableCommand {
             print(try TeamComponents.required().rekey(request))
             return
         }
-        if PKCS11Choice.fromEnvironment() != nil {
-            throw fail("\(PKCS11Choice.variable) is set, and it works on a server's database: give --database URL, or unset it for the local store file (the local store file cannot keep its key in a token)", Exit.usage)
+        try reportingErrors { try onLocalStore() }
+    }
+
+    /// The local store file: its current key from `--key-pkcs11`, else as
+    /// every command reads it (`SECRETFILL_KEY_PKCS11`, the key file's variables).
+    func onLocalStore() throws {
+        let configuration = StoreConfiguration.forCommand(storeOption: store, keyPKCS11: keyPKCS11)
+        // Where a new key file goes: the key file in use, or (the key now in a
+        // token) the one the environment names, or the default.
+        let keyFile: String?
+        switch configuration.keySource {
+        case .file(let file): keyFile = file
+        case .token: keyFile = StoreConfiguration.keyFile(environment: processEnvironment)
+        case .environment: keyFile = nil
         }
-        let configuration = StoreConfiguration.resolve(storeOption: store, environment: processEnvironment)
-        try reportingErrors {
-            if status {
-                print(try configuration.openStore(needsKey: false).rotationState())
-                if case .file(let keyFile) = configuration.keySource, FileIO.exists(keyFile + LocalSecretStore.pendingKeySuffix) {
-                    Terminal.warn("secretfill: note: \(TerminalText.escaped(keyFile + LocalSecretStore.pendingKeySuffix)) is left from a rekey --new-key-file that stopped before the key file was replaced; run it again to finish")
-                }
-                return
+        if status {
+            print(try configuration.openStore(needsKey: false).rotationState())
+            if let keyFile, FileIO.exists(keyFile + LocalSecretStore.pendingKeySuffix) {
+                Terminal.warn("secretfill: note: \(TerminalText.escaped(keyFile + LocalSecretStore.pendingKeySuffix)) is left from a rekey --new-key-file that stopped before the key file was replaced; run it again to finish")
             }
-            guard case .file(let keyFile) = configuration.keySource else {
-                throw fail("SECRETFILL_KEY is set: the store key is in the environment, so there is no key file to put the new key in; unset it, put the key in a file (SECRETFILL_KEY_FILE), and run rekey again", Exit.usage)
-            }
-            let path = TerminalText.escaped(configuration.storePath)
-            let store = try configuration.openStore(needsKey: true)
-            if data {
-                let rotated = try store.rotateDataKey()
-                print("Re-encrypted \(rotated.count) value(s) in \(path) under a fresh data key (\(rotated.dataKeyID)); the old data key is destroyed. The store key is unchanged. Copies of the store taken before (git history, backups) still open with the store key.")
-                return
-            }
-            let newKey = try Self.newKey(file: newKeyFile!, generate: generate)
-            let outcome = try store.rekey(to: newKey, keyFile: keyFile)
-            let done: String
-            if !outcome.rewrapped {
-                done = "The store \(path) was already sealed under the new key"
-            } else if outcome.upgraded > 0 {
-                done = "Moved \(outcome.upgraded) value(s) in \(path) under a data key (\(outcome.dataKeyID ?? "")), once, and wrapped it under the new key"
-            } else {
-                done = "Wrapped the data key (\(outcome.dataKeyID ?? "")) of \(path) under the new key; no value was re-encrypted"
-            }
-            print("\(done); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). Copies of the store taken before (git history, backups) still open with the old key: run rekey --data too, so that the old key opens nothing written from now on.")
+            return
         }
+        let path = TerminalText.escaped(configuration.storePath)
+        if data {
+            let rotated = try configuration.openStore(needsKey: true).rotateDataKey()
+            print("Re-encrypted \(rotated.count) value(s) in \(path) under a fresh data key (\(rotated.dataKeyID)); the old data key is destroyed. The store key is unchanged. Copies of the store taken before (git history, backups) still open with the store key.")
+            return
+        }
+        if let newKeyPKCS11 {
+            let newKey = try PKCS11Choice.openKey(newKeyPKCS11, origin: "--new-key-pkcs11")
+            let outcome = try configuration.openStore(needsKey: true).rekey(toToken: newKey)
+            print("\(Self.summary(outcome, path: path)); the store key is now \(newKey.source) (\(newKey.fingerprint)). From now on give this store's commands that key: \(StoreConfiguration.tokenVariable) set to the spec given to --new-key-pkcs11, and the PIN in \(PKCS11Key.pinVariable). The key file is no longer used by this store; copies taken before (git history, backups) still open with it.")
+            return
+        }
+        guard let keyFile else {
+            throw fail("SECRETFILL_KEY is set: the store key is in the environment, so there is no key file to put the new key in; unset it, put the key in a file (SECRETFILL_KEY_FILE), and run rekey again", Exit.usage)
+        }
+        let store = try configuration.openStore(needsKey: true)
+        let newKey = try Self.newKey(file: newKeyFile!, generate: generate)
+        let outcome = try store.rekey(to: newKey, keyFile: keyFile)
+        var after = "Copies of the store taken before (git history, backups) still open with the old key: run rekey --data too, so that the old key opens nothing written from now on."
+        if case .token = configuration.keySource {
+            after = "The store's key is no longer in the token: unset \(StoreConfiguration.tokenVariable) for this store's commands. " + after
+        }
+        print("\(Self.summary(outcome, path: path)); the key file \(TerminalText.escaped(keyFile)) now holds the new key \(newKey.fingerprint). \(after)")
+    }
+
+    /// What the re-wrap did, for the line `rekey` prints.
+    static func summary(_ outcome: LocalSecretStore.RekeyOutcome, path: String) -> String {
+        if !outcome.rewrapped { return "The store \(path) was already sealed under the new key" }
+        if outcome.upgraded > 0 {
+            return "Moved \(outcome.upgraded) value(s) in \(path) under a data key (\(outcome.dataKeyID ?? "")), once, and wrapped it under the new key"
+        }
+        return "Wrapped the data key (\(outcome.dataKeyID ?? "")) of \(path) under the new key; no value was re-encrypted"
     }
 
     /// `--server`: the server does the work with its own store key; a data

@@ -20,7 +20,7 @@ extension RenderCommand {
             let (chain, source, openStore) = try input.prepare()
             let configuration = input.storeOptions.configuration
             let job = KubernetesSecretJob(chain: chain, secretName: secretName, openStore: openStore,
-                                          loadKey: { () throws(StoreError) -> StoreKey in try configuration.loadKey() })
+                                          loadKey: { () throws(StoreError) -> any StoreSealingKey in try configuration.sealingKey() })
             switch try job.run(source) {
             case .success(let result):
                 if let secretOut {

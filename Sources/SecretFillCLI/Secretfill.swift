@@ -101,12 +101,12 @@ package func fail(_ message: String, _ code: ExitCode = Exit.failure) -> ExitCod
 }
 
 /// A name that is not there is the input's problem (1), a server's refusal
-/// 77, a malformed request or a verb the local file cannot do 64; every other
-/// store error is 2.
+/// 77, a malformed request, a verb the local file cannot do or a malformed
+/// choice of the key in a token 64; every other store error is 2.
 package func fail(_ error: StoreError) -> ExitCode {
     switch error {
     case .notFound: fail(error.description, Exit.problems)
-    case .keepsNoHistory: fail(error.description, Exit.usage)
+    case .keepsNoHistory, .keyChoice: fail(error.description, Exit.usage)
     case .service(let failure):
         switch failure.kind {
         case .refused: fail(error.description, Exit.refused)

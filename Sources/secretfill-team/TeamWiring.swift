@@ -45,12 +45,11 @@ enum TeamWiring {
             JSONLogHandler.write(level: .error, message: "secretfill: error: \(message)")
             return code
         }
-        let spec: PKCS11Spec
-        do { spec = try PKCS11Spec(parsing: text, option: option) } catch { throw refuse(error.description, Exit.usage) }
         do {
-            return try PKCS11Key.open(spec, pin: processEnvironment[PKCS11Key.pinVariable])
+            return try PKCS11Choice.openKey(text, origin: option)
         } catch {
-            throw refuse("\(option): \(error.description)", Exit.failure)
+            if case .keyChoice = error { throw refuse(error.description, Exit.usage) }
+            throw refuse(error.description, Exit.failure)
         }
     }
 

@@ -253,18 +253,100 @@ struct HSMCLITests {
             #expect(serve.status == 64 && serve.stderr.contains("SECRETFILL_KEY_PKCS11 and \(name) are both set"), "serve: \(serve.allOutput)")
         }
         #expect(!FileManager.default.fileExists(atPath: cli.path("both.backup")))
-        // The local store file cannot keep its key in a token: refused as --key-pkcs11 is.
-        let local = run(["rekey", "--new-key-file", cli.path("new.key"), "--generate"], variable: spec)
-        #expect(local.status == 64 && local.stderr.contains("SECRETFILL_KEY_PKCS11 is set") && local.stderr.contains("--database URL"), "\(local.stderr)")
+        // The local store file's commands read the variable too: beside SECRETFILL_KEY, refused the same way, nothing written.
+        let local = run(["rekey", "--new-key-file", cli.path("new.key"), "--generate"], variable: spec, keepKey: true, extra: ["SECRETFILL_KEY": cli.key])
+        #expect(local.status == 64 && local.stderr.contains("SECRETFILL_KEY_PKCS11 and SECRETFILL_KEY are both set"), "\(local.stderr)")
         #expect(!FileManager.default.fileExists(atPath: cli.path("new.key")))
 
-        // exec: the child's environment never has it, nor the PIN.
-        cli.environment["SECRETFILL_KEY"] = cli.key
-        try cli.initialise(team: ["a": "A-1"])
-        try "env:\n- name: A\n  value: secret:a\n".write(toFile: cli.path("exec.yaml"), atomically: true, encoding: .utf8)
-        let exec = run(["exec", cli.path("exec.yaml"), "--", "/usr/bin/env"], variable: spec, keepKey: true)
-        #expect(exec.status == 0 && exec.stdoutText.contains("A=A-1"), "\(exec.allOutput)")
+        for output in outputs { #expect(!output.contains(hsm.pin), "the PIN was printed: \(output)") }
+    }
+
+    @Test("the local store file: into the token (rekey --new-key-pkcs11), every verb with SECRETFILL_KEY_PKCS11, rekey --data, exec's child without it, the refusals, init in the token, and back to a key file")
+    func localStoreInTheToken() throws {
+        var cli = try CLI()
+        let hsm = try SoftHSM(in: cli)
+        try hsm.makeKey("store-key")
+        let spec = hsm.spec(key: "store-key")
+        let keyFile = cli.path("config/secretfill/key")
+        cli.environment["SECRETFILL_KEY"] = nil
+        cli.environment["SECRETFILL_KEY_FILE"] = nil
+        cli.environment["XDG_CONFIG_HOME"] = cli.path("config")
+        #expect(cli.run(["init"]).status == 0)
+        try cli.set(.team, "a", "A-1")
+        try cli.set(.project("p1"), "b", "B-p1")
+        try "env:\n- name: A\n  value: secret:a\n- name: B\n  value: secret:b\n".write(toFile: cli.path("spec.yaml"), atomically: true, encoding: .utf8)
+        let expected = cli.run(["render", cli.path("spec.yaml"), "--project", "p1"])
+        try #require(expected.status == 0, "\(expected.stderr)")
+        let (dataKeyID, sealedBefore) = try RekeyCLITests.localSealed(cli.storePath)
+        var outputs: [String] = []
+        func run(_ arguments: [String], token: Bool = true, extra: [String: String] = [:], stdin: String? = nil) -> CLI.Outcome {
+            var environment = hsm.environment()
+            if token { environment["SECRETFILL_KEY_PKCS11"] = spec }
+            let outcome = cli.run(arguments, stdin: stdin.map { Array($0.utf8) }, environment: environment.merging(extra) { $1 })
+            outputs.append(outcome.allOutput)
+            return outcome
+        }
+
+        // Into the token: the data key is wrapped again, no value is re-encrypted, the store names the token key.
+        let moveIn = run(["rekey", "--new-key-pkcs11", spec], token: false)
+        #expect(moveIn.status == 0 && moveIn.stdoutText.contains("no value was re-encrypted") && moveIn.stdoutText.contains("SECRETFILL_KEY_PKCS11"), "\(moveIn.allOutput)")
+        let fingerprint = try #require(Self.fingerprint(in: moveIn.stdoutText), "\(moveIn.stdoutText)")
+        let (idInToken, sealedInToken) = try RekeyCLITests.localSealed(cli.storePath)
+        #expect(idInToken == dataKeyID && sealedInToken == sealedBefore)
+        #expect(String(decoding: CLI.bytes(cli.storePath), as: UTF8.self).contains("\"keyFingerprint\": \"\(fingerprint)\""))
+        #expect(CLI.mode(cli.storePath) == 0o600)
+        // Run again: already there.
+        let rerun = run(["rekey", "--new-key-pkcs11", spec])
+        #expect(rerun.status == 0 && rerun.stdoutText.contains("already sealed under the new key"), "\(rerun.allOutput)")
+
+        // The key file no longer opens it, and the refusal says where the key is.
+        let withFile = run(["render", cli.path("spec.yaml"), "--project", "p1"], token: false)
+        #expect(withFile.status == 2 && withFile.stderr.contains(fingerprint) && withFile.stderr.contains("set SECRETFILL_KEY_PKCS11"), "\(withFile.stderr)")
+        // With the variable, every verb works as before.
+        let render = run(["render", cli.path("spec.yaml"), "--project", "p1"])
+        #expect(render.status == 0 && render.stdout == expected.stdout, "\(render.allOutput)")
+        #expect(run(["secrets", "set", "team", "--name", "c", "--value-stdin"], stdin: "C-1\n").status == 0)
+        let env = run(["env", cli.path("spec.yaml"), "--project", "p1"])
+        #expect(env.status == 0 && env.stdoutText.contains("B-p1"), "\(env.allOutput)")
+        let exec = run(["exec", cli.path("spec.yaml"), "--project", "p1", "--", "/usr/bin/env"])
+        #expect(exec.status == 0 && exec.stdoutText.contains("A=A-1") && exec.stdoutText.contains("B=B-p1"), "\(exec.allOutput)")
+        // exec's child has neither the spec nor the PIN.
         #expect(!exec.stdoutText.contains("SECRETFILL_KEY_PKCS11") && !exec.stdoutText.contains("SECRETFILL_PKCS11_PIN") && !exec.stdoutText.contains(hsm.pin))
+        let data = run(["rekey", "--data"])
+        #expect(data.status == 0 && data.stdoutText.contains("Re-encrypted 3 value(s)"), "\(data.allOutput)")
+        let (idAfterData, sealedAfterData) = try RekeyCLITests.localSealed(cli.storePath)
+        #expect(idAfterData != dataKeyID && sealedAfterData.isDisjoint(with: sealedBefore))
+        #expect(run(["rekey", "--status"]).stdoutText == "done\n")
+        #expect(run(["render", cli.path("spec.yaml"), "--project", "p1"]).stdout == expected.stdout)
+
+        // Refusals, each naming what is wrong, and the store left as it was.
+        let before = CLI.bytes(cli.storePath)
+        let noPIN = run(["secrets", "set", "team", "--name", "d", "--value-stdin"], extra: ["SECRETFILL_PKCS11_PIN": ""], stdin: "x\n")
+        #expect(noPIN.status == 2 && noPIN.stderr.contains("SECRETFILL_PKCS11_PIN, which is not set"), "\(noPIN.stderr)")
+        let wrongPIN = run(["render", cli.path("spec.yaml")], extra: ["SECRETFILL_PKCS11_PIN": "0" + hsm.pin])
+        #expect(wrongPIN.status == 2 && wrongPIN.stderr.contains("refused the PIN"), "\(wrongPIN.stderr)")
+        let unknown = run(["render", cli.path("spec.yaml")], extra: ["SECRETFILL_KEY_PKCS11": hsm.spec(key: "no-such-key")])
+        #expect(unknown.status == 2 && unknown.stderr.contains("no secret key labelled \"no-such-key\""), "\(unknown.stderr)")
+        let malformed = run(["render", cli.path("spec.yaml")], extra: ["SECRETFILL_KEY_PKCS11": "module=\(hsm.module)"])
+        #expect(malformed.status == 64 && malformed.stderr.contains("SECRETFILL_KEY_PKCS11 takes"), "\(malformed.stderr)")
+        let both = run(["render", cli.path("spec.yaml")], extra: ["SECRETFILL_KEY_FILE": keyFile])
+        #expect(both.status == 64 && both.stderr.contains("SECRETFILL_KEY_PKCS11 and SECRETFILL_KEY_FILE are both set"), "\(both.stderr)")
+        #expect(CLI.bytes(cli.storePath) == before, "a refused command changed the store")
+
+        // init with the variable: a new store sealed under the token key, and no key file.
+        let second = cli.path("second/store.json")
+        let created = run(["init", "--store", second])
+        #expect(created.status == 0 && created.stdoutText.contains(fingerprint), "\(created.allOutput)")
+        #expect(String(decoding: CLI.bytes(second), as: UTF8.self).contains(fingerprint))
+
+        // Back to a key file: the configured key file holds the new key; the variable must go.
+        let oldKey = CLI.bytes(keyFile)
+        let moveOut = run(["rekey", "--new-key-file", cli.path("k2"), "--generate"])
+        #expect(moveOut.status == 0 && moveOut.stdoutText.contains("unset SECRETFILL_KEY_PKCS11"), "\(moveOut.allOutput)")
+        #expect(CLI.bytes(keyFile) == CLI.bytes(cli.path("k2")) && CLI.bytes(keyFile) != oldKey)
+        #expect(run(["render", cli.path("spec.yaml"), "--project", "p1"], token: false).stdout == expected.stdout)
+        let stale = run(["render", cli.path("spec.yaml")])
+        #expect(stale.status == 2 && stale.stderr.contains("unset SECRETFILL_KEY_PKCS11"), "\(stale.stderr)")
 
         for output in outputs { #expect(!output.contains(hsm.pin), "the PIN was printed: \(output)") }
     }
@@ -304,9 +386,9 @@ struct HSMCLITests {
         #expect(unknownPart.status == 64 && unknownPart.stderr.contains("\"slot\" is not one of module, token and key"), "\(unknownPart.stderr)")
         let badModule = serve("module=/nonexistent/libpkcs11.so;token=\(hsm.token);key=store-key", hsm.environment())
         #expect(badModule.status == 2 && badModule.stderr.contains("cannot load the PKCS#11 module /nonexistent/libpkcs11.so"), "\(badModule.stderr)")
-        // Usage: the option belongs to --database.
-        let local = cli.run(["rekey", "--new-key-pkcs11", hsm.spec(key: "store-key")], environment: hsm.environment())
-        #expect(local.status == 64 && local.stderr.contains("give --database URL"), "\(local.stderr)")
+        // Usage: through --server the server uses its own store key (refused before any request).
+        let remote = cli.run(["rekey", "--server", "https://secrets.example.invalid", "--new-key-pkcs11", hsm.spec(key: "store-key")], environment: hsm.environment())
+        #expect(remote.status == 64 && remote.stderr.contains("through --server the server uses its own store key"), "\(remote.stderr)")
 
         // A database sealed under one token key: a server given another refuses, naming the one it expected.
         let first = try TestServer(cli: cli, database: database, arguments: ["--key-pkcs11", hsm.spec(key: "store-key")], environment: hsm.environment())

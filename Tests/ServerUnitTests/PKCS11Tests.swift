@@ -1,4 +1,5 @@
 import CPKCS11
+import Crypto
 import Foundation
 import Logging
 import SecretFill
@@ -137,6 +138,30 @@ struct PKCS11Tests {
         // (A wrong PIN is HSMCLITests' to show: in this process the token is logged in already,
         // and PKCS#11 logins are per application, so C_Login answers CKR_USER_ALREADY_LOGGED_IN.)
         #expect(throws: PKCS11Error.pinMissing(token: "unit")) { try PKCS11Key.open(PKCS11Spec(module: module, token: "unit", key: "k"), pin: "") }
+    }
+
+    @Test("a local store file sealed under the key in the token: made, written and read in two sessions; its MAC is made in the token; a backup's MAC key is the one a token key always had")
+    func localStoreInTheToken() throws {
+        let (module, pin) = try Self.token()
+        let key = try PKCS11Key.open(PKCS11Spec(module: module, token: "unit", key: "k"), pin: pin)
+        let again = try PKCS11Key.open(PKCS11Spec(module: module, token: "unit", key: "k"), pin: pin)
+        let path = Self.folder + "/local-\(UUID().uuidString).json"
+        let store = try LocalSecretStore.create(at: path, key: key)
+        try store.set([("db_password", try SecretValue(validating: "hunter2"))], in: .project("p1"))
+        #expect(try LocalSecretStore(path: path, key: again).value(of: "db_password", in: .project("p1"))?.revealed == "hunter2")
+        let document = try StoreDocument.decode(Array(FileManager.default.contents(atPath: path)!), path: path)
+        let macKey = try again.storeMACKey()
+        #expect(document.keyFingerprint == key.fingerprint && StoreMAC.verify(document, macKey: macKey))
+        // A key file's key of the same use is another key.
+        #expect(!StoreMAC.verify(document, macKey: try StoreKey.generate().key.storeMACKey()))
+        // The backup MAC key, as the server made it before StoreSealingKey: HKDF of the token's two blocks.
+        var material = try key.encryptBlocks(Array("secretfill mac 1secretfill mac 2".utf8))
+        defer { for i in material.indices { material[i] = 0 } }
+        let before = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: material), salt: Array("secretfill".utf8),
+                                            info: Array("secretfill backup mac v1 pkcs11".utf8), outputByteCount: 32)
+        #expect(try ServerStoreKey.token(key).backupMACKey() == before)
+        #expect(try key.storeMACKey() != before)
+        #expect(key.legacyValueKey == nil && key.source == "key \"k\" in token \"unit\"")
     }
 
     @Test("a database with values from before envelope sealing moves into the token: they go under the data key first, then a server with the token key reads every value; rekey --data and the move back work")

@@ -20,11 +20,11 @@ public struct KubernetesSecretJob {
     public var secretName: String
     public var limits: ScanLimits
     public var openStore: StoreOpener
-    public var loadKey: () throws(StoreError) -> StoreKey
+    public var loadKey: () throws(StoreError) -> any StoreSealingKey
 
     public init(chain: ScopeChain, secretName: String, limits: ScanLimits = ScanLimits(),
                 openStore: @escaping StoreOpener,
-                loadKey: @escaping () throws(StoreError) -> StoreKey) {
+                loadKey: @escaping () throws(StoreError) -> any StoreSealingKey) {
         self.chain = chain
         self.secretName = secretName
         self.limits = limits
@@ -101,7 +101,11 @@ public struct KubernetesSecretJob {
         let resolved = try ReferenceResolver(store: openStore(ReferenceResolver.names(of: scan.references, in: scan.secretNames)), chain: chain).resolve(scan.references, names: scan.secretNames, file: file)
         problems += resolved.diagnostics
         guard problems.isEmpty else { return .failure(SpecProblems(diagnostics: problems.sorted(by: SpecProblems.order))) }
-        let key = try loadKey()
+        let nameKey: SymmetricKey
+        do {
+            let key = try loadKey()
+            do { nameKey = try key.derivedKey(salt: nil, info: StoreKeyUse.kubernetesSecretName) } catch { throw StoreError.fromKey(error, key) }
+        }
 
         // Namespaces in stream order, each with its names (sorted, once each).
         var namespaces: [String] = []
@@ -120,7 +124,7 @@ public struct KubernetesSecretJob {
         var secrets: [UInt8] = []
         for namespace in namespaces {
             let pairs = namesByNamespace[namespace]!.sorted().map { ($0, valueByName[$0]!) }
-            let name = secretName + "-" + Self.suffix(key: key, secretName: secretName, namespace: namespace, pairs: pairs)
+            let name = secretName + "-" + Self.suffix(key: nameKey, secretName: secretName, namespace: namespace, pairs: pairs)
             fullNames[namespace] = name
             secretNames.append((namespace, name))
             secrets += Self.secretDocument(name: name, namespace: namespace, pairs: pairs, lineBreak: lineBreak)
@@ -173,11 +177,9 @@ public struct KubernetesSecretJob {
     /// 10 characters of `[a-z0-9]` from HMAC-SHA256 over the namespace's
     /// sorted pairs, each field length-prefixed (so no two sets of pairs
     /// encode alike), keyed by HKDF-SHA256 of the store key.
-    static func suffix(key: StoreKey, secretName: String, namespace: String, pairs: [(String, SecretValue)]) -> String {
-        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.symmetricKey,
-                                             info: Array("secretfill kubernetes secret name suffix v1".utf8),
-                                             outputByteCount: 32)
-        var mac = HMAC<SHA256>(key: derived)
+    /// `key`: the store key's derived key for this use (`StoreKeyUse.kubernetesSecretName`).
+    static func suffix(key: SymmetricKey, secretName: String, namespace: String, pairs: [(String, SecretValue)]) -> String {
+        var mac = HMAC<SHA256>(key: key)
         func field(_ bytes: [UInt8]) {
             var length = UInt64(bytes.count).bigEndian
             withUnsafeBytes(of: &length) { mac.update(data: Array($0)) }

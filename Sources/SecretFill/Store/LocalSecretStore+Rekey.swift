@@ -37,22 +37,40 @@ extension LocalSecretStore {
     public func rekey(to newKey: StoreKey, keyFile: String) throws(StoreError) -> RekeyOutcome {
         let pending = keyFile + Self.pendingKeySuffix
         let text = Array((newKey.base64Text + "\n").utf8)
-        var outcome = RekeyOutcome(rewrapped: false, upgraded: 0, dataKeyID: try readIndex().dataKey?.id)
-        if try readIndex().keyFingerprint != newKey.fingerprint {
-            do { try FileIO.replaceAtomically(pending, with: text) } catch { throw .io(error) }
-            var id: String?
-            outcome.upgraded = try modify(resealWith: newKey) { document, keys throws(StoreError) in
-                keys.rewrap(under: newKey)
-                document.keyFingerprint = newKey.fingerprint
-                id = keys.dataID
-            }
-            outcome.dataKeyID = id
-            outcome.rewrapped = true
+        let outcome = try reseal(under: newKey) { () throws(StoreError) in
+            do throws(IOError) { try FileIO.replaceAtomically(pending, with: text) } catch { throw .io(error) }
         }
         if key?.fingerprint != newKey.fingerprint {
             do { try FileIO.replaceAtomically(keyFile, with: text) } catch { throw .io(error) }
         }
         if FileIO.exists(pending) { unlink(pending) }
+        return outcome
+    }
+
+    /// `rekey --new-key-pkcs11`: wraps the store's data key under a key in a
+    /// token. One atomic replace of the store, and no key file to replace: the
+    /// store opens with the old key until it, and with the token's after.
+    /// Values from before data keys are moved under the data key on the way
+    /// (with the old key: the token's could not open them later).
+    public func rekey(toToken newKey: any StoreSealingKey) throws(StoreError) -> RekeyOutcome {
+        try reseal(under: newKey) {}
+    }
+
+    /// The store's data key wrapped under `newKey` and the file sealed under
+    /// it, unless it already is (a rerun); `beforeWrite` runs just before.
+    private func reseal(under newKey: any StoreSealingKey, beforeWrite: () throws(StoreError) -> Void) throws(StoreError) -> RekeyOutcome {
+        let index = try readIndex()
+        var outcome = RekeyOutcome(rewrapped: false, upgraded: 0, dataKeyID: index.dataKey?.id)
+        guard index.keyFingerprint != newKey.fingerprint else { return outcome }
+        try beforeWrite()
+        var id: String?
+        outcome.upgraded = try modify(resealWith: newKey) { document, keys throws(StoreError) in
+            try keys.rewrap(under: newKey)
+            document.keyFingerprint = newKey.fingerprint
+            id = keys.dataID
+        }
+        outcome.dataKeyID = id
+        outcome.rewrapped = true
         return outcome
     }
 
@@ -65,7 +83,7 @@ extension LocalSecretStore {
         var id = ""
         try modify { document, keys throws(StoreError) in
             let old = keys
-            keys.useFreshDataKey()
+            try keys.useFreshDataKey()
             for scope in document.scopes {
                 var entries = document[scope]
                 for (name, entry) in entries {

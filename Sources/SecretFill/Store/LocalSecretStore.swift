@@ -12,7 +12,8 @@ import Darwin
 /// writers never lose each other's secrets and readers never see half a file.
 public final class LocalSecretStore: SecretStore {
     public let path: String
-    let key: StoreKey?
+    /// The store key: a key file's, or a key in a token (`StoreSealingKey`).
+    let key: (any StoreSealingKey)?
     /// The new key of a `rekey` that was interrupted after the store was
     /// sealed under it and before the key file was replaced (`KEYFILE.next`):
     /// used only when the store's fingerprint names it.
@@ -25,20 +26,21 @@ public final class LocalSecretStore: SecretStore {
     private var cachedKeys: StoreValueKeys?
 
     /// `key` may be nil for name-only use (check, list, which).
-    public init(path: String, key: StoreKey?) throws(StoreError) {
+    public init(path: String, key: (any StoreSealingKey)?) throws(StoreError) {
         self.path = path
         self.key = key
     }
 
     /// Creates an empty store sealed for `key`, with a fresh data key wrapped
     /// under it; refuses to overwrite.
-    public static func create(at path: String, key: StoreKey) throws(StoreError) -> LocalSecretStore {
+    public static func create(at path: String, key: any StoreSealingKey) throws(StoreError) -> LocalSecretStore {
         if FileIO.exists(path) { throw .storeExists(path: path) }
         var document = StoreDocument(keyFingerprint: key.fingerprint)
         document.dataKey = try StoreValueKeys.writing(nil, store: key, path: path).record
+        let sealed = document.sealed(macKey: try key.storeMACKey())
         do {
             try FileIO.makeDirectories(FileIO.split(path).directory)
-            try FileIO.createExclusively(path, with: document.sealed(with: key).encoded())
+            try FileIO.createExclusively(path, with: sealed.encoded())
         } catch {
             if error.code == EEXIST { throw .storeExists(path: path) }
             throw .io(error)
@@ -113,7 +115,7 @@ public final class LocalSecretStore: SecretStore {
         } else if document.mac == nil {
             state = .missing
         } else {
-            state = StoreMAC.verify(document, key: key) ? .valid : .mismatch
+            state = StoreMAC.verify(document, macKey: try key.storeMACKey()) ? .valid : .mismatch
         }
         var entries: [StoreReview.Entry] = []
         for scope in StoreReview.order(document.scopes) {
@@ -153,7 +155,9 @@ public final class LocalSecretStore: SecretStore {
         if key != nil {
             let key = try verifiedKey(fingerprint: index.keyFingerprint)
             guard index.mac != nil else { throw .macMissing(path: path) }
-            guard StoreMAC.verify(mac: index.mac, canonical: try index.canonicalBytes(), key: key) else { throw .tampered(path: path) }
+            guard StoreMAC.verify(mac: index.mac, canonical: try index.canonicalBytes(), macKey: try key.storeMACKey()) else {
+                throw .tampered(path: path)
+            }
         }
         cached = index
         cachedKeys = nil
@@ -168,9 +172,9 @@ public final class LocalSecretStore: SecretStore {
         return keys
     }
 
-    static func checkMAC(_ document: StoreDocument, key: StoreKey, path: String) throws(StoreError) {
+    static func checkMAC(_ document: StoreDocument, key: any StoreSealingKey, path: String) throws(StoreError) {
         guard document.mac != nil else { throw .macMissing(path: path) }
-        guard StoreMAC.verify(document, key: key) else { throw .tampered(path: path) }
+        guard StoreMAC.verify(document, macKey: try key.storeMACKey()) else { throw .tampered(path: path) }
     }
 
     func readIndex(allowLegacy: Bool = false) throws(StoreError) -> StoreFileIndex {
@@ -184,7 +188,7 @@ public final class LocalSecretStore: SecretStore {
         return try StoreFileIndex(bytes: bytes, path: path, allowLegacy: allowLegacy)
     }
 
-    func verifiedKey(fingerprint: String) throws(StoreError) -> StoreKey {
+    func verifiedKey(fingerprint: String) throws(StoreError) -> any StoreSealingKey {
         guard let key else { throw .keyMissing(path: "the key file") }
         if key.fingerprint != fingerprint, let pendingKey, pendingKey.fingerprint == fingerprint { return pendingKey }
         guard key.fingerprint == fingerprint else {
@@ -212,7 +216,7 @@ public final class LocalSecretStore: SecretStore {
     /// store key, or a fresh data key with every value sealed under it.
     /// Returns how many values the upgrade moved under the data key.
     @discardableResult
-    func modify(trusting: Bool = false, resealWith: StoreKey? = nil,
+    func modify(trusting: Bool = false, resealWith: (any StoreSealingKey)? = nil,
                 _ change: (inout StoreDocument, inout StoreValueKeys) throws(StoreError) -> Void) throws(StoreError) -> Int {
         if !FileIO.exists(path) { throw .storeMissing(path: path) }
         let target: String
@@ -230,7 +234,7 @@ public final class LocalSecretStore: SecretStore {
         try change(&document, &keys)
         let moved = try Self.sealUnderDataKey(&document, keys)
         document.dataKey = keys.record
-        let encoded = document.sealed(with: resealWith ?? key).encoded()
+        let encoded = document.sealed(macKey: try (resealWith ?? key).storeMACKey()).encoded()
         do {
             try FileIO.replaceAtomically(target, with: encoded)
         } catch {

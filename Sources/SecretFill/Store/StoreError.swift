@@ -19,6 +19,12 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// key would not open it.
     case keyMissingForStore(path: String, store: String)
     case keyUnreadable(source: String, detail: String)
+    /// A store key that was found but cannot do its work (a token that
+    /// refuses the PIN, is missing, or stops answering): its layer's words.
+    case keyUnusable(source: String, detail: String)
+    /// The spec of a key in a token (`SECRETFILL_KEY_PKCS11`, `--key-pkcs11`)
+    /// is malformed, or the key is named twice over: bad usage. The whole message.
+    case keyChoice(String)
     case keyFilePermissions(path: String, mode: UInt32)
     case wrongKey(expected: String, supplied: String, source: String)
     case cannotOpen(name: String, scope: Scope)
@@ -58,10 +64,18 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "no key: \(path) does not exist and SECRETFILL_KEY is not set. The store \(store) exists, and a store cannot be opened without the key it was sealed with (a new key will not open it): put that key in \(path) (mode 0600), or set SECRETFILL_KEY or SECRETFILL_KEY_FILE"
         case .keyUnreadable(let source, let detail):
             "the key from \(source) is unusable: \(detail)"
+        case .keyUnusable(let source, let detail):
+            "\(source): \(detail)"
+        case .keyChoice(let message):
+            message
         case .keyFilePermissions(let path, let mode):
             "the key file \(path) is readable or writable by others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
         case .wrongKey(let expected, let supplied, let source):
             "the key from \(source) does not open this store: the store was sealed with key \(expected), the key given is \(supplied)"
+                + (expected.hasPrefix("pkcs11:") && !supplied.hasPrefix("pkcs11:")
+                    ? "; the store's key is in a PKCS#11 token: set SECRETFILL_KEY_PKCS11 to its spec (module=PATH;token=LABEL;key=LABEL) and the PIN in SECRETFILL_PKCS11_PIN"
+                    : !expected.hasPrefix("pkcs11:") && supplied.hasPrefix("pkcs11:")
+                    ? "; the store's key is a key file, not a key in a token: unset SECRETFILL_KEY_PKCS11" : "")
         case .cannotOpen(let name, let scope):
             "secret '\(name)' (\(scope)) does not decrypt: its sealed value was altered, or copied from another name or scope"
         case .notFound(let name, let scope):

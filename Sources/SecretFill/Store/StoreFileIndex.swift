@@ -77,8 +77,8 @@ final class StoreFileIndex {
             }
             self.version = StoreDocument.version
         }
-        guard let fingerprint, fingerprint.hasPrefix("sha256:") else {
-            throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\"")
+        guard let fingerprint, fingerprint.hasPrefix("sha256:") || fingerprint.hasPrefix("pkcs11:sha256:") else {
+            throw .corrupt(path: path, detail: "expected \"keyFingerprint\": \"sha256:…\" (a key file) or \"pkcs11:sha256:…\" (a key in a token)")
         }
         guard let found else { throw .corrupt(path: path, detail: "expected a \"scopes\" object") }
         keyFingerprint = fingerprint

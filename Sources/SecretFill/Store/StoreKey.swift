@@ -66,17 +66,11 @@ public struct StoreKey: Sendable {
 
     /// The key for the store file's MAC (`StoreMAC`), derived with HKDF-SHA256
     /// so the raw key serves only AES-GCM and no key is used for two things.
-    var macKey: SymmetricKey {
-        HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: Array("secretfill".utf8),
-                               info: Array("secretfill store mac v1".utf8), outputByteCount: 32)
-    }
+    var macKey: SymmetricKey { derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.storeMAC) }
 
     /// The key of a server backup's MAC (`secretfill backup`), derived as
     /// `macKey` is, for this one use.
-    public var backupMACKey: SymmetricKey {
-        HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: Array("secretfill".utf8),
-                               info: Array("secretfill backup mac v1".utf8), outputByteCount: 32)
-    }
+    public var backupMACKey: SymmetricKey { derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.backupMAC) }
 
     /// `sha256:` and the first 16 bytes, hex, of a domain-separated hash.
     static func fingerprint(of bytes: [UInt8]) -> String {
