@@ -111,7 +111,7 @@ package struct RekeyCommand: ParsableCommand {
     package func validate() throws {
         let chosen = [newKeyFile != nil, newKeyPKCS11 != nil, data, status].filter { $0 }.count
         guard chosen == 1 else {
-            throw ValidationError("give one of --new-key-file FILE, --new-key-pkcs11 SPEC, --data or --status")
+            throw ValidationError("give one of --new-key-pkcs11 SPEC, --new-key-file FILE, --data or --status")
         }
         if (keyPKCS11 != nil || newKeyPKCS11 != nil) && database == nil && serverOptions.asksForServer {
             let option = newKeyPKCS11 != nil ? "--new-key-pkcs11" : "--key-pkcs11"

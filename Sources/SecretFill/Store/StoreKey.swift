@@ -72,6 +72,15 @@ public struct StoreKey: Sendable {
     /// `macKey` is, for this one use.
     public var backupMACKey: SymmetricKey { derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.backupMAC) }
 
+    /// A key for one use: HKDF-SHA256 of the key with `salt` (nil: none) and
+    /// `info` (`StoreKeyUse`), so the raw key serves only AES-GCM.
+    public func derivedKey(salt: [UInt8]?, info: String) -> SymmetricKey {
+        guard let salt else {
+            return HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, info: Array(info.utf8), outputByteCount: 32)
+        }
+        return HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: salt, info: Array(info.utf8), outputByteCount: 32)
+    }
+
     /// `sha256:` and the first 16 bytes, hex, of a domain-separated hash.
     static func fingerprint(of bytes: [UInt8]) -> String {
         var hasher = SHA256()
@@ -80,4 +89,16 @@ public struct StoreKey: Sendable {
         let digest = hasher.finalize()
         return "sha256:" + HexText.lowercase(digest.prefix(16))
     }
+}
+
+/// The uses a store key's derived keys are for, each its own `info` (the
+/// values are what the key file's derivations always were).
+public enum StoreKeyUse {
+    public static let salt = Array("secretfill".utf8)
+    /// The store file's MAC (`StoreMAC`).
+    public static let storeMAC = "secretfill store mac v1"
+    /// A team server backup's MAC (`secretfill backup`).
+    public static let backupMAC = "secretfill backup mac v1"
+    /// The suffix of a Kubernetes Secret's name (`render --k8s-secret`), with no salt.
+    public static let kubernetesSecretName = "secretfill kubernetes secret name suffix v1"
 }

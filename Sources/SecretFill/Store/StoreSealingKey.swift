@@ -42,26 +42,7 @@ extension StoreKey: StoreSealingKey {
 
     public func unwrapDataKey(_ wrapped: String, id: String) -> StoreKey? { unwrap(wrapped, id: id) }
 
-    public func derivedKey(salt: [UInt8]?, info: String) -> SymmetricKey {
-        guard let salt else {
-            return HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, info: Array(info.utf8), outputByteCount: 32)
-        }
-        return HKDF<SHA256>.deriveKey(inputKeyMaterial: symmetricKey, salt: salt, info: Array(info.utf8), outputByteCount: 32)
-    }
-
     public var legacyValueKey: StoreKey? { self }
-}
-
-/// The uses a store key's derived keys are for, each its own `info` (the
-/// values are what the key file's derivations always were).
-public enum StoreKeyUse {
-    public static let salt = Array("secretfill".utf8)
-    /// The store file's MAC (`StoreMAC`).
-    public static let storeMAC = "secretfill store mac v1"
-    /// A team server backup's MAC (`secretfill backup`).
-    public static let backupMAC = "secretfill backup mac v1"
-    /// The suffix of a Kubernetes Secret's name (`render --k8s-secret`), with no salt.
-    public static let kubernetesSecretName = "secretfill kubernetes secret name suffix v1"
 }
 
 extension StoreError {
