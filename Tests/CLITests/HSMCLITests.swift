@@ -278,6 +278,13 @@ struct HSMCLITests {
         let expected = cli.run(["render", cli.path("spec.yaml"), "--project", "p1"])
         try #require(expected.status == 0, "\(expected.stderr)")
         let (dataKeyID, sealedBefore) = try RekeyCLITests.localSealed(cli.storePath)
+        try "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: busybox\n    env:\n    - name: A\n      value: secret:a\n"
+            .write(toFile: cli.path("pod.yaml"), atomically: true, encoding: .utf8)
+        /// The Secret's name `render --k8s-secret` gives (its suffix is keyed by the store key).
+        func secretName(_ outcome: CLI.Outcome) -> String? {
+            outcome.stdoutText.split(separator: "\n").first { $0.hasPrefix("  name: app-") }.map { String($0.dropFirst("  name: ".count)) }
+        }
+        let nameWithFile = try #require(secretName(cli.run(["render", cli.path("pod.yaml"), "--k8s-secret", "app"])))
         var outputs: [String] = []
         func run(_ arguments: [String], token: Bool = true, extra: [String: String] = [:], stdin: String? = nil) -> CLI.Outcome {
             var environment = hsm.environment()
@@ -312,6 +319,11 @@ struct HSMCLITests {
         #expect(exec.status == 0 && exec.stdoutText.contains("A=A-1") && exec.stdoutText.contains("B=B-p1"), "\(exec.allOutput)")
         // exec's child has neither the spec nor the PIN.
         #expect(!exec.stdoutText.contains("SECRETFILL_KEY_PKCS11") && !exec.stdoutText.contains("SECRETFILL_PKCS11_PIN") && !exec.stdoutText.contains(hsm.pin))
+        // render --k8s-secret: the Secret's name is keyed by a key the token derives: stable, and not the key file's.
+        let k8s = run(["render", cli.path("pod.yaml"), "--k8s-secret", "app"])
+        #expect(k8s.status == 0 && k8s.stdoutText.contains("A-1"), "\(k8s.allOutput)")
+        let nameInToken = try #require(secretName(k8s), "\(k8s.stdoutText)")
+        #expect(nameInToken != nameWithFile && secretName(run(["render", cli.path("pod.yaml"), "--k8s-secret", "app"])) == nameInToken)
         let data = run(["rekey", "--data"])
         #expect(data.status == 0 && data.stdoutText.contains("Re-encrypted 3 value(s)"), "\(data.allOutput)")
         let (idAfterData, sealedAfterData) = try RekeyCLITests.localSealed(cli.storePath)
