@@ -63,7 +63,7 @@ struct StoreSealingKeyTests {
         let salt = Array("secretfill".utf8)
         #expect(key.key.derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.storeMAC)
             == HKDF<SHA256>.deriveKey(inputKeyMaterial: raw, salt: salt, info: Array("secretfill store mac v1".utf8), outputByteCount: 32))
-        #expect(key.key.backupMACKey
+        #expect(key.key.derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.backupMAC)
             == HKDF<SHA256>.deriveKey(inputKeyMaterial: raw, salt: salt, info: Array("secretfill backup mac v1".utf8), outputByteCount: 32))
         #expect(key.key.derivedKey(salt: nil, info: StoreKeyUse.kubernetesSecretName)
             == HKDF<SHA256>.deriveKey(inputKeyMaterial: raw, info: Array("secretfill kubernetes secret name suffix v1".utf8), outputByteCount: 32))

@@ -101,11 +101,7 @@ public struct KubernetesSecretJob {
         let resolved = try ReferenceResolver(store: openStore(ReferenceResolver.names(of: scan.references, in: scan.secretNames)), chain: chain).resolve(scan.references, names: scan.secretNames, file: file)
         problems += resolved.diagnostics
         guard problems.isEmpty else { return .failure(SpecProblems(diagnostics: problems.sorted(by: SpecProblems.order))) }
-        let nameKey: SymmetricKey
-        do {
-            let key = try loadKey()
-            do { nameKey = try key.derivedKey(salt: nil, info: StoreKeyUse.kubernetesSecretName) } catch { throw StoreError.fromKey(error, key) }
-        }
+        let nameKey = try loadKey().derived(salt: nil, info: StoreKeyUse.kubernetesSecretName)
 
         // Namespaces in stream order, each with its names (sorted, once each).
         var namespaces: [String] = []

@@ -1,3 +1,4 @@
+import Crypto
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -172,9 +173,9 @@ public final class LocalSecretStore: SecretStore {
         return keys
     }
 
-    static func checkMAC(_ document: StoreDocument, key: any StoreSealingKey, path: String) throws(StoreError) {
+    static func checkMAC(_ document: StoreDocument, macKey: SymmetricKey, path: String) throws(StoreError) {
         guard document.mac != nil else { throw .macMissing(path: path) }
-        guard StoreMAC.verify(document, macKey: try key.storeMACKey()) else { throw .tampered(path: path) }
+        guard StoreMAC.verify(document, macKey: macKey) else { throw .tampered(path: path) }
     }
 
     func readIndex(allowLegacy: Bool = false) throws(StoreError) -> StoreFileIndex {
@@ -229,12 +230,14 @@ public final class LocalSecretStore: SecretStore {
         FileIO.removeStaleTemporaryFiles(for: target, evenIfWriterRuns: true)
         var document = try readIndex(allowLegacy: trusting).document()
         let key = try verifiedKey(fingerprint: document.keyFingerprint)
-        if !trusting { try Self.checkMAC(document, key: key, path: path) }
+        // Derived once: a key in a token derives it in the token.
+        let macKey = try key.storeMACKey()
+        if !trusting { try Self.checkMAC(document, macKey: macKey, path: path) }
         var keys = try StoreValueKeys.writing(document.dataKey, store: key, path: path)
         try change(&document, &keys)
         let moved = try Self.sealUnderDataKey(&document, keys)
         document.dataKey = keys.record
-        let encoded = document.sealed(macKey: try (resealWith ?? key).storeMACKey()).encoded()
+        let encoded = document.sealed(macKey: try resealWith?.storeMACKey() ?? macKey).encoded()
         do {
             try FileIO.replaceAtomically(target, with: encoded)
         } catch {

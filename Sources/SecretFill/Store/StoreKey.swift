@@ -68,10 +68,6 @@ public struct StoreKey: Sendable {
     /// so the raw key serves only AES-GCM and no key is used for two things.
     var macKey: SymmetricKey { derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.storeMAC) }
 
-    /// The key of a server backup's MAC (`secretfill backup`), derived as
-    /// `macKey` is, for this one use.
-    public var backupMACKey: SymmetricKey { derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.backupMAC) }
-
     /// A key for one use: HKDF-SHA256 of the key with `salt` (nil: none) and
     /// `info` (`StoreKeyUse`), so the raw key serves only AES-GCM.
     public func derivedKey(salt: [UInt8]?, info: String) -> SymmetricKey {

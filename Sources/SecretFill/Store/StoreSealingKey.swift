@@ -45,28 +45,36 @@ extension StoreKey: StoreSealingKey {
     public var legacyValueKey: StoreKey? { self }
 }
 
-extension StoreError {
-    /// `error`, thrown by `key`, as a store error: itself when it is one,
-    /// else the key's layer's words (a token's), naming where the key is.
-    static func fromKey(_ error: any Error, _ key: any StoreSealingKey) -> StoreError {
-        if let error = error as? StoreError { return error }
-        return .keyUnusable(source: key.source, detail: String(describing: error))
-    }
-}
-
 extension StoreSealingKey {
     /// The key of the store file's MAC (`StoreMAC`).
     public func storeMACKey() throws(StoreError) -> SymmetricKey {
-        do { return try derivedKey(salt: StoreKeyUse.salt, info: StoreKeyUse.storeMAC) } catch { throw .fromKey(error, self) }
+        try derived(salt: StoreKeyUse.salt, info: StoreKeyUse.storeMAC)
+    }
+
+    /// `derivedKey`, a failure as a store error.
+    public func derived(salt: [UInt8]?, info: String) throws(StoreError) -> SymmetricKey {
+        try asStoreError { try derivedKey(salt: salt, info: info) }
     }
 
     /// `wrapDataKey`, a failure as a store error.
     func wrapping(_ data: StoreKey, id: String) throws(StoreError) -> String {
-        do { return try wrapDataKey(data, id: id) } catch { throw .fromKey(error, self) }
+        try asStoreError { try wrapDataKey(data, id: id) }
     }
 
     /// `unwrapDataKey`, a failure as a store error.
     func unwrapping(_ wrapped: String, id: String) throws(StoreError) -> StoreKey? {
-        do { return try unwrapDataKey(wrapped, id: id) } catch { throw .fromKey(error, self) }
+        try asStoreError { try unwrapDataKey(wrapped, id: id) }
+    }
+
+    /// `body`, whose failure (the key's layer's, a token's) becomes a store
+    /// error in that layer's words, naming where the key is.
+    private func asStoreError<T>(_ body: () throws -> T) throws(StoreError) -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .keyUnusable(source: source, detail: String(describing: error))
+        }
     }
 }
