@@ -128,9 +128,9 @@ struct BatchedResolveTests {
     func batchEqualsSingles() async throws {
         try await Self.withFreshDatabase { database in
             try await Self.fill(database)
-            let together = try await PostgresDatabaseBackend.auditedReads(Self.reads, client: database.pools[0].client)
+            let together = try await PostgresDatabaseBackend.auditedReads(Self.reads, on: database.pools[0].hot, logger: database.logger)
             var alone: [[SealedRecord]] = []
-            for read in Self.reads { alone += try await PostgresDatabaseBackend.auditedReads([read], client: database.pools[0].client) }
+            for read in Self.reads { alone += try await PostgresDatabaseBackend.auditedReads([read], on: database.pools[0].hot, logger: database.logger) }
             #expect(together.count == Self.reads.count)
             for index in Self.reads.indices {
                 #expect(Self.text(together[index]) == Self.text(alone[index]), "resolve \(index + 1)")
@@ -155,7 +155,7 @@ struct BatchedResolveTests {
         try await Self.withFreshDatabase { database in
             try await Self.fill(database)
             var alone: [[String]] = []
-            for read in Self.reads { alone.append(Self.text(try await PostgresDatabaseBackend.auditedReads([read], client: database.pools[0].client)[0])) }
+            for read in Self.reads { alone.append(Self.text(try await PostgresDatabaseBackend.auditedReads([read], on: database.pools[0].hot, logger: database.logger)[0])) }
             let answers = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
                 for request in 0..<60 {
                     let read = Self.reads[request % Self.reads.count]
@@ -174,6 +174,47 @@ struct BatchedResolveTests {
                 }
             }
             #expect(counts == ["k1 11", "k2 11", "k3 11", "k4 11", "k5 11", "k6 11"])
+        }
+    }
+
+    @Test("the hot read's own connection: held across reads (one backend), opened again after PostgreSQL ends it, and closed with the server")
+    func hotConnectionOutsideThePool() async throws {
+        try await Self.withFreshDatabase { database in
+            try await Self.fill(database)
+            let hot = database.pools[0].hot
+            let read = Self.reads[0]
+            let expected = Self.text(try await PostgresDatabaseBackend.auditedReads([read], on: hot, logger: database.logger)[0])
+            #expect(!expected.isEmpty)
+            let backend = { () async throws -> Int in
+                try await hot.run { connection in
+                    var pid = 0
+                    for try await (value,) in try await connection.query("SELECT pg_backend_pid()", logger: database.logger).decode((Int32,).self) { pid = Int(value) }
+                    return pid
+                }
+            }
+            let first = try await backend()
+            _ = try await PostgresDatabaseBackend.auditedReads([read], on: hot, logger: database.logger)
+            #expect(try await backend() == first, "the hot read did not keep its connection between reads")
+
+            // PostgreSQL ends the connection (a restart, an administrator): the read that finds it gone fails
+            // with a database error (answered 503), and the next one opens a new connection and answers.
+            try await database.session { sql in try await sql.raw("SELECT pg_terminate_backend(CAST(\(bind: first) AS integer))").run() }
+            var failedOnce = false
+            var answer: [String] = []
+            for _ in 0..<2 {
+                do {
+                    answer = Self.text(try await PostgresDatabaseBackend.auditedReads([read], on: hot, logger: database.logger)[0])
+                    break
+                } catch {
+                    failedOnce = true
+                }
+            }
+            #expect(answer == expected, "no read answered after PostgreSQL ended the connection (failed once: \(failedOnce))")
+            let second = try await backend()
+            #expect(second != first, "the ended connection was not replaced")
+            #expect(hot.isOpen)
+            await hot.close()
+            #expect(!hot.isOpen)
         }
     }
 }

@@ -128,6 +128,8 @@ final class PostgresDatabaseBackend: ServerDatabase {
     struct LoopPool: Sendable {
         let loop: any EventLoop
         let client: PostgresClient
+        /// The hot read's own connection on this loop (`HotReadConnection`: outside the pool).
+        let hot: HotReadConnection
         let reads: ReadBatcher<PostgresHotQueries.Read, [SealedRecord]>
     }
 
@@ -138,7 +140,8 @@ final class PostgresDatabaseBackend: ServerDatabase {
     /// every request's database work and decryption: 65% of the server's CPU,
     /// with the other core idle a sixth of the time (bench/server.sh, perf).
     let pools: [LoopPool]
-    /// Connections per server (spread over the pools), resolve statements at
+    /// Connections per server in the pools (spread over them; the hot read
+    /// has one more per loop, `HotReadConnection`), resolve statements at
     /// once per event loop, and resolves in one statement at most (measured
     /// with bench/server.sh; see BENCHMARKS.md). One statement per loop, not
     /// two: the resolves that wait share the next one, so PostgreSQL does
@@ -183,7 +186,16 @@ final class PostgresDatabaseBackend: ServerDatabase {
         return required ? .require(configuration) : .prefer(configuration)
     }
 
-    init(host: String, port: Int, user: String, password: String?, database: String, tls: PostgresClient.Configuration.TLS, logger: Logger) {
+    /// The same for one connection outside the pool (the start-up probe's, the hot read's).
+    static func connectionTLS(_ setting: DatabaseLocation.PostgresTLS) throws -> PostgresConnection.Configuration.TLS {
+        guard let (configuration, required) = try tlsSettings(setting) else { return .disable }
+        let context = try NIOSSLContext(configuration: configuration)
+        return required ? .require(context) : .prefer(context)
+    }
+
+    /// `hotTLS` is `tls` for the hot read's own connections (`HotReadConnection`).
+    init(host: String, port: Int, user: String, password: String?, database: String, tls: PostgresClient.Configuration.TLS,
+         hotTLS: PostgresConnection.Configuration.TLS, logger: Logger) {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
                                                          database: database, tls: tls)
         configuration.options.connectTimeout = .seconds(3)
@@ -199,8 +211,8 @@ final class PostgresDatabaseBackend: ServerDatabase {
         // connection is a demand connection: opened when a request needs
         // one, up to the maximum, and kept for a day once open, so under
         // load they all stay open as before. The cost is the idle timer the
-        // pool arms when a connection goes back unused (bench/server.sh in
-        // BENCHMARKS.md measured it). Unpinged: keep-alive arms another
+        // pool arms when a connection goes back unused, which the hot read
+        // escapes on a connection of its own (`HotReadConnection`). Unpinged: keep-alive arms another
         // timer per hand-back. A request waiting for a connection while the
         // database is down is answered 503 by our own deadline.
         let perLoop = max(1, (Self.connections + loops.count - 1) / loops.count)
@@ -215,14 +227,19 @@ final class PostgresDatabaseBackend: ServerDatabase {
         // Every statement the server sends is an equality or index lookup,
         // so a generic plan is the plan PostgreSQL would choose for the others.
         configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
+        var hotConfiguration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
+                                                                database: database, tls: hotTLS)
+        hotConfiguration.options.connectTimeout = .seconds(3)
+        hotConfiguration.options.additionalStartupParameters = configuration.options.additionalStartupParameters
         self.logger = logger
         let leases = LeaseCount()
         self.leases = leases
         pools = loops.map { loop in
             // An event loop is an event-loop group of one: the pool's connections all open on it.
             let client = PostgresClient(configuration: configuration, eventLoopGroup: loop, backgroundLogger: logger)
-            return LoopPool(loop: loop, client: client, reads: ReadBatcher(slots: Self.readSlotsPerLoop, largest: Self.largestBatch) { batch in
-                try await leases.during { try await Self.auditedReads(batch, client: client) }
+            let hot = HotReadConnection(loop: loop, configuration: hotConfiguration, logger: logger)
+            return LoopPool(loop: loop, client: client, hot: hot, reads: ReadBatcher(slots: Self.readSlotsPerLoop, largest: Self.largestBatch) { batch in
+                try await leases.during { try await Self.auditedReads(batch, on: hot, logger: logger) }
             })
         }
     }
@@ -276,45 +293,50 @@ final class PostgresDatabaseBackend: ServerDatabase {
 
     /// Runs one statement for `batch`, given up at the earliest deadline
     /// among its reads (a read that waited for a slot has less time left).
-    static func auditedReads(_ batch: [PostgresHotQueries.Read], client: PostgresClient) async throws -> [[SealedRecord]] {
+    static func auditedReads(_ batch: [PostgresHotQueries.Read], on hot: HotReadConnection, logger: Logger) async throws -> [[SealedRecord]] {
         let earliest = batch.min { $0.deadline < $1.deadline }!
         return try await withDeadline(until: earliest.deadline, seconds: earliest.seconds) {
-            if batch.count == 1 {
-                let read = batch[0]
-                var records: [SealedRecord] = []
-                records.reserveCapacity(read.names.count)
-                for try await row in try await client.execute(PostgresHotQueries.AuditedRead(audit: read.audit, names: read.names, chain: read.chain)) {
-                    records.append(SealedRecord(scope: try ServerStore.scope(kind: row.0, id: row.1), name: row.2, version: row.3, sealed: row.4))
-                }
-                return [records]
-            }
-            var answers = batch.map { read -> [SealedRecord] in
-                var records: [SealedRecord] = []
-                records.reserveCapacity(read.names.count)
-                return records
-            }
-            for try await row in try await client.execute(PostgresHotQueries.AuditedReadBatch(reads: batch)) {
-                guard batch.indices.contains(row.0 - 1), batch[row.0 - 1].names.indices.contains(row.1) else {
-                    throw DatabaseUnavailable(detail: "a batched read answered for an unknown request")
-                }
-                let read = batch[row.0 - 1]
-                let scope: Scope
-                switch (row.2, read.chain.project, read.chain.cluster) {
-                case (0, let project?, _): scope = .project(project)
-                case (1, _, let cluster?): scope = .cluster(cluster)
-                case (2, _, _): scope = .team
-                default: throw DatabaseUnavailable(detail: "a batched read answered from a scope it was not asked for")
-                }
-                answers[row.0 - 1].append(SealedRecord(scope: scope, name: read.names[row.1], version: row.3, sealed: row.4))
-            }
-            return answers
+            try await hot.run { connection in try await auditedReads(batch, on: connection, logger: logger) }
         }
+    }
+
+    private static func auditedReads(_ batch: [PostgresHotQueries.Read], on connection: PostgresConnection, logger: Logger) async throws -> [[SealedRecord]] {
+        if batch.count == 1 {
+            let read = batch[0]
+            var records: [SealedRecord] = []
+            records.reserveCapacity(read.names.count)
+            for try await row in try await connection.execute(PostgresHotQueries.AuditedRead(audit: read.audit, names: read.names, chain: read.chain), logger: logger) {
+                records.append(SealedRecord(scope: try ServerStore.scope(kind: row.0, id: row.1), name: row.2, version: row.3, sealed: row.4))
+            }
+            return [records]
+        }
+        var answers = batch.map { read -> [SealedRecord] in
+            var records: [SealedRecord] = []
+            records.reserveCapacity(read.names.count)
+            return records
+        }
+        for try await row in try await connection.execute(PostgresHotQueries.AuditedReadBatch(reads: batch), logger: logger) {
+            guard batch.indices.contains(row.0 - 1), batch[row.0 - 1].names.indices.contains(row.1) else {
+                throw DatabaseUnavailable(detail: "a batched read answered for an unknown request")
+            }
+            let read = batch[row.0 - 1]
+            let scope: Scope
+            switch (row.2, read.chain.project, read.chain.cluster) {
+            case (0, let project?, _): scope = .project(project)
+            case (1, _, let cluster?): scope = .cluster(cluster)
+            case (2, _, _): scope = .team
+            default: throw DatabaseUnavailable(detail: "a batched read answered from a scope it was not asked for")
+            }
+            answers[row.0 - 1].append(SealedRecord(scope: scope, name: read.names[row.1], version: row.3, sealed: row.4))
+        }
+        return answers
     }
 
     func run() async {
         await withDiscardingTaskGroup { group in
             for pool in pools { group.addTask { await pool.client.run() } }
         }
+        for pool in pools { await pool.hot.close() }
     }
     func close() async {}
 }
@@ -448,7 +470,7 @@ func openDatabase(_ location: DatabaseLocation, logger: Logger) async throws -> 
     switch location {
     case .postgres(let host, let port, let user, let password, let database, let tls):
         return PostgresDatabaseBackend(host: host, port: port, user: user, password: password, database: database,
-                                       tls: try PostgresDatabaseBackend.tls(tls), logger: logger)
+                                       tls: try PostgresDatabaseBackend.tls(tls), hotTLS: try PostgresDatabaseBackend.connectionTLS(tls), logger: logger)
     case .sqlite(let path):
         return try await SQLiteDatabaseBackend.open(path: path, logger: logger)
     }
@@ -470,12 +492,7 @@ enum PostgresProbe {
         let where_ = "PostgreSQL at \(host):\(port)"
         let connectionTLS: PostgresConnection.Configuration.TLS
         do {
-            if let (configuration, required) = try PostgresDatabaseBackend.tlsSettings(tls) {
-                let context = try NIOSSLContext(configuration: configuration)
-                connectionTLS = required ? .require(context) : .prefer(context)
-            } else {
-                connectionTLS = .disable
-            }
+            connectionTLS = try PostgresDatabaseBackend.connectionTLS(tls)
         } catch let refusal as ServeRefusal {
             throw Failure(description: refusal.description, permanent: true)
         } catch {
