@@ -109,48 +109,78 @@ struct GuardedHTTP1Channel: HTTPChannelHandler {
 
 /// The two deadlines of one connection. Used only on its channel's event
 /// loop (every handler callback runs there), so it needs no lock.
+///
+/// One timer, moved only when a deadline comes earlier than it: a request
+/// on a kept-alive connection sets two deadlines (its head's, then the idle
+/// one after its answer) and clears one, and scheduling and cancelling an
+/// event-loop task for each was a measurable part of a resolve's CPU
+/// (bench/server.sh, BENCHMARKS.md). When the timer fires before the
+/// current deadline it is set again for that deadline; when it fires with
+/// none (a request in progress) it stops until the next one is set.
 final class ConnectionTimers: @unchecked Sendable {
     enum State { case readingHead, inRequest, idle }
 
     private let channel: any Channel
     private let limits: ConnectionLimits
     private var state = State.readingHead
+    /// When the connection is closed unless something happens first; nil while a request is in progress.
+    private var deadline: NIODeadline?
     private var timer: Scheduled<Void>?
+    private var timerAt = NIODeadline.distantFuture
+    private var ended = false
 
     init(channel: any Channel, limits: ConnectionLimits) {
         self.channel = channel
         self.limits = limits
     }
 
-    func connectionOpened() { arm(seconds: limits.headSeconds) }
+    func connectionOpened() { limit(seconds: limits.headSeconds) }
 
     /// Bytes arrived: a new request's head starts when the connection was idle.
     func bytesArrived() {
         guard state == .idle else { return }
         state = .readingHead
-        arm(seconds: limits.headSeconds)
+        limit(seconds: limits.headSeconds)
     }
 
     func headComplete() {
         state = .inRequest
-        timer?.cancel()
-        timer = nil
+        deadline = nil
     }
 
     func responseEnded() {
         state = .idle
-        arm(seconds: limits.idleSeconds)
+        limit(seconds: limits.idleSeconds)
     }
 
     func closed() {
+        ended = true
+        deadline = nil
         timer?.cancel()
         timer = nil
     }
 
-    private func arm(seconds: Int64) {
+    private func limit(seconds: Int64) {
+        let at = NIODeadline.now() + .seconds(seconds)
+        deadline = at
+        if timer == nil || timerAt > at { schedule(at) }
+    }
+
+    private func schedule(_ at: NIODeadline) {
+        guard !ended else { return }
         timer?.cancel()
-        let channel = self.channel
-        timer = channel.eventLoop.scheduleTask(in: .seconds(seconds)) { channel.close(promise: nil) }
+        timerAt = at
+        timer = channel.eventLoop.scheduleTask(deadline: at) { [self] in fired() }
+    }
+
+    private func fired() {
+        timer = nil
+        guard let deadline else { return }
+        if deadline <= .now() {
+            channel.close(promise: nil)
+        } else {
+            schedule(deadline)
+        }
     }
 }
 

@@ -68,12 +68,33 @@ struct RateLimitMiddleware: RouterMiddleware {
         return response
     }
 
-    /// The bucket a request counts against, and how a refusal names it.
-    static func caller(_ request: Request, _ context: Context, keyCache: KeyCache) -> (bucket: String, shown: String) {
+    /// Whose bucket a request draws from: its key's, when the key was
+    /// accepted in the last second, else its address's.
+    enum Caller {
+        case key(String)
+        case address(String)
+
+        var bucket: String {
+            switch self {
+            case .key(let name): "key:" + name
+            case .address(let address): "address:" + address
+            }
+        }
+
+        /// As the refusal names it (built only for a refusal).
+        var shown: String {
+            switch self {
+            case .key(let name): "key '\(name)'"
+            case .address: "this address"
+            }
+        }
+    }
+
+    static func caller(_ request: Request, _ context: Context, keyCache: KeyCache) -> Caller {
         if let token = try? Routes.presentedToken(request), APIToken.isWellFormed(token),
            let entry = keyCache.entry(digest: APIToken.digest(token), now: Clock.nowMillis()) {
-            return ("key:" + entry.record.name, "key '\(entry.record.name)'")
+            return .key(entry.record.name)
         }
-        return ("address:" + context.client, "this address")
+        return .address(context.client)
     }
 }
