@@ -44,7 +44,12 @@ struct APIDocumentTests {
           arguments: Backend.allCases)
     func adminConformance(_ backend: Backend) throws {
         let st = try Self.schemathesis()
-        let team = try ServerTests.Team(backend)
+        // No rate limit, as in `refusalsConform`: schemathesis' coverage phase
+        // sends requests with invalid credentials in a burst from one address,
+        // over 200 a second at times: a CI run at 6418d95 got 429 for one of
+        // them on PostgreSQL where its check ST401 expects 401. The limit has
+        // its own test (SecurityReviewTests.rateLimit).
+        let team = try ServerTests.Team(backend, serverArguments: ["--rate-limit", "0"])
         defer { team.server.stop() }
         let canary = "CANARY-api-doc-\(UUID().uuidString)"
         #expect(team.set("team", nil, "canary_value", canary, token: team.admin).status == 200)
