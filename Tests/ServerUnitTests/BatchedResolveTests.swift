@@ -177,26 +177,6 @@ struct BatchedResolveTests {
         }
     }
 
-    @Test("a batch that finds nothing (its arrays come back NULL) answers every resolve empty and still audits each")
-    func batchFindingNothing() async throws {
-        try await Self.withFreshDatabase { database in
-            try await Self.fill(database)
-            let reads = [Self.read("n1", ["zz", "yy"], ScopeChain()), Self.read("n2", ["a"], ScopeChain(project: "none", cluster: "none"))]
-            let answers = try await PostgresDatabaseBackend.auditedReads(reads, on: database.pools[0].hot, logger: database.logger)
-            #expect(answers.count == 2)
-            #expect(answers.allSatisfy(\.isEmpty) == false, "project none and cluster none hold nothing, but the team holds a")
-            #expect(answers[0].isEmpty)
-            #expect(Self.text(answers[1]) == ["team a v1 team//a@1"])
-            let nothing = try await PostgresDatabaseBackend.auditedReads([Self.read("n3", ["zz"], ScopeChain()), Self.read("n4", [], ScopeChain())],
-                                                                         on: database.pools[0].hot, logger: database.logger)
-            #expect(nothing.count == 2 && nothing.allSatisfy(\.isEmpty))
-            let audited = try await database.session { sql in
-                try await sql.raw("SELECT key_name FROM audit_log ORDER BY id").all().map { try $0.decode(column: "key_name", as: String.self) }
-            }
-            #expect(audited == ["n1", "n2", "n3", "n4"])
-        }
-    }
-
     @Test("the hot read's own connection: held across reads (one backend), opened again after PostgreSQL ends it, and closed with the server")
     func hotConnectionOutsideThePool() async throws {
         try await Self.withFreshDatabase { database in

@@ -244,43 +244,33 @@ enum PostgresHotQueries {
     /// `AuditedRead` for several resolves at once (`ReadBatcher`): one audit
     /// row each, in the order given, and every row read tagged with the
     /// position (from 1) of the resolve it answers. Each resolve's names are
-    /// looked up in its own scopes only. As in `AuditedRead`, nothing comes
+    /// looked up in its own scopes only. As in `AuditedRead`, no row comes
     /// back unless every audit row is written.
-    ///
-    /// The rows found come back as one row of five arrays (`array_agg`), not
-    /// one row each: PostgresNIO's work per row (its message, the row
-    /// stream's async step, the decoding) was paid ten times per resolve, and
-    /// PostgreSQL's own (printing and sending each row) too (bench/server.sh
-    /// figures in BENCHMARKS.md).
     struct AuditedReadBatch: PostgresPreparedStatement {
-        static let name = "secretfill_audited_read_batch_3"
+        static let name = "secretfill_audited_read_batch_2"
         // The audit rows go in in the order given (WITH ORDINALITY, ORDER
         // BY). `w` holds one row per (resolve, name, scope of that resolve's
         // chain), built here: a resolve without a project or cluster asks
         // nothing there. The lookup is `lookup`, the same as `AuditedRead`'s.
-        // With nothing found, the one row's arrays are NULL.
         static let sql = """
             WITH audit AS (
               INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
               SELECT time, key_name, action, scope, names, client, outcome
               FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
                 WITH ORDINALITY AS r(time, key_name, action, scope, names, client, outcome, ord)
-              ORDER BY ord RETURNING id),
-            found AS (
-              SELECT w.ord, w.pos, w.rank, f.current_version, f.sealed
-              FROM unnest($8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[]) AS w(ord, pos, rank, kind, id, name)
-              \(PostgresHotQueries.lookup)
-              WHERE (SELECT count(*) FROM audit) = $14)
-            SELECT array_agg(ord), array_agg(pos), array_agg(rank), array_agg(current_version), array_agg(sealed) FROM found
+              ORDER BY ord RETURNING id)
+            SELECT w.ord, w.pos, w.rank, f.current_version, f.sealed
+            FROM unnest($8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[]) AS w(ord, pos, rank, kind, id, name)
+            \(PostgresHotQueries.lookup)
+            WHERE (SELECT count(*) FROM audit) = $14
             """
         static var bindingDataTypes: [PostgresDataType] {
             [.int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .int8Array, .int8Array, .textArray, .textArray, .textArray, .int8]
         }
-        /// For each row found, in the same position of each array: the
-        /// resolve's position (from 1), the name's position in its names
-        /// (from 0), its scope (0 project, 1 cluster, 2 team), version,
-        /// sealed value: numbers where the server already holds the text.
-        typealias Row = (owners: [Int], positions: [Int], ranks: [Int], versions: [Int], sealed: [String])
+        /// The resolve's position (from 1), the name's position in its names
+        /// (from 0), its scope (0 project, 1 cluster, 2 team), version, sealed
+        /// value: numbers where the server already holds the text.
+        typealias Row = (Int, Int, Int, Int, String)
         let reads: [Read]
 
         func makeBindings() -> PostgresBindings {
@@ -323,18 +313,13 @@ enum PostgresHotQueries {
             return bindings
         }
 
-        /// Reads the arrays straight from their binary form (PostgresNIO's
-        /// generic `decode` was 4% of the server's CPU under load when rows
-        /// came one per value), and checks they are of one length.
+        /// Reads the cells straight from their binary form: PostgresNIO's
+        /// generic `decode` of the five columns was 4% of the server's CPU
+        /// under load (perf of bench/server.sh), for rows of this one shape.
         func decodeRow(_ row: PostgresRow) throws -> Row {
             var cells = row.makeIterator()
-            let decoded = (owners: try Cells.integers(cells.next()), positions: try Cells.integers(cells.next()), ranks: try Cells.integers(cells.next()),
-                           versions: try Cells.integers(cells.next()), sealed: try Cells.texts(cells.next()))
-            let count = decoded.owners.count
-            guard decoded.positions.count == count, decoded.ranks.count == count, decoded.versions.count == count, decoded.sealed.count == count else {
-                throw DatabaseUnavailable(detail: "the batched read's arrays differ in length")
-            }
-            return decoded
+            return (try Cells.integer(cells.next()), try Cells.integer(cells.next()), try Cells.integer(cells.next()),
+                    try Cells.integer(cells.next()), try Cells.text(cells.next()))
         }
     }
 
@@ -355,46 +340,6 @@ enum PostgresHotQueries {
         static func text(_ cell: PostgresCell?) throws -> String {
             guard let cell, cell.dataType == .text || cell.dataType == .varchar, var bytes = cell.bytes else { throw unexpected(cell) }
             return bytes.readString(length: bytes.readableBytes)!
-        }
-
-        /// A one-dimensional array of integers without NULLs; NULL (no array) is empty.
-        static func integers(_ cell: PostgresCell?) throws -> [Int] {
-            try elements(cell, of: [.int8, .int4, .int2]) { bytes, length in
-                switch length {
-                case 8: return Int(bytes.readInteger(as: Int64.self)!)
-                case 4: return Int(bytes.readInteger(as: Int32.self)!)
-                case 2: return Int(bytes.readInteger(as: Int16.self)!)
-                default: return nil
-                }
-            }
-        }
-
-        /// A one-dimensional array of text without NULLs; NULL (no array) is empty.
-        static func texts(_ cell: PostgresCell?) throws -> [String] {
-            try elements(cell, of: [.text, .varchar]) { bytes, length in bytes.readString(length: length) }
-        }
-
-        /// PostgreSQL's binary array: dimensions, a NULL flag, the element
-        /// type, each dimension's length and lower bound, then each element
-        /// as a length and its bytes.
-        private static func elements<Element>(_ cell: PostgresCell?, of types: [PostgresDataType],
-                                              _ read: (inout ByteBuffer, Int) -> Element?) throws -> [Element] {
-            guard let cell, cell.format == .binary else { throw unexpected(cell) }
-            guard var bytes = cell.bytes else { return [] }
-            guard let dimensions = bytes.readInteger(as: Int32.self), let hasNulls = bytes.readInteger(as: Int32.self),
-                  let type = bytes.readInteger(as: UInt32.self) else { throw unexpected(cell) }
-            if dimensions == 0 { return [] }
-            guard dimensions == 1, hasNulls == 0, types.contains(PostgresDataType(type)),
-                  let count = bytes.readInteger(as: Int32.self), count >= 0, bytes.readInteger(as: Int32.self) != nil else { throw unexpected(cell) }
-            var elements: [Element] = []
-            elements.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                guard let length = bytes.readInteger(as: Int32.self), length >= 0, bytes.readableBytes >= Int(length),
-                      let element = read(&bytes, Int(length)) else { throw unexpected(cell) }
-                elements.append(element)
-            }
-            guard bytes.readableBytes == 0 else { throw unexpected(cell) }
-            return elements
         }
 
         static func unexpected(_ cell: PostgresCell?) -> DatabaseUnavailable {

@@ -316,21 +316,18 @@ final class PostgresDatabaseBackend: ServerDatabase {
             return records
         }
         for try await row in try await connection.execute(PostgresHotQueries.AuditedReadBatch(reads: batch), logger: logger) {
-            for index in row.owners.indices {
-                let owner = row.owners[index] - 1, position = row.positions[index]
-                guard batch.indices.contains(owner), batch[owner].names.indices.contains(position) else {
-                    throw DatabaseUnavailable(detail: "a batched read answered for an unknown request")
-                }
-                let read = batch[owner]
-                let scope: Scope
-                switch (row.ranks[index], read.chain.project, read.chain.cluster) {
-                case (0, let project?, _): scope = .project(project)
-                case (1, _, let cluster?): scope = .cluster(cluster)
-                case (2, _, _): scope = .team
-                default: throw DatabaseUnavailable(detail: "a batched read answered from a scope it was not asked for")
-                }
-                answers[owner].append(SealedRecord(scope: scope, name: read.names[position], version: row.versions[index], sealed: row.sealed[index]))
+            guard batch.indices.contains(row.0 - 1), batch[row.0 - 1].names.indices.contains(row.1) else {
+                throw DatabaseUnavailable(detail: "a batched read answered for an unknown request")
             }
+            let read = batch[row.0 - 1]
+            let scope: Scope
+            switch (row.2, read.chain.project, read.chain.cluster) {
+            case (0, let project?, _): scope = .project(project)
+            case (1, _, let cluster?): scope = .cluster(cluster)
+            case (2, _, _): scope = .team
+            default: throw DatabaseUnavailable(detail: "a batched read answered from a scope it was not asked for")
+            }
+            answers[row.0 - 1].append(SealedRecord(scope: scope, name: read.names[row.1], version: row.3, sealed: row.4))
         }
         return answers
     }
