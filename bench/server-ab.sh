@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# A/B of team-server builds: bench/server.sh's resolve load on several
+# binaries at once, interleaved, so that the machine's drift (single rounds
+# move by ±15% on a shared 2-core machine) falls on every build alike.
+#
+#   bench/server-ab.sh [--seconds N] [--rounds N] BIN 'SERVE ARGS' [BIN 'SERVE ARGS' ...]
+#
+# Each BIN (a `secretfill` with its `secretfill-team` beside it, of any
+# version) gets its own throwaway PostgreSQL (scripts/postgres.sh), loaded
+# through its own server as bench/server.sh loads one: 10,000 names in 40
+# sets of 250, then ANALYZE. SERVE ARGS are added to its `serve` (a build
+# with a rate limiter needs `--rate-limit 1000000`, as bench/server.sh
+# gives, to measure the same work; '' for none). Then, for each round, one
+# wrk run of `POST /v1/resolve` (10 of the names, 16 connections) per build
+# in the order given, then bench/server.sh's pgbench floor (an audit insert
+# and the 10-row select, 16 clients) on the first build's database.
+#
+# Prints one line per run: requests/s, p99, and the server's and its
+# PostgreSQL's CPU per request (user + system from /proc). Exits non-zero
+# when a step fails or a request errs. Used for BENCHMARKS.md's "No slower
+# than when issue 22 was filed" (a release build of the commit the issue was
+# measured at, `git worktree add DIR a42758b`, beside later ones).
+set -euo pipefail
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH")
+SECONDS_PER_RUN=6
+ROUNDS=4
+die() { printf '[server-ab] ERROR: %s\n' "$*" >&2; exit 1; }
+BINS=() ARGS=()
+while (($#)); do
+  case $1 in
+    --seconds) SECONDS_PER_RUN=${2:?--seconds needs a number}; shift 2 ;;
+    --rounds) ROUNDS=${2:?--rounds needs a number}; shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -*) echo "bench/server-ab.sh: unknown option: $1" >&2; exit 2 ;;
+    *) (($# >= 2)) || { echo "bench/server-ab.sh: $1 needs its serve arguments after it ('' for none)" >&2; exit 2; }
+       BINS+=("$1") ARGS+=("$2"); shift 2 ;;
+  esac
+done
+[[ $SECONDS_PER_RUN =~ ^[1-9][0-9]*$ ]] || { echo "bench/server-ab.sh: --seconds must be a positive integer" >&2; exit 2; }
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench/server-ab.sh: --rounds must be a positive integer" >&2; exit 2; }
+((${#BINS[@]})) || { echo "bench/server-ab.sh: give at least one BIN 'SERVE ARGS' (see --help)" >&2; exit 2; }
+for bin in "${BINS[@]}"; do
+  [ -x "$bin" ] || die "$bin is not an executable secretfill"
+  [ -x "$(dirname "$bin")/secretfill-team" ] || die "no secretfill-team beside $bin"
+done
+for tool in wrk curl python3 psql; do command -v $tool >/dev/null || die "$tool is needed (bench/server.sh installs it)"; done
+command -v pgbench >/dev/null || PATH=$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
+command -v pgbench >/dev/null || die "pgbench is needed (postgresql-contrib; bench/server.sh installs it)"
+
+OUT=$BENCH/out/server-ab
+rm -rf "$OUT"; mkdir -p "$OUT"
+SERVERS=() CLUSTERS=()
+cleanup() {
+  local pid cluster
+  for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 0.5
+  for cluster in "${CLUSTERS[@]}"; do bash "$ROOT/scripts/postgres.sh" stop "$cluster" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU ticks of a PostgreSQL cluster: its postmaster and every process it started.
+pg_ticks() {
+  local postmaster total child
+  postmaster=$(head -1 "${CLUSTERS[$1]}/pgdata/postmaster.pid")
+  total=$(ticks "$postmaster")
+  for child in $(pgrep -P "$postmaster"); do total=$((total + $(ticks "$child"))); done
+  echo "$total"
+}
+
+NAMES=$(python3 -c 'print(",".join(chr(34) + f"s{i:05d}" + chr(34) for i in range(4000, 4010)))')
+for index in "${!BINS[@]}"; do
+  bin=${BINS[$index]}
+  # Under /tmp, as bench/server.sh's: PostgreSQL runs as an unprivileged user when this runs as root.
+  CLUSTERS+=("$(mktemp -d /tmp/secretfill-ab-pg.XXXXXX)")
+  db=$(bash "$ROOT/scripts/postgres.sh" start "${CLUSTERS[$index]}")
+  echo "$db" >"$OUT/db$index"
+  (
+    export HOME=$OUT/home$index XDG_CONFIG_HOME=$OUT/home$index/config SECRETFILL_STORE=$OUT/store$index.json
+    mkdir -p "$HOME"
+    SECRETFILL_KEY=$(python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')
+    export SECRETFILL_KEY
+    unset SECRETFILL_SERVER SECRETFILL_TOKEN SECRETFILL_PROJECT SECRETFILL_CLUSTER SECRETFILL_EXECUTOR_HOOK
+    "$bin" keys create admin --grant admin --database "$db" >"$OUT/admin$index" 2>"$OUT/keys$index.err" \
+      || die "keys create with $bin failed: $(cat "$OUT/keys$index.err")"
+    # shellcheck disable=SC2086
+    "$bin" serve --database "$db" --listen 127.0.0.1:0 --log-level warning ${ARGS[$index]} 2>"$OUT/serve$index.log" &
+    echo $! >"$OUT/pid$index"
+  )
+  SERVERS+=("$(cat "$OUT/pid$index")")
+  url=
+  for _ in $(seq 1 300); do
+    url=$(grep -o 'serving on http://[0-9.:]*' "$OUT/serve$index.log" | head -1 | sed 's/serving on //') || true
+    [ -n "$url" ] && curl -sf "$url/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  [ -n "$url" ] && curl -sf "$url/healthz" >/dev/null 2>&1 || die "$bin's server did not come up: $(cat "$OUT/serve$index.log")"
+  echo "$url" >"$OUT/url$index"
+  admin=$(cat "$OUT/admin$index")
+  writer=$(HOME=$OUT/home$index SECRETFILL_SERVER=$url SECRETFILL_TOKEN=$admin "$bin" keys create writer --grant team:write 2>/dev/null)
+  reader=$(HOME=$OUT/home$index SECRETFILL_SERVER=$url SECRETFILL_TOKEN=$admin "$bin" keys create reader --grant team:read 2>/dev/null)
+  for chunk in $(seq 0 39); do
+    python3 - "$chunk" >"$OUT/set.json" <<'PY'
+import json, sys
+c = int(sys.argv[1])
+print(json.dumps({"scope": "team", "id": None,
+                  "secrets": [{"name": f"s{i:05d}", "value": f"value-{i}-" + "x" * 40} for i in range(c * 250, c * 250 + 250)]}))
+PY
+    curl -sf -H "Authorization: Bearer $writer" -H 'Content-Type: application/json' --data-binary @"$OUT/set.json" "$url/v1/secrets/set" >/dev/null \
+      || die "loading chunk $chunk into $bin's server failed"
+  done
+  rm -f "$OUT/set.json"
+  psql "$db" -qc 'ANALYZE' >/dev/null
+  (umask 077; cat >"$OUT/resolve$index.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"project": null, "cluster": null, "names": [$NAMES]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $reader"
+LUA
+  )
+  curl -sf -H "Authorization: Bearer $reader" -H 'Content-Type: application/json' --data "{\"names\": [$NAMES]}" "$url/v1/resolve" \
+    | python3 -c 'import json, sys; d = json.load(sys.stdin); assert len(d["secrets"]) == 10' \
+    || die "$bin's server does not answer the 10 secrets"
+  printf '[server-ab] %d: %s %s on %s\n' "$index" "$bin" "${ARGS[$index]}" "$url" >&2
+done
+
+# bench/server.sh's floor, on the first build's database.
+SQLNAMES=$(python3 -c "print(','.join(\"'\" + f's{i:05d}' + \"'\" for i in range(4000, 4010)))")
+AUDIT_NAMES=$(python3 -c "print(','.join(f's{i:05d}' for i in range(4000, 4010)))")
+cat >"$OUT/floor.sql" <<SQL
+INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome) VALUES ((extract(epoch from clock_timestamp()) * 1000)::bigint, 'reader', 'read', 'team', '$AUDIT_NAMES', '127.0.0.1', 'ok');
+SELECT s.scope_kind, s.scope_id, s.name, s.current_version, v.sealed FROM secrets s JOIN secret_versions v ON v.scope_kind = s.scope_kind AND v.scope_id = s.scope_id AND v.name = s.name AND v.version = s.current_version WHERE s.deleted = 0 AND s.name IN ($SQLNAMES) AND ((s.scope_kind = 'team' AND s.scope_id = ''));
+SQL
+
+for index in "${!BINS[@]}"; do wrk -t2 -c16 -d2s -s "$OUT/resolve$index.lua" "$(cat "$OUT/url$index")/v1/resolve" >/dev/null; done
+pgbench -n -M prepared -c 16 -j 2 -T 2 -f "$OUT/floor.sql" "$(cat "$OUT/db0")" >/dev/null 2>&1 || die "pgbench failed"
+for round in $(seq 1 "$ROUNDS"); do
+  for index in "${!BINS[@]}"; do
+    pid=$(cat "$OUT/pid$index")
+    server0=$(ticks "$pid") pg0=$(pg_ticks "$index")
+    wrk -t2 -c16 -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/resolve$index.lua" "$(cat "$OUT/url$index")/v1/resolve" >"$OUT/wrk.$round.$index.txt"
+    server1=$(ticks "$pid") pg1=$(pg_ticks "$index")
+    requests=$(awk '/requests in/ { print $1 }' "$OUT/wrk.$round.$index.txt")
+    ! grep -qE 'Non-2xx|Socket errors' "$OUT/wrk.$round.$index.txt" || die "requests failed: $(grep -E 'Non-2xx|Socket errors' "$OUT/wrk.$round.$index.txt")"
+    printf 'round %d build %d: %s requests/s, p99 %s, server %d µs, PostgreSQL %d µs of CPU per request\n' "$round" "$index" \
+      "$(awk '/Requests\/sec/ { print $2 }' "$OUT/wrk.$round.$index.txt")" "$(awk '$1 == "99%" { print $2 }' "$OUT/wrk.$round.$index.txt")" \
+      $(((server1 - server0) * 1000000 / HZ / requests)) $(((pg1 - pg0) * 1000000 / HZ / requests)) | tee -a "$OUT/result.txt"
+  done
+  printf 'round %d floor: %s transactions/s\n' "$round" \
+    "$(pgbench -n -M prepared -c 16 -j 2 -T "$SECONDS_PER_RUN" -f "$OUT/floor.sql" "$(cat "$OUT/db0")" 2>&1 | awk '/^tps/ { printf "%d", $3 }')" | tee -a "$OUT/result.txt"
+done
