@@ -149,6 +149,9 @@ final class PostgresDatabaseBackend: ServerDatabase {
     /// PostgreSQL 147–167 against 194–215 µs of CPU per resolve, the server
     /// 327–361 against 378–417 µs, and p99 lower too).
     static let connections = 16
+    /// How long opening a connection may take: the pool's, the hot read's
+    /// and the start-up probe's (which names it when PostgreSQL is silent).
+    static let connectSeconds: Int64 = 3
     static let readSlotsPerLoop = 1
     static let largestBatch = 16
     let logger: Logger
@@ -198,7 +201,7 @@ final class PostgresDatabaseBackend: ServerDatabase {
          hotTLS: PostgresConnection.Configuration.TLS, logger: Logger) {
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
                                                          database: database, tls: tls)
-        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.connectTimeout = .seconds(PostgresDatabaseBackend.connectSeconds)
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         // No minimum: PostgresNIO 1.33.2's pool traps (SIGILL) when
         // PostgreSQL comes back after a restart while requests are queued
@@ -212,9 +215,10 @@ final class PostgresDatabaseBackend: ServerDatabase {
         // one, up to the maximum, and kept for a day once open, so under
         // load they all stay open as before. The cost is the idle timer the
         // pool arms when a connection goes back unused, which the hot read
-        // escapes on a connection of its own (`HotReadConnection`). Unpinged: keep-alive arms another
-        // timer per hand-back. A request waiting for a connection while the
-        // database is down is answered 503 by our own deadline.
+        // escapes on a connection of its own (`HotReadConnection`).
+        // Unpinged: keep-alive arms another timer per hand-back. A request
+        // waiting for a connection while the database is down is answered
+        // 503 by our own deadline.
         let perLoop = max(1, (Self.connections + loops.count - 1) / loops.count)
         configuration.options.maximumConnections = perLoop
         configuration.options.minimumConnections = 0
@@ -229,7 +233,7 @@ final class PostgresDatabaseBackend: ServerDatabase {
         configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         var hotConfiguration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
                                                                 database: database, tls: hotTLS)
-        hotConfiguration.options.connectTimeout = .seconds(3)
+        hotConfiguration.options.connectTimeout = .seconds(PostgresDatabaseBackend.connectSeconds)
         hotConfiguration.options.additionalStartupParameters = configuration.options.additionalStartupParameters
         self.logger = logger
         let leases = LeaseCount()
@@ -499,7 +503,7 @@ enum PostgresProbe {
             throw Failure(description: "cannot set up TLS for \(where_): \(ErrorWords.describe(error))", permanent: true)
         }
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: connectionTLS)
-        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.connectTimeout = .seconds(PostgresDatabaseBackend.connectSeconds)
         do {
             let connection = try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration,
                                                                   id: 0, logger: logger)
@@ -531,7 +535,7 @@ enum PostgresProbe {
                 return Failure(description: "TLS with \(where_) failed (\(underlying)); check sslrootcert and the server's certificate", permanent: true)
             }
             if let underlying = error.underlying, String(describing: underlying).contains("connectTimeout") {
-                return Failure(description: "\(where_) did not answer within 3 s", permanent: false)
+                return Failure(description: "\(where_) did not answer within \(PostgresDatabaseBackend.connectSeconds) s", permanent: false)
             }
             if let underlying = error.underlying, String(describing: underlying).lowercased().contains("refused") {
                 return Failure(description: "\(where_) refused the connection (is PostgreSQL running and listening there?)", permanent: false)
