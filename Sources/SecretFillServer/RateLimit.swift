@@ -57,7 +57,10 @@ struct RateLimitMiddleware: RouterMiddleware {
     let keyCache: KeyCache
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let caller = Self.caller(request, context, keyCache: keyCache)
+        var context = context
+        let presented = context.presentedKey(request)
+        context.presented = presented
+        let caller = Self.caller(presented, client: context.client, keyCache: keyCache)
         guard let wait = limiter.admit(caller.bucket) else { return try await next(request, context) }
         let message = "too many requests from \(caller.shown) (more than \(Int(limiter.rate)) a second); retry after \(wait) s"
         // The Paperspace routes answer `{"message": …}` alone, this one too.
@@ -90,11 +93,10 @@ struct RateLimitMiddleware: RouterMiddleware {
         }
     }
 
-    static func caller(_ request: Request, _ context: Context, keyCache: KeyCache) -> Caller {
-        if let token = try? Routes.presentedToken(request), APIToken.isWellFormed(token),
-           let entry = keyCache.entry(digest: APIToken.digest(token), now: Clock.nowMillis()) {
+    static func caller(_ presented: PresentedKey, client: String, keyCache: KeyCache) -> Caller {
+        if let digest = presented.digest, let entry = keyCache.entry(digest: digest, now: Clock.nowMillis()) {
             return .key(entry.record.name)
         }
-        return .address(context.client)
+        return .address(client)
     }
 }

@@ -111,12 +111,23 @@ public final class ServerStore: Sendable {
     // MARK: keys
 
     public func authenticate(token: String?) async throws -> ActingKey {
+        try await authenticate(token: token, digest: nil)
+    }
+
+    /// As `authenticate(token:)`, for the key a request presents, hashed once (`PresentedKey`).
+    func authenticate(_ presented: PresentedKey) async throws -> ActingKey {
+        try await authenticate(token: presented.token.get(), digest: presented.digest)
+    }
+
+    /// `digest`: `APIToken.digest(token)` when the caller has it already.
+    private func authenticate(token: String?, digest known: String?) async throws -> ActingKey {
         guard let token, !token.isEmpty else {
             throw ServerRefusal.unauthenticated("no API key was given (set SECRETFILL_TOKEN or --token-file, or run secretfill login)")
         }
         let notAccepted = ServerRefusal.unauthenticated("the API key was not accepted (unknown to this server)")
-        guard APIToken.isWellFormed(token) else { throw notAccepted }
-        let digest = APIToken.digest(token)
+        // A digest given was made of a well-formed token (`PresentedKey`).
+        guard known != nil || APIToken.isWellFormed(token) else { throw notAccepted }
+        let digest = known ?? APIToken.digest(token)
         let now = Clock.nowMillis()
         let key: KeyCache.Entry
         var looked = false

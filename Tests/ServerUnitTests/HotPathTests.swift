@@ -1,5 +1,7 @@
 import Foundation
-import SecretFill
+import HTTPTypes
+import Hummingbird
+@testable import SecretFill
 import SecretFillAPI
 @testable import SecretFillServer
 import Testing
@@ -119,5 +121,66 @@ struct HotPathTests {
         }
         #expect(cache.count <= KeyCache.capacity)
         #expect(cache.entry(digest: "d\(KeyCache.capacity + 9)", now: 1_001) != nil, "the newest key is kept")
+    }
+
+    @Test("a value's data-key id ends at the colon found in its bytes in place, as the index-by-index search finds it")
+    func colonMatchesGeneralSearch() {
+        let texts = ["dk-0123456789abcdef:AAAA", "no colon at all", ":leading", "trailing:", "a:b:c", "", "é日本🔑:after", "x:é日本"]
+        for text in texts {
+            #expect(EnvelopeText.colonIndex(in: text) == text.utf8.firstIndex(of: UInt8(ascii: ":")), "\(text)")
+            let (id, body) = EnvelopeText.parts(of: text)
+            if let colon = text.utf8.firstIndex(of: UInt8(ascii: ":")) {
+                #expect(id == text[..<colon] && body == text[text.utf8.index(after: colon)...], "\(text)")
+            } else {
+                #expect(id == nil && body == text[...], "\(text)")
+            }
+        }
+    }
+
+    @Test("a request id the server makes is 32 lowercase hex digits, its start fixed for the process and its end counting")
+    func requestIDs() {
+        let made = (0..<1_000).map { _ in RequestID.make() }
+        #expect(Set(made).count == made.count, "no two alike")
+        for id in made {
+            #expect(id.utf8.count == 32 && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }, "\(id)")
+        }
+        #expect(Set(made.map { $0.prefix(16) }).count == 1)
+        let counts = made.map { UInt64($0.suffix(16), radix: 16)! }
+        #expect(zip(counts, counts.dropFirst()).allSatisfy { $0 < $1 }, "made one after another, they count up")
+    }
+
+    static func request(_ fields: [(HTTPField.Name, String)]) -> Request {
+        var head = HTTPRequest(method: .post, scheme: "http", authority: "localhost", path: "/v1/resolve")
+        for (name, value) in fields { head.headerFields.append(HTTPField(name: name, value: value)) }
+        return Request(head: head, body: .init(buffer: ByteBuffer()))
+    }
+
+    @Test("the key a request presents is read once, with the digest the key cache and database are keyed by")
+    func presentedKey() throws {
+        let token = APIToken.generate()
+        for fields in [[(HTTPField.Name.authorization, "Bearer " + token)], [(Routes.apiKeyHeader, token)],
+                       [(HTTPField.Name.authorization, "Bearer " + token), (Routes.apiKeyHeader, token)]] {
+            let presented = PresentedKey(Self.request(fields))
+            #expect(try presented.token.get() == token)
+            #expect(presented.digest == APIToken.digest(token))
+        }
+        let none = PresentedKey(Self.request([]))
+        #expect(try none.token.get() == nil && none.digest == nil)
+        let malformed = PresentedKey(Self.request([(.authorization, "Bearer not-a-token")]))
+        #expect(try malformed.token.get() == "not-a-token" && malformed.digest == nil, "no digest of a token the server cannot have issued")
+        let two = PresentedKey(Self.request([(.authorization, "Bearer " + token), (Routes.apiKeyHeader, APIToken.generate())]))
+        #expect(throws: ServerRefusal.self) { try two.token.get() }
+        #expect(two.digest == nil)
+    }
+
+    @Test("the methods of a path: /v1/… answered without splitting it, as splitting it answers")
+    func paperspaceMethodsMatchSplitting() {
+        let paths = ["/v1/resolve", "/v1/secrets", "/v1/", "/v1", "/v1/projects/secrets", "/projects/secrets", "/projects/secrets/",
+                     "/projects/secrets/db", "/teams/secrets", "/clusters/secrets/x", "/clusters/secret", "/v2/secrets", "/",
+                     "", "projects/secrets", "/projects/secrets/a/b", "/v1x/secrets", "//secrets"]
+        for path in paths {
+            #expect(PaperspaceRoutes.methods(for: path) == PaperspaceRoutes.methodsOfSplitPath(path), "\(path)")
+        }
+        #expect(PaperspaceRoutes.methods(for: "/projects/secrets/db") == [.put, .delete], "the test reaches a Paperspace path")
     }
 }
