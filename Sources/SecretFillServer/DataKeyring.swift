@@ -82,13 +82,21 @@ final class DataKeyring: Sendable {
     private func open<Row>(_ rows: [Row], with held: [String: StoreKey],
                            _ parts: (Row) -> (sealed: String, name: String, scope: Scope, version: Int)) throws -> [SecretValue] {
         let storeKey = self.storeKey
+        // The values of one answer are nearly always under one data key:
+        // the last one found is compared before the dictionary is asked.
+        var last: (id: String, key: StoreKey)?
         return try rows.map { row in
             let (sealed, name, scope, version) = parts(row)
             let (id, body) = EnvelopeText.parts(of: sealed)
             let key: StoreKey
             if let id {
-                guard let known = held[String(id)] else { throw Unknown(id: String(id)) }
-                key = known
+                if let last, last.id == id {
+                    key = last.key
+                } else {
+                    guard let known = held[String(id)] else { throw Unknown(id: String(id)) }
+                    key = known
+                    last = (String(id), known)
+                }
             } else {
                 key = try storeKey.legacyKey()
             }

@@ -13,9 +13,9 @@ public enum VersionedSealer {
     /// the team). Built byte by byte rather than through an interpolated
     /// `String`: the server builds one per value it opens.
     static func associatedData(name: String, scope: Scope, version: Int) -> [UInt8] {
-        let kind = scope.kind.rawValue.utf8, id = (scope.id ?? "").utf8, digits = String(version).utf8
+        let kind = scope.kind.rawValue.utf8, id = (scope.id ?? "").utf8
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(prefix.count + kind.count + id.count + name.utf8.count + digits.count + 3)
+        bytes.reserveCapacity(prefix.count + kind.count + id.count + name.utf8.count + 23)
         bytes.append(contentsOf: prefix)
         bytes.append(contentsOf: kind)
         bytes.append(UInt8(ascii: "|"))
@@ -23,8 +23,21 @@ public enum VersionedSealer {
         bytes.append(UInt8(ascii: "|"))
         bytes.append(contentsOf: name.utf8)
         bytes.append(UInt8(ascii: "|"))
-        bytes.append(contentsOf: digits)
+        appendDecimal(version, to: &bytes)
         return bytes
+    }
+
+    /// `String(value)`'s digits, without making the `String` (a third of
+    /// this function's instructions, once per value opened: callgrind).
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let start = bytes.count
+        var rest = value.magnitude
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        bytes[start...].reverse()
     }
 
     private static let prefix = Array("secretfill-server/v1|".utf8)
