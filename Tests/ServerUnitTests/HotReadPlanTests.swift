@@ -83,7 +83,7 @@ struct HotReadPlanTests {
                 '{\((1...requests).flatMap { ord in Array(repeating: String(ord), count: 10) }.joined(separator: ","))}',
                 '{\((1...requests).flatMap { _ in (0..<10).map(String.init) }.joined(separator: ","))}',
                 '{\(names.map { _ in "2" }.joined(separator: ","))}',
-                \(Self.array(names.map { _ in "team" })), \(Self.array(names.map { _ in "" })), \(Self.array(names)), \(requests)
+                \(Self.array(names)), \(one("")), \(one("")), \(requests)
                 """)
             Self.expectIndexProbes(batch)
         }

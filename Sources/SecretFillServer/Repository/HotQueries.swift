@@ -247,11 +247,15 @@ enum PostgresHotQueries {
     /// looked up in its own scopes only. As in `AuditedRead`, no row comes
     /// back unless every audit row is written.
     struct AuditedReadBatch: PostgresPreparedStatement {
-        static let name = "secretfill_audited_read_batch_2"
+        static let name = "secretfill_audited_read_batch_3"
         // The audit rows go in in the order given (WITH ORDINALITY, ORDER
         // BY). `w` holds one row per (resolve, name, scope of that resolve's
         // chain), built here: a resolve without a project or cluster asks
-        // nothing there. The lookup is `lookup`, the same as `AuditedRead`'s.
+        // nothing there. Its scope kind and id are made from the rank and the
+        // resolve's project and cluster ($12, $13, one each per resolve):
+        // sent as two text arrays of one cell per name, they were 40 of a
+        // resolve's 72 cells and 0.5% of its instructions (callgrind,
+        // BENCHMARKS.md). The lookup is `lookup`, the same as `AuditedRead`'s.
         static let sql = """
             WITH audit AS (
               INSERT INTO audit_log (time, key_name, action, scope, names, client, outcome)
@@ -260,7 +264,10 @@ enum PostgresHotQueries {
                 WITH ORDINALITY AS r(time, key_name, action, scope, names, client, outcome, ord)
               ORDER BY ord RETURNING id)
             SELECT w.ord, w.pos, w.rank, f.current_version, f.sealed
-            FROM unnest($8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[]) AS w(ord, pos, rank, kind, id, name)
+            FROM (SELECT u.ord, u.pos, u.rank, u.name,
+                         CASE u.rank WHEN 0 THEN 'project' WHEN 1 THEN 'cluster' ELSE 'team' END AS kind,
+                         CASE u.rank WHEN 0 THEN ($12::text[])[u.ord] WHEN 1 THEN ($13::text[])[u.ord] ELSE '' END AS id
+                  FROM unnest($8::int8[], $9::int8[], $10::int8[], $11::text[]) AS u(ord, pos, rank, name)) AS w
             \(PostgresHotQueries.lookup)
             WHERE (SELECT count(*) FROM audit) = $14
             """
@@ -273,6 +280,15 @@ enum PostgresHotQueries {
         typealias Row = (Int, Int, Int, Int, String)
         let reads: [Read]
 
+        /// A scope's rank in the statement (`CASE u.rank`).
+        static func rank(_ kind: Scope.Kind) -> Int {
+            switch kind {
+            case .project: 0
+            case .cluster: 1
+            case .team: 2
+            }
+        }
+
         func makeBindings() -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 14)
             bindings.append(reads.map(\.audit.time))
@@ -282,33 +298,35 @@ enum PostgresHotQueries {
             bindings.append(reads.map(\.audit.namesColumn))
             bindings.append(reads.map(\.audit.client))
             bindings.append(reads.map(\.audit.outcome))
-            var owners: [Int] = [], positions: [Int] = [], ranks: [Int] = []
-            var kinds: [String] = [], ids: [String] = [], names: [String] = []
+            var owners: [Int] = [], positions: [Int] = [], ranks: [Int] = [], names: [String] = []
+            var projects: [String] = [], clusters: [String] = []
+            projects.reserveCapacity(reads.count)
+            clusters.reserveCapacity(reads.count)
             for (index, read) in reads.enumerated() {
+                var project = "", cluster = ""
                 for scope in read.chain.scopes {
-                    let rank: Int
                     switch scope.kind {
-                    case .project: rank = 0
-                    case .cluster: rank = 1
-                    case .team: rank = 2
+                    case .project: project = scope.id ?? ""
+                    case .cluster: cluster = scope.id ?? ""
+                    case .team: break
                     }
-                    let (kind, id) = ServerStore.columns(scope)
+                    let rank = Self.rank(scope.kind)
                     for (position, name) in read.names.enumerated() {
                         owners.append(index + 1)
                         positions.append(position)
                         ranks.append(rank)
-                        kinds.append(kind)
-                        ids.append(id)
                         names.append(name)
                     }
                 }
+                projects.append(project)
+                clusters.append(cluster)
             }
             bindings.append(owners)
             bindings.append(positions)
             bindings.append(ranks)
-            bindings.append(kinds)
-            bindings.append(ids)
             bindings.append(names)
+            bindings.append(projects)
+            bindings.append(clusters)
             bindings.append(reads.count)
             return bindings
         }
