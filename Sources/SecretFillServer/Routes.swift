@@ -563,7 +563,7 @@ struct Routes {
             let answer = try await body(decoded, key)
             let buffer: ByteBuffer
             if let written = answer as? any HandWrittenJSON {
-                buffer = ByteBuffer(string: written.jsonText)
+                buffer = ByteBuffer(bytes: written.jsonBytes)
             } else {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]

@@ -28,6 +28,9 @@ struct HotPathTests {
         }
         for text in samples {
             #expect(JSONText.quoted(text) == JSONText.quotedScalarByScalar(text), "\(Array(text.utf8))")
+            var bytes: [UInt8] = []
+            ResolveResponse.appendQuoted(text, to: &bytes)
+            #expect(bytes == Array(JSONText.quotedScalarByScalar(text).utf8), "the resolve answer's bytes: \(Array(text.utf8))")
         }
     }
 
@@ -39,7 +42,7 @@ struct HotPathTests {
             secrets["name_\(index)"] = ResolvedSecret(value: value, scope: scope, id: scope == "team" ? nil : "id-\(index)")
         }
         for answer in [ResolveResponse(secrets: secrets, missing: ["gone", "also_gone"]), ResolveResponse(secrets: [:], missing: [])] {
-            let text = answer.jsonText
+            let text = String(decoding: answer.jsonBytes, as: UTF8.self)
             let decoded = try JSONDecoder().decode(ResolveResponse.self, from: Data(text.utf8))
             #expect(decoded.missing == answer.missing)
             #expect(decoded.secrets.count == answer.secrets.count)

@@ -27,7 +27,7 @@ public enum JSONText {
     /// Looked for in the text's bytes in place where it has them in one piece
     /// (any string made in Swift): through `String.UTF8View` it was
     /// 785 instructions a string, 2.5% of a resolve (callgrind, BENCHMARKS.md).
-    static func needsEscape(_ text: String) -> Bool {
+    package static func needsEscape(_ text: String) -> Bool {
         let escaped: (UInt8) -> Bool = { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }
         return text.utf8.withContiguousStorageIfAvailable { $0.contains(where: escaped) } ?? text.utf8.contains(where: escaped)
     }
