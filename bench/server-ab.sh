@@ -34,6 +34,8 @@
 set -euo pipefail
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
+# shellcheck source=bench/load-secrets.sh
+. "$BENCH/load-secrets.sh"
 SECONDS_PER_RUN=6
 ROUNDS=4
 INSTRUCTIONS=0
@@ -117,17 +119,7 @@ for index in "${!BINS[@]}"; do
   admin=$(cat "$OUT/admin$index")
   writer=$(HOME=$OUT/home$index SECRETFILL_SERVER=$url SECRETFILL_TOKEN=$admin "$bin" keys create writer --grant team:write 2>/dev/null)
   reader=$(HOME=$OUT/home$index SECRETFILL_SERVER=$url SECRETFILL_TOKEN=$admin "$bin" keys create reader --grant team:read 2>/dev/null)
-  for chunk in $(seq 0 39); do
-    python3 - "$chunk" >"$OUT/set.json" <<'PY'
-import json, sys
-c = int(sys.argv[1])
-print(json.dumps({"scope": "team", "id": None,
-                  "secrets": [{"name": f"s{i:05d}", "value": f"value-{i}-" + "x" * 40} for i in range(c * 250, c * 250 + 250)]}))
-PY
-    curl -sf -H "Authorization: Bearer $writer" -H 'Content-Type: application/json' --data-binary @"$OUT/set.json" "$url/v1/secrets/set" >/dev/null \
-      || die "loading chunk $chunk into $bin's server failed"
-  done
-  rm -f "$OUT/set.json"
+  failed=$(load_secrets "$url" "$writer" "$OUT") || die "loading the secrets into $bin's server failed: $failed"
   psql "$db" -qc 'ANALYZE' >/dev/null
   (umask 077; echo "$reader" >"$OUT/reader$index"; cat >"$OUT/resolve$index.lua" <<LUA
 wrk.method = "POST"

@@ -42,7 +42,7 @@ extension ServerRequestContext {
 /// both the rate limiter (to find the caller's bucket) and the route (to
 /// authenticate) need them. Reading the two headers and hashing the token
 /// a second time was 1.5% of a resolve's CPU (perf under bench/server.sh).
-struct PresentedKey: Sendable {
+struct PresentedKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The token, nil when the request presents none, or the refusal of two different ones.
     let token: Result<String?, ServerRefusal>
     /// `APIToken.digest` of the token, when it is well formed.
@@ -58,6 +58,11 @@ struct PresentedKey: Sendable {
             digest = nil
         }
     }
+
+    // It holds a token: nothing that prints or mirrors it shows the token.
+    var description: String { "<presented key>" }
+    var debugDescription: String { "<presented key>" }
+    var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
 
 final class RequestNote: Sendable {

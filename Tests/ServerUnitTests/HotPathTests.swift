@@ -174,6 +174,10 @@ struct HotPathTests {
         let two = PresentedKey(Self.request([(.authorization, "Bearer " + token), (Routes.apiKeyHeader, APIToken.generate())]))
         #expect(throws: ServerRefusal.self) { try two.token.get() }
         #expect(two.digest == nil)
+        let shown = PresentedKey(Self.request([(.authorization, "Bearer " + token)]))
+        for text in ["\(shown)", String(reflecting: shown), String(describing: Mirror(reflecting: shown).children.map(\.value))] {
+            #expect(!text.contains(token), "the token is not shown: \(text)")
+        }
     }
 
     @Test("the methods of a path: /v1/… answered without splitting it, as splitting it answers")
